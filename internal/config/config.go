@@ -1,0 +1,314 @@
+package config
+
+import (
+	_ "embed"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strings"
+	"time"
+)
+
+// Config is the whole wsgate configuration. Its YAML keys are given by the
+// field tags. A zero field means the default stated in its comment; Load,
+// Parse and Default return a Config whose defaults are already filled in.
+//
+// A Config is a plain value: it is safe to read from many goroutines and is
+// never changed by this package after Load or Parse returns it.
+type Config struct {
+	// Listen is the host:port of the client (WebSocket) listener.
+	// Default ":8080".
+	Listen string `yaml:"listen"`
+
+	// Stage is the API stage. When empty, clients upgrade at "/" and events
+	// carry the stage "$default"; otherwise clients upgrade at "/{stage}".
+	// It must match [A-Za-z0-9_-]{1,128}. Default "".
+	Stage string `yaml:"stage"`
+
+	// APIID is the requestContext.apiId of every event. It must match
+	// [A-Za-z0-9_-]{1,128} because it appears in ARNs. Default "local".
+	APIID string `yaml:"api_id"`
+
+	// DomainName is the requestContext.domainName of every event. Default ""
+	// means the Host header of the client's upgrade request.
+	DomainName string `yaml:"domain_name"`
+
+	// RouteSelectionExpression selects a route key from each client message.
+	// Its syntax is checked by the package that compiles it, which reports
+	// problems with Errorf. Default "$request.body.action".
+	RouteSelectionExpression string `yaml:"route_selection_expression"`
+
+	// BinaryFrames says what happens to a binary frame from a client.
+	// Default BinaryReject.
+	BinaryFrames BinaryFrames `yaml:"binary_frames"`
+
+	// ShutdownTimeout bounds a graceful shutdown: closing sockets, delivering
+	// $disconnect and waiting for in-flight integrations. Default 10s.
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+
+	// Limits bounds connections, frames and queues.
+	Limits Limits `yaml:"limits"`
+
+	// Routes maps a route key ($connect, $disconnect, $default or a custom
+	// key not starting with "$") to its route. Default: when the map is
+	// empty, one $default route with a mock integration that echoes each
+	// message back to its sender.
+	Routes map[string]Route `yaml:"routes"`
+
+	// Management configures the management (@connections) API listener.
+	Management Management `yaml:"management"`
+
+	// Registry selects where connection locations and user and topic
+	// indexes are kept.
+	Registry Registry `yaml:"registry"`
+
+	// Log configures the server's log output.
+	Log Log `yaml:"log"`
+
+	// src holds the file name and key lines recorded by Parse.
+	src source
+}
+
+// BinaryFrames is the treatment of binary frames from clients.
+type BinaryFrames string
+
+// The values of BinaryFrames.
+const (
+	// BinaryReject closes the connection with code 1003, as AWS does.
+	BinaryReject BinaryFrames = "reject"
+	// BinaryBase64 delivers the frame base64-encoded with isBase64Encoded
+	// set to true.
+	BinaryBase64 BinaryFrames = "base64"
+)
+
+// Limits bounds connections, frames and queues. The defaults are AWS's
+// quotas where AWS has one.
+type Limits struct {
+	// MaxFrameBytes is the largest frame a client may send; a larger one
+	// closes the connection with 1009. It must be at least 125 and at most
+	// MaxMessageBytes. Default 32768.
+	MaxFrameBytes int `yaml:"max_frame_bytes"`
+
+	// MaxMessageBytes is the largest message, after reassembling
+	// continuation frames; a larger one closes the connection with 1009.
+	// At most 16 MiB. Default 131072.
+	MaxMessageBytes int `yaml:"max_message_bytes"`
+
+	// IdleTimeout closes a connection on which no data frame has passed in
+	// either direction for this long. Default 10m.
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
+
+	// MaxConnectionDuration closes every connection this long after it was
+	// opened. Default 2h.
+	MaxConnectionDuration time.Duration `yaml:"max_connection_duration"`
+
+	// PingInterval is how often the server pings each client; a peer that
+	// sends nothing, not even a pong, for two intervals is closed as dead.
+	// It must be less than IdleTimeout. Default 30s.
+	PingInterval time.Duration `yaml:"ping_interval"`
+
+	// OutboundQueueBytes is how many bytes may wait to be written to one
+	// client; beyond it the client is closed as a slow consumer. It must be
+	// at least MaxMessageBytes + 16. Default 1048576 (1 MiB).
+	OutboundQueueBytes int `yaml:"outbound_queue_bytes"`
+
+	// HandshakeTimeout is the time a client has to send its upgrade request
+	// after connecting. Default 10s.
+	HandshakeTimeout time.Duration `yaml:"handshake_timeout"`
+
+	// MaxConnections caps the open connections of this process; further
+	// upgrades are answered with 503. Default 0, which means unlimited.
+	MaxConnections int `yaml:"max_connections"`
+}
+
+// Route keys with a meaning of their own. Every other route key is custom
+// and must not start with "$".
+const (
+	RouteConnect    = "$connect"
+	RouteDisconnect = "$disconnect"
+	RouteDefault    = "$default"
+)
+
+// Route is what the gateway does with a message whose route key selects it.
+type Route struct {
+	// Integration is the backend that receives the route's events. Required.
+	Integration Integration `yaml:"integration"`
+
+	// RouteResponse sends the integration's response body back to the
+	// client when true. It is not allowed on $connect and $disconnect.
+	// Default false.
+	RouteResponse bool `yaml:"route_response"`
+}
+
+// IntegrationType names an integration kind.
+type IntegrationType string
+
+// The supported integration types.
+const (
+	// IntegrationHTTP POSTs the AWS_PROXY event JSON to URL.
+	IntegrationHTTP IntegrationType = "http"
+	// IntegrationMock answers without calling a backend.
+	IntegrationMock IntegrationType = "mock"
+)
+
+// Integration is the backend of a route.
+type Integration struct {
+	// Type is the integration kind. Required.
+	Type IntegrationType `yaml:"type"`
+
+	// URL is the absolute http:// or https:// URL that http integrations
+	// POST events to. Required for http; not allowed for mock.
+	URL string `yaml:"url"`
+
+	// Timeout bounds one call to the integration, between 50ms and 29s as
+	// in AWS. Default 29s.
+	Timeout time.Duration `yaml:"timeout"`
+
+	// Headers are extra request headers for http integrations. Not allowed
+	// for mock. Default none.
+	Headers map[string]string `yaml:"headers"`
+
+	// StatusCode is the status a mock integration answers with, between 100
+	// and 599. Not allowed for http. Default 200 for mock.
+	StatusCode int `yaml:"status_code"`
+
+	// Body is the body a mock integration answers with. Nil (the key absent)
+	// means the mock echoes the incoming message body back. Not allowed for
+	// http.
+	Body *string `yaml:"body"`
+}
+
+// Management configures the management (@connections) API listener.
+type Management struct {
+	// Listen is the host:port of the management listener. It must differ
+	// from the client listener, and a non-loopback address requires Auth.
+	// The API is turned off with Enabled, not with an empty or "off"
+	// address. Default "127.0.0.1:9090".
+	Listen string `yaml:"listen"`
+
+	// Enabled turns the management API on or off. Nil means the default,
+	// true. Use IsEnabled to read it.
+	Enabled *bool `yaml:"enabled"`
+
+	// Auth names where the bearer tokens of the management API come from.
+	// Default none, which is only allowed on a loopback address.
+	Auth ManagementAuth `yaml:"auth"`
+}
+
+// ManagementAuth names the sources of the management API's bearer tokens.
+// It holds names only, never token values; Tokens reads the values.
+type ManagementAuth struct {
+	// BearerTokensEnv is the name of an environment variable holding one or
+	// more tokens separated by commas or whitespace. Default "".
+	BearerTokensEnv string `yaml:"bearer_tokens_env"`
+
+	// BearerTokensFile is the path of a file with one token per line; blank
+	// lines and lines starting with "#" are ignored. Default "".
+	BearerTokensFile string `yaml:"bearer_tokens_file"`
+}
+
+// RegistryType names a registry backend.
+type RegistryType string
+
+// The supported registry types.
+const (
+	// RegistryMemory keeps the registry in this process.
+	RegistryMemory RegistryType = "memory"
+)
+
+// Registry selects the registry backend.
+type Registry struct {
+	// Type is the backend. Default RegistryMemory.
+	Type RegistryType `yaml:"type"`
+}
+
+// Log configures the server's log output.
+type Log struct {
+	// Level is the lowest level logged: debug, info, warn or error.
+	// Default "info".
+	Level string `yaml:"level"`
+
+	// Format is the output format: text or json. Default "text".
+	Format string `yaml:"format"`
+}
+
+// DefaultYAML is the embedded default configuration, used when wsgate runs
+// without a configuration file. Its comments document every key.
+//
+//go:embed default.yaml
+var DefaultYAML []byte
+
+// defaultName is the file name that positions in the embedded default refer
+// to.
+const defaultName = "default.yaml"
+
+// Default returns the embedded default configuration, parsed and with its
+// defaults filled. It never fails: the embedded file is tested to parse and
+// validate, and should that ever not hold, Default returns the built-in
+// defaults, which are the same values.
+func Default() *Config {
+	c, err := Parse(defaultName, DefaultYAML)
+	if err != nil {
+		c = &Config{}
+		c.FillDefaults()
+	}
+	return c
+}
+
+// EventStage returns the stage carried by events: Stage, or "$default" when
+// Stage is empty.
+func (c *Config) EventStage() string {
+	if c.Stage == "" {
+		return "$default"
+	}
+	return c.Stage
+}
+
+// UpgradePath returns the path at which clients upgrade: "/" when Stage is
+// empty and "/{stage}" otherwise.
+func (c *Config) UpgradePath() string {
+	return "/" + c.Stage
+}
+
+// IsEnabled reports whether the management API is on. A nil Enabled means
+// the default, on.
+func (m Management) IsEnabled() bool {
+	return m.Enabled == nil || *m.Enabled
+}
+
+// Loopback reports whether Listen binds only a loopback address: a host in
+// 127.0.0.0/8, ::1 or "localhost". An empty host, an unspecified address such
+// as 0.0.0.0, any other host and an unparsable Listen are not loopback.
+func (m Management) Loopback() bool {
+	host, _, err := net.SplitHostPort(m.Listen)
+	if err != nil || host == "" {
+		return false
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	addr, err := netip.ParseAddr(host)
+	if err != nil {
+		return false
+	}
+	return addr.Unmap().IsLoopback()
+}
+
+// HasAuth reports whether a source of bearer tokens is configured.
+func (m Management) HasAuth() bool {
+	return m.Auth.BearerTokensEnv != "" || m.Auth.BearerTokensFile != ""
+}
+
+// SlogLevel returns Level as a slog.Level. An unknown or empty level is
+// slog.LevelInfo; Validate reports unknown levels.
+func (l Log) SlogLevel() slog.Level {
+	switch l.Level {
+	case "debug":
+		return slog.LevelDebug
+	case "warn":
+		return slog.LevelWarn
+	case "error":
+		return slog.LevelError
+	}
+	return slog.LevelInfo
+}

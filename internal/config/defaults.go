@@ -1,0 +1,72 @@
+package config
+
+import (
+	"maps"
+	"time"
+)
+
+// FillDefaults replaces every zero field of c with its default. It is the
+// only place defaults are applied; Load, Parse and Default call it, and a
+// caller that builds a Config by hand calls it before use. Non-zero fields are
+// left alone, so FillDefaults is idempotent.
+//
+// FillDefaults writes to c.Routes in place. An empty Routes becomes a new map
+// holding one $default route with a mock integration that echoes each
+// message back.
+func (c *Config) FillDefaults() {
+	setDefault(&c.Listen, ":8080")
+	setDefault(&c.APIID, "local")
+	setDefault(&c.RouteSelectionExpression, "$request.body.action")
+	setDefault(&c.BinaryFrames, BinaryReject)
+	setDefault(&c.ShutdownTimeout, 10*time.Second)
+
+	l := &c.Limits
+	setDefault(&l.MaxFrameBytes, 32<<10)
+	setDefault(&l.MaxMessageBytes, 128<<10)
+	setDefault(&l.IdleTimeout, 10*time.Minute)
+	setDefault(&l.MaxConnectionDuration, 2*time.Hour)
+	setDefault(&l.PingInterval, 30*time.Second)
+	setDefault(&l.OutboundQueueBytes, 1<<20)
+	setDefault(&l.HandshakeTimeout, 10*time.Second)
+
+	if len(c.Routes) == 0 {
+		c.Routes = map[string]Route{
+			RouteDefault: {Integration: Integration{Type: IntegrationMock}, RouteResponse: true},
+		}
+	}
+	for key, r := range c.Routes {
+		setDefault(&r.Integration.Timeout, 29*time.Second)
+		if r.Integration.Type == IntegrationMock {
+			setDefault(&r.Integration.StatusCode, 200)
+		}
+		c.Routes[key] = r
+	}
+
+	m := &c.Management
+	setDefault(&m.Listen, "127.0.0.1:9090")
+	if m.Enabled == nil {
+		on := true
+		m.Enabled = &on
+	}
+
+	setDefault(&c.Registry.Type, RegistryMemory)
+	setDefault(&c.Log.Level, "info")
+	setDefault(&c.Log.Format, "text")
+}
+
+// setDefault sets *p to def when *p is the zero value.
+func setDefault[T comparable](p *T, def T) {
+	var zero T
+	if *p == zero {
+		*p = def
+	}
+}
+
+// withDefaults returns a copy of c with its defaults filled, leaving c and
+// its Routes map untouched.
+func (c *Config) withDefaults() *Config {
+	d := *c
+	d.Routes = maps.Clone(c.Routes)
+	d.FillDefaults()
+	return &d
+}

@@ -1,0 +1,321 @@
+package config
+
+import (
+	"fmt"
+	"maps"
+	"net"
+	"net/netip"
+	"net/url"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Limits of values that come from AWS or from the protocol.
+const (
+	minFrameBytes      = 125 // the largest control frame payload
+	maxMessageBytes    = 16 << 20
+	queueOverheadBytes = 16 // room for one frame header beside the largest message
+	minIntegrationWait = 50 * time.Millisecond
+	maxIntegrationWait = 29 * time.Second
+)
+
+// supportedIntegrations lists the integration types in messages.
+const supportedIntegrations = "http, mock"
+
+// namePattern is what stage and api_id must match.
+var namePattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,128}$`)
+
+// envNamePattern is what an environment variable name must match.
+var envNamePattern = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// Validate reports every problem in c, joined with errors.Join, or nil. Each
+// problem is an *Error naming the key path and, for a Config from Load or
+// Parse, the file and line of the key.
+//
+// Validate judges c as if its defaults were filled, so a zero field is never
+// a problem, and it does not change c. It only looks at c: it reads no
+// environment variables or files and does not compile the route selection
+// expression.
+func (c *Config) Validate() error {
+	return joinErrors(c.problems())
+}
+
+// problems returns every problem in c, in key order.
+func (c *Config) problems() []*Error {
+	e := c.withDefaults()
+	k := &checker{src: c.src}
+
+	k.address("listen", e.Listen)
+	if e.Stage != "" && !namePattern.MatchString(e.Stage) {
+		k.add("stage", "%q must be 1 to 128 characters from A-Z, a-z, 0-9, _ and -", e.Stage)
+	}
+	if !namePattern.MatchString(e.APIID) {
+		k.add("api_id", "%q must be 1 to 128 characters from A-Z, a-z, 0-9, _ and -", e.APIID)
+	}
+	if strings.ContainsAny(e.DomainName, "/ \t\r\n") {
+		k.add("domain_name", "%q must be a host name such as \"ws.example.com\", without scheme or path", e.DomainName)
+	}
+	switch e.BinaryFrames {
+	case BinaryReject, BinaryBase64:
+	default:
+		k.add("binary_frames", "unknown value %q; one of reject, base64", e.BinaryFrames)
+	}
+	k.positive("shutdown_timeout", e.ShutdownTimeout)
+
+	k.limits(e.Limits)
+	k.routes(e.Routes)
+	k.management(e.Management, e.Listen)
+
+	switch e.Registry.Type {
+	case RegistryMemory:
+	case "redis", "nats":
+		k.add("registry.type", "%q is not supported yet; supported: memory", e.Registry.Type)
+	default:
+		k.add("registry.type", "unknown registry type %q; supported: memory", e.Registry.Type)
+	}
+	switch e.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		k.add("log.level", "unknown level %q; one of debug, info, warn, error", e.Log.Level)
+	}
+	switch e.Log.Format {
+	case "text", "json":
+	default:
+		k.add("log.format", "unknown format %q; one of text, json", e.Log.Format)
+	}
+	return k.errs
+}
+
+// checker collects problems, locating each at the line of its key.
+type checker struct {
+	src  source
+	errs []*Error
+}
+
+// add reports a problem with the key at path.
+func (k *checker) add(path, format string, args ...any) {
+	k.errs = append(k.errs, &Error{File: k.src.file, Line: k.src.line(path), Path: path, Msg: fmt.Sprintf(format, args...)})
+}
+
+// pair reports a broken relation between the keys at pathA and pathB. It is
+// reported at pathA with msgA when the file sets pathA or does not set pathB,
+// and otherwise at pathB with msgB, so the line shown is one the user wrote.
+func (k *checker) pair(pathA, msgA, pathB, msgB string) {
+	if k.src.has(pathA) || !k.src.has(pathB) {
+		k.add(pathA, "%s", msgA)
+	} else {
+		k.add(pathB, "%s", msgB)
+	}
+}
+
+func (k *checker) positive(path string, d time.Duration) {
+	if d <= 0 {
+		k.add(path, "must be greater than 0, got %s", fmtDuration(d))
+	}
+}
+
+// address reports whether addr is a host:port with a numeric port, reporting
+// a problem at path when it is not.
+func (k *checker) address(path, addr string) bool {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		k.add(path, "%q is not a host:port address such as \":8080\" or \"127.0.0.1:8080\"", addr)
+		return false
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		k.add(path, "%q: the port must be a number from 0 to 65535", addr)
+		return false
+	}
+	return true
+}
+
+func (k *checker) limits(l Limits) {
+	if l.MaxFrameBytes < minFrameBytes {
+		k.add("limits.max_frame_bytes", "must be at least %d, got %d", minFrameBytes, l.MaxFrameBytes)
+	}
+	if l.MaxMessageBytes > maxMessageBytes {
+		k.add("limits.max_message_bytes", "must be at most %d (16 MiB), got %d", maxMessageBytes, l.MaxMessageBytes)
+	}
+	if l.MaxFrameBytes >= minFrameBytes && l.MaxFrameBytes > l.MaxMessageBytes {
+		k.pair("limits.max_frame_bytes", fmt.Sprintf("must be at most limits.max_message_bytes (%d), got %d", l.MaxMessageBytes, l.MaxFrameBytes),
+			"limits.max_message_bytes", fmt.Sprintf("must be at least limits.max_frame_bytes (%d), got %d", l.MaxFrameBytes, l.MaxMessageBytes))
+	}
+	if l.MaxMessageBytes <= maxMessageBytes && l.OutboundQueueBytes < l.MaxMessageBytes+queueOverheadBytes {
+		k.pair("limits.outbound_queue_bytes", fmt.Sprintf("must be at least limits.max_message_bytes + %d (%d), got %d", queueOverheadBytes, l.MaxMessageBytes+queueOverheadBytes, l.OutboundQueueBytes),
+			"limits.max_message_bytes", fmt.Sprintf("must be at most limits.outbound_queue_bytes - %d (%d), got %d", queueOverheadBytes, l.OutboundQueueBytes-queueOverheadBytes, l.MaxMessageBytes))
+	}
+	k.positive("limits.idle_timeout", l.IdleTimeout)
+	k.positive("limits.max_connection_duration", l.MaxConnectionDuration)
+	k.positive("limits.ping_interval", l.PingInterval)
+	if l.PingInterval > 0 && l.IdleTimeout > 0 && l.PingInterval >= l.IdleTimeout {
+		k.pair("limits.ping_interval", fmt.Sprintf("must be less than limits.idle_timeout (%s), got %s", fmtDuration(l.IdleTimeout), fmtDuration(l.PingInterval)),
+			"limits.idle_timeout", fmt.Sprintf("must be greater than limits.ping_interval (%s), got %s", fmtDuration(l.PingInterval), fmtDuration(l.IdleTimeout)))
+	}
+	k.positive("limits.handshake_timeout", l.HandshakeTimeout)
+	if l.MaxConnections < 0 {
+		k.add("limits.max_connections", "must not be negative (0 means unlimited), got %d", l.MaxConnections)
+	}
+}
+
+func (k *checker) routes(routes map[string]Route) {
+	for _, key := range slices.Sorted(maps.Keys(routes)) {
+		r := routes[key]
+		path := "routes." + key
+		switch {
+		case key == "":
+			k.errs = append(k.errs, &Error{File: k.src.file, Line: k.src.line(path), Path: "routes", Msg: "empty route key"})
+		case key == RouteConnect || key == RouteDisconnect || key == RouteDefault:
+		case strings.HasPrefix(key, "$"):
+			k.add(path, "unknown route key %q; the only keys starting with \"$\" are $connect, $disconnect and $default", key)
+		}
+		k.integration(path+".integration", r.Integration)
+		if r.RouteResponse && (key == RouteConnect || key == RouteDisconnect) {
+			k.add(path+".route_response", "not supported on %s; only $default and custom routes send a route response", key)
+		}
+	}
+}
+
+func (k *checker) integration(path string, in Integration) {
+	switch in.Type {
+	case IntegrationHTTP:
+		if in.URL == "" {
+			k.add(path+".url", "required for http integrations")
+		} else if !isHTTPURL(in.URL) {
+			k.add(path+".url", "%q must be an absolute http:// or https:// URL", in.URL)
+		}
+		for _, name := range slices.Sorted(maps.Keys(in.Headers)) {
+			if !isToken(name) {
+				k.add(path+".headers."+name, "%q is not a valid header name", name)
+			}
+			if strings.ContainsAny(in.Headers[name], "\r\n\x00") {
+				k.add(path+".headers."+name, "a header value must not contain CR, LF or NUL")
+			}
+		}
+		if in.StatusCode != 0 {
+			k.add(path+".status_code", "only used by mock integrations")
+		}
+		if in.Body != nil {
+			k.add(path+".body", "only used by mock integrations")
+		}
+	case IntegrationMock:
+		if in.URL != "" {
+			k.add(path+".url", "only used by http integrations")
+		}
+		if len(in.Headers) > 0 {
+			k.add(path+".headers", "only used by http integrations")
+		}
+		if in.StatusCode < 100 || in.StatusCode > 599 {
+			k.add(path+".status_code", "must be from 100 to 599, got %d", in.StatusCode)
+		}
+	case "":
+		k.add(path+".type", "required; one of %s", supportedIntegrations)
+	case "lambda", "nats", "redis_stream", "amqp":
+		k.add(path+".type", "integration type %q is not supported yet; supported: %s", in.Type, supportedIntegrations)
+	default:
+		k.add(path+".type", "unknown integration type %q; supported: %s", in.Type, supportedIntegrations)
+	}
+	if in.Timeout < minIntegrationWait || in.Timeout > maxIntegrationWait {
+		k.add(path+".timeout", "must be from %s to %s, got %s", fmtDuration(minIntegrationWait), fmtDuration(maxIntegrationWait), fmtDuration(in.Timeout))
+	}
+}
+
+func (k *checker) management(m Management, clientListen string) {
+	const path = "management.listen"
+	valid := false
+	if strings.EqualFold(m.Listen, "off") {
+		k.add(path, "%q is not an address; to turn the management API off, set management.enabled: false", m.Listen)
+	} else {
+		valid = k.address(path, m.Listen)
+	}
+	if valid && m.IsEnabled() {
+		if sameSocket(m.Listen, clientListen) {
+			k.pair(path, fmt.Sprintf("%q uses the same port as listen (%q); the management API needs its own", m.Listen, clientListen),
+				"listen", fmt.Sprintf("%q uses the same port as management.listen (%q); the management API needs its own", clientListen, m.Listen))
+		}
+		if !m.Loopback() && !m.HasAuth() {
+			k.add(path, "non-loopback address requires management.auth; set management.auth.bearer_tokens_env or management.auth.bearer_tokens_file, or listen on 127.0.0.1")
+		}
+	}
+	if env := m.Auth.BearerTokensEnv; env != "" && !envNamePattern.MatchString(env) {
+		// The value is not echoed: a token pasted here by mistake must not
+		// reach logs.
+		k.add("management.auth.bearer_tokens_env", "must be the name of an environment variable (letters, digits and _), not a token")
+	}
+}
+
+// sameSocket reports whether listeners on the host:port addresses a and b
+// would collide: the same non-zero port on the same host, or on any host
+// when either is a wildcard.
+func sameSocket(a, b string) bool {
+	hostA, portA, errA := net.SplitHostPort(a)
+	hostB, portB, errB := net.SplitHostPort(b)
+	if errA != nil || errB != nil {
+		return false
+	}
+	pa, errA := strconv.ParseUint(portA, 10, 16)
+	pb, errB := strconv.ParseUint(portB, 10, 16)
+	if errA != nil || errB != nil || pa != pb || pa == 0 {
+		return false
+	}
+	if isWildcard(hostA) || isWildcard(hostB) || strings.EqualFold(hostA, hostB) {
+		return true
+	}
+	ipA, errA := netip.ParseAddr(hostLocalhost(hostA))
+	ipB, errB := netip.ParseAddr(hostLocalhost(hostB))
+	return errA == nil && errB == nil && ipA.Unmap() == ipB.Unmap()
+}
+
+func isWildcard(host string) bool {
+	if host == "" {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsUnspecified()
+}
+
+// hostLocalhost maps "localhost" to 127.0.0.1, which it normally resolves
+// to, and returns other hosts unchanged.
+func hostLocalhost(host string) string {
+	if strings.EqualFold(host, "localhost") {
+		return "127.0.0.1"
+	}
+	return host
+}
+
+func isHTTPURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
+}
+
+// isToken reports whether s is an HTTP token (RFC 9110), as a header name
+// must be.
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		switch {
+		case 'a' <= r && r <= 'z', 'A' <= r && r <= 'Z', '0' <= r && r <= '9':
+		case strings.ContainsRune("!#$%&'*+-.^_`|~", r):
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// fmtDuration formats d as written in a configuration file: "10m" rather
+// than "10m0s", "2h" rather than "2h0m0s".
+func fmtDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = s[:len(s)-2]
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = s[:len(s)-2]
+	}
+	return s
+}

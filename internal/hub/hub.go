@@ -1,0 +1,134 @@
+// Package hub keeps the table of live WebSocket connections on this node.
+//
+// The hub is always in memory and is not pluggable: it holds the sockets this
+// process owns. Which node owns a connection id, and the cluster-wide indexes,
+// belong to the registry. The table is sharded so that lookups from the
+// management API and inserts from the edge do not contend on one lock.
+package hub
+
+import (
+	"errors"
+	"hash/maphash"
+	"sync"
+	"time"
+)
+
+// ErrClosed is returned by Conn.Send when the connection has closed or is closing.
+var ErrClosed = errors.New("connection is closed")
+
+// Info describes a live connection for the management API.
+type Info struct {
+	ConnectedAt  time.Time
+	LastActiveAt time.Time
+	SourceIP     string
+	UserAgent    string
+}
+
+// Conn is a live connection as the hub and its users see it. Implementations
+// are safe for concurrent use.
+type Conn interface {
+	// ID returns the connection id.
+	ID() string
+	// Send queues data as one message to the client without blocking. It
+	// returns ErrClosed when the connection is gone; a client that cannot keep
+	// up is closed and Send returns ErrClosed.
+	Send(data []byte) error
+	// Close starts a close handshake with the given code and reason. It does
+	// not wait for the peer; the connection leaves the hub once it has closed.
+	Close(code int, reason string)
+	// Info reports the connection's times and identity.
+	Info() Info
+}
+
+const numShards = 64
+
+type shard struct {
+	connsMu sync.RWMutex
+	conns   map[string]Conn
+}
+
+// Hub is a sharded map from connection id to Conn. The zero value is not
+// usable; use New.
+type Hub struct {
+	seed   maphash.Seed
+	shards [numShards]shard
+}
+
+// New returns an empty hub.
+func New() *Hub {
+	h := &Hub{seed: maphash.MakeSeed()}
+	for i := range h.shards {
+		h.shards[i].conns = make(map[string]Conn)
+	}
+	return h
+}
+
+func (h *Hub) shard(id string) *shard {
+	return &h.shards[maphash.String(h.seed, id)%numShards]
+}
+
+// Add inserts c. It reports false when a connection with the same id is
+// already present, in which case nothing changes.
+func (h *Hub) Add(c Conn) bool {
+	s := h.shard(c.ID())
+	s.connsMu.Lock()
+	defer s.connsMu.Unlock()
+	if _, ok := s.conns[c.ID()]; ok {
+		return false
+	}
+	s.conns[c.ID()] = c
+	return true
+}
+
+// Remove deletes the connection with id, if it is c. Passing the Conn avoids
+// removing a different connection that reused the id.
+func (h *Hub) Remove(c Conn) {
+	s := h.shard(c.ID())
+	s.connsMu.Lock()
+	if cur, ok := s.conns[c.ID()]; ok && cur == c {
+		delete(s.conns, c.ID())
+	}
+	s.connsMu.Unlock()
+}
+
+// Get returns the connection with id, or nil.
+func (h *Hub) Get(id string) Conn {
+	s := h.shard(id)
+	s.connsMu.RLock()
+	c := s.conns[id]
+	s.connsMu.RUnlock()
+	return c
+}
+
+// Len returns the number of connections in the hub.
+func (h *Hub) Len() int {
+	n := 0
+	for i := range h.shards {
+		s := &h.shards[i]
+		s.connsMu.RLock()
+		n += len(s.conns)
+		s.connsMu.RUnlock()
+	}
+	return n
+}
+
+// Range calls f for every connection until f returns false. f runs without
+// any hub lock held, so it may call back into the hub; connections added or
+// removed during Range may or may not be seen.
+func (h *Hub) Range(f func(Conn) bool) {
+	var batch []Conn
+	for i := range h.shards {
+		s := &h.shards[i]
+		s.connsMu.RLock()
+		batch = batch[:0]
+		for _, c := range s.conns {
+			batch = append(batch, c)
+		}
+		s.connsMu.RUnlock()
+		for _, c := range batch {
+			if !f(c) {
+				return
+			}
+		}
+	}
+}

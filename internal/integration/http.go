@@ -1,0 +1,159 @@
+package integration
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"time"
+)
+
+var _ Integration = (*HTTP)(nil)
+
+// MaxResponseBytes bounds the response body read from an HTTP backend; it is
+// the payload limit of a synchronous Lambda invocation.
+const MaxResponseBytes = 6 << 20
+
+// HTTP posts the event JSON to URL and reads the proxy response.
+//
+// The response is interpreted as AWS interprets an integration result: a JSON
+// object with a numeric "statusCode" is a proxy response ({statusCode, headers,
+// body, isBase64Encoded}); any other body is passed through with the HTTP
+// status as statusCode and the HTTP headers as headers, as an HTTP_PROXY
+// integration does. A transport error, a timeout, an HTTP status of 500 or
+// more without a proxy response, a body over MaxResponseBytes and a malformed
+// proxy response are failures.
+type HTTP struct {
+	URL     string
+	Timeout time.Duration     // zero means no timeout beyond ctx
+	Headers map[string]string // extra request headers
+	Client  *http.Client      // nil means a shared default client
+}
+
+var defaultClient = &http.Client{
+	Transport: &http.Transport{
+		Proxy:               nil,
+		MaxIdleConns:        256,
+		MaxIdleConnsPerHost: 64,
+		IdleConnTimeout:     90 * time.Second,
+	},
+	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+}
+
+// Invoke implements Integration.
+func (h *HTTP) Invoke(ctx context.Context, ev *Event) (*Response, error) {
+	payload, err := json.Marshal(ev)
+	if err != nil {
+		return nil, fmt.Errorf("encode event: %w", err)
+	}
+	if h.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, h.Timeout)
+		defer cancel()
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, h.URL, bytes.NewReader(payload))
+	if err != nil {
+		return nil, fmt.Errorf("build request: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	for k, v := range h.Headers {
+		req.Header.Set(k, v)
+	}
+	client := h.Client
+	if client == nil {
+		client = defaultClient
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			return nil, failf("no response within %v", h.Timeout)
+		}
+		return nil, failf("%v", redactURL(err))
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxResponseBytes+1))
+	if err != nil {
+		return nil, failf("read response: %v", redactURL(err))
+	}
+	if len(body) > MaxResponseBytes {
+		return nil, failf("response body larger than %d bytes", MaxResponseBytes)
+	}
+	if out, ok, err := parseProxyResponse(body); ok {
+		if err != nil {
+			return nil, failf("malformed proxy response: %v", err)
+		}
+		return out, nil
+	}
+	if resp.StatusCode >= 500 {
+		return nil, failf("backend answered HTTP %d", resp.StatusCode)
+	}
+	out := &Response{StatusCode: resp.StatusCode, Body: string(body), Headers: make(map[string]string, len(resp.Header))}
+	for k := range resp.Header {
+		out.Headers[k] = resp.Header.Get(k)
+	}
+	return out, nil
+}
+
+// parseProxyResponse reports ok when body is a JSON object carrying a
+// "statusCode" member, and then decodes it.
+func parseProxyResponse(body []byte) (*Response, bool, error) {
+	trimmed := bytes.TrimSpace(body)
+	if len(trimmed) == 0 || trimmed[0] != '{' {
+		return nil, false, nil
+	}
+	var probe map[string]json.RawMessage
+	if err := json.Unmarshal(trimmed, &probe); err != nil {
+		return nil, false, nil
+	}
+	rawStatus, ok := probe["statusCode"]
+	if !ok {
+		return nil, false, nil
+	}
+	var pr struct {
+		StatusCode        int                 `json:"statusCode"`
+		Headers           map[string]string   `json:"headers"`
+		MultiValueHeaders map[string][]string `json:"multiValueHeaders"`
+		Body              string              `json:"body"`
+		IsBase64Encoded   bool                `json:"isBase64Encoded"`
+	}
+	if err := json.Unmarshal(rawStatus, &pr.StatusCode); err != nil {
+		return nil, true, fmt.Errorf("statusCode is not an integer: %s", truncate(rawStatus, 40))
+	}
+	if pr.StatusCode < 100 || pr.StatusCode > 599 {
+		return nil, true, fmt.Errorf("statusCode %d out of range", pr.StatusCode)
+	}
+	if err := json.Unmarshal(trimmed, &pr); err != nil {
+		return nil, true, err
+	}
+	out := &Response{StatusCode: pr.StatusCode, Body: pr.Body, IsBase64Encoded: pr.IsBase64Encoded, Headers: pr.Headers}
+	if out.Headers == nil && len(pr.MultiValueHeaders) > 0 {
+		out.Headers = make(map[string]string)
+	}
+	for k, vs := range pr.MultiValueHeaders {
+		if _, set := out.Headers[k]; !set && len(vs) > 0 {
+			out.Headers[k] = vs[0]
+		}
+	}
+	return out, true, nil
+}
+
+func truncate(b []byte, n int) string {
+	if len(b) > n {
+		return string(b[:n]) + "…"
+	}
+	return string(b)
+}
+
+// redactURL drops the URL from a *url.Error so that credentials or tokens in
+// a configured URL never reach a log line.
+func redactURL(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return fmt.Errorf("%s: %w", ue.Op, ue.Err)
+	}
+	return err
+}

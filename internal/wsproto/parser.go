@@ -1,0 +1,421 @@
+package wsproto
+
+import (
+	"encoding/binary"
+	"unicode/utf8"
+)
+
+// Handler receives what a [Parser] decodes, in wire order. A payload is
+// valid only for the duration of the call because the parser reuses its
+// buffers; a handler copies what it keeps. An empty payload may be nil.
+// A non-nil error returned by a handler stops [Parser.Feed], which returns
+// it, and the parser then fails every later Feed with the same error.
+// Handlers must not call Feed on the parser that called them.
+type Handler interface {
+	// OnMessage receives a complete, reassembled text or binary message.
+	// A text message has already been validated as UTF-8.
+	OnMessage(op Opcode, payload []byte) error
+	// OnPing receives the payload of a ping; answering it is up to the
+	// caller.
+	OnPing(payload []byte) error
+	// OnPong receives the payload of a pong, solicited or not.
+	OnPong(payload []byte) error
+	// OnClose receives the peer's close frame. code is [CloseNoStatus]
+	// when the frame had no payload; otherwise it is a code that is valid
+	// on the wire and reason is valid UTF-8. The parser ignores all input
+	// after a close frame.
+	OnClose(code int, reason string) error
+}
+
+type parserState uint8
+
+const (
+	stateHeader  parserState = iota // reading a frame header
+	statePayload                    // reading the payload of the current frame
+	stateClosed                     // a close frame was delivered
+	stateFailed                     // err ended the stream
+)
+
+// maxHeader is the longest frame header: 2 bytes, a 64-bit length and a
+// 4-byte masking key.
+const maxHeader = 2 + 8 + 4
+
+// Parser decodes client-to-server frames, which RFC 6455 requires to be
+// masked. Bytes may arrive in chunks of any size; the parser resumes where
+// the previous chunk ended. Create one with [NewParser]; the zero value is
+// not usable.
+// A Parser is not safe for concurrent use.
+//
+// A parser with no partial frame or message pending holds no buffers: the
+// payload buffer of a message or control frame is taken from a shared pool
+// when its first byte arrives and returned once the handler has seen it.
+type Parser struct {
+	limits Limits
+	err    error
+	state  parserState
+
+	// The header of the current frame, as far as it has arrived.
+	hdr  [maxHeader]byte
+	hdrN uint8
+
+	// The frame being read.
+	op     Opcode
+	fin    bool
+	keyPos uint8
+	key    [4]byte
+	remain uint64
+
+	// The data message being read. msgOp is zero between messages; msgLen
+	// is the sum of declared frame lengths, tracked only under a message
+	// limit.
+	msgOp  Opcode
+	msgLen uint64
+	msg    *[]byte
+	utf8   utf8Validator
+
+	// The payload of the control frame being read.
+	ctl *[]byte
+}
+
+// NewParser returns a parser that enforces l.
+func NewParser(l Limits) *Parser {
+	return &Parser{limits: l}
+}
+
+// Feed consumes data, calling h for every message and control frame that
+// completes. It returns nil when data has been consumed and more input is
+// expected, a [*CloseError] when the stream breaks the protocol or the
+// limits, or the first error a handler returned. After an error, every
+// later call returns the same error without reading data. After a close
+// frame, the rest of data and all later input are ignored and Feed returns
+// nil. Feed does not modify or retain data.
+func (p *Parser) Feed(data []byte, h Handler) error {
+	for {
+		switch p.state {
+		case stateFailed:
+			return p.err
+		case stateClosed:
+			return nil
+		case stateHeader:
+			if len(data) == 0 {
+				return nil
+			}
+			n, err := p.readHeader(data)
+			data = data[n:]
+			if err != nil {
+				return p.fail(err)
+			}
+			if p.state == stateHeader {
+				return nil
+			}
+		case statePayload:
+			if p.remain > 0 {
+				if len(data) == 0 {
+					return nil
+				}
+				n := len(data)
+				if uint64(n) > p.remain {
+					n = int(p.remain)
+				}
+				if err := p.readPayload(data[:n]); err != nil {
+					return p.fail(err)
+				}
+				data = data[n:]
+				p.remain -= uint64(n)
+				if p.remain > 0 {
+					return nil
+				}
+			}
+			if err := p.endFrame(h); err != nil {
+				return p.fail(err)
+			}
+		}
+	}
+}
+
+// Buffered returns the number of bytes the parser holds for a partial
+// frame header, control frame or message. It is zero between messages.
+func (p *Parser) Buffered() int {
+	n := int(p.hdrN)
+	if p.msg != nil {
+		n += len(*p.msg)
+	}
+	if p.ctl != nil {
+		n += len(*p.ctl)
+	}
+	return n
+}
+
+// fail makes err the terminal state of the parser and releases its buffers.
+func (p *Parser) fail(err error) error {
+	p.err = err
+	p.state = stateFailed
+	p.hdrN = 0
+	p.releaseMsg()
+	p.releaseCtl()
+	return err
+}
+
+func (p *Parser) releaseMsg() {
+	if p.msg != nil {
+		putBuf(p.msg)
+		p.msg = nil
+	}
+}
+
+func (p *Parser) releaseCtl() {
+	if p.ctl != nil {
+		putBuf(p.ctl)
+		p.ctl = nil
+	}
+}
+
+// readHeader copies header bytes from data and returns how many it used.
+// Each part of the header is checked as soon as it is complete: the first
+// two bytes by checkStart, the payload length by checkLength (before the
+// masking key arrives) and the whole header by startPayload.
+func (p *Parser) readHeader(data []byte) (int, error) {
+	n := 0
+	if p.hdrN < 2 {
+		n = copy(p.hdr[p.hdrN:2], data)
+		p.hdrN += uint8(n)
+		if p.hdrN < 2 {
+			return n, nil
+		}
+		if err := p.checkStart(); err != nil {
+			return n, err
+		}
+		if lengthEnd(p.hdr[1]) == 2 {
+			if err := p.checkLength(); err != nil {
+				return n, err
+			}
+		}
+	}
+	end := lengthEnd(p.hdr[1])
+	if int(p.hdrN) < end {
+		k := copy(p.hdr[p.hdrN:end], data[n:])
+		p.hdrN += uint8(k)
+		n += k
+		if int(p.hdrN) < end {
+			return n, nil
+		}
+		if err := p.checkLength(); err != nil {
+			return n, err
+		}
+	}
+	end += 4
+	k := copy(p.hdr[p.hdrN:end], data[n:])
+	p.hdrN += uint8(k)
+	n += k
+	if int(p.hdrN) < end {
+		return n, nil
+	}
+	p.startPayload()
+	return n, nil
+}
+
+// lengthEnd returns the offset in the header where the payload length
+// ends, and the masking key begins, from the header's second byte.
+func lengthEnd(b1 byte) int {
+	switch b1 & 0x7f {
+	case 126:
+		return 2 + 2
+	case 127:
+		return 2 + 8
+	}
+	return 2
+}
+
+// checkStart validates the first two header bytes: flags, opcode, mask bit,
+// control-frame rules, the order of data frames and RejectBinary.
+func (p *Parser) checkStart() error {
+	b0, b1 := p.hdr[0], p.hdr[1]
+	if b0&0x70 != 0 {
+		return &CloseError{CloseProtocolError, "reserved bits set without a negotiated extension"}
+	}
+	op := Opcode(b0 & 0x0f)
+	switch op {
+	case OpContinuation, OpText, OpBinary, OpClose, OpPing, OpPong:
+	default:
+		return &CloseError{CloseProtocolError, "reserved opcode"}
+	}
+	if b1&0x80 == 0 {
+		return &CloseError{CloseProtocolError, "unmasked client frame"}
+	}
+	fin := b0&0x80 != 0
+	switch {
+	case op.IsControl():
+		if !fin {
+			return &CloseError{CloseProtocolError, "fragmented control frame"}
+		}
+		if b1&0x7f > MaxControlPayload {
+			return &CloseError{CloseProtocolError, "control frame payload over 125 bytes"}
+		}
+	case op == OpContinuation:
+		if p.msgOp == 0 {
+			return &CloseError{CloseProtocolError, "continuation frame without a message to continue"}
+		}
+	default:
+		if p.msgOp != 0 {
+			return &CloseError{CloseProtocolError, "new data frame before the fragmented message ended"}
+		}
+		if op == OpBinary && p.limits.RejectBinary {
+			return &CloseError{CloseUnsupportedData, "binary messages are not accepted"}
+		}
+	}
+	p.op, p.fin = op, fin
+	return nil
+}
+
+// checkLength reads the payload length and checks it against the
+// protocol and the limits.
+func (p *Parser) checkLength() error {
+	var length uint64
+	switch l7 := p.hdr[1] & 0x7f; l7 {
+	case 126:
+		length = uint64(binary.BigEndian.Uint16(p.hdr[2:]))
+	case 127:
+		length = binary.BigEndian.Uint64(p.hdr[2:])
+		if length>>63 != 0 {
+			return &CloseError{CloseProtocolError, "frame length has the most significant bit set"}
+		}
+	default:
+		length = uint64(l7)
+	}
+	if !p.op.IsControl() {
+		if maxFrame := p.limits.MaxFrameBytes; maxFrame > 0 && length > uint64(maxFrame) {
+			return &CloseError{CloseTooBig, "frame too big"}
+		}
+		if maxMsg := p.limits.MaxMessageBytes; maxMsg > 0 {
+			if length > uint64(maxMsg)-p.msgLen {
+				return &CloseError{CloseTooBig, "message too big"}
+			}
+			p.msgLen += length
+		}
+	}
+	p.remain = length
+	return nil
+}
+
+// startPayload takes the masking key from a complete header and prepares
+// to read the payload.
+func (p *Parser) startPayload() {
+	if p.op.IsControl() {
+		if p.remain > 0 {
+			p.ctl = getBuf(int(p.remain))
+		}
+	} else if p.op != OpContinuation {
+		p.msgOp = p.op
+		p.utf8.reset()
+	}
+	end := int(p.hdrN)
+	copy(p.key[:], p.hdr[end-4:end])
+	p.keyPos = 0
+	p.hdrN = 0
+	p.state = statePayload
+}
+
+// readPayload unmasks chunk, which lies within the current frame, into the
+// control or message buffer, and validates text as it arrives.
+func (p *Parser) readPayload(chunk []byte) error {
+	if p.op.IsControl() {
+		b := *p.ctl
+		start := len(b)
+		b = append(b, chunk...)
+		p.keyPos = uint8(maskBytes(p.key, int(p.keyPos), b[start:]))
+		*p.ctl = b
+		return nil
+	}
+	p.growMsg(len(chunk))
+	b := *p.msg
+	start := len(b)
+	b = append(b, chunk...)
+	p.keyPos = uint8(maskBytes(p.key, int(p.keyPos), b[start:]))
+	*p.msg = b
+	if p.msgOp == OpText && !p.utf8.feed(b[start:]) {
+		return &CloseError{CloseInvalidPayload, "invalid utf-8 in text message"}
+	}
+	return nil
+}
+
+// growMsg makes room for n more message bytes. Capacity at least doubles
+// when it grows, and it grows only as bytes arrive, never on a declared
+// length alone.
+func (p *Parser) growMsg(n int) {
+	if p.msg == nil {
+		p.msg = getBuf(n)
+		return
+	}
+	b := *p.msg
+	if len(b)+n <= cap(b) {
+		return
+	}
+	nb := getBuf(max(len(b)+n, 2*cap(b)))
+	*nb = append(*nb, b...)
+	putBuf(p.msg)
+	p.msg = nb
+}
+
+// endFrame delivers a complete control frame, or a message when its final
+// frame is complete, and releases the buffer it used.
+func (p *Parser) endFrame(h Handler) error {
+	p.state = stateHeader
+	if p.op.IsControl() {
+		var payload []byte
+		if p.ctl != nil {
+			payload = *p.ctl
+		}
+		var err error
+		switch p.op {
+		case OpPing:
+			err = h.OnPing(payload)
+		case OpPong:
+			err = h.OnPong(payload)
+		case OpClose:
+			err = p.endClose(payload, h)
+		}
+		p.releaseCtl()
+		return err
+	}
+	if !p.fin {
+		return nil
+	}
+	op := p.msgOp
+	if op == OpText && !p.utf8.complete() {
+		return &CloseError{CloseInvalidPayload, "invalid utf-8 in text message"}
+	}
+	var payload []byte
+	if p.msg != nil {
+		payload = *p.msg
+	}
+	p.msgOp = 0
+	p.msgLen = 0
+	err := h.OnMessage(op, payload)
+	p.releaseMsg()
+	return err
+}
+
+// endClose validates a close frame's payload, stops the parser and
+// delivers the frame.
+func (p *Parser) endClose(payload []byte, h Handler) error {
+	code, reason := CloseNoStatus, ""
+	switch {
+	case len(payload) == 1:
+		return &CloseError{CloseProtocolError, "close frame payload of 1 byte"}
+	case len(payload) >= 2:
+		code = int(binary.BigEndian.Uint16(payload))
+		if !validCloseCode(code) {
+			return &CloseError{CloseProtocolError, "invalid close code"}
+		}
+		r := payload[2:]
+		if !utf8.Valid(r) {
+			return &CloseError{CloseInvalidPayload, "invalid utf-8 in close reason"}
+		}
+		reason = string(r)
+	}
+	p.state = stateClosed
+	p.msgOp = 0
+	p.msgLen = 0
+	p.releaseMsg()
+	return h.OnClose(code, reason)
+}
