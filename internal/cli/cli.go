@@ -1,0 +1,174 @@
+// Package cli implements the wsgate command line: flag parsing and printing
+// only; the work is done by the packages it calls.
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"runtime/debug"
+	"strings"
+
+	"github.com/wsgate/wsgate/internal/config"
+	"github.com/wsgate/wsgate/internal/gateway"
+)
+
+// Version is set at build time with -ldflags "-X .../cli.Version=v1.2.3";
+// otherwise the module version from the build info is used.
+var Version = ""
+
+const usage = `wsgate — a WebSocket API gateway that speaks AWS API Gateway's formats
+
+Usage:
+  wsgate serve [-c FILE]          run the gateway (no -c: the embedded default config)
+  wsgate validate [-c FILE]       check a config the way serve builds it; print every problem
+  wsgate connect [flags] URL      interactive client: stdin lines out, frames in
+  wsgate post [flags] ID MESSAGE  send MESSAGE to connection ID through the management API
+  wsgate default-config           print the embedded default config
+  wsgate version                  print the version
+
+Run "wsgate COMMAND -h" for a command's flags.
+`
+
+// Main runs the command line args and returns the process exit code: 0 on
+// success, 1 when the command failed, 2 on a usage error.
+func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	var err error
+	switch args[0] {
+	case "serve":
+		err = serve(ctx, args[1:], stderr)
+	case "validate":
+		err = validate(args[1:], stdout, stderr)
+	case "connect":
+		err = connect(ctx, args[1:], stdin, stdout, stderr)
+	case "post":
+		err = post(ctx, args[1:], stdin, stdout, stderr)
+	case "default-config":
+		_, err = stdout.Write(config.DefaultYAML)
+	case "version", "-v", "--version":
+		fmt.Fprintln(stdout, "wsgate", version())
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+	default:
+		fmt.Fprintf(stderr, "wsgate: unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+	var ue usageError
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.Is(err, errFlagsReported):
+		return 2
+	case errors.As(err, &ue):
+		fmt.Fprintf(stderr, "wsgate %s: %v\n", args[0], ue.error)
+		return 2
+	default:
+		fmt.Fprintf(stderr, "wsgate %s: %v\n", args[0], err)
+		return 1
+	}
+}
+
+type usageError struct{ error }
+
+func version() string {
+	if Version != "" {
+		return Version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		return bi.Main.Version
+	}
+	return "(devel)"
+}
+
+// errFlagsReported is a flag parsing error that the flag package has already
+// printed, with the command's flags, to stderr.
+var errFlagsReported = errors.New("bad flags")
+
+// parseFlags parses args into fs. A parse error other than -h becomes
+// errFlagsReported, a usage error that Main does not print again.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	err := fs.Parse(args)
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
+		return errFlagsReported
+	}
+	return err
+}
+
+func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("wsgate "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	return fs
+}
+
+func loadConfig(path string) (*config.Config, error) {
+	if path == "" {
+		return config.Default(), nil
+	}
+	return config.Load(path)
+}
+
+func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: cfg.Log.SlogLevel()}
+	if cfg.Log.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func serve(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := newFlagSet("serve", stderr)
+	path := fs.String("c", "", "config `file` (default: the embedded default config)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
+	}
+	cfg, err := loadConfig(*path)
+	if err != nil {
+		return err
+	}
+	logger := newLogger(cfg, stderr)
+	g, err := gateway.New(cfg, gateway.Options{Logger: logger})
+	if err != nil {
+		return err
+	}
+	return g.Run(ctx)
+}
+
+func validate(args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("validate", stderr)
+	path := fs.String("c", "", "config `file` (default: the embedded default config)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		*path = fs.Arg(0)
+	}
+	cfg, err := loadConfig(*path)
+	if err == nil {
+		_, err = gateway.New(cfg, gateway.Options{})
+	}
+	if err != nil {
+		problems := strings.Split(err.Error(), "\n")
+		for _, p := range problems {
+			fmt.Fprintln(stdout, p)
+		}
+		return fmt.Errorf("%d problem(s) found", len(problems))
+	}
+	name := *path
+	if name == "" {
+		name = "embedded default config"
+	}
+	fmt.Fprintf(stdout, "%s: ok\n", name)
+	return nil
+}

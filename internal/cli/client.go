@@ -1,0 +1,200 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+type headerFlags []string
+
+func (h *headerFlags) String() string     { return strings.Join(*h, ", ") }
+func (h *headerFlags) Set(v string) error { *h = append(*h, v); return nil }
+
+// connect is an interactive client: each stdin line is sent as a text
+// message; each message received is printed on its own line. It ends when
+// stdin ends (closing with 1000) or the server closes, and reports the close
+// code.
+func connect(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs := newFlagSet("connect", stderr)
+	var headers headerFlags
+	fs.Var(&headers, "H", "extra request `header` \"Name: value\" (repeatable)")
+	protocols := fs.String("subprotocol", "", "comma-separated `list` to offer in Sec-WebSocket-Protocol")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return usageError{errors.New("want exactly one URL, e.g. ws://127.0.0.1:8080/")}
+	}
+	h := http.Header{}
+	for _, kv := range headers {
+		k, v, ok := strings.Cut(kv, ":")
+		if !ok {
+			return usageError{fmt.Errorf("header %q is not \"Name: value\"", kv)}
+		}
+		h.Add(strings.TrimSpace(k), strings.TrimSpace(v))
+	}
+	opts := &websocket.DialOptions{HTTPHeader: h}
+	if *protocols != "" {
+		for _, p := range strings.Split(*protocols, ",") {
+			opts.Subprotocols = append(opts.Subprotocols, strings.TrimSpace(p))
+		}
+	}
+	dialCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	conn, resp, err := websocket.Dial(dialCtx, fs.Arg(0), opts)
+	if err != nil {
+		if resp != nil {
+			return fmt.Errorf("handshake refused: %s", resp.Status)
+		}
+		return fmt.Errorf("dial: %w", err)
+	}
+	conn.SetReadLimit(16 << 20)
+	fmt.Fprintf(stderr, "connected to %s", redactQuery(fs.Arg(0)))
+	if p := conn.Subprotocol(); p != "" {
+		fmt.Fprintf(stderr, " (subprotocol %s)", p)
+	}
+	fmt.Fprintln(stderr, "; type a message and press enter, Ctrl-D to close")
+
+	readDone := make(chan error, 1)
+	go func() {
+		for {
+			typ, data, err := conn.Read(ctx)
+			if err != nil {
+				readDone <- err
+				return
+			}
+			if typ == websocket.MessageBinary {
+				fmt.Fprintf(stdout, "< [binary %d bytes] %x\n", len(data), data)
+				continue
+			}
+			fmt.Fprintf(stdout, "< %s\n", data)
+		}
+	}()
+	lines := make(chan string)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(stdin)
+		sc.Buffer(make([]byte, 64<<10), 16<<20)
+		for sc.Scan() {
+			select {
+			case lines <- sc.Text():
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	for {
+		select {
+		case err := <-readDone:
+			return closeOutcome(err, stderr)
+		case line, ok := <-lines:
+			if !ok {
+				closeErr := conn.Close(websocket.StatusNormalClosure, "")
+				readErr := <-readDone
+				if websocket.CloseStatus(readErr) == -1 && errors.Is(readErr, net.ErrClosed) {
+					// Close read the server's close frame, or saw the
+					// socket end, before the reader did; its error is
+					// the outcome.
+					if closeErr == nil {
+						fmt.Fprintf(stderr, "closed: %d\n", int(websocket.StatusNormalClosure))
+						return nil
+					}
+					return closeOutcome(closeErr, stderr)
+				}
+				return closeOutcome(readErr, stderr)
+			}
+			if err := conn.Write(ctx, websocket.MessageText, []byte(line)); err != nil {
+				return closeOutcome(err, stderr)
+			}
+		case <-ctx.Done():
+			_ = conn.Close(websocket.StatusNormalClosure, "")
+			<-readDone
+			return nil
+		}
+	}
+}
+
+func closeOutcome(err error, stderr io.Writer) error {
+	if code := websocket.CloseStatus(err); code != -1 {
+		var ce websocket.CloseError
+		reason := ""
+		if errors.As(err, &ce) {
+			reason = ce.Reason
+		}
+		fmt.Fprintf(stderr, "closed: %d %s\n", int(code), reason)
+		if code == websocket.StatusNormalClosure || code == websocket.StatusGoingAway {
+			return nil
+		}
+		return fmt.Errorf("connection closed with %d %s", int(code), reason)
+	}
+	return fmt.Errorf("connection lost: %w", err)
+}
+
+// redactQuery hides query values, which often carry tokens.
+func redactQuery(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.RawQuery == "" {
+		return raw
+	}
+	q := u.Query()
+	for k := range q {
+		q[k] = []string{"REDACTED"}
+	}
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// post sends one message to a connection through the management API.
+func post(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs := newFlagSet("post", stderr)
+	endpoint := fs.String("endpoint", "http://127.0.0.1:9090", "management API `URL`, with the stage if you like (http://127.0.0.1:9090/prod)")
+	tokenEnv := fs.String("token-env", "WSGATE_MGMT_TOKEN", "environment `variable` holding the bearer token (unset or empty: no token)")
+	fs.Usage = func() {
+		fmt.Fprint(stderr, "Usage: wsgate post [flags] [--] ID MESSAGE\n"+
+			"A connection ID can start with \"-\": put -- before it so it is not read as a flag.\n")
+		fs.PrintDefaults()
+	}
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 2 {
+		return usageError{errors.New("want ID and MESSAGE (MESSAGE \"-\" reads standard input)")}
+	}
+	id, msg := fs.Arg(0), fs.Arg(1)
+	var body io.Reader = strings.NewReader(msg)
+	if msg == "-" {
+		body = stdin
+	}
+	u := strings.TrimRight(*endpoint, "/") + "/@connections/" + url.PathEscape(id)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, body)
+	if err != nil {
+		return usageError{fmt.Errorf("bad endpoint: %w", err)}
+	}
+	req.Header.Set("Content-Type", "application/octet-stream")
+	if tok := os.Getenv(*tokenEnv); tok != "" {
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("post: %w", err)
+	}
+	defer resp.Body.Close()
+	text, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	if resp.StatusCode/100 != 2 {
+		errType := resp.Header.Get("X-Amzn-ErrorType")
+		return fmt.Errorf("%s %s %s", resp.Status, errType, strings.TrimSpace(string(text)))
+	}
+	fmt.Fprintf(stdout, "%s\n", resp.Status)
+	return nil
+}

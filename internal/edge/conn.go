@@ -1,0 +1,282 @@
+package edge
+
+import (
+	"errors"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"github.com/lesismal/nbio"
+
+	"github.com/wsgate/wsgate/internal/hub"
+	"github.com/wsgate/wsgate/internal/wsproto"
+)
+
+var _ hub.Conn = (*Conn)(nil)
+
+type connState uint8
+
+const (
+	stateHandshake connState = iota
+	stateOpen
+	stateClosing // a close frame was sent or received; waiting for the socket to end
+	stateClosed
+)
+
+type inbound struct {
+	data   []byte
+	binary bool
+}
+
+// Conn is one client connection. Its methods are safe for concurrent use.
+type Conn struct {
+	id          string
+	srv         *Server
+	connectedAt time.Time
+	sourceIP    string
+	userAgent   string
+
+	// Session holds the handler's per-connection state. Handler.Connect sets
+	// it before the upgrade completes; later handler calls read it. The
+	// server never touches it.
+	Session any
+
+	nc *nbio.Conn
+
+	queued       atomic.Int64 // bytes handed to the event loop and not yet written to the socket
+	closeOnFlush atomic.Bool  // close the socket once queued reaches zero
+	lastActive   atomic.Int64 // unix ns of the last data frame in either direction
+	lastRead     atomic.Int64 // unix ns of the last bytes received
+	lastPing     atomic.Int64 // unix ns of the last keepalive ping sent
+
+	// mu guards the fields below and orders every write to the socket.
+	mu           sync.Mutex
+	parser       *wsproto.Parser
+	parserDone   bool
+	state        connState
+	closeCode    int
+	closeReason  string
+	closingSince time.Time
+	inbox        []inbound
+	working      bool
+}
+
+// ID returns the connection id.
+func (c *Conn) ID() string { return c.id }
+
+// ConnectedAt returns when the upgrade request arrived.
+func (c *Conn) ConnectedAt() time.Time { return c.connectedAt }
+
+// SourceIP returns the client's address as seen on the socket.
+func (c *Conn) SourceIP() string { return c.sourceIP }
+
+// UserAgent returns the User-Agent of the upgrade request.
+func (c *Conn) UserAgent() string { return c.userAgent }
+
+// Info implements hub.Conn.
+func (c *Conn) Info() hub.Info {
+	return hub.Info{
+		ConnectedAt:  c.connectedAt,
+		LastActiveAt: time.Unix(0, c.lastActive.Load()),
+		SourceIP:     c.sourceIP,
+		UserAgent:    c.userAgent,
+	}
+}
+
+// Send queues data as one message: a text message when data is valid UTF-8,
+// a binary one otherwise. Messages over the frame limit are split into
+// continuation frames. When the client's outbound queue would exceed its
+// bound, the client is closed as a slow consumer (1008) and Send returns
+// hub.ErrClosed.
+func (c *Conn) Send(data []byte) error {
+	op := wsproto.OpText
+	if !utf8.Valid(data) {
+		op = wsproto.OpBinary
+	}
+	frame := wsproto.AppendMessage(nil, op, data, c.srv.cfg.Limits.MaxFrameBytes)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.state != stateOpen {
+		return hub.ErrClosed
+	}
+	if limit := c.srv.cfg.Limits.OutboundQueueBytes; limit > 0 && c.queued.Load()+int64(len(frame)) > int64(limit) {
+		c.srv.log.Info("closing slow consumer", "connectionId", c.id, "queuedBytes", c.queued.Load())
+		c.dropLocked(wsproto.ClosePolicyViolation, "slow consumer")
+		return hub.ErrClosed
+	}
+	c.lastActive.Store(time.Now().UnixNano())
+	c.writeLocked(frame)
+	return nil
+}
+
+// Close sends a close frame with code and reason and waits, without
+// blocking the caller, for the client's reply; a client that does not reply
+// within the close timeout is dropped. The code and reason are what the
+// $disconnect event reports.
+func (c *Conn) Close(code int, reason string) {
+	c.mu.Lock()
+	c.closeLocked(code, reason)
+	c.mu.Unlock()
+}
+
+// drop closes the socket at once, reporting code and reason.
+func (c *Conn) drop(code int, reason string) {
+	c.mu.Lock()
+	c.dropLocked(code, reason)
+	c.mu.Unlock()
+}
+
+func (c *Conn) closeLocked(code int, reason string) {
+	if c.state != stateOpen {
+		return
+	}
+	c.state = stateClosing
+	c.closeCode, c.closeReason = code, reason
+	c.closingSince = time.Now()
+	c.writeLocked(wsproto.AppendClose(nil, code, reason))
+}
+
+func (c *Conn) dropLocked(code int, reason string) {
+	switch c.state {
+	case stateClosed:
+		return
+	case stateOpen, stateHandshake:
+		c.closeCode, c.closeReason = code, reason
+	}
+	c.state = stateClosing
+	if c.closingSince.IsZero() {
+		c.closingSince = time.Now()
+	}
+	_ = c.nc.Close()
+}
+
+// writeLocked hands frame to the event loop. It never blocks: bytes the
+// socket cannot take now are queued and counted in c.queued.
+func (c *Conn) writeLocked(frame []byte) {
+	c.queued.Add(int64(len(frame)))
+	if _, err := c.nc.Write(frame); err != nil {
+		// The event loop has closed the socket; onClose reports it.
+		c.queued.Add(-int64(len(frame)))
+	}
+}
+
+// closeWhenFlushedLocked closes the socket once everything queued has been
+// written, so that a close frame is not lost.
+func (c *Conn) closeWhenFlushedLocked() {
+	c.closeOnFlush.Store(true)
+	if c.queued.Load() <= 0 {
+		_ = c.nc.Close()
+	}
+}
+
+func (c *Conn) feedLocked(data []byte) {
+	if c.state == stateClosed || c.parserDone {
+		return
+	}
+	c.lastRead.Store(time.Now().UnixNano())
+	err := c.parser.Feed(data, (*frameHandler)(c))
+	if err == nil {
+		return
+	}
+	c.parserDone = true
+	var ce *wsproto.CloseError
+	if errors.As(err, &ce) {
+		c.srv.log.Debug("closing on protocol error", "connectionId", c.id, "code", ce.Code, "reason", ce.Reason)
+		c.closeLocked(ce.Code, ce.Reason)
+		return
+	}
+	c.srv.log.Warn("closing on unexpected read error", "connectionId", c.id, "err", err)
+	c.closeLocked(wsproto.CloseInternalError, "internal error")
+}
+
+// check runs from the sweeper: timeouts and keepalive.
+func (c *Conn) check(now time.Time) {
+	l := c.srv.cfg.Limits
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch c.state {
+	case stateClosing:
+		if now.Sub(c.closingSince) >= l.CloseTimeout {
+			_ = c.nc.Close()
+		}
+	case stateOpen:
+		switch {
+		case l.MaxConnectionDuration > 0 && now.Sub(c.connectedAt) >= l.MaxConnectionDuration:
+			c.closeLocked(wsproto.CloseGoingAway, "Going away")
+		case l.IdleTimeout > 0 && now.Sub(time.Unix(0, c.lastActive.Load())) >= l.IdleTimeout:
+			c.closeLocked(wsproto.CloseGoingAway, "Going away")
+		case l.PingInterval > 0 && now.Sub(time.Unix(0, c.lastRead.Load())) >= 2*l.PingInterval:
+			c.dropLocked(wsproto.CloseAbnormal, "ping timeout")
+		case l.PingInterval > 0 && now.Sub(time.Unix(0, c.lastPing.Load())) >= l.PingInterval:
+			c.lastPing.Store(now.UnixNano())
+			c.writeLocked(wsproto.AppendFrame(nil, wsproto.OpPing, true, nil))
+		}
+	}
+}
+
+func (c *Conn) work() {
+	defer c.srv.wg.Done()
+	for {
+		c.mu.Lock()
+		if len(c.inbox) == 0 {
+			c.working = false
+			c.inbox = nil
+			c.mu.Unlock()
+			return
+		}
+		m := c.inbox[0]
+		c.inbox[0] = inbound{}
+		c.inbox = c.inbox[1:]
+		c.mu.Unlock()
+		c.srv.h.Message(c.srv.baseCtx, c, m.data, m.binary)
+	}
+}
+
+// frameHandler receives decoded frames; its methods run with c.mu held.
+type frameHandler Conn
+
+func (h *frameHandler) OnMessage(op wsproto.Opcode, payload []byte) error {
+	c := (*Conn)(h)
+	if c.state != stateOpen {
+		return nil
+	}
+	c.lastActive.Store(time.Now().UnixNano())
+	if len(c.inbox) >= c.srv.cfg.Limits.MaxInflightMessages {
+		return &wsproto.CloseError{Code: wsproto.CloseTryAgainLater, Reason: "too many messages in flight"}
+	}
+	c.inbox = append(c.inbox, inbound{data: append([]byte(nil), payload...), binary: op == wsproto.OpBinary})
+	if !c.working {
+		c.working = true
+		c.srv.wg.Add(1)
+		go c.work()
+	}
+	return nil
+}
+
+func (h *frameHandler) OnPing(payload []byte) error {
+	c := (*Conn)(h)
+	if c.state == stateOpen {
+		c.writeLocked(wsproto.AppendFrame(nil, wsproto.OpPong, true, payload))
+	}
+	return nil
+}
+
+func (h *frameHandler) OnPong([]byte) error { return nil }
+
+func (h *frameHandler) OnClose(code int, reason string) error {
+	c := (*Conn)(h)
+	switch c.state {
+	case stateOpen:
+		// The client started the close handshake: answer and end.
+		c.state = stateClosing
+		c.closeCode, c.closeReason = code, reason
+		c.closingSince = time.Now()
+		c.writeLocked(wsproto.AppendClose(nil, code, ""))
+		c.closeWhenFlushedLocked()
+	case stateClosing:
+		// The client answered our close frame.
+		c.closeWhenFlushedLocked()
+	}
+	return nil
+}

@@ -1,0 +1,279 @@
+// Package gateway is the composition root: it builds the edge, the routes,
+// the integrations, the registry and the management API from a
+// configuration, runs them, and shuts them down in order.
+//
+// The data path is edge (accept, decode) → gateway handler ($connect
+// integration, registry record) → route selection → integration → edge
+// (write). The push path is management API → registry (which node owns the
+// connection) → hub → edge.
+//
+// Shutdown order: stop accepting clients → close every socket with 1001 →
+// deliver their $disconnect events and wait for in-flight integrations, up to
+// the shutdown timeout → stop the management API → close the registry.
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/wsgate/wsgate/internal/awsevent"
+	"github.com/wsgate/wsgate/internal/config"
+	"github.com/wsgate/wsgate/internal/edge"
+	"github.com/wsgate/wsgate/internal/hub"
+	"github.com/wsgate/wsgate/internal/integration"
+	"github.com/wsgate/wsgate/internal/mgmt"
+	"github.com/wsgate/wsgate/internal/registry"
+	"github.com/wsgate/wsgate/internal/route"
+)
+
+// Options are the process-level inputs of a Gateway besides its
+// configuration.
+type Options struct {
+	Logger *slog.Logger
+	// Getenv and ReadFile read secrets named by the configuration; nil means
+	// os.Getenv and os.ReadFile.
+	Getenv   func(string) string
+	ReadFile func(string) ([]byte, error)
+}
+
+// Gateway is one wsgate process: client listener, management listener and
+// everything between.
+type Gateway struct {
+	cfg    *config.Config
+	log    *slog.Logger
+	nodeID string
+	api    awsevent.API
+	expr   *route.Expression
+	routes *route.Table[*Route]
+
+	hub  *hub.Hub
+	reg  registry.Registry
+	edge *edge.Server
+	mgmt *mgmt.Server
+
+	mgmtHTTP *http.Server
+	clientLn net.Listener
+	mgmtLn   net.Listener
+
+	wg       sync.WaitGroup
+	serveErr chan error
+	stopOnce sync.Once
+	stopErr  error
+}
+
+// Route is a built route: its key, its integration and whether the
+// integration's response goes back to the client.
+type Route struct {
+	Key           string
+	Integration   integration.Integration
+	RouteResponse bool
+}
+
+// New builds a Gateway from cfg without listening. It returns every problem
+// it finds (errors.Join), each naming the configuration line when it has
+// one. `wsgate validate` and `wsgate serve` share this path.
+func New(cfg *config.Config, opts Options) (*Gateway, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Getenv == nil {
+		opts.Getenv = os.Getenv
+	}
+	if opts.ReadFile == nil {
+		opts.ReadFile = os.ReadFile
+	}
+	var errs []error
+	if err := cfg.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	expr, err := route.ParseExpression(cfg.RouteSelectionExpression)
+	if err != nil {
+		errs = append(errs, cfg.Errorf("route_selection_expression", "%v", err))
+	}
+	routes := make(map[string]*Route, len(cfg.Routes))
+	for key, rc := range cfg.Routes {
+		in, err := buildIntegration(rc.Integration)
+		if err != nil {
+			errs = append(errs, cfg.Errorf("routes."+key+".integration", "%v", err))
+			continue
+		}
+		routes[key] = &Route{Key: key, Integration: in, RouteResponse: rc.RouteResponse}
+	}
+	var tokens []string
+	if cfg.Management.IsEnabled() && cfg.Management.HasAuth() {
+		tokens, err = cfg.Management.Auth.Tokens(opts.Getenv, opts.ReadFile)
+		if err != nil {
+			errs = append(errs, cfg.Errorf("management.auth", "%v", err))
+		}
+	}
+	var reg registry.Registry
+	switch cfg.Registry.Type {
+	case config.RegistryMemory, "":
+		reg = registry.NewMemory()
+	default:
+		errs = append(errs, cfg.Errorf("registry.type", "unsupported registry %q", cfg.Registry.Type))
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+
+	g := &Gateway{
+		cfg:      cfg,
+		log:      opts.Logger,
+		nodeID:   awsevent.NewID(),
+		api:      awsevent.API{APIID: cfg.APIID, Stage: cfg.Stage, DomainName: cfg.DomainName},
+		expr:     expr,
+		routes:   route.NewTable(routes),
+		hub:      hub.New(),
+		reg:      reg,
+		serveErr: make(chan error, 2),
+	}
+	l := cfg.Limits
+	g.edge = edge.New(edge.Config{
+		Path:         cfg.UpgradePath(),
+		BinaryBase64: cfg.BinaryFrames == config.BinaryBase64,
+		Limits: edge.Limits{
+			MaxFrameBytes:         l.MaxFrameBytes,
+			MaxMessageBytes:       l.MaxMessageBytes,
+			IdleTimeout:           l.IdleTimeout,
+			MaxConnectionDuration: l.MaxConnectionDuration,
+			PingInterval:          l.PingInterval,
+			OutboundQueueBytes:    l.OutboundQueueBytes,
+			HandshakeTimeout:      l.HandshakeTimeout,
+			MaxConnections:        l.MaxConnections,
+		},
+	}, &handler{g: g}, g.hub, g.log)
+	if cfg.Management.IsEnabled() {
+		g.mgmt = mgmt.New(mgmt.Config{NodeID: g.nodeID, BearerTokens: tokens}, g.hub, g.reg, g.log)
+		g.mgmtHTTP = &http.Server{
+			Handler:           g.mgmt,
+			ReadHeaderTimeout: 10 * time.Second,
+			ErrorLog:          slog.NewLogLogger(g.log.Handler(), slog.LevelDebug),
+		}
+	}
+	return g, nil
+}
+
+func buildIntegration(ic config.Integration) (integration.Integration, error) {
+	switch ic.Type {
+	case config.IntegrationHTTP:
+		return &integration.HTTP{URL: ic.URL, Timeout: ic.Timeout, Headers: ic.Headers}, nil
+	case config.IntegrationMock:
+		m := &integration.Mock{StatusCode: ic.StatusCode, Echo: ic.Body == nil}
+		if ic.Body != nil {
+			m.Body = *ic.Body
+		}
+		return m, nil
+	}
+	return nil, fmt.Errorf("unsupported integration type %q", ic.Type)
+}
+
+// Start binds the listeners and starts serving. Use Addr and ManagementAddr
+// to learn the bound addresses (useful with port 0).
+func (g *Gateway) Start() error {
+	ln, err := net.Listen("tcp", g.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", g.cfg.Listen, err)
+	}
+	g.clientLn = ln
+	if g.mgmtHTTP != nil {
+		mln, err := net.Listen("tcp", g.cfg.Management.Listen)
+		if err != nil {
+			_ = ln.Close()
+			return fmt.Errorf("listen %s (management): %w", g.cfg.Management.Listen, err)
+		}
+		g.mgmtLn = mln
+	}
+	if err := g.edge.Start(); err != nil {
+		_ = ln.Close()
+		if g.mgmtLn != nil {
+			_ = g.mgmtLn.Close()
+		}
+		return err
+	}
+	g.wg.Add(1)
+	go func() {
+		defer g.wg.Done()
+		if err := g.edge.Serve(ln); err != nil {
+			g.serveErr <- fmt.Errorf("client listener: %w", err)
+		}
+	}()
+	if g.mgmtHTTP != nil {
+		g.wg.Add(1)
+		go func() {
+			defer g.wg.Done()
+			if err := g.mgmtHTTP.Serve(g.mgmtLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				g.serveErr <- fmt.Errorf("management listener: %w", err)
+			}
+		}()
+	}
+	g.log.Info("wsgate listening", "clients", "ws://"+ln.Addr().String()+g.cfg.UpgradePath(), "management", g.ManagementAddr())
+	return nil
+}
+
+// Addr returns the client listener's address once started.
+func (g *Gateway) Addr() string {
+	if g.clientLn == nil {
+		return ""
+	}
+	return g.clientLn.Addr().String()
+}
+
+// ManagementAddr returns the management listener's address once started, or
+// "" when the management API is off.
+func (g *Gateway) ManagementAddr() string {
+	if g.mgmtLn == nil {
+		return ""
+	}
+	return g.mgmtLn.Addr().String()
+}
+
+// Run starts the gateway and serves until ctx is done, then shuts down
+// within the configured shutdown timeout. It returns nil after a clean
+// shutdown.
+func (g *Gateway) Run(ctx context.Context) error {
+	if err := g.Start(); err != nil {
+		return err
+	}
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-g.serveErr:
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), g.cfg.ShutdownTimeout)
+	defer cancel()
+	return errors.Join(runErr, g.Shutdown(sctx))
+}
+
+// Shutdown stops the gateway in the documented order. It is idempotent.
+func (g *Gateway) Shutdown(ctx context.Context) error {
+	g.stopOnce.Do(func() {
+		g.log.Info("shutting down", "connections", g.edge.Len())
+		var errs []error
+		if err := g.edge.Shutdown(ctx); err != nil {
+			errs = append(errs, err)
+		}
+		if g.mgmtHTTP != nil {
+			if err := g.mgmtHTTP.Shutdown(ctx); err != nil {
+				_ = g.mgmtHTTP.Close()
+				errs = append(errs, fmt.Errorf("management listener: %w", err))
+			}
+		}
+		g.wg.Wait()
+		if c, ok := g.reg.(registry.Closer); ok {
+			if err := c.Close(); err != nil {
+				errs = append(errs, fmt.Errorf("close registry: %w", err))
+			}
+		}
+		g.stopErr = errors.Join(errs...)
+		g.log.Info("stopped")
+	})
+	return g.stopErr
+}

@@ -1,0 +1,39 @@
+package mgmt
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+)
+
+// Error is an AWS-style management API error.
+type Error struct {
+	Status  int    // HTTP status
+	Type    string // X-Amzn-ErrorType, e.g. GoneException
+	Message string
+}
+
+func (e *Error) Error() string { return fmt.Sprintf("%s (%d): %s", e.Type, e.Status, e.Message) }
+
+// The errors the @connections API answers with, as botocore's service model
+// names them.
+var (
+	ErrGone = &Error{Status: http.StatusGone, Type: "GoneException",
+		Message: "The connection with the provided id no longer exists"}
+	ErrForbidden = &Error{Status: http.StatusForbidden, Type: "ForbiddenException",
+		Message: "Forbidden"}
+	ErrPayloadTooLarge = &Error{Status: http.StatusRequestEntityTooLarge, Type: "PayloadTooLargeException",
+		Message: "Request payload exceeds the maximum size of 131072 bytes"}
+	ErrNotFound = &Error{Status: http.StatusNotFound, Type: "NotFoundException",
+		Message: "Not Found"}
+	ErrEmptyPayload = &Error{Status: http.StatusBadRequest, Type: "BadRequestException",
+		Message: "Request payload is empty"}
+)
+
+func asError(err error) *Error {
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	return nil
+}
