@@ -18,7 +18,8 @@ import (
 // A named environment variable that is unset or empty, a named file that
 // cannot be read or holds no token, and a file line holding whitespace inside
 // a token are errors. Errors name the variable or the file and line, never a
-// token. When a names neither source, Tokens returns no tokens and no error;
+// token; each is an *Error whose Path names the key (File and Line are left
+// for Config.Errorf to fill). When a names neither source, Tokens returns no tokens and no error;
 // Management.HasAuth tells the two cases apart.
 func (a ManagementAuth) Tokens(getenv func(string) string, readFile func(string) ([]byte, error)) ([]string, error) {
 	if getenv == nil {
@@ -32,14 +33,14 @@ func (a ManagementAuth) Tokens(getenv func(string) string, readFile func(string)
 	if name := a.BearerTokensEnv; name != "" {
 		found := strings.FieldsFunc(getenv(name), func(r rune) bool { return r == ',' || unicode.IsSpace(r) })
 		if len(found) == 0 {
-			errs = append(errs, fmt.Errorf("management.auth.bearer_tokens_env: environment variable %s is unset or empty", name))
+			errs = append(errs, &Error{Path: "management.auth.bearer_tokens_env", Msg: fmt.Sprintf("environment variable %s is unset or empty", name)})
 		}
 		tokens = append(tokens, found...)
 	}
 	if path := a.BearerTokensFile; path != "" {
 		found, err := tokensFromFile(path, readFile)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("management.auth.bearer_tokens_file: %w", err))
+			errs = append(errs, &Error{Path: "management.auth.bearer_tokens_file", Msg: err.Error()})
 		}
 		tokens = append(tokens, found...)
 	}

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"github.com/wsgate/wsgate/internal/route"
 	"maps"
 	"net"
 	"net/netip"
@@ -37,8 +38,8 @@ var envNamePattern = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 //
 // Validate judges c as if its defaults were filled, so a zero field is never
 // a problem, and it does not change c. It only looks at c: it reads no
-// environment variables or files and does not compile the route selection
-// expression.
+// environment variables or files. The route selection expression is
+// compiled to check its syntax.
 func (c *Config) Validate() error {
 	return joinErrors(c.problems())
 }
@@ -57,6 +58,9 @@ func (c *Config) problems() []*Error {
 	}
 	if strings.ContainsAny(e.DomainName, "/ \t\r\n") {
 		k.add("domain_name", "%q must be a host name such as \"ws.example.com\", without scheme or path", e.DomainName)
+	}
+	if _, err := route.ParseExpression(e.RouteSelectionExpression); err != nil {
+		k.add("route_selection_expression", "%v", err)
 	}
 	switch e.BinaryFrames {
 	case BinaryReject, BinaryBase64:

@@ -85,8 +85,13 @@ type Server struct {
 	baseCtx    context.Context
 	cancelBase context.CancelFunc
 
-	conns    atomic.Int64 // established connections, for MaxConnections
+	conns    atomic.Int64 // connections, counted from the start of their handshake
 	shutdown atomic.Bool
+
+	// upgrading tracks handshakes in progress: net/http's Shutdown stops
+	// tracking a request once it is hijacked, so the server waits for them
+	// itself before closing the connections it knows.
+	upgrading sync.WaitGroup
 
 	// wg tracks every goroutine the server starts after Start: message
 	// workers, disconnect handlers and the sweeper.
@@ -145,6 +150,11 @@ func (s *Server) Start() error {
 	if err := s.engine.Start(); err != nil {
 		return fmt.Errorf("start event loop: %w", err)
 	}
+	if err := s.awaitPollers(); err != nil {
+		// Stopping could hang on a poller that never started; the failure
+		// is reported and the process is expected to exit.
+		return fmt.Errorf("start event loop: %w", err)
+	}
 	s.wg.Add(1)
 	go s.sweep()
 	return nil
@@ -159,7 +169,7 @@ func (s *Server) Serve(ln net.Listener) error {
 	return err
 }
 
-// Len returns the number of established connections.
+// Len returns the number of connections, including handshakes in progress.
 func (s *Server) Len() int { return int(s.conns.Load()) }
 
 // Shutdown stops accepting, closes every connection with 1001, waits for
@@ -174,63 +184,79 @@ func (s *Server) Shutdown(ctx context.Context) error {
 
 func (s *Server) doShutdown(ctx context.Context) error {
 	s.shutdown.Store(true)
-	// 1. Stop accepting; pending handshakes finish (or are refused).
+	// 1. Stop accepting; handshakes in progress finish or are refused.
 	errHTTP := s.http.Shutdown(ctx)
 	if errHTTP != nil {
 		_ = s.http.Close()
 	}
+	waitGroup(ctx, &s.upgrading)
 	// 2. Close frames to every live socket.
+	s.forEach(func(c *Conn) { c.Close(wsproto.CloseGoingAway, "Going away") })
+	// 3. Wait for the sockets to close, then drop the stragglers.
+	if !s.waitConns(ctx, s.cfg.Limits.CloseTimeout) {
+		s.forEach(func(c *Conn) { c.drop(wsproto.CloseGoingAway, "Going away") })
+	}
+	// 4. Stop the event loop. It closes whatever is left and has run every
+	// close callback when it returns, so every Disconnect is under way.
+	s.engine.Stop()
+	close(s.stop)
+	// 5. Disconnect events and in-flight messages.
+	var err error
+	if !waitGroup(ctx, &s.wg) {
+		err = fmt.Errorf("shutdown: events still in flight were canceled: %w", ctx.Err())
+		s.cancelBase()
+		s.wg.Wait()
+	}
+	s.cancelBase()
+	return errors.Join(errHTTP, err)
+}
+
+// forEach calls f for every connection of this server in the hub.
+func (s *Server) forEach(f func(*Conn)) {
 	s.hub.Range(func(hc hub.Conn) bool {
 		if c, ok := hc.(*Conn); ok && c.srv == s {
-			c.Close(wsproto.CloseGoingAway, "Going away")
+			f(c)
 		}
 		return true
 	})
-	// 3. Wait for the sockets to close, then drop the stragglers.
-	waitDone := func(d time.Duration) bool {
-		deadline := time.NewTimer(d)
-		defer deadline.Stop()
-		tick := time.NewTicker(5 * time.Millisecond)
-		defer tick.Stop()
-		for s.conns.Load() > 0 {
-			select {
-			case <-ctx.Done():
-				return false
-			case <-deadline.C:
-				return false
-			case <-tick.C:
-			}
+}
+
+// waitConns waits up to d, or until ctx is done, for every connection to
+// close. It reports whether they all did.
+func (s *Server) waitConns(ctx context.Context, d time.Duration) bool {
+	deadline := time.NewTimer(d)
+	defer deadline.Stop()
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for s.conns.Load() > 0 {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-deadline.C:
+			return false
+		case <-tick.C:
 		}
-		return true
 	}
-	if !waitDone(s.cfg.Limits.CloseTimeout) {
-		s.hub.Range(func(hc hub.Conn) bool {
-			if c, ok := hc.(*Conn); ok && c.srv == s {
-				c.drop(wsproto.CloseGoingAway, "Going away")
-			}
-			return true
-		})
-		waitDone(time.Second)
-	}
-	close(s.stop)
-	// 4. Disconnect events and in-flight messages.
+	return true
+}
+
+// waitGroup waits for wg or ctx, whichever comes first, and reports whether
+// wg finished.
+func waitGroup(ctx context.Context, wg *sync.WaitGroup) bool {
 	done := make(chan struct{})
-	go func() { s.wg.Wait(); close(done) }()
-	var err error
+	go func() { wg.Wait(); close(done) }()
 	select {
 	case <-done:
+		return true
 	case <-ctx.Done():
-		err = fmt.Errorf("shutdown: %d connections and their events still draining: %w", s.conns.Load(), ctx.Err())
-		s.cancelBase()
-		<-done
+		return false
 	}
-	s.cancelBase()
-	s.engine.Stop()
-	return errors.Join(errHTTP, err)
 }
 
 // ServeHTTP performs the WebSocket upgrade at the configured path.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.upgrading.Add(1)
+	defer s.upgrading.Done()
 	if r.URL.Path != s.cfg.Path && !(s.cfg.Path != "/" && r.URL.Path == s.cfg.Path+"/") {
 		writeReject(w, http.StatusNotFound, "Not Found")
 		return
@@ -242,14 +268,18 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeReject(w, status, err.Error())
 		return
 	}
-	if s.shutdown.Load() {
+	if s.shutdown.Load() || !s.reserve() {
 		writeReject(w, http.StatusServiceUnavailable, "Service Unavailable")
 		return
 	}
-	if max := s.cfg.Limits.MaxConnections; max > 0 && s.conns.Load() >= int64(max) {
-		writeReject(w, http.StatusServiceUnavailable, "Service Unavailable")
-		return
-	}
+	// From here the connection counts; the event loop's close callback
+	// releases it once the socket is handed over.
+	handedOver := false
+	defer func() {
+		if !handedOver {
+			s.conns.Add(-1)
+		}
+	}()
 	c := s.newConn(r)
 	sub, err := s.h.Connect(r.Context(), c, r)
 	if err != nil {
@@ -268,9 +298,30 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeReject(w, http.StatusServiceUnavailable, "Service Unavailable")
 		return
 	}
-	if err := s.upgrade(w, r, c, sub); err != nil {
+	handedOver, err = s.upgrade(w, r, c, sub)
+	if err != nil {
 		s.log.Debug("upgrade failed", "connectionId", c.id, "err", err)
-		s.disconnectLater(c, wsproto.CloseAbnormal, "")
+		if !handedOver {
+			s.disconnectLater(c, wsproto.CloseAbnormal, "")
+		}
+	}
+}
+
+// reserve counts a new connection unless MaxConnections is reached.
+func (s *Server) reserve() bool {
+	max := int64(s.cfg.Limits.MaxConnections)
+	if max <= 0 {
+		s.conns.Add(1)
+		return true
+	}
+	for {
+		n := s.conns.Load()
+		if n >= max {
+			return false
+		}
+		if s.conns.CompareAndSwap(n, n+1) {
+			return true
+		}
 	}
 }
 
@@ -293,16 +344,36 @@ func (s *Server) newConn(r *http.Request) *Conn {
 	return c
 }
 
-// upgrade writes the 101 response and moves the socket to the event loop.
-func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, c *Conn, sub string) error {
+// upgrade moves the socket to the event loop and answers 101. It reports
+// whether the event loop took the socket over: from then on the loop's close
+// callback accounts for the connection and reports its Disconnect.
+//
+// The connection enters the hub before the 101 is written, under c.mu, so a
+// message posted as soon as the client sees the 101 finds it and is written
+// after the 101.
+func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, c *Conn, sub string) (bool, error) {
 	hj, ok := w.(http.Hijacker)
 	if !ok {
-		return errors.New("response writer cannot be hijacked")
+		return false, errors.New("response writer cannot be hijacked")
 	}
 	netConn, brw, err := hj.Hijack()
 	if err != nil {
-		return fmt.Errorf("hijack: %w", err)
+		return false, fmt.Errorf("hijack: %w", err)
 	}
+	buffered := pending(brw.Reader)
+	nc, err := nbio.NBConn(netConn)
+	if err != nil {
+		_ = netConn.Close()
+		return false, fmt.Errorf("move socket to event loop: %w", err)
+	}
+	c.nc = nc
+	c.parser = wsproto.NewParser(wsproto.Limits{
+		MaxFrameBytes:   s.cfg.Limits.MaxFrameBytes,
+		MaxMessageBytes: s.cfg.Limits.MaxMessageBytes,
+		RejectBinary:    !s.cfg.BinaryBase64,
+	})
+	nc.SetSession(c)
+
 	var b strings.Builder
 	b.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ")
 	b.WriteString(wsproto.AcceptKey(r.Header.Get("Sec-WebSocket-Key")))
@@ -313,53 +384,21 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, c *Conn, sub st
 		b.WriteString("\r\n")
 	}
 	b.WriteString("\r\n")
-	// The client may act on the 101 at once, for instance by asking its
-	// backend to post to the connection. The connection is counted and in
-	// the hub before the 101 is written, and c.mu is held until it is open,
-	// so a Send or Close that races with the handshake waits for it instead
-	// of finding the connection closed.
+
 	c.mu.Lock()
-	s.conns.Add(1)
+	defer c.mu.Unlock()
 	s.hub.Add(c)
-	_ = netConn.SetWriteDeadline(time.Now().Add(5 * time.Second))
-	if _, err := netConn.Write([]byte(b.String())); err != nil {
-		c.state = stateClosed
-		c.mu.Unlock()
-		s.hub.Remove(c)
-		s.conns.Add(-1)
-		_ = netConn.Close()
-		return fmt.Errorf("write 101: %w", err)
-	}
-	_ = netConn.SetDeadline(time.Time{})
-	buffered := pending(brw.Reader)
-	nc, err := nbio.NBConn(netConn)
-	if err != nil {
-		c.state = stateClosed
-		c.mu.Unlock()
-		s.hub.Remove(c)
-		s.conns.Add(-1)
-		_ = netConn.Close()
-		return fmt.Errorf("move socket to event loop: %w", err)
-	}
-	c.nc = nc
-	c.parser = wsproto.NewParser(wsproto.Limits{
-		MaxFrameBytes:   s.cfg.Limits.MaxFrameBytes,
-		MaxMessageBytes: s.cfg.Limits.MaxMessageBytes,
-		RejectBinary:    !s.cfg.BinaryBase64,
-	})
-	nc.SetSession(c)
-	c.state = stateOpen
 	if _, err := s.engine.AddConn(nc); err != nil {
-		// AddConn closed the socket; onClose reports the disconnect.
-		c.mu.Unlock()
-		return nil
+		// The event loop closed the socket and runs the close callback.
+		return true, fmt.Errorf("add to event loop: %w", err)
 	}
+	c.writeLocked([]byte(b.String()))
+	c.state = stateOpen
 	if len(buffered) > 0 {
 		c.feedLocked(buffered)
 	}
-	c.mu.Unlock()
 	s.log.Info("connection opened", "connectionId", c.id, "sourceIp", c.sourceIP)
-	return nil
+	return true, nil
 }
 
 // pending returns the bytes the HTTP server had read past the handshake.
@@ -393,6 +432,13 @@ func writeReject(w http.ResponseWriter, status int, msg string) {
 func (s *Server) onData(nc *nbio.Conn, data []byte) {
 	c, ok := nc.Session().(*Conn)
 	if !ok {
+		if p, ok := nc.Session().(*pollerProbe); ok {
+			select {
+			case p.seen <- struct{}{}:
+			default:
+			}
+			return
+		}
 		_ = nc.Close()
 		return
 	}
@@ -448,12 +494,7 @@ func (s *Server) sweep() {
 		case <-s.stop:
 			return
 		case now := <-t.C:
-			s.hub.Range(func(hc hub.Conn) bool {
-				if c, ok := hc.(*Conn); ok && c.srv == s {
-					c.check(now)
-				}
-				return true
-			})
+			s.forEach(func(c *Conn) { c.check(now) })
 		}
 	}
 }

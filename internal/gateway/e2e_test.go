@@ -304,3 +304,31 @@ management: {auth: {bearer_tokens_env: WSGATE_TEST_TOKEN}}
 		t.Fatal("a bearer token reached the log")
 	}
 }
+
+func TestManagementUnknownPaths(t *testing.T) {
+	g := gt.Start(t, "")
+	for _, tc := range []struct{ method, path string }{
+		{"GET", "/nope"},
+		{"POST", "/a/b/@connections/x"},
+		{"PUT", "/@connections/x"},
+	} {
+		status, hdr, body := g.MgmtDo(t, tc.method, tc.path, nil, nil)
+		if status != 404 || hdr.Get("X-Amzn-ErrorType") != "NotFoundException" || !strings.Contains(body, `"message"`) {
+			t.Errorf("%s %s: %d %s %q", tc.method, tc.path, status, hdr.Get("X-Amzn-ErrorType"), body)
+		}
+	}
+	if status, _, body := g.MgmtDo(t, "GET", "/healthz", nil, nil); status != 200 || body != `{"status":"ok"}` {
+		t.Fatalf("healthz: %d %q", status, body)
+	}
+}
+
+func TestEmptyPostIsRejected(t *testing.T) {
+	b := gt.NewBackend(t)
+	g := gt.Start(t, backendConfig(b, ""))
+	gt.Dial(t, g.URL, nil)
+	id := b.ConnectionID(t, "/connect", 0)
+	status, hdr, _ := g.MgmtDo(t, "POST", "/@connections/"+strings.ReplaceAll(id, "=", "%3D"), nil, nil)
+	if status != 400 || hdr.Get("X-Amzn-ErrorType") != "BadRequestException" {
+		t.Fatalf("empty POST: %d %s", status, hdr.Get("X-Amzn-ErrorType"))
+	}
+}

@@ -53,10 +53,11 @@ type Gateway struct {
 	expr   *route.Expression
 	routes *route.Table[*Route]
 
-	hub  *hub.Hub
-	reg  registry.Registry
-	edge *edge.Server
-	mgmt *mgmt.Server
+	hub    *hub.Hub
+	reg    registry.Registry
+	client *http.Client // shared by the http integrations
+	edge   *edge.Server
+	mgmt   *mgmt.Server
 
 	mgmtHTTP *http.Server
 	clientLn net.Listener
@@ -90,16 +91,16 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		opts.ReadFile = os.ReadFile
 	}
 	var errs []error
+	// Validate also reports a route selection expression that does not
+	// compile.
 	if err := cfg.Validate(); err != nil {
 		errs = append(errs, err)
 	}
-	expr, err := route.ParseExpression(cfg.RouteSelectionExpression)
-	if err != nil {
-		errs = append(errs, cfg.Errorf("route_selection_expression", "%v", err))
-	}
+	expr, _ := route.ParseExpression(cfg.RouteSelectionExpression)
+	client := integration.NewClient()
 	routes := make(map[string]*Route, len(cfg.Routes))
 	for key, rc := range cfg.Routes {
-		in, err := buildIntegration(rc.Integration)
+		in, err := buildIntegration(rc.Integration, client)
 		if err != nil {
 			errs = append(errs, cfg.Errorf("routes."+key+".integration", "%v", err))
 			continue
@@ -108,10 +109,9 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	}
 	var tokens []string
 	if cfg.Management.IsEnabled() && cfg.Management.HasAuth() {
+		var err error
 		tokens, err = cfg.Management.Auth.Tokens(opts.Getenv, opts.ReadFile)
-		if err != nil {
-			errs = append(errs, cfg.Errorf("management.auth", "%v", err))
-		}
+		errs = append(errs, positioned(cfg, err)...)
 	}
 	var reg registry.Registry
 	switch cfg.Registry.Type {
@@ -133,6 +133,7 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		routes:   route.NewTable(routes),
 		hub:      hub.New(),
 		reg:      reg,
+		client:   client,
 		serveErr: make(chan error, 2),
 	}
 	l := cfg.Limits
@@ -161,10 +162,30 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	return g, nil
 }
 
-func buildIntegration(ic config.Integration) (integration.Integration, error) {
+// positioned locates each problem in err at the line of its key.
+func positioned(cfg *config.Config, err error) []error {
+	if err == nil {
+		return nil
+	}
+	list := []error{err}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		list = j.Unwrap()
+	}
+	out := make([]error, 0, len(list))
+	for _, e := range list {
+		var ce *config.Error
+		if errors.As(e, &ce) && ce.Path != "" {
+			e = cfg.Errorf(ce.Path, "%s", ce.Msg)
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+func buildIntegration(ic config.Integration, client *http.Client) (integration.Integration, error) {
 	switch ic.Type {
 	case config.IntegrationHTTP:
-		return &integration.HTTP{URL: ic.URL, Timeout: ic.Timeout, Headers: ic.Headers}, nil
+		return &integration.HTTP{URL: ic.URL, Timeout: ic.Timeout, Headers: ic.Headers, Client: client}, nil
 	case config.IntegrationMock:
 		m := &integration.Mock{StatusCode: ic.StatusCode, Echo: ic.Body == nil}
 		if ic.Body != nil {
@@ -267,6 +288,7 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 			}
 		}
 		g.wg.Wait()
+		g.client.CloseIdleConnections()
 		if c, ok := g.reg.(registry.Closer); ok {
 			if err := c.Close(); err != nil {
 				errs = append(errs, fmt.Errorf("close registry: %w", err))

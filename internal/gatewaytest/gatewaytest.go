@@ -84,7 +84,8 @@ var testEnv = map[string]string{"WSGATE_TEST_TOKEN": "test-token-123, second-tok
 // bearer_tokens_env: WSGATE_TEST_TOKEN.
 const TestToken = "test-token-123"
 
-// LogBuffer collects log output safely across goroutines.
+// LogBuffer is an io.Writer that collects output written from any goroutine
+// while a test reads it.
 type LogBuffer struct {
 	mu  sync.Mutex
 	buf strings.Builder

@@ -31,18 +31,25 @@ type HTTP struct {
 	URL     string
 	Timeout time.Duration     // zero means no timeout beyond ctx
 	Headers map[string]string // extra request headers
-	Client  *http.Client      // nil means a shared default client
+	Client  *http.Client      // nil means a process-wide client from NewClient
 }
 
-var defaultClient = &http.Client{
-	Transport: &http.Transport{
-		Proxy:               nil,
-		MaxIdleConns:        256,
-		MaxIdleConnsPerHost: 64,
-		IdleConnTimeout:     90 * time.Second,
-	},
-	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+// NewClient returns the HTTP client integrations share within one gateway:
+// no proxy from the environment, no redirects followed, connections kept
+// alive to each backend. The owner calls CloseIdleConnections on shutdown.
+func NewClient() *http.Client {
+	return &http.Client{
+		Transport: &http.Transport{
+			Proxy:               nil,
+			MaxIdleConns:        256,
+			MaxIdleConnsPerHost: 64,
+			IdleConnTimeout:     90 * time.Second,
+		},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
 }
+
+var defaultClient = NewClient()
 
 // Invoke implements Integration.
 func (h *HTTP) Invoke(ctx context.Context, ev *Event) (*Response, error) {

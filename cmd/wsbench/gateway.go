@@ -1,0 +1,306 @@
+//go:build linux
+
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// gatewayProc is one wsgate process started by wsbench. Its stdout and
+// stderr go to a log file in the work directory.
+type gatewayProc struct {
+	index  int
+	cmd    *exec.Cmd
+	config string
+	log    string
+	addr   string // client listener
+
+	done     chan struct{} // closed when the process has exited
+	waitErr  error         // set before done is closed
+	exitedAt time.Time     // set before done is closed
+	logFile  *os.File
+}
+
+// gatewayConfig is the config wsbench writes for its i-th gateway: the
+// defaults, loopback listeners on consecutive ports, and a custom route
+// "x" next to $default, both mock integrations that echo.
+func gatewayConfig(i int, listen, mgmt string) string {
+	return fmt.Sprintf(`# Written by wsbench for gateway process %d. Everything not set here is the
+# embedded default (wsgate default-config).
+listen: %q
+management:
+  listen: %q
+routes:
+  $default:
+    integration:
+      type: mock
+    route_response: true
+  x:
+    integration:
+      type: mock
+    route_response: true
+`, i, listen, mgmt)
+}
+
+// checkPortFree fails if something already listens on addr, so that
+// wsbench never measures a process it did not start.
+func checkPortFree(addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("%s is not free (another gateway running?): %w", addr, err)
+	}
+	return ln.Close()
+}
+
+// startGateways starts the gateway processes of o and waits until each
+// accepts TCP connections. On error, the processes already started are
+// stopped.
+func startGateways(ctx context.Context, o *commonOptions, workdir string) ([]*gatewayProc, error) {
+	bin, err := filepath.Abs(o.gateway)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(bin); err != nil {
+		return nil, fmt.Errorf("-gateway: %w", err)
+	}
+	var procs []*gatewayProc
+	fail := func(err error) ([]*gatewayProc, error) {
+		stopGateways(procs, 5*time.Second)
+		return nil, err
+	}
+	for i, t := range o.targets {
+		g := &gatewayProc{index: i, addr: t.Addr, done: make(chan struct{})}
+		if err := checkPortFree(t.Addr); err != nil {
+			return fail(err)
+		}
+		if o.config != "" {
+			g.config, err = filepath.Abs(o.config)
+			if err != nil {
+				return fail(err)
+			}
+		} else {
+			mgmt := fmt.Sprintf("127.0.0.1:%d", o.mgmtPort+i)
+			if err := checkPortFree(mgmt); err != nil {
+				return fail(err)
+			}
+			g.config = filepath.Join(workdir, fmt.Sprintf("gateway-%d.yaml", i))
+			if err := os.WriteFile(g.config, []byte(gatewayConfig(i, t.Addr, mgmt)), 0o644); err != nil {
+				return fail(err)
+			}
+		}
+		g.log = filepath.Join(workdir, fmt.Sprintf("gateway-%d.log", i))
+		g.logFile, err = os.Create(g.log)
+		if err != nil {
+			return fail(err)
+		}
+		g.cmd = exec.Command(bin, "serve", "-c", g.config)
+		g.cmd.Stdout, g.cmd.Stderr = g.logFile, g.logFile
+		if o.gctrace {
+			g.cmd.Env = withGCTrace(os.Environ())
+		}
+		// The gateway is stopped by wsbench; should wsbench die first, the
+		// kernel sends it SIGTERM.
+		g.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+		if err := g.cmd.Start(); err != nil {
+			_ = g.logFile.Close()
+			return fail(fmt.Errorf("start gateway %d: %w", i, err))
+		}
+		procs = append(procs, g)
+		go func() {
+			g.waitErr = g.cmd.Wait()
+			g.exitedAt = time.Now()
+			_ = g.logFile.Close()
+			close(g.done)
+		}()
+	}
+	for _, g := range procs {
+		if err := g.waitListening(ctx, 15*time.Second); err != nil {
+			return fail(err)
+		}
+	}
+	return procs, nil
+}
+
+func (g *gatewayProc) pid() int { return g.cmd.Process.Pid }
+
+// exited returns an error describing the exit when the process has ended,
+// and nil while it runs.
+func (g *gatewayProc) exited() error {
+	select {
+	case <-g.done:
+		return fmt.Errorf("gateway %d (pid %d) exited: %v; last log lines:\n%s", g.index, g.pid(), exitText(g.waitErr), g.tail(20))
+	default:
+		return nil
+	}
+}
+
+func (g *gatewayProc) waitListening(ctx context.Context, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		if err := g.exited(); err != nil {
+			return err
+		}
+		c, err := net.DialTimeout("tcp", g.addr, time.Second)
+		if err == nil {
+			return c.Close()
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("gateway %d does not accept on %s after %s: %w", g.index, g.addr, timeout, err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// stopResult is how a gateway process ended when wsbench stopped it.
+type stopResult struct {
+	Took    time.Duration // from SIGTERM to exit
+	Err     error         // from Wait
+	Killed  bool          // it did not exit within the timeout and was killed
+	Already bool          // it had exited before
+}
+
+// stopGateways sends SIGTERM to every process, waits for them to exit up
+// to timeout, and kills the ones still running.
+func stopGateways(procs []*gatewayProc, timeout time.Duration) []stopResult {
+	res := make([]stopResult, len(procs))
+	start := time.Now()
+	for i, g := range procs {
+		select {
+		case <-g.done:
+			res[i].Already = true
+		default:
+			_ = g.cmd.Process.Signal(syscall.SIGTERM)
+		}
+	}
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	expired := false
+	for i, g := range procs {
+		if !expired {
+			select {
+			case <-g.done:
+			case <-timer.C:
+				expired = true
+			}
+		}
+		if expired {
+			select {
+			case <-g.done:
+			default:
+				_ = g.cmd.Process.Kill()
+				res[i].Killed = true
+				<-g.done
+			}
+		}
+		res[i].Err = g.waitErr
+		if !res[i].Already {
+			res[i].Took = g.exitedAt.Sub(start)
+		}
+	}
+	return res
+}
+
+// tail returns the last n lines of the gateway's log.
+func (g *gatewayProc) tail(n int) string {
+	b, err := os.ReadFile(g.log)
+	if err != nil {
+		return err.Error()
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return "  " + strings.Join(lines, "\n  ")
+}
+
+// logProblems returns the number of WARN and ERROR lines in the log (and
+// lines that look like a panic) and up to max of them.
+func (g *gatewayProc) logProblems(max int) (int, []string, error) {
+	f, err := os.Open(g.log)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer f.Close()
+	n := 0
+	var first []string
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.Contains(line, "level=WARN") || strings.Contains(line, "level=ERROR") ||
+			strings.Contains(line, `"level":"WARN"`) || strings.Contains(line, `"level":"ERROR"`) ||
+			strings.HasPrefix(line, "panic:") || strings.HasPrefix(line, "fatal error:") {
+			n++
+			if len(first) < max {
+				first = append(first, line)
+			}
+		}
+	}
+	return n, first, sc.Err()
+}
+
+// withGCTrace returns env with gctrace=1 added to GODEBUG.
+func withGCTrace(env []string) []string {
+	out := make([]string, 0, len(env)+1)
+	found := false
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "GODEBUG="); ok {
+			found = true
+			if v != "" {
+				v += ","
+			}
+			kv = "GODEBUG=" + v + "gctrace=1"
+		}
+		out = append(out, kv)
+	}
+	if !found {
+		out = append(out, "GODEBUG=gctrace=1")
+	}
+	return out
+}
+
+// lastGC returns the last gctrace line of the log ("gc 12 @3.4s ...: 40->41->20 MB, ..."),
+// or "" when there is none.
+func (g *gatewayProc) lastGC() string {
+	f, err := os.Open(g.log)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	last := ""
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		if strings.HasPrefix(sc.Text(), "gc ") {
+			last = sc.Text()
+		}
+	}
+	return last
+}
+
+func exitText(err error) string {
+	if err == nil {
+		return "exit status 0"
+	}
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			return "killed by " + ws.Signal().String()
+		}
+	}
+	return err.Error()
+}

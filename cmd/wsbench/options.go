@@ -1,0 +1,393 @@
+//go:build linux
+
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/wsgate/wsgate/internal/wsproto"
+)
+
+// Bounds of a run. One process may hold at most RLIMIT_NOFILE descriptors
+// (20,000 on the measuring machine, not raisable), so one load worker and
+// one gateway process are each given at most maxPerProcess connections.
+const (
+	maxConnections = 200_000
+	maxPerProcess  = 19_000
+	autoPerWorker  = 18_000
+	maxGateways    = 16
+	maxWorkers     = 64
+	maxDialers     = 256
+	maxTimeout     = time.Hour
+	defaultURL     = "ws://127.0.0.1:8080/"
+)
+
+// commonOptions are the flags idle and echo share: which gateway to
+// measure and how to dial it.
+type commonOptions struct {
+	urls        string
+	pids        string
+	gateway     string
+	config      string
+	gateways    int
+	port        int
+	mgmtPort    int
+	workdir     string
+	dialers     int
+	dialTimeout time.Duration
+	timeout     time.Duration
+	settle      time.Duration
+	sources     int
+	sourceBase  string
+	gctrace     bool
+
+	set map[string]bool // flags given on the command line
+
+	// Filled by validate.
+	targets  []target
+	pidList  []int
+	firstSrc net.IP
+}
+
+func (o *commonOptions) register(fs *flag.FlagSet) {
+	fs.StringVar(&o.urls, "url", defaultURL, "comma-separated ws:// `URLs` of running gateways (loopback only); not with -gateway")
+	fs.StringVar(&o.pids, "pid", "", "comma-separated `PIDs` of the running gateway processes whose RSS is measured; not with -gateway")
+	fs.StringVar(&o.gateway, "gateway", "", "wsgate `binary` to start as child processes (recommended: the baseline is a fresh process)")
+	fs.StringVar(&o.config, "config", "", "config `file` for a single started gateway (default: one written by wsbench, listening on -port)")
+	fs.IntVar(&o.gateways, "gateways", 1, "number of gateway processes to start, on ports -port+i and -mgmt-port+i")
+	fs.IntVar(&o.port, "port", 8080, "client `port` of the first started gateway")
+	fs.IntVar(&o.mgmtPort, "mgmt-port", 9090, "management `port` of the first started gateway")
+	fs.StringVar(&o.workdir, "workdir", "", "`directory` for gateway configs and logs (default: a new temporary directory, kept)")
+	fs.IntVar(&o.dialers, "dialers", 128, "parallel dialers in total, 1 to 256")
+	fs.DurationVar(&o.dialTimeout, "dial-timeout", 10*time.Second, "bound on one connection attempt: connect, upgrade request and 101")
+	fs.DurationVar(&o.timeout, "timeout", 2*time.Minute, "bound on the whole run")
+	fs.DurationVar(&o.settle, "settle", 5*time.Second, "longest time to wait for the gateway's RSS to become stable before reading it")
+	fs.IntVar(&o.sources, "sources", 4, "source addresses per load process, 1 to 64, counting up from -source-base")
+	fs.StringVar(&o.sourceBase, "source-base", "127.0.0.2", "first source `address` (IPv4 targets only)")
+	fs.BoolVar(&o.gctrace, "gctrace", false, "start the gateways with GODEBUG=gctrace=1 and report their last GC line (heap after marking)")
+}
+
+// validate checks the flags and fills targets, pidList and firstSrc. n is
+// the number of connections the run opens, processes the number of load
+// processes (each with its own -sources addresses). It returns every
+// problem found.
+func (o *commonOptions) validate(n, processes int) []error {
+	var errs []error
+	if o.dialers < 1 || o.dialers > maxDialers {
+		errs = append(errs, fmt.Errorf("-dialers %d: must be 1 to %d", o.dialers, maxDialers))
+	}
+	if o.timeout <= 0 || o.timeout > maxTimeout {
+		errs = append(errs, fmt.Errorf("-timeout %s: must be more than 0 and at most %s", o.timeout, maxTimeout))
+	}
+	if o.dialTimeout <= 0 || o.dialTimeout > o.timeout {
+		errs = append(errs, fmt.Errorf("-dial-timeout %s: must be more than 0 and at most -timeout", o.dialTimeout))
+	}
+	if o.settle < 0 || o.settle > time.Minute {
+		errs = append(errs, fmt.Errorf("-settle %s: must be 0 to 1m", o.settle))
+	}
+	if o.sources < 1 || o.sources > 64 {
+		errs = append(errs, fmt.Errorf("-sources %d: must be 1 to 64", o.sources))
+	} else if ip, err := sourceRange(o.sourceBase, processes*o.sources); err != nil {
+		errs = append(errs, err)
+	} else {
+		o.firstSrc = ip
+	}
+	if o.gateway != "" {
+		errs = append(errs, o.validateStarted(n)...)
+	} else {
+		for _, name := range []string{"gateways", "config", "port", "mgmt-port", "gctrace"} {
+			if o.set[name] {
+				errs = append(errs, fmt.Errorf("-%s needs -gateway", name))
+			}
+		}
+		for _, raw := range strings.Split(o.urls, ",") {
+			t, err := parseTarget(strings.TrimSpace(raw))
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			o.targets = append(o.targets, t)
+		}
+		if o.pids != "" {
+			for _, s := range strings.Split(o.pids, ",") {
+				pid, err := strconv.Atoi(strings.TrimSpace(s))
+				if err != nil || pid < 1 {
+					errs = append(errs, fmt.Errorf("-pid %q: not a process id", s))
+					continue
+				}
+				o.pidList = append(o.pidList, pid)
+			}
+		}
+	}
+	return errs
+}
+
+func (o *commonOptions) validateStarted(n int) []error {
+	var errs []error
+	for _, name := range []string{"url", "pid"} {
+		if o.set[name] {
+			errs = append(errs, fmt.Errorf("-%s cannot be used with -gateway: wsbench measures the gateways it starts", name))
+		}
+	}
+	if o.gateways < 1 || o.gateways > maxGateways {
+		errs = append(errs, fmt.Errorf("-gateways %d: must be 1 to %d", o.gateways, maxGateways))
+		return errs
+	}
+	if o.config != "" && o.gateways > 1 {
+		errs = append(errs, errors.New("-config works with a single gateway; with -gateways > 1 wsbench writes one config per process"))
+	}
+	if per := ceilDiv(n, o.gateways); per > maxPerProcess {
+		errs = append(errs, fmt.Errorf("%d connections over %d gateway process(es) is %d per process, more than the %d one process can hold under a 20,000 open-files limit; use -gateways %d",
+			n, o.gateways, per, maxPerProcess, ceilDiv(n, maxPerProcess)))
+	}
+	if o.port < 1 || o.port+o.gateways-1 > 65535 {
+		errs = append(errs, fmt.Errorf("-port %d: ports %d to %d must lie in 1 to 65535", o.port, o.port, o.port+o.gateways-1))
+	}
+	if o.mgmtPort < 1 || o.mgmtPort+o.gateways-1 > 65535 {
+		errs = append(errs, fmt.Errorf("-mgmt-port %d: ports %d to %d must lie in 1 to 65535", o.mgmtPort, o.mgmtPort, o.mgmtPort+o.gateways-1))
+	}
+	if o.port < o.mgmtPort+o.gateways && o.mgmtPort < o.port+o.gateways {
+		errs = append(errs, fmt.Errorf("client ports %d-%d and management ports %d-%d overlap",
+			o.port, o.port+o.gateways-1, o.mgmtPort, o.mgmtPort+o.gateways-1))
+	}
+	if o.config != "" {
+		// The target comes from -url's default; a config listening
+		// elsewhere is named with -port.
+		t, err := parseTarget(fmt.Sprintf("ws://127.0.0.1:%d/", o.port))
+		if err != nil {
+			errs = append(errs, err)
+		}
+		o.targets = []target{t}
+		return errs
+	}
+	for i := range o.gateways {
+		t, err := parseTarget(fmt.Sprintf("ws://127.0.0.1:%d/", o.port+i))
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		o.targets = append(o.targets, t)
+	}
+	return errs
+}
+
+// sourceRange checks that count consecutive source addresses starting at
+// base are IPv4 loopback addresses, and returns base.
+func sourceRange(base string, count int) (net.IP, error) {
+	ip := net.ParseIP(base).To4()
+	if ip == nil || ip[0] != 127 {
+		return nil, fmt.Errorf("-source-base %q: must be an IPv4 address in 127.0.0.0/8", base)
+	}
+	first := uint32(ip[1])<<16 | uint32(ip[2])<<8 | uint32(ip[3])
+	if first == 0 || first+uint32(count)-1 >= 1<<24-1 {
+		return nil, fmt.Errorf("-source-base %s: %d source addresses from it leave 127.0.0.0/8 (or use 127.0.0.0 or 127.255.255.255)", base, count)
+	}
+	return ip, nil
+}
+
+// nthSource returns the source address i places after base.
+func nthSource(base net.IP, i int) net.IP {
+	b := base.To4()
+	v := (uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])) + uint32(i)
+	return net.IPv4(127, byte(v>>16), byte(v>>8), byte(v)).To4()
+}
+
+func ceilDiv(a, b int) int { return (a + b - 1) / b }
+
+// idleOptions are the flags of wsbench idle.
+type idleOptions struct {
+	commonOptions
+	n       int
+	hold    time.Duration
+	workers int
+}
+
+func parseIdleOptions(args []string, stderr io.Writer) (*idleOptions, error) {
+	o := &idleOptions{}
+	fs := flag.NewFlagSet("wsbench idle", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), `Usage: wsbench idle -n N [flags]
+
+Opens N idle WebSocket connections, reports connects per second, handshake
+latency and failures, reads the gateway's RSS before and after, holds the
+connections for -hold and closes them.
+
+`)
+		fs.PrintDefaults()
+	}
+	o.register(fs)
+	fs.IntVar(&o.n, "n", 0, "number of connections, 1 to 200000 (required)")
+	fs.DurationVar(&o.hold, "hold", 10*time.Second, "how long to hold the connections once established and measured")
+	fs.IntVar(&o.workers, "workers", 0, "load worker processes (default: one per 18,000 connections)")
+	if err := parseFlags(fs, args); err != nil {
+		return nil, err
+	}
+	o.set = setFlags(fs)
+	if err := o.validate(); err != nil {
+		return nil, usageError{err}
+	}
+	return o, nil
+}
+
+func (o *idleOptions) validate() error {
+	var errs []error
+	if o.n < 1 || o.n > maxConnections {
+		errs = append(errs, fmt.Errorf("-n %d: must be 1 to %d", o.n, maxConnections))
+	}
+	if o.hold < 0 || (o.timeout > 0 && o.hold >= o.timeout) {
+		errs = append(errs, fmt.Errorf("-hold %s: must be at least 0 and less than -timeout %s", o.hold, o.timeout))
+	}
+	switch {
+	case o.workers == 0 && o.n > 0:
+		o.workers = ceilDiv(o.n, autoPerWorker)
+	case o.workers < 0 || o.workers > maxWorkers:
+		errs = append(errs, fmt.Errorf("-workers %d: must be 1 to %d", o.workers, maxWorkers))
+	}
+	if o.workers > 0 && o.n > 0 {
+		if o.workers > o.n {
+			errs = append(errs, fmt.Errorf("-workers %d: more workers than connections", o.workers))
+		} else if per := ceilDiv(o.n, o.workers); per > maxPerProcess {
+			errs = append(errs, fmt.Errorf("%d connections over %d worker(s) is %d per process, more than the %d one process can hold under a 20,000 open-files limit; use -workers %d",
+				o.n, o.workers, per, maxPerProcess, ceilDiv(o.n, maxPerProcess)))
+		}
+		if o.dialers > 0 && o.dialers < o.workers {
+			errs = append(errs, fmt.Errorf("-dialers %d: fewer than -workers %d (each worker needs one)", o.dialers, o.workers))
+		}
+	}
+	errs = append(errs, o.commonOptions.validate(max(o.n, 1), max(o.workers, 1))...)
+	return errors.Join(errs...)
+}
+
+// share returns the first connection index and the count of worker w when
+// n connections are split over workers as evenly as possible.
+func share(n, workers, w int) (start, count int) {
+	base, extra := n/workers, n%workers
+	start = w*base + min(w, extra)
+	count = base
+	if w < extra {
+		count++
+	}
+	return start, count
+}
+
+// echoOptions are the flags of wsbench echo.
+type echoOptions struct {
+	commonOptions
+	n        int
+	messages int
+	warmup   int
+	rate     float64
+	size     int
+	action   string
+	ping     bool
+}
+
+// opcode is the frame type an echo run sends.
+func (o *echoOptions) opcode() wsproto.Opcode {
+	if o.ping {
+		return wsproto.OpPing
+	}
+	return wsproto.OpText
+}
+
+var actionRE = regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,64}$`)
+
+func parseEchoOptions(args []string, stderr io.Writer) (*echoOptions, error) {
+	o := &echoOptions{}
+	fs := flag.NewFlagSet("wsbench echo", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), `Usage: wsbench echo [flags]
+
+Opens -n connections and sends -messages JSON messages {"action":ACTION,...}
+through the gateway's route selection to an echoing mock integration,
+measuring each message's round trip. Closed loop by default (each connection
+has one message in flight); -rate R sends R messages per second in total on
+a fixed schedule (open loop) and reports the round trip from each write and
+the latency from each message's scheduled send time.
+
+`)
+		fs.PrintDefaults()
+	}
+	o.register(fs)
+	fs.IntVar(&o.n, "n", 1000, "number of connections, 1 to 19000")
+	fs.IntVar(&o.messages, "messages", 100_000, "messages measured, 1 to 10000000")
+	fs.IntVar(&o.warmup, "warmup", 1000, "messages sent first and not measured")
+	fs.Float64Var(&o.rate, "rate", 0, "messages per second in total, open loop (0: closed loop)")
+	fs.IntVar(&o.size, "size", 64, "message size in bytes, 48 to 32768 (125 with -ping)")
+	fs.StringVar(&o.action, "action", "x", "value of the message's action field (the route key)")
+	fs.BoolVar(&o.ping, "ping", false, "send ping frames instead and time the pongs: the gateway answers them in its event loop, without route selection or integration, which gives the baseline to compare the echo with (-size at most 125)")
+	if err := parseFlags(fs, args); err != nil {
+		return nil, err
+	}
+	o.set = setFlags(fs)
+	if err := o.validate(); err != nil {
+		return nil, usageError{err}
+	}
+	return o, nil
+}
+
+func (o *echoOptions) validate() error {
+	var errs []error
+	if o.n < 1 || o.n > maxPerProcess {
+		errs = append(errs, fmt.Errorf("-n %d: must be 1 to %d (echo runs in one process)", o.n, maxPerProcess))
+	}
+	if o.messages < 1 || o.messages > 10_000_000 {
+		errs = append(errs, fmt.Errorf("-messages %d: must be 1 to 10000000", o.messages))
+	}
+	if o.warmup < 0 || o.warmup > 10_000_000 {
+		errs = append(errs, fmt.Errorf("-warmup %d: must be 0 to 10000000", o.warmup))
+	}
+	if o.rate < 0 || o.rate > 1e6 {
+		errs = append(errs, fmt.Errorf("-rate %g: must be 0 (closed loop) to 1000000", o.rate))
+	}
+	if !actionRE.MatchString(o.action) {
+		errs = append(errs, fmt.Errorf("-action %q: 1 to 64 characters from A-Z a-z 0-9 _ . : -", o.action))
+	} else if minSize, maxSize := max(len(echoPayload(nil, o.action, 0, 0)), 48), o.maxSize(); o.size < minSize || o.size > maxSize {
+		errs = append(errs, fmt.Errorf("-size %d: must be %d to %d", o.size, minSize, maxSize))
+	}
+	errs = append(errs, o.commonOptions.validate(max(o.n, 1), 1)...)
+	return errors.Join(errs...)
+}
+
+// errUsagePrinted is a command line the flag package rejected and has
+// already explained.
+var errUsagePrinted = errors.New("invalid command line")
+
+// parseFlags parses args into fs. Positional arguments are refused.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return errUsagePrinted
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
+	}
+	return nil
+}
+
+// maxSize is the largest message: one frame under the gateway's default
+// max_frame_bytes, or a control frame's payload with -ping.
+func (o *echoOptions) maxSize() int {
+	if o.ping {
+		return wsproto.MaxControlPayload
+	}
+	return 32768
+}
+
+func setFlags(fs *flag.FlagSet) map[string]bool {
+	set := make(map[string]bool)
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	return set
+}

@@ -1,0 +1,69 @@
+//go:build linux
+
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+)
+
+const usage = `wsbench — load generator and meter for a wsgate gateway, loopback only
+
+Usage:
+  wsbench idle -n N [flags]       open N idle connections: connect rate, handshake
+                                  latency, failures, gateway RSS per connection
+  wsbench echo [flags]            round-trip latency of messages through route
+                                  selection and an echoing mock integration
+
+Recommended: let wsbench start the gateway, so that its baseline is a fresh
+process:
+  go build -o /tmp/bench/wsgate ./cmd/wsgate
+  go run ./cmd/wsbench idle -n 15000 -gateway /tmp/bench/wsgate
+  go run ./cmd/wsbench idle -n 50000 -gateway /tmp/bench/wsgate -gateways 3
+  go run ./cmd/wsbench echo -n 1000 -messages 100000 -gateway /tmp/bench/wsgate
+
+Run "wsbench COMMAND -h" for a command's flags. See BENCHMARKS.md.
+`
+
+// run executes the command line args and returns the exit code: 0 on
+// success, 1 when the run failed, 2 on a usage error.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	var err error
+	switch args[0] {
+	case "idle":
+		err = runIdle(ctx, args[1:], stdout, stderr)
+	case "echo":
+		err = runEcho(ctx, args[1:], stdout, stderr)
+	case "idle-worker":
+		err = runIdleWorker(ctx, args[1:], stdin, stdout, stderr)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "wsbench: unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+	var ue usageError
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.Is(err, errUsagePrinted):
+		return 2
+	case errors.As(err, &ue):
+		fmt.Fprintf(stderr, "wsbench %s: %v\n", args[0], ue.error)
+		return 2
+	default:
+		fmt.Fprintf(stderr, "wsbench %s: %v\n", args[0], err)
+		return 1
+	}
+}
+
+// usageError is a problem with the command line.
+type usageError struct{ error }

@@ -1,0 +1,630 @@
+package cli_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/coder/websocket"
+	"go.uber.org/goleak"
+
+	"github.com/wsgate/wsgate/internal/cli"
+	"github.com/wsgate/wsgate/internal/config"
+	gt "github.com/wsgate/wsgate/internal/gatewaytest"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// syncBuffer is an io.Writer that may be written by the command's goroutines
+// while the test reads it.
+type syncBuffer = gt.LogBuffer
+
+// result is what one run of cli.Main produced.
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+func (r result) String() string {
+	return fmt.Sprintf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+}
+
+// run calls cli.Main with args and stdin (nil: empty) and waits for it.
+func run(t *testing.T, stdin io.Reader, args ...string) result {
+	t.Helper()
+	if stdin == nil {
+		stdin = strings.NewReader("")
+	}
+	var stdout, stderr syncBuffer
+	code := cli.Main(t.Context(), args, stdin, &stdout, &stderr)
+	return result{code: code, stdout: stdout.String(), stderr: stderr.String()}
+}
+
+// running is a cli.Main call in progress.
+type running struct {
+	stdout, stderr *syncBuffer
+	done           chan int
+}
+
+// start calls cli.Main in a goroutine with ctx; wait collects its result.
+func start(ctx context.Context, stdin io.Reader, args ...string) *running {
+	r := &running{stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan int, 1)}
+	go func() { r.done <- cli.Main(ctx, args, stdin, r.stdout, r.stderr) }()
+	return r
+}
+
+// wait waits for the command to return, failing the test if it has not
+// after a generous deadline.
+func (r *running) wait(t *testing.T) result {
+	t.Helper()
+	select {
+	case code := <-r.done:
+		return result{code: code, stdout: r.stdout.String(), stderr: r.stderr.String()}
+	case <-time.After(20 * time.Second):
+		t.Fatalf("command did not return\nstdout:\n%s\nstderr:\n%s", r.stdout, r.stderr)
+		return result{}
+	}
+}
+
+func writeFile(t *testing.T, name, content string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// freePorts returns n distinct ports on 127.0.0.1 that were free a moment
+// ago.
+func freePorts(t *testing.T, n int) []int {
+	t.Helper()
+	var ports []int
+	for range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
+	}
+	return ports
+}
+
+func TestNoArgsPrintsUsage(t *testing.T) {
+	r := run(t, nil)
+	if r.code != 2 || !strings.Contains(r.stderr, "Usage:") || r.stdout != "" {
+		t.Fatalf("want usage on stderr and exit 2, got %v", r)
+	}
+}
+
+func TestUnknownCommand(t *testing.T) {
+	r := run(t, nil, "frobnicate")
+	if r.code != 2 || !strings.Contains(r.stderr, `unknown command "frobnicate"`) || !strings.Contains(r.stderr, "Usage:") {
+		t.Fatalf("want exit 2 naming the command, got %v", r)
+	}
+}
+
+func TestHelp(t *testing.T) {
+	for _, arg := range []string{"help", "-h", "--help"} {
+		r := run(t, nil, arg)
+		if r.code != 0 || !strings.Contains(r.stdout, "wsgate serve") {
+			t.Fatalf("%s: want usage on stdout and exit 0, got %v", arg, r)
+		}
+	}
+	r := run(t, nil, "serve", "-h")
+	if r.code != 0 || !strings.Contains(r.stderr, "-c file") {
+		t.Fatalf("serve -h: want serve's flags and exit 0, got %v", r)
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	for _, args := range [][]string{
+		{"serve", "extra"},
+		{"serve", "-nosuchflag"},
+		{"validate", "-nosuchflag"},
+		{"connect", "-nosuchflag", "ws://127.0.0.1:1/"},
+		{"post", "-nosuchflag", "id", "msg"},
+		{"connect"},
+		{"connect", "ws://a/", "ws://b/"},
+		{"connect", "-H", "no colon", "ws://127.0.0.1:1/"},
+		{"post", "only-an-id"},
+		{"post", "id", "msg", "extra"},
+	} {
+		r := run(t, nil, args...)
+		if r.code != 2 || r.stderr == "" {
+			t.Errorf("%q: want a usage error (exit 2), got %v", args, r)
+		}
+		if strings.Count(r.stderr, "not defined") > 1 {
+			t.Errorf("%q: the flag error is printed twice: %v", args, r)
+		}
+	}
+}
+
+func TestVersion(t *testing.T) {
+	for _, arg := range []string{"version", "-v", "--version"} {
+		r := run(t, nil, arg)
+		if r.code != 0 || !regexp.MustCompile(`^wsgate \S+\n$`).MatchString(r.stdout) {
+			t.Fatalf("%s: got %v", arg, r)
+		}
+	}
+	old := cli.Version
+	cli.Version = "v1.2.3"
+	t.Cleanup(func() { cli.Version = old })
+	if r := run(t, nil, "version"); r.stdout != "wsgate v1.2.3\n" {
+		t.Fatalf("with Version set: got %v", r)
+	}
+}
+
+func TestDefaultConfig(t *testing.T) {
+	r := run(t, nil, "default-config")
+	if r.code != 0 || r.stdout != string(config.DefaultYAML) {
+		t.Fatalf("default-config: exit %d, stdout differs from config.DefaultYAML: %v", r.code, r.stdout != string(config.DefaultYAML))
+	}
+	// What it prints is a config validate accepts.
+	path := writeFile(t, "wsgate.yaml", r.stdout)
+	if v := run(t, nil, "validate", "-c", path); v.code != 0 || v.stdout != path+": ok\n" {
+		t.Fatalf("validate of the printed default: %v", v)
+	}
+}
+
+func TestValidateEmbeddedDefault(t *testing.T) {
+	r := run(t, nil, "validate")
+	if r.code != 0 || r.stdout != "embedded default config: ok\n" {
+		t.Fatalf("got %v", r)
+	}
+}
+
+func TestValidateListsEveryProblem(t *testing.T) {
+	path := writeFile(t, "bad.yaml", `# one problem of each kind
+listen: "127.0.0.1:8080"
+colour: blue
+shutdown_timeout: soon
+route_selection_expression: "$request.header.x"
+routes:
+  $connect:
+    integration: {type: mock}
+    route_response: true
+  $default:
+    integration:
+      type: http
+      url: "ftp://example.com/events"
+`)
+	type problem struct {
+		line int
+		text string
+	}
+	want := []problem{
+		{3, `unknown key "colour"`},
+		{4, `shutdown_timeout: want a duration`},
+		{5, `route_selection_expression: `},
+		{9, `routes.$connect.route_response: not supported on $connect`},
+		{13, `routes.$default.integration.url: "ftp://example.com/events" must be an absolute http:// or https:// URL`},
+	}
+	r := run(t, nil, "validate", "-c", path)
+	if r.code != 1 {
+		t.Fatalf("want exit 1, got %v", r)
+	}
+	lines := strings.Split(strings.TrimSuffix(r.stdout, "\n"), "\n")
+	for _, l := range lines {
+		if !strings.HasPrefix(l, path+":") || !regexp.MustCompile(`^:\d+: `).MatchString(strings.TrimPrefix(l, path)) {
+			t.Errorf("problem line without file:LINE: %q", l)
+		}
+	}
+	var missing []problem
+	for _, p := range want {
+		prefix := fmt.Sprintf("%s:%d: ", path, p.line)
+		found := false
+		for _, l := range lines {
+			if strings.HasPrefix(l, prefix) && strings.Contains(l, p.text) {
+				found = true
+			}
+		}
+		if !found {
+			missing = append(missing, p)
+		}
+	}
+	for _, p := range missing {
+		t.Errorf("no problem reported at line %d containing %q", p.line, p.text)
+	}
+	if len(lines) != len(want) {
+		t.Errorf("%d problem lines, want %d", len(lines), len(want))
+	}
+	if !strings.Contains(r.stderr, fmt.Sprintf("%d problem(s) found", len(want))) {
+		t.Errorf("stderr does not give the count")
+	}
+	if t.Failed() {
+		t.Log(r)
+	}
+}
+
+func TestValidateExpressionAlone(t *testing.T) {
+	path := writeFile(t, "expr.yaml", "stage: prod\nroute_selection_expression: \"$request.header.x\"\n")
+	r := run(t, nil, "validate", "-c", path)
+	want := path + `:2: route_selection_expression: `
+	if r.code != 1 || !strings.HasPrefix(r.stdout, want) || strings.Count(r.stdout, "\n") != 1 {
+		t.Fatalf("want one problem starting %q, got %v", want, r)
+	}
+}
+
+// exampleYAML is internal/config/example.yaml.
+func exampleYAML(t *testing.T) string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("..", "config", "example.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
+}
+
+func TestValidateExample(t *testing.T) {
+	// The example names an absolute token file; point it at one that exists.
+	// The replacement keeps every line where it was.
+	tokens := writeFile(t, "management-tokens", "# tokens\nexample-token\n")
+	const name = "/etc/wsgate/management-tokens"
+	text := exampleYAML(t)
+	if !strings.Contains(text, name) {
+		t.Fatalf("example.yaml no longer names %s; update this test", name)
+	}
+	path := writeFile(t, "example.yaml", strings.ReplaceAll(text, name, tokens))
+	t.Setenv("WSGATE_MGMT_TOKEN", "change-me")
+	r := run(t, nil, "validate", "-c", path)
+	if r.code != 0 || r.stdout != path+": ok\n" {
+		t.Fatalf("want ok, got %v", r)
+	}
+}
+
+func TestValidateExampleWithoutSecrets(t *testing.T) {
+	path := filepath.Join("..", "config", "example.yaml")
+	t.Setenv("WSGATE_MGMT_TOKEN", "")
+	r := run(t, nil, "validate", "-c", path)
+	if r.code != 1 {
+		t.Fatalf("want exit 1 when the token sources are missing, got %v", r)
+	}
+	for _, s := range []string{"WSGATE_MGMT_TOKEN", "/etc/wsgate/management-tokens"} {
+		if !strings.Contains(r.stdout, s) {
+			t.Errorf("output does not name %s: %v", s, r)
+		}
+	}
+	lines := strings.Split(strings.TrimSuffix(r.stdout, "\n"), "\n")
+	line := regexp.MustCompile(`^` + regexp.QuoteMeta(path) + `:\d+: management\.auth`)
+	var bare []string
+	for _, l := range lines {
+		if !line.MatchString(l) {
+			bare = append(bare, l)
+		}
+	}
+	for _, l := range bare {
+		t.Errorf("problem line without file:LINE: management.auth: %q", l)
+	}
+}
+
+func TestValidateMissingFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "missing.yaml")
+	r := run(t, nil, "validate", "-c", path)
+	if r.code != 1 || !strings.Contains(r.stdout+r.stderr, path) || !strings.Contains(r.stdout+r.stderr, "no such file") {
+		t.Fatalf("want exit 1 naming the file and why, got %v", r)
+	}
+	// The positional form reads the same file.
+	if r := run(t, nil, "validate", path); r.code != 1 || !strings.Contains(r.stdout, path) {
+		t.Fatalf("validate FILE: got %v", r)
+	}
+}
+
+func TestServeRefusesUnauthenticatedPublicManagement(t *testing.T) {
+	port := freePorts(t, 1)[0]
+	path := writeFile(t, "public.yaml", fmt.Sprintf(`listen: "127.0.0.1:%d"
+management:
+  listen: "0.0.0.0:0"
+`, port))
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	r := start(ctx, strings.NewReader(""), "serve", "-c", path).wait(t)
+	want := path + ":3: management.listen: non-loopback address requires management.auth"
+	if r.code != 1 || !strings.Contains(r.stderr, want) {
+		t.Fatalf("want exit 1 with %q, got %v", want, r)
+	}
+	// Nothing was listening: the client port is still free.
+	ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		t.Fatalf("client port taken after a refused serve: %v", err)
+	}
+	ln.Close()
+}
+
+func TestServeBadConfig(t *testing.T) {
+	path := writeFile(t, "bad.yaml", "listen: \":8080\"\nlimits:\n  idle_timeout: -1s\n")
+	r := run(t, nil, "serve", "-c", path)
+	if r.code != 1 || !strings.Contains(r.stderr, path+":3: limits.idle_timeout: ") {
+		t.Fatalf("got %v", r)
+	}
+}
+
+// TestServeRunsUntilCancelled serves on free ports, echoes through the
+// gateway and returns 0 once its context is cancelled.
+func TestServeRunsUntilCancelled(t *testing.T) {
+	ports := freePorts(t, 2)
+	client, mgmt := ports[0], ports[1]
+	path := writeFile(t, "serve.yaml", fmt.Sprintf("listen: \"127.0.0.1:%d\"\nmanagement: {listen: \"127.0.0.1:%d\"}\nshutdown_timeout: 5s\n", client, mgmt))
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	srv := start(ctx, nil, "serve", "-c", path)
+	url := fmt.Sprintf("ws://127.0.0.1:%d/", client)
+	gt.Eventually(t, func() bool {
+		select {
+		case code := <-srv.done:
+			t.Fatalf("serve returned %d\n%s", code, srv.stderr)
+		default:
+		}
+		conn, _, err := gt.TryDial(url, nil)
+		if err != nil {
+			return false
+		}
+		_ = conn.CloseNow()
+		return true
+	}, "serve to accept clients")
+	c := gt.Dial(t, url, nil)
+	c.Send("ping")
+	if got := c.NextText(); got != "ping" {
+		t.Fatalf("echo %q", got)
+	}
+	cancel()
+	c.ExpectClose(1001)
+	if r := srv.wait(t); r.code != 0 {
+		t.Fatalf("serve after cancel: %v", r)
+	}
+}
+
+func TestConnectEchoes(t *testing.T) {
+	g := gt.Start(t, "")
+	stdin, w := io.Pipe()
+	defer w.Close()
+	c := start(t.Context(), stdin, "connect", g.URL)
+	for _, msg := range []string{"hello", `{"action":"x","n":1}`} {
+		if _, err := io.WriteString(w, msg+"\n"); err != nil {
+			t.Fatal(err)
+		}
+		gt.Eventually(t, func() bool { return strings.Contains(c.stdout.String(), "< "+msg+"\n") }, "echo of %q; stdout %q", msg, c.stdout)
+	}
+	w.Close()
+	r := c.wait(t)
+	if r.code != 0 {
+		t.Fatalf("want exit 0 when stdin ends, got %v", r)
+	}
+	if r.stdout != "< hello\n< {\"action\":\"x\",\"n\":1}\n" {
+		t.Fatalf("stdout %q", r.stdout)
+	}
+	if !strings.Contains(r.stderr, "connected to "+g.URL) || !strings.Contains(r.stderr, "closed: 1000") {
+		t.Fatalf("stderr %q", r.stderr)
+	}
+}
+
+// TestConnectPipedStdin: stdin that ends at once, as from a pipe, closes
+// with 1000 and exits 0 every time. Replies still in flight when the client
+// closes are discarded by the close handshake, so any prefix of the echoes
+// may be printed.
+func TestConnectPipedStdin(t *testing.T) {
+	g := gt.Start(t, "")
+	for i := range 30 {
+		r := run(t, strings.NewReader("hello\nworld\n"), "connect", g.URL)
+		if r.code != 0 || !strings.Contains(r.stderr, "closed: 1000") {
+			t.Fatalf("run %d: want exit 0 after a 1000 close, got %v", i+1, r)
+		}
+		switch r.stdout {
+		case "", "< hello\n", "< hello\n< world\n":
+		default:
+			t.Fatalf("run %d: stdout %q", i+1, r.stdout)
+		}
+	}
+}
+
+func TestConnectEndsWhenServerCloses(t *testing.T) {
+	b := gt.NewBackend(t)
+	g := gt.Start(t, fmt.Sprintf(`
+routes:
+  $connect: {integration: {type: http, url: %q}}
+  $default: {integration: {type: mock}, route_response: true}
+`, b.URLFor("/connect")))
+	stdin, w := io.Pipe()
+	defer w.Close()
+	c := start(t.Context(), stdin, "connect", g.URL)
+	id := b.ConnectionID(t, "/connect", 0)
+	gt.Eventually(t, func() bool {
+		status, _, _ := g.MgmtDo(t, "DELETE", "/@connections/"+strings.ReplaceAll(id, "=", "%3D"), nil, nil)
+		return status == 204
+	}, "DELETE of the connection")
+	r := c.wait(t)
+	if r.code != 0 || !strings.Contains(r.stderr, "closed: 1000") {
+		t.Fatalf("want exit 0 after the server's 1000, got %v", r)
+	}
+}
+
+// TestConnectRefused: a $connect integration that answers 403 refuses the
+// handshake; the same client with the header the backend wants, and a
+// subprotocol the backend picks, gets in.
+func TestConnectRefused(t *testing.T) {
+	b := gt.NewBackend(t)
+	b.On("/connect", func(e gt.Event) gt.Reply {
+		if e.Headers["X-Let-In"] != "yes" {
+			return gt.Reply{Proxy: &events.APIGatewayProxyResponse{StatusCode: 403}}
+		}
+		return gt.Reply{Proxy: &events.APIGatewayProxyResponse{StatusCode: 200,
+			Headers: map[string]string{"Sec-WebSocket-Protocol": "chat"}}}
+	})
+	g := gt.Start(t, fmt.Sprintf(`
+routes:
+  $connect: {integration: {type: http, url: %q}}
+  $default: {integration: {type: mock}, route_response: true}
+`, b.URLFor("/connect")))
+	r := run(t, strings.NewReader("never sent\n"), "connect", g.URL)
+	if r.code != 1 || !strings.Contains(r.stderr, "handshake refused: 403") {
+		t.Fatalf("want exit 1 with the refusal, got %v", r)
+	}
+	r = run(t, nil, "connect", "-H", "X-Let-In: yes", "-subprotocol", "other, chat", g.URL)
+	if r.code != 0 || !strings.Contains(r.stderr, "(subprotocol chat)") {
+		t.Fatalf("with the header: want exit 0 on subprotocol chat, got %v", r)
+	}
+	if got := b.Events("/connect")[1].Headers["Sec-WebSocket-Protocol"]; got != "other,chat" {
+		t.Fatalf("$connect saw Sec-WebSocket-Protocol %q", got)
+	}
+}
+
+func TestConnectUnreachable(t *testing.T) {
+	r := run(t, nil, "connect", fmt.Sprintf("ws://127.0.0.1:%d/", freePorts(t, 1)[0]))
+	if r.code != 1 || !strings.Contains(r.stderr, "dial: ") {
+		t.Fatalf("want exit 1 with a dial error, got %v", r)
+	}
+}
+
+// postGateway starts a gateway whose $connect goes to a recording backend,
+// connects a client and returns both with the client's connection id.
+func postGateway(t *testing.T, extra string) (*gt.Gateway, *gt.Client, string) {
+	t.Helper()
+	b := gt.NewBackend(t)
+	g := gt.Start(t, fmt.Sprintf(`
+stage: prod
+routes:
+  $connect: {integration: {type: http, url: %q}}
+  $default: {integration: {type: mock}, route_response: true}
+%s`, b.URLFor("/connect"), extra))
+	c := gt.Dial(t, g.URL, nil)
+	// The echo proves the gateway has finished opening the connection; see
+	// TestPostRightAfterConnect.
+	c.Send("ready")
+	if got := c.NextText(); got != "ready" {
+		t.Fatalf("echo %q", got)
+	}
+	return g, c, b.ConnectionID(t, "/connect", 0)
+}
+
+// TestPostRightAfterConnect posts to each connection as soon as its client
+// has its 101 response, as a backend would that posts a welcome message.
+func TestPostRightAfterConnect(t *testing.T) {
+	t.Setenv("WSGATE_MGMT_TOKEN", "")
+	b := gt.NewBackend(t)
+	g := gt.Start(t, fmt.Sprintf(`
+routes:
+  $connect: {integration: {type: http, url: %q}}
+  $default: {integration: {type: mock}, route_response: true}
+`, b.URLFor("/connect")))
+	for i := range 20 {
+		c := gt.Dial(t, g.URL, nil)
+		id := b.ConnectionID(t, "/connect", i)
+		r := run(t, nil, "post", "-endpoint", g.MgmtURL, "--", id, "welcome")
+		if r.code != 0 {
+			t.Fatalf("attempt %d: %v", i+1, r)
+		}
+		if got := c.NextText(); got != "welcome" {
+			t.Fatalf("attempt %d: client received %q", i+1, got)
+		}
+		_ = c.Close(websocket.StatusNormalClosure, "")
+	}
+}
+
+func TestPost(t *testing.T) {
+	t.Setenv("WSGATE_MGMT_TOKEN", "")
+	g, c, id := postGateway(t, "")
+	r := run(t, nil, "post", "-endpoint", g.MgmtURL, "--", id, "hello from post")
+	if r.code != 0 || r.stdout != "200 OK\n" {
+		t.Fatalf("post: %v", r)
+	}
+	if got := c.NextText(); got != "hello from post" {
+		t.Fatalf("client received %q", got)
+	}
+	// An endpoint with the stage and a trailing slash works too.
+	r = run(t, nil, "post", "-endpoint", g.MgmtURL+"/prod/", "--", id, "with stage")
+	if r.code != 0 {
+		t.Fatalf("post with stage: %v", r)
+	}
+	if got := c.NextText(); got != "with stage" {
+		t.Fatalf("client received %q", got)
+	}
+}
+
+func TestPostFromStdin(t *testing.T) {
+	t.Setenv("WSGATE_MGMT_TOKEN", "")
+	g, c, id := postGateway(t, "")
+	msg := "line one\nline two, no newline at the end"
+	r := run(t, strings.NewReader(msg), "post", "-endpoint", g.MgmtURL, "--", id, "-")
+	if r.code != 0 {
+		t.Fatalf("post -: %v", r)
+	}
+	if got := c.NextText(); got != msg {
+		t.Fatalf("client received %q, want %q", got, msg)
+	}
+}
+
+func TestPostUnknownConnection(t *testing.T) {
+	t.Setenv("WSGATE_MGMT_TOKEN", "")
+	g, _, _ := postGateway(t, "")
+	r := run(t, nil, "post", "-endpoint", g.MgmtURL, "AAAAAAAAAAAAAAA=", "x")
+	if r.code != 1 || !strings.Contains(r.stderr, "410") || !strings.Contains(r.stderr, "GoneException") {
+		t.Fatalf("want exit 1 with 410 GoneException, got %v", r)
+	}
+}
+
+// TestPostIDStartingWithDash: connection ids use the URL-safe base64
+// alphabet, so one in 64 starts with "-".
+func TestPostIDStartingWithDash(t *testing.T) {
+	t.Setenv("WSGATE_MGMT_TOKEN", "")
+	g, _, _ := postGateway(t, "")
+	const id = "-AAAAAAAAAAAAAA="
+	r := run(t, nil, "post", "-endpoint", g.MgmtURL, "--", id, "x")
+	if r.code != 1 || !strings.Contains(r.stderr, "410 Gone GoneException") {
+		t.Fatalf("with --: want the management API's 410, got %v", r)
+	}
+	r = run(t, nil, "post", "-endpoint", g.MgmtURL, id, "x")
+	if r.code != 2 || !strings.Contains(r.stderr, "put -- before it") {
+		t.Fatalf("without --: want a usage error that suggests --, got %v", r)
+	}
+}
+
+func TestPostUnreachable(t *testing.T) {
+	r := run(t, nil, "post", "-endpoint", fmt.Sprintf("http://127.0.0.1:%d", freePorts(t, 1)[0]), "id", "x")
+	if r.code != 1 || !strings.Contains(r.stderr, "wsgate post: post: ") {
+		t.Fatalf("want exit 1 with the transport error, got %v", r)
+	}
+}
+
+func TestPostToken(t *testing.T) {
+	g, c, id := postGateway(t, "management: {auth: {bearer_tokens_env: WSGATE_TEST_TOKEN}}")
+	t.Setenv("WSGATE_TEST_TOKEN", gt.TestToken)
+	t.Setenv("WSGATE_MGMT_TOKEN", "")
+
+	r := run(t, nil, "post", "-endpoint", g.MgmtURL, "--token-env", "WSGATE_TEST_TOKEN", "--", id, "authorized")
+	if r.code != 0 {
+		t.Fatalf("post with the token: %v", r)
+	}
+	if got := c.NextText(); got != "authorized" {
+		t.Fatalf("client received %q", got)
+	}
+
+	r = run(t, nil, "post", "-endpoint", g.MgmtURL, "--", id, "no token")
+	if r.code != 1 || !strings.Contains(r.stderr, "403") || !strings.Contains(r.stderr, "ForbiddenException") {
+		t.Fatalf("post without a token: want 403, got %v", r)
+	}
+	t.Setenv("WSGATE_MGMT_TOKEN", "wrong-token")
+	r = run(t, nil, "post", "-endpoint", g.MgmtURL, "--", id, "wrong token")
+	if r.code != 1 || !strings.Contains(r.stderr, "403") {
+		t.Fatalf("post with a wrong token: want 403, got %v", r)
+	}
+	if strings.Contains(r.stderr, "wrong-token") {
+		t.Fatal("the token was printed")
+	}
+
+	// Nothing unauthorized reached the client.
+	c.Send("marker")
+	if got := c.NextText(); got != "marker" {
+		t.Fatalf("after refused posts the client received %q", got)
+	}
+}
