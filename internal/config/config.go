@@ -38,6 +38,24 @@ type Config struct {
 	// problems with Errorf. Default "$request.body.action".
 	RouteSelectionExpression string `yaml:"route_selection_expression"`
 
+	// Origins is the Origin allow-list of browser clients: exact origins
+	// ("https://app.example.com") or one wildcard label
+	// ("https://*.example.com"). A request with a foreign Origin gets 403
+	// before any authorizer runs; a request without Origin (not a browser)
+	// is not affected. Default: empty, no Origin check.
+	Origins []string `yaml:"origins"`
+
+	// Subprotocols are the real WebSocket subprotocols the gateway speaks,
+	// in order of preference. The 101 answers with the first the client
+	// offered; any other offered item (a token) is never echoed. A client
+	// that offers protocols, none of them in this list, is refused with 400.
+	// Default: empty, no negotiation by the gateway (a $connect integration
+	// may still answer Sec-WebSocket-Protocol, as in AWS).
+	Subprotocols []string `yaml:"subprotocols"`
+
+	// Authorizer authenticates clients at $connect. Default: none.
+	Authorizer Authorizer `yaml:"authorizer"`
+
 	// BinaryFrames says what happens to a binary frame from a client.
 	// Default BinaryReject.
 	BinaryFrames BinaryFrames `yaml:"binary_frames"`
@@ -138,6 +156,13 @@ type Route struct {
 	// client when true. It is not allowed on $connect and $disconnect.
 	// Default false.
 	RouteResponse bool `yaml:"route_response"`
+
+	// Require lists authorizer-context keys and the values allowed for
+	// each ({role: admin} or {role: [admin, ops]}); a message from a
+	// connection whose context does not match gets AWS's Forbidden frame and
+	// never reaches the integration. Not allowed on $connect and
+	// $disconnect. Default: no rule.
+	Require map[string]OneOrMore `yaml:"require"`
 }
 
 // IntegrationType names an integration kind.

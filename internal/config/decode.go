@@ -273,9 +273,35 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 		d.decodeStruct(n, v, path)
 	case reflect.Map:
 		d.decodeMap(n, v, path)
+	case reflect.Slice:
+		d.decodeSlice(n, v, path)
 	default:
 		d.decodeScalar(n, v, path)
 	}
+}
+
+var oneOrMoreType = reflect.TypeFor[OneOrMore]()
+
+// decodeSlice stores a sequence in v. A OneOrMore also takes a single
+// scalar as a list of one.
+func (d *decoder) decodeSlice(n *yaml.Node, v reflect.Value, path string) {
+	if n.Kind == yaml.ScalarNode && v.Type() == oneOrMoreType {
+		elem := reflect.New(v.Type().Elem()).Elem()
+		d.decodeScalar(n, elem, path)
+		v.Set(reflect.Append(reflect.MakeSlice(v.Type(), 0, 1), elem))
+		return
+	}
+	if n.Kind != yaml.SequenceNode {
+		d.typeError(n.Line, path, "want a list, got %s", describe(n))
+		return
+	}
+	out := reflect.MakeSlice(v.Type(), 0, len(n.Content))
+	for i, item := range n.Content {
+		elem := reflect.New(v.Type().Elem()).Elem()
+		d.decode(item, elem, fmt.Sprintf("%s[%d]", path, i))
+		out = reflect.Append(out, elem)
+	}
+	v.Set(out)
 }
 
 func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {

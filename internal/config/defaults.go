@@ -42,6 +42,8 @@ func (c *Config) FillDefaults() {
 		c.Routes[key] = r
 	}
 
+	c.Authorizer.fillDefaults()
+
 	m := &c.Management
 	setDefault(&m.Listen, "127.0.0.1:9090")
 	if m.Enabled == nil {

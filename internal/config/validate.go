@@ -70,6 +70,9 @@ func (c *Config) problems() []*Error {
 	k.positive("shutdown_timeout", e.ShutdownTimeout)
 
 	k.limits(e.Limits)
+	k.origins(e.Origins)
+	k.subprotocols(e.Subprotocols)
+	k.authorizer(e.Authorizer, e.Origins, e.Subprotocols)
 	k.routes(e.Routes)
 	k.management(e.Management, e.Listen)
 
@@ -176,6 +179,14 @@ func (k *checker) routes(routes map[string]Route) {
 			k.add(path, "unknown route key %q; the only keys starting with \"$\" are $connect, $disconnect and $default", key)
 		}
 		k.integration(path+".integration", r.Integration)
+		if len(r.Require) > 0 && (key == RouteConnect || key == RouteDisconnect) {
+			k.add(path+".require", "not supported on %s; rules apply to messages", key)
+		}
+		for name, vals := range r.Require {
+			if len(vals) == 0 {
+				k.add(path+".require."+name, "list at least one allowed value")
+			}
+		}
 		if r.RouteResponse && (key == RouteConnect || key == RouteDisconnect) {
 			k.add(path+".route_response", "not supported on %s; only $default and custom routes send a route response", key)
 		}

@@ -52,6 +52,8 @@ type Config struct {
 type RejectError struct {
 	Status  int
 	Message string
+	// Header holds extra response headers, such as WWW-Authenticate.
+	Header http.Header
 }
 
 func (e *RejectError) Error() string {
@@ -285,6 +287,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		var rej *RejectError
 		if errors.As(err, &rej) {
+			for k, v := range rej.Header {
+				w.Header()[k] = v
+			}
 			writeReject(w, rej.Status, rej.Message)
 			return
 		}
