@@ -260,6 +260,7 @@ func (k *checker) jwt(p string, j JWTAuth) {
 	for i, alg := range j.Algorithms {
 		if !slices.Contains(jwtAlgorithms, alg) {
 			k.add(fmt.Sprintf("%s.algorithms[%d]", p, i), "unknown algorithm %q; one of %s", alg, strings.Join(jwtAlgorithms, ", "))
+			continue
 		}
 		hmac := strings.HasPrefix(alg, "HS")
 		if hmac && (j.PublicKeyFile != "" || j.JWKSURL != "") {

@@ -298,7 +298,9 @@ func (d *decoder) decodeSlice(n *yaml.Node, v reflect.Value, path string) {
 	out := reflect.MakeSlice(v.Type(), 0, len(n.Content))
 	for i, item := range n.Content {
 		elem := reflect.New(v.Type().Elem()).Elem()
-		d.decode(item, elem, fmt.Sprintf("%s[%d]", path, i))
+		p := fmt.Sprintf("%s[%d]", path, i)
+		d.lines[p] = item.Line
+		d.decode(item, elem, p)
 		out = reflect.Append(out, elem)
 	}
 	v.Set(out)
