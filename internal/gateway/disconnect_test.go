@@ -161,7 +161,7 @@ func TestDisconnectClientClose(t *testing.T) {
 
 func TestDisconnectIdleTimeout(t *testing.T) {
 	t.Parallel()
-	cc := connectClient(t, "{idle_timeout: 300ms, ping_interval: 100ms}", nil)
+	cc := connectClient(t, "{idle_timeout: 300ms, ping_interval: 250ms}", nil)
 	ce := cc.c.ExpectClose(1001)
 	if ce.Reason != "Going away" {
 		t.Fatalf("close reason %q", ce.Reason)
