@@ -193,11 +193,11 @@ func Disconnect(api API, c *Conn, code int, reason string, now time.Time) *event
 	return ev
 }
 
-// Marshal encodes ev as the JSON body of an AWS_PROXY integration request.
+// Marshal encodes ev, an event the gateway sends to a backend, as JSON.
 // Unlike json.Marshal it does not rewrite <, > and & in bodies and headers as
 // \u003c, \u003e and \u0026, so the JSON reads as the client sent it; both
 // forms decode to the same event.
-func Marshal(ev *events.APIGatewayWebsocketProxyRequest) ([]byte, error) {
+func Marshal(ev any) ([]byte, error) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
@@ -249,16 +249,44 @@ var headerSpelling = map[string]string{
 // connectHeaders builds the headers and multiValueHeaders of a CONNECT
 // event. The slices it returns never alias r.Header's.
 func connectHeaders(r *ConnectRequest, sourceIP string, now time.Time) (map[string]string, map[string][]string) {
-	multi := make(map[string][]string, len(r.Header)+5)
-	host := r.Host
-	for k, vs := range r.Header {
+	return Headers(r.Header, HeaderOptions{Host: r.Host, SourceIP: sourceIP, Proto: r.Proto, Port: r.Port}, now)
+}
+
+// HeaderOptions says what Headers adds to a request's headers, as API
+// Gateway adds it.
+type HeaderOptions struct {
+	// Host replaces the Host header when set.
+	Host string
+	// SourceIP is appended to X-Forwarded-For (so the last entry is always
+	// the real peer).
+	SourceIP string
+	// Proto and Port become X-Forwarded-Proto and X-Forwarded-Port unless
+	// the request carries them.
+	Proto, Port string
+	// HopByHop keeps Connection and Upgrade, which the authorizer event
+	// shows and the $connect event does not.
+	HopByHop bool
+	// ContentLength adds "content-length: 0" when missing, as the
+	// authorizer event shows.
+	ContentLength bool
+}
+
+// Headers returns the single-valued (values joined with ",") and
+// multi-valued header maps of an event made from h: Go's canonical
+// Sec-Websocket-* names spelled as clients send them, plus what o asks for
+// and an X-Amzn-Trace-Id when h has none. The slices returned never alias
+// h's.
+func Headers(h http.Header, o HeaderOptions, now time.Time) (map[string]string, map[string][]string) {
+	multi := make(map[string][]string, len(h)+6)
+	host := o.Host
+	for k, vs := range h {
 		switch {
 		case strings.EqualFold(k, "Host"):
 			if host == "" && len(vs) > 0 {
 				host = vs[0]
 			}
 			continue
-		case strings.EqualFold(k, "Connection"), strings.EqualFold(k, "Upgrade"):
+		case !o.HopByHop && (strings.EqualFold(k, "Connection") || strings.EqualFold(k, "Upgrade")):
 			continue
 		}
 		name := k
@@ -270,24 +298,26 @@ func connectHeaders(r *ConnectRequest, sourceIP string, now time.Time) (map[stri
 	if host != "" {
 		multi["Host"] = []string{host}
 	}
-
-	if sourceIP != "" {
+	if _, ok := findHeader(multi, "Content-Length"); !ok && o.ContentLength {
+		multi["content-length"] = []string{"0"}
+	}
+	if o.SourceIP != "" {
 		if k, ok := findHeader(multi, "X-Forwarded-For"); ok && len(multi[k]) > 0 {
 			vs := multi[k]
 			if last := vs[len(vs)-1]; last == "" {
-				vs[len(vs)-1] = sourceIP
+				vs[len(vs)-1] = o.SourceIP
 			} else {
-				vs[len(vs)-1] = last + ", " + sourceIP
+				vs[len(vs)-1] = last + ", " + o.SourceIP
 			}
 		} else {
-			multi["X-Forwarded-For"] = []string{sourceIP}
+			multi["X-Forwarded-For"] = []string{o.SourceIP}
 		}
 	}
-	if _, ok := findHeader(multi, "X-Forwarded-Port"); !ok && r.Port != "" {
-		multi["X-Forwarded-Port"] = []string{r.Port}
+	if _, ok := findHeader(multi, "X-Forwarded-Port"); !ok && o.Port != "" {
+		multi["X-Forwarded-Port"] = []string{o.Port}
 	}
-	if _, ok := findHeader(multi, "X-Forwarded-Proto"); !ok && r.Proto != "" {
-		multi["X-Forwarded-Proto"] = []string{r.Proto}
+	if _, ok := findHeader(multi, "X-Forwarded-Proto"); !ok && o.Proto != "" {
+		multi["X-Forwarded-Proto"] = []string{o.Proto}
 	}
 	if _, ok := findHeader(multi, "X-Amzn-Trace-Id"); !ok {
 		multi["X-Amzn-Trace-Id"] = []string{traceID(now)}

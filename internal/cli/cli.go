@@ -27,6 +27,7 @@ Usage:
   wsgate validate [-c FILE]       check a config the way serve builds it; print every problem
   wsgate connect [flags] URL      interactive client: stdin lines out, frames in
   wsgate post [flags] ID MESSAGE  send MESSAGE to connection ID through the management API
+  wsgate token -sub ID [flags]    mint a development JWT for the jwt authorizer
   wsgate default-config           print the embedded default config
   wsgate version                  print the version
 
@@ -50,6 +51,8 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 		err = connect(ctx, args[1:], stdin, stdout, stderr)
 	case "post":
 		err = post(ctx, args[1:], stdin, stdout, stderr)
+	case "token":
+		err = mintToken(args[1:], stdout, stderr)
 	case "default-config":
 		_, err = stdout.Write(config.DefaultYAML)
 	case "version", "-v", "--version":
@@ -156,7 +159,10 @@ func validate(args []string, stdout, stderr io.Writer) error {
 	}
 	cfg, err := loadConfig(*path)
 	if err == nil {
-		_, err = gateway.New(cfg, gateway.Options{})
+		var g *gateway.Gateway
+		if g, err = gateway.New(cfg, gateway.Options{}); err == nil {
+			g.Close()
+		}
 	}
 	if err != nil {
 		problems := strings.Split(err.Error(), "\n")

@@ -56,8 +56,13 @@ type Gateway struct {
 	hub    *hub.Hub
 	reg    registry.Registry
 	client *http.Client // shared by the http integrations
-	edge   *edge.Server
-	mgmt   *mgmt.Server
+	auth   *authn
+
+	// cancelBg ends background work owned by the gateway, such as JWKS
+	// refresh.
+	cancelBg context.CancelFunc
+	edge     *edge.Server
+	mgmt     *mgmt.Server
 
 	mgmtHTTP *http.Server
 	clientLn net.Listener
@@ -75,6 +80,8 @@ type Route struct {
 	Key           string
 	Integration   integration.Integration
 	RouteResponse bool
+	// Require maps authorizer-context keys to the values allowed.
+	Require map[string][]string
 }
 
 // New builds a Gateway from cfg without listening. It returns every problem
@@ -105,7 +112,14 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 			errs = append(errs, cfg.Errorf("routes."+key+".integration", "%v", err))
 			continue
 		}
-		routes[key] = &Route{Key: key, Integration: in, RouteResponse: rc.RouteResponse}
+		rt := &Route{Key: key, Integration: in, RouteResponse: rc.RouteResponse}
+		if len(rc.Require) > 0 {
+			rt.Require = make(map[string][]string, len(rc.Require))
+			for k, v := range rc.Require {
+				rt.Require[k] = v
+			}
+		}
+		routes[key] = rt
 	}
 	var tokens []string
 	if cfg.Management.IsEnabled() && cfg.Management.HasAuth() {
@@ -113,6 +127,9 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		tokens, err = cfg.Management.Auth.Tokens(opts.Getenv, opts.ReadFile)
 		errs = append(errs, positioned(cfg, err)...)
 	}
+	bgCtx, cancelBg := context.WithCancel(context.Background())
+	authChain, authErrs := buildAuth(bgCtx, cfg, opts, client)
+	errs = append(errs, authErrs...)
 	var reg registry.Registry
 	switch cfg.Registry.Type {
 	case config.RegistryMemory, "":
@@ -121,6 +138,8 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		errs = append(errs, cfg.Errorf("registry.type", "unsupported registry %q", cfg.Registry.Type))
 	}
 	if len(errs) > 0 {
+		authChain.close()
+		cancelBg()
 		return nil, errors.Join(errs...)
 	}
 
@@ -134,6 +153,8 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		hub:      hub.New(),
 		reg:      reg,
 		client:   client,
+		auth:     authChain,
+		cancelBg: cancelBg,
 		serveErr: make(chan error, 2),
 	}
 	l := cfg.Limits
@@ -194,6 +215,15 @@ func buildIntegration(ic config.Integration, client *http.Client) (integration.I
 		return m, nil
 	}
 	return nil, fmt.Errorf("unsupported integration type %q", ic.Type)
+}
+
+// Close releases what New acquired, for a gateway that was never started
+// (as `wsgate validate` builds one). A started gateway is stopped with
+// Shutdown instead.
+func (g *Gateway) Close() {
+	g.auth.close()
+	g.cancelBg()
+	g.client.CloseIdleConnections()
 }
 
 // Start binds the listeners and starts serving. Use Addr and ManagementAddr
@@ -288,6 +318,8 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 			}
 		}
 		g.wg.Wait()
+		g.auth.close()
+		g.cancelBg()
 		g.client.CloseIdleConnections()
 		if c, ok := g.reg.(registry.Closer); ok {
 			if err := c.Close(); err != nil {

@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -10,10 +11,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wsgate/wsgate/internal/auth"
 	"github.com/wsgate/wsgate/internal/awsevent"
 	"github.com/wsgate/wsgate/internal/edge"
 	"github.com/wsgate/wsgate/internal/registry"
 	"github.com/wsgate/wsgate/internal/route"
+	"github.com/wsgate/wsgate/internal/wsproto"
 )
 
 var _ edge.Handler = (*handler)(nil)
@@ -23,11 +26,14 @@ type handler struct{ g *Gateway }
 
 // session is the per-connection state kept in edge.Conn.Session.
 type session struct {
-	ev awsevent.Conn
+	ev        awsevent.Conn
+	principal string
+	exp       *expiry // nil unless the credential expires
 }
 
 func (h *handler) Connect(ctx context.Context, c *edge.Conn, r *http.Request) (string, error) {
 	g := h.g
+	now := time.Now()
 	sess := &session{ev: awsevent.Conn{
 		ID:          c.ID(),
 		ConnectedAt: c.ConnectedAt(),
@@ -36,12 +42,39 @@ func (h *handler) Connect(ctx context.Context, c *edge.Conn, r *http.Request) (s
 		DomainName:  r.Host,
 	}}
 	c.Session = sess
-	var sub string
+	offered := wsproto.ParseSubprotocols(r.Header)
+	sub, rej := g.auth.negotiate(offered)
+	if rej != nil {
+		g.log.Info("connection refused", "connectionId", c.ID(), "status", rej.Status, "reason", "no acceptable subprotocol")
+		return "", rej
+	}
+	areq := &auth.Request{
+		ConnectionID: c.ID(),
+		Header:       r.Header,
+		Query:        r.URL.Query(),
+		Host:         r.Host,
+		Subprotocols: offered,
+		SourceIP:     c.SourceIP(),
+		UserAgent:    c.UserAgent(),
+		Time:         now,
+	}
+	id, latency, err := g.auth.authenticate(ctx, areq, r)
+	if err != nil {
+		var re *edge.RejectError
+		if errors.As(err, &re) {
+			g.log.Info("connection refused", "connectionId", c.ID(), "status", re.Status, "reason", reason(err))
+		}
+		return "", err
+	}
+	if id != nil {
+		sess.principal = id.PrincipalID
+		sess.ev.Authorizer = authorizerContext(id, latency)
+	}
 	if rt, ok := g.routes.Get(route.Connect); ok {
 		_, port, _ := net.SplitHostPort(g.Addr())
 		ev := awsevent.Connect(g.api, &sess.ev, &awsevent.ConnectRequest{
 			Header: r.Header, Query: r.URL.Query(), Host: r.Host, Proto: "http", Port: port,
-		}, time.Now())
+		}, now)
 		resp, err := rt.Integration.Invoke(ctx, ev)
 		if err != nil {
 			g.log.Warn("$connect integration failed", "connectionId", c.ID(), "requestId", ev.RequestContext.RequestID, "err", err)
@@ -54,11 +87,16 @@ func (h *handler) Connect(ctx context.Context, c *edge.Conn, r *http.Request) (s
 		if resp.StatusCode > 299 {
 			return "", &edge.RejectError{Status: resp.StatusCode, Message: statusMessage(resp.StatusCode)}
 		}
-		sub = headerValue(resp.Headers, "Sec-WebSocket-Protocol")
+		// As in AWS, the integration may choose the subprotocol; with
+		// configured subprotocols the gateway's choice stands.
+		if sub == "" {
+			sub = headerValue(resp.Headers, "Sec-WebSocket-Protocol")
+		}
 	}
-	err := g.reg.Register(ctx, registry.Record{
+	err = g.reg.Register(ctx, registry.Record{
 		ConnectionID: c.ID(),
 		NodeID:       g.nodeID,
+		PrincipalID:  sess.principal,
 		ConnectedAt:  c.ConnectedAt(),
 		SourceIP:     c.SourceIP(),
 		UserAgent:    c.UserAgent(),
@@ -67,7 +105,19 @@ func (h *handler) Connect(ctx context.Context, c *edge.Conn, r *http.Request) (s
 		g.log.Error("registry unavailable at connect", "connectionId", c.ID(), "err", err)
 		return "", &edge.RejectError{Status: http.StatusServiceUnavailable, Message: "Service Unavailable"}
 	}
+	if id != nil && !id.ExpiresAt.IsZero() {
+		sess.startExpiry(c, id.ExpiresAt)
+	}
 	return sub, nil
+}
+
+// reason extracts the loggable reason of a refusal.
+func reason(err error) string {
+	var d *auth.Denial
+	if errors.As(err, &d) {
+		return d.Reason
+	}
+	return err.Error()
 }
 
 func (h *handler) Message(ctx context.Context, c *edge.Conn, data []byte, binary bool) {
@@ -79,8 +129,12 @@ func (h *handler) Message(ctx context.Context, c *edge.Conn, data []byte, binary
 			key = k
 		}
 	}
+	if g.auth.jwt != nil && key == g.auth.refreshRoute {
+		h.refresh(ctx, c, sess, data)
+		return
+	}
 	name, rt, ok := g.routes.Select(key)
-	if !ok {
+	if !ok || (len(rt.Require) > 0 && !allowed(rt.Require, sess.ev.Authorizer)) {
 		_ = c.Send(awsevent.ForbiddenFrame(c.ID(), awsevent.NewID()))
 		return
 	}
@@ -107,8 +161,46 @@ func (h *handler) Message(ctx context.Context, c *edge.Conn, data []byte, binary
 	_ = c.Send(out)
 }
 
+// refresh handles the built-in token refresh route: a fresh token for the
+// same principal moves the connection's expiry.
+func (h *handler) refresh(ctx context.Context, c *edge.Conn, sess *session, data []byte) {
+	g := h.g
+	var body struct {
+		Token string `json:"token"`
+	}
+	requestID := awsevent.NewID()
+	if err := json.Unmarshal(data, &body); err != nil || body.Token == "" {
+		_ = c.Send(awsevent.ForbiddenFrame(c.ID(), requestID))
+		return
+	}
+	id, err := g.auth.jwt.Verify(ctx, body.Token)
+	switch {
+	case err != nil:
+		g.log.Info("token refresh refused", "connectionId", c.ID(), "reason", reason(err))
+	case id.PrincipalID != sess.principal:
+		g.log.Info("token refresh refused", "connectionId", c.ID(), "reason", "token is for another principal")
+		err = errors.New("other principal")
+	case sess.exp == nil || id.ExpiresAt.IsZero():
+		g.log.Info("token refresh refused", "connectionId", c.ID(), "reason", "connection or token has no expiry")
+		err = errors.New("no expiry")
+	}
+	if err != nil {
+		_ = c.Send(awsevent.ForbiddenFrame(c.ID(), requestID))
+		return
+	}
+	sess.extend(id.ExpiresAt)
+	reply, _ := json.Marshal(struct {
+		Action    string `json:"action"`
+		ExpiresAt string `json:"expiresAt"`
+	}{g.auth.refreshRoute, id.ExpiresAt.UTC().Format(time.RFC3339)})
+	_ = c.Send(reply)
+}
+
 func (h *handler) Disconnect(ctx context.Context, c *edge.Conn, code int, reason string) {
 	g := h.g
+	if sess, ok := c.Session.(*session); ok {
+		sess.stopExpiry()
+	}
 	if err := g.reg.Unregister(context.WithoutCancel(ctx), c.ID()); err != nil {
 		g.log.Error("registry unregister failed", "connectionId", c.ID(), "err", err)
 	}

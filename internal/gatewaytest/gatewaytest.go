@@ -78,7 +78,14 @@ func StartConfig(t testing.TB, cfg *config.Config) *Gateway {
 }
 
 // testEnv is the environment gateways started here see.
-var testEnv = map[string]string{"WSGATE_TEST_TOKEN": "test-token-123, second-token"}
+var testEnv = map[string]string{
+	"WSGATE_TEST_TOKEN":      "test-token-123, second-token",
+	"WSGATE_TEST_JWT_SECRET": TestJWTSecret,
+}
+
+// TestJWTSecret is the HMAC secret of a jwt authorizer configured with
+// secret_env: WSGATE_TEST_JWT_SECRET.
+const TestJWTSecret = "wsgate-test-jwt-secret-0123456789abcdef"
 
 // TestToken is a management bearer token valid when a config names
 // bearer_tokens_env: WSGATE_TEST_TOKEN.

@@ -1,0 +1,275 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/wsgate/wsgate/internal/auth"
+	"github.com/wsgate/wsgate/internal/config"
+	"github.com/wsgate/wsgate/internal/edge"
+)
+
+// CloseTokenExpired closes a connection whose token expired without a
+// refresh.
+const CloseTokenExpired = 4401
+
+// authn is the gateway's $connect authentication: the Origin policy, the
+// identity sources, CSRF, the decision cache and the authorizer, applied in
+// that order.
+type authn struct {
+	origins      *auth.OriginPolicy
+	protocols    []string
+	sources      []auth.Source
+	csrf         config.CSRF
+	cache        *auth.Cache
+	authorizer   auth.Authorizer // nil for type none
+	jwt          *auth.JWT       // the authorizer when it is a JWT one, for refresh
+	refreshRoute string
+	log          *slog.Logger
+}
+
+// buildAuth makes the authentication chain from cfg. ctx owns background
+// work such as JWKS refresh.
+func buildAuth(ctx context.Context, cfg *config.Config, opts Options, client *http.Client) (*authn, []error) {
+	a := &authn{
+		origins:      auth.NewOriginPolicy(cfg.Origins),
+		protocols:    cfg.Subprotocols,
+		csrf:         cfg.Authorizer.CSRF,
+		refreshRoute: cfg.Authorizer.JWT.RefreshRoute,
+		log:          opts.Logger,
+	}
+	var errs []error
+	for i, expr := range cfg.Authorizer.IdentitySources {
+		src, err := auth.ParseSource(expr)
+		if err != nil {
+			errs = append(errs, cfg.Errorf(fmt.Sprintf("authorizer.identity_sources[%d]", i), "%v", err))
+			continue
+		}
+		a.sources = append(a.sources, src)
+	}
+	if cfg.Authorizer.CacheTTL > 0 && cfg.Authorizer.Type != config.AuthNone {
+		a.cache = auth.NewCache(cfg.Authorizer.CacheTTL, cfg.Authorizer.CacheSize)
+	}
+	var err error
+	ac := cfg.Authorizer
+	switch ac.Type {
+	case config.AuthJWT:
+		a.jwt, err = auth.NewJWT(ctx, ac.JWT, opts.Getenv, opts.ReadFile, opts.Logger)
+		if err == nil {
+			a.authorizer = a.jwt
+		}
+		err = wrapAt(cfg, "authorizer.jwt", err)
+	case config.AuthRequest:
+		a.authorizer = auth.NewRequest(ac.Request, auth.API{APIID: cfg.APIID, Stage: cfg.Stage}, client)
+	case config.AuthBasic:
+		var b *auth.Basic
+		b, err = auth.NewBasic(ac.Basic, opts.ReadFile)
+		if err == nil {
+			a.authorizer = b
+		}
+		err = wrapAt(cfg, "authorizer.basic.htpasswd_file", err)
+	case config.AuthAPIKey:
+		var k *auth.APIKey
+		k, err = auth.NewAPIKey(ac.APIKey, opts.Getenv, opts.ReadFile)
+		if err == nil {
+			a.authorizer = k
+		}
+		err = wrapAt(cfg, "authorizer.apikey", err)
+	}
+	if err != nil {
+		errs = append(errs, err)
+	}
+	return a, errs
+}
+
+func wrapAt(cfg *config.Config, path string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var ce *config.Error
+	if errors.As(err, &ce) && ce.Path != "" {
+		return cfg.Errorf(ce.Path, "%s", ce.Msg)
+	}
+	return cfg.Errorf(path, "%v", err)
+}
+
+func (a *authn) close() {
+	if c, ok := a.authorizer.(auth.Closer); ok {
+		_ = c.Close()
+	}
+}
+
+// reject turns a denial into the handshake's answer.
+func reject(d *auth.Denial) *edge.RejectError {
+	return &edge.RejectError{Status: d.Status, Message: d.Message, Header: d.Header}
+}
+
+// negotiate picks the subprotocol to answer with: the first configured
+// protocol the client offered. A client that offered protocols, none of them
+// configured, is refused: a 101 without one of its protocols would make a
+// browser drop the connection with no reason given.
+func (a *authn) negotiate(offered []string) (string, *edge.RejectError) {
+	if len(a.protocols) == 0 || len(offered) == 0 {
+		return "", nil
+	}
+	for _, p := range a.protocols {
+		for _, o := range offered {
+			if o == p {
+				return p, nil
+			}
+		}
+	}
+	return "", &edge.RejectError{Status: http.StatusBadRequest, Message: "No acceptable subprotocol; offer one of the protocols this API speaks"}
+}
+
+// authenticate runs the checks of $connect up to and including the
+// authorizer. It returns the identity (nil for type none) and the
+// authorizer's latency.
+func (a *authn) authenticate(ctx context.Context, req *auth.Request, r *http.Request) (*auth.Identity, time.Duration, error) {
+	if origin := r.Header.Get("Origin"); !a.origins.Allowed(origin) {
+		return nil, 0, reject(auth.Forbidden("origin not allowed"))
+	}
+	if a.authorizer == nil {
+		return nil, 0, nil
+	}
+	for i, src := range a.sources {
+		v := src.Value(req, a.protocols)
+		if v == "" {
+			return nil, 0, reject(auth.Unauthorized("identity source " + src.Expr + " is missing or empty"))
+		}
+		if i == 0 {
+			req.Token = bearer(src, v)
+		}
+		req.SourceValues = append(req.SourceValues, v)
+	}
+	if a.csrf.Cookie != "" {
+		if err := auth.CheckCSRF(r.Header, req.Query, a.csrf.Cookie, a.csrf.Query); err != nil {
+			return nil, 0, reject(auth.AsDenial(err))
+		}
+	}
+	var key string
+	if a.cache != nil {
+		key = auth.CacheKey(req.SourceValues)
+		if id, deny, ok := a.cache.Get(key, req.Time); ok {
+			if deny != nil {
+				return nil, 0, reject(deny)
+			}
+			return id, 0, nil
+		}
+	}
+	start := time.Now()
+	id, err := a.authorizer.Authorize(ctx, req)
+	latency := time.Since(start)
+	if err != nil {
+		d := auth.AsDenial(err)
+		if a.cache != nil {
+			a.cache.Put(key, nil, d, req.Time)
+		}
+		return nil, latency, reject(d)
+	}
+	if a.cache != nil {
+		a.cache.Put(key, id, nil, req.Time)
+	}
+	return id, latency, nil
+}
+
+// bearer strips "Bearer " from a header source's value.
+func bearer(src auth.Source, v string) string {
+	if src.Kind == auth.SourceHeader && len(v) > 7 && (v[:7] == "Bearer " || v[:7] == "bearer ") {
+		return v[7:]
+	}
+	return v
+}
+
+// authorizerContext is requestContext.authorizer as AWS builds it:
+// principalId, integrationLatency and the context values stringified.
+func authorizerContext(id *auth.Identity, latency time.Duration) map[string]any {
+	m := make(map[string]any, len(id.Context)+2)
+	for k, v := range id.Context {
+		m[k] = stringify(v)
+	}
+	m["principalId"] = id.PrincipalID
+	m["integrationLatency"] = latency.Milliseconds()
+	return m
+}
+
+func stringify(v any) string {
+	switch x := v.(type) {
+	case string:
+		return x
+	case bool:
+		return strconv.FormatBool(x)
+	case json.Number:
+		return x.String()
+	case float64:
+		return strconv.FormatFloat(x, 'f', -1, 64)
+	case int:
+		return strconv.Itoa(x)
+	case int64:
+		return strconv.FormatInt(x, 10)
+	}
+	return fmt.Sprint(v)
+}
+
+// allowed checks a route's require rules against the connection's
+// authorizer context.
+func allowed(require map[string][]string, authz map[string]any) bool {
+	for key, values := range require {
+		got, ok := authz[key].(string)
+		if !ok {
+			return false
+		}
+		match := false
+		for _, v := range values {
+			if got == v {
+				match = true
+				break
+			}
+		}
+		if !match {
+			return false
+		}
+	}
+	return true
+}
+
+// expiry closes a connection when its token expires, unless a refresh moved
+// the expiry on.
+type expiry struct {
+	mu    sync.Mutex
+	at    time.Time
+	timer *time.Timer
+}
+
+func (s *session) startExpiry(c *edge.Conn, at time.Time) {
+	s.exp = &expiry{at: at}
+	s.exp.timer = time.AfterFunc(time.Until(at), func() {
+		s.exp.mu.Lock()
+		due := !time.Now().Before(s.exp.at)
+		s.exp.mu.Unlock()
+		if due {
+			c.Close(CloseTokenExpired, "token expired")
+		}
+	})
+}
+
+// extend moves the expiry to at.
+func (s *session) extend(at time.Time) {
+	s.exp.mu.Lock()
+	s.exp.at = at
+	s.exp.timer.Reset(time.Until(at))
+	s.exp.mu.Unlock()
+}
+
+func (s *session) stopExpiry() {
+	if s.exp != nil {
+		s.exp.timer.Stop()
+	}
+}
