@@ -57,7 +57,12 @@ func connect(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		if resp != nil {
 			return fmt.Errorf("handshake refused: %s", resp.Status)
 		}
-		return fmt.Errorf("dial: %w", err)
+		// The dial error quotes the URL, whose query may hold a token.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return fmt.Errorf("dial %s: %v", redactQuery(fs.Arg(0)), err)
 	}
 	conn.SetReadLimit(16 << 20)
 	fmt.Fprintf(stderr, "connected to %s", redactQuery(fs.Arg(0)))

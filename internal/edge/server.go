@@ -54,6 +54,8 @@ type RejectError struct {
 	Message string
 	// Header holds extra response headers, such as WWW-Authenticate.
 	Header http.Header
+	// Reason explains the refusal in the log; it is never sent.
+	Reason string
 }
 
 func (e *RejectError) Error() string {

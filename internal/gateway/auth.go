@@ -32,7 +32,10 @@ type authn struct {
 	authorizer   auth.Authorizer // nil for type none
 	jwt          *auth.JWT       // the authorizer when it is a JWT one, for refresh
 	refreshRoute string
-	log          *slog.Logger
+	// challenge is sent with a 401 for missing credentials, so that a
+	// Basic client learns what to send.
+	challenge http.Header
+	log       *slog.Logger
 }
 
 // buildAuth makes the authentication chain from cfg. ctx owns background
@@ -74,6 +77,7 @@ func buildAuth(ctx context.Context, cfg *config.Config, opts Options, client *ht
 		if err == nil {
 			a.authorizer = b
 		}
+		a.challenge = http.Header{"Www-Authenticate": {fmt.Sprintf("Basic realm=%q", ac.Basic.Realm)}}
 		err = wrapAt(cfg, "authorizer.basic.htpasswd_file", err)
 	case config.AuthAPIKey:
 		var k *auth.APIKey
@@ -108,7 +112,7 @@ func (a *authn) close() {
 
 // reject turns a denial into the handshake's answer.
 func reject(d *auth.Denial) *edge.RejectError {
-	return &edge.RejectError{Status: d.Status, Message: d.Message, Header: d.Header}
+	return &edge.RejectError{Status: d.Status, Message: d.Message, Header: d.Header, Reason: d.Reason}
 }
 
 // negotiate picks the subprotocol to answer with: the first configured
@@ -142,7 +146,9 @@ func (a *authn) authenticate(ctx context.Context, req *auth.Request, r *http.Req
 	for i, src := range a.sources {
 		v := src.Value(req, a.protocols)
 		if v == "" {
-			return nil, 0, reject(auth.Unauthorized("identity source " + src.Expr + " is missing or empty"))
+			d := auth.Unauthorized("identity source " + src.Expr + " is missing or empty")
+			d.Header = a.challenge
+			return nil, 0, reject(d)
 		}
 		if i == 0 {
 			req.Token = bearer(src, v)

@@ -1,11 +1,13 @@
 package gateway_test
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -13,6 +15,7 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/golang-jwt/jwt/v5"
+	"golang.org/x/crypto/bcrypt"
 
 	gt "github.com/wsgate/wsgate/internal/gatewaytest"
 )
@@ -308,5 +311,75 @@ routes:
 	}
 	if got := dialStatus(g.URL+"?Auth=fresh-bad-context", nil); got != 101 {
 		t.Fatalf("a failed decision was cached: status %d", got)
+	}
+}
+
+func TestBasicAndAPIKeyEndToEnd(t *testing.T) {
+	dir := t.TempDir()
+	// bcrypt of "secret" at cost 4.
+	hash, err := bcrypt.GenerateFromPassword([]byte("secret"), 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	htpasswd := dir + "/users"
+	if err := os.WriteFile(htpasswd, []byte("alice:"+string(hash)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	g := gt.Start(t, fmt.Sprintf("authorizer:\n  type: basic\n  basic: {htpasswd_file: %q}\n", htpasswd))
+	basic := func(user, pass string) *websocket.DialOptions {
+		return &websocket.DialOptions{HTTPHeader: http.Header{"Authorization": {"Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+pass))}}}
+	}
+	if got := dialStatus(g.URL, basic("alice", "secret")); got != 101 {
+		t.Fatalf("basic alice: %d", got)
+	}
+	for _, o := range []*websocket.DialOptions{basic("alice", "wrong"), basic("bob", "secret"), nil} {
+		_, resp, err := gt.TryDial(g.URL, o)
+		if err == nil || resp == nil || resp.StatusCode != 401 || !strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), "Basic realm=") {
+			t.Fatalf("basic refusal: err=%v resp=%v", err, resp)
+		}
+	}
+
+	keys := dir + "/keys"
+	if err := os.WriteFile(keys, []byte("# keys\nkey-one\nkey-two\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	g2 := gt.Start(t, fmt.Sprintf("authorizer:\n  type: apikey\n  identity_sources: [route.request.querystring.key]\n  apikey: {keys_file: %q}\n", keys))
+	for key, want := range map[string]int{"key-one": 101, "key-two": 101, "key-three": 403, "": 401} {
+		if got := dialStatus(g2.URL+"?key="+key, nil); got != want {
+			t.Errorf("api key %q: status %d, want %d", key, got, want)
+		}
+	}
+	if strings.Contains(g2.Logs.String(), "key-one") || strings.Contains(g.Logs.String(), "secret") {
+		t.Fatal("a credential reached the log")
+	}
+}
+
+func TestCSRFWithGoClient(t *testing.T) {
+	g := gt.Start(t, `
+origins: ["https://app.example.com"]
+authorizer:
+  type: jwt
+  identity_sources: [route.request.cookie.session]
+  csrf: {cookie: csrf_token, query: csrf}
+  jwt: {secret_env: WSGATE_TEST_JWT_SECRET, algorithms: [HS256]}
+`)
+	tok := mint(t, jwt.MapClaims{"sub": "u", "exp": time.Now().Add(time.Hour).Unix()})
+	opts := func(cookie string) *websocket.DialOptions {
+		return &websocket.DialOptions{HTTPHeader: http.Header{"Cookie": {cookie}, "Origin": {"https://app.example.com"}}}
+	}
+	cases := []struct {
+		name, query, cookie string
+		want                int
+	}{
+		{"match", "?csrf=abc", "session=" + tok + "; csrf_token=abc", 101},
+		{"mismatch", "?csrf=abd", "session=" + tok + "; csrf_token=abc", 403},
+		{"no query", "", "session=" + tok + "; csrf_token=abc", 403},
+		{"no csrf cookie", "?csrf=abc", "session=" + tok, 403},
+		{"no session", "?csrf=abc", "csrf_token=abc", 401},
+	}
+	for _, tc := range cases {
+		if got := dialStatus(g.URL+tc.query, opts(tc.cookie)); got != tc.want {
+			t.Errorf("%s: status %d, want %d", tc.name, got, tc.want)
+		}
 	}
 }

@@ -62,7 +62,7 @@ func (h *handler) Connect(ctx context.Context, c *edge.Conn, r *http.Request) (s
 	if err != nil {
 		var re *edge.RejectError
 		if errors.As(err, &re) {
-			g.log.Info("connection refused", "connectionId", c.ID(), "status", re.Status, "reason", reason(err))
+			g.log.Info("connection refused", "connectionId", c.ID(), "status", re.Status, "reason", re.Reason)
 		}
 		return "", err
 	}
