@@ -480,9 +480,12 @@ routes:
 }
 
 func TestConnectUnreachable(t *testing.T) {
-	r := run(t, nil, "connect", fmt.Sprintf("ws://127.0.0.1:%d/", freePorts(t, 1)[0]))
-	if r.code != 1 || !strings.Contains(r.stderr, "dial: ") {
+	r := run(t, nil, "connect", fmt.Sprintf("ws://127.0.0.1:%d/?access_token=s3cret", freePorts(t, 1)[0]))
+	if r.code != 1 || !strings.Contains(r.stderr, "connect: connection refused") {
 		t.Fatalf("want exit 1 with a dial error, got %v", r)
+	}
+	if strings.Contains(r.stderr, "s3cret") {
+		t.Fatalf("the dial error shows the token: %s", r.stderr)
 	}
 }
 
