@@ -383,3 +383,21 @@ authorizer:
 		}
 	}
 }
+
+func TestJWTFromBearerHeader(t *testing.T) {
+	g := gt.Start(t, `
+authorizer:
+  type: jwt
+  identity_sources: [route.request.header.Authorization]
+  jwt: {secret_env: WSGATE_TEST_JWT_SECRET, algorithms: [HS256]}
+`)
+	tok := mint(t, jwt.MapClaims{"sub": "u", "exp": time.Now().Add(time.Hour).Unix()})
+	with := func(v string) *websocket.DialOptions {
+		return &websocket.DialOptions{HTTPHeader: http.Header{"Authorization": {v}}}
+	}
+	for v, want := range map[string]int{"Bearer " + tok: 101, "bearer " + tok: 101, tok: 101, "Bearer x" + tok: 401, "Basic abc": 401} {
+		if got := dialStatus(g.URL, with(v)); got != want {
+			t.Errorf("Authorization %.12q…: status %d, want %d", v, got, want)
+		}
+	}
+}
