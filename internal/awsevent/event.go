@@ -34,6 +34,9 @@ type API struct {
 	// Stage is requestContext.stage. The default, "", is emitted as
 	// "$default", the name of a WebSocket API's default stage.
 	Stage string
+	// StageVariables are the stage's variables, emitted as stageVariables
+	// in $connect events. Nil or empty leaves the key out.
+	StageVariables map[string]string
 	// DomainName is requestContext.domainName and the Host header of
 	// $disconnect events. The default, "", uses Conn.DomainName, the Host
 	// each client connected with.
@@ -130,6 +133,9 @@ func Connect(api API, c *Conn, r *ConnectRequest, now time.Time) *events.APIGate
 		ev.RequestContext.DomainName = r.Host
 	}
 	ev.Headers, ev.MultiValueHeaders = connectHeaders(r, c.SourceIP, now)
+	if len(api.StageVariables) > 0 {
+		ev.StageVariables = api.StageVariables
+	}
 	if len(r.Query) > 0 {
 		ev.QueryStringParameters = make(map[string]string, len(r.Query))
 		ev.MultiValueQueryStringParameters = make(map[string][]string, len(r.Query))

@@ -38,6 +38,11 @@ type Config struct {
 	// problems with Errorf. Default "$request.body.action".
 	RouteSelectionExpression string `yaml:"route_selection_expression"`
 
+	// StageVariables are the stage's variables: they appear as
+	// stageVariables in the $connect event and the authorizer event, and an
+	// identity source stageVariables.NAME reads them. Default: none.
+	StageVariables map[string]string `yaml:"stage_variables"`
+
 	// Origins is the Origin allow-list of browser clients: exact origins
 	// ("https://app.example.com") or one wildcard label
 	// ("https://*.example.com"). A request with a foreign Origin gets 403

@@ -115,7 +115,7 @@ func schemaPaths(t reflect.Type, prefix string) []string {
 
 // schemaPath replaces the map keys in a recorded path with "*".
 func schemaPath(path string) string {
-	for _, m := range []string{"routes", "headers", "require"} {
+	for _, m := range []string{"routes", "headers", "require", "stage_variables"} {
 		before, after, ok := strings.Cut(path, m+".")
 		if !ok {
 			continue

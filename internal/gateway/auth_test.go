@@ -401,3 +401,39 @@ authorizer:
 		}
 	}
 }
+
+func TestStageVariableIdentitySource(t *testing.T) {
+	var got atomic.Value
+	authz := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		got.Store(string(body))
+		_, _ = io.WriteString(w, `{"principalId":"p","policyDocument":{"Version":"2012-10-17","Statement":[{"Action":"execute-api:Invoke","Effect":"Allow","Resource":"*"}]}}`)
+	}))
+	defer authz.Close()
+	b := gt.NewBackend(t)
+	g := gt.Start(t, fmt.Sprintf(`
+stage_variables: {tenant: acme}
+authorizer:
+  type: request
+  identity_sources: [stageVariables.tenant, route.request.header.X-Key]
+  request: {url: %q}
+routes:
+  $connect: {integration: {type: http, url: %q}}
+`, authz.URL, b.URLFor("/connect")))
+	if s := dialStatus(g.URL, nil); s != 401 {
+		t.Fatalf("without X-Key: %d", s)
+	}
+	if s := dialStatus(g.URL, &websocket.DialOptions{HTTPHeader: http.Header{"X-Key": {"k"}}}); s != 101 {
+		t.Fatalf("with X-Key: %d", s)
+	}
+	var ev struct {
+		StageVariables map[string]string `json:"stageVariables"`
+	}
+	_ = json.Unmarshal([]byte(got.Load().(string)), &ev)
+	if ev.StageVariables["tenant"] != "acme" {
+		t.Fatalf("authorizer event stageVariables %v", ev.StageVariables)
+	}
+	if sv := b.Events("/connect")[0].StageVariables; sv["tenant"] != "acme" {
+		t.Fatalf("$connect event stageVariables %v", sv)
+	}
+}

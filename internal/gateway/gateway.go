@@ -147,7 +147,7 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		cfg:      cfg,
 		log:      opts.Logger,
 		nodeID:   awsevent.NewID(),
-		api:      awsevent.API{APIID: cfg.APIID, Stage: cfg.Stage, DomainName: cfg.DomainName},
+		api:      awsevent.API{APIID: cfg.APIID, Stage: cfg.Stage, DomainName: cfg.DomainName, StageVariables: cfg.StageVariables},
 		expr:     expr,
 		routes:   route.NewTable(routes),
 		hub:      hub.New(),

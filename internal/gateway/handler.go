@@ -49,14 +49,15 @@ func (h *handler) Connect(ctx context.Context, c *edge.Conn, r *http.Request) (s
 		return "", rej
 	}
 	areq := &auth.Request{
-		ConnectionID: c.ID(),
-		Header:       r.Header,
-		Query:        r.URL.Query(),
-		Host:         r.Host,
-		Subprotocols: offered,
-		SourceIP:     c.SourceIP(),
-		UserAgent:    c.UserAgent(),
-		Time:         now,
+		ConnectionID:   c.ID(),
+		Header:         r.Header,
+		Query:          r.URL.Query(),
+		Host:           r.Host,
+		Subprotocols:   offered,
+		SourceIP:       c.SourceIP(),
+		UserAgent:      c.UserAgent(),
+		StageVariables: g.cfg.StageVariables,
+		Time:           now,
 	}
 	id, latency, err := g.auth.authenticate(ctx, areq, r)
 	if err != nil {
