@@ -86,6 +86,9 @@ func buildAuth(ctx context.Context, cfg *config.Config, opts Options, client *ht
 			a.authorizer = k
 		}
 		err = wrapAt(cfg, "authorizer.apikey", err)
+	case config.AuthNone:
+	default:
+		err = cfg.Errorf("authorizer.type", "authorizer type %q is not supported", ac.Type)
 	}
 	if err != nil {
 		errs = append(errs, err)
