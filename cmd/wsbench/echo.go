@@ -202,6 +202,7 @@ func runEcho(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	printf("wsbench echo: %d connections, %d measured after %d warm-up, %d bytes each: %s\n",
 		o.n, o.messages, o.warmup, o.size, what)
 	printf("environment: %s; load average %s; %d CPUs\n", envSummary(), loadAverage(), runtime.NumCPU())
+	printf("%s\n", o.authSummary())
 	if o.rate == 0 {
 		printf("mode: closed loop: each connection sends its next message when the echo of the previous one has arrived (%d in flight); RTT from write to echo\n", o.n)
 	} else {

@@ -32,15 +32,29 @@ type gatewayProc struct {
 }
 
 // gatewayConfig is the config wsbench writes for its i-th gateway: the
-// defaults, loopback listeners on consecutive ports, and a custom route
-// "x" next to $default, both mock integrations that echo.
-func gatewayConfig(i int, listen, mgmt string) string {
-	return fmt.Sprintf(`# Written by wsbench for gateway process %d. Everything not set here is the
+// defaults, loopback listeners on consecutive ports, log level logLevel, a
+// custom route "x" next to $default, both mock integrations that echo, and,
+// when jwtEnv is set, a jwt authorizer whose HMAC secret is in the
+// environment variable jwtEnv.
+func gatewayConfig(i int, listen, mgmt, logLevel, jwtEnv string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, `# Written by wsbench for gateway process %d. Everything not set here is the
 # embedded default (wsgate default-config).
 listen: %q
 management:
   listen: %q
-routes:
+log:
+  level: %s
+`, i, listen, mgmt, logLevel)
+	if jwtEnv != "" {
+		fmt.Fprintf(&b, `authorizer:
+  type: jwt
+  jwt:
+    secret_env: %s
+    algorithms: [HS256]
+`, jwtEnv)
+	}
+	b.WriteString(`routes:
   $default:
     integration:
       type: mock
@@ -49,7 +63,8 @@ routes:
     integration:
       type: mock
     route_response: true
-`, i, listen, mgmt)
+`)
+	return b.String()
 }
 
 // checkPortFree fails if something already listens on addr, so that
@@ -94,7 +109,7 @@ func startGateways(ctx context.Context, o *commonOptions, workdir string) ([]*ga
 				return fail(err)
 			}
 			g.config = filepath.Join(workdir, fmt.Sprintf("gateway-%d.yaml", i))
-			if err := os.WriteFile(g.config, []byte(gatewayConfig(i, t.Addr, mgmt)), 0o644); err != nil {
+			if err := os.WriteFile(g.config, []byte(gatewayConfig(i, t.Addr, mgmt, o.logLevel, o.jwtEnv)), 0o644); err != nil {
 				return fail(err)
 			}
 		}

@@ -262,6 +262,7 @@ func (r *idleRun) setup(ctx context.Context) error {
 	r.printf("wsbench idle: %d connections, %d load worker(s), %d dialers in total, %d source address(es) per worker from %s, dial timeout %s\n",
 		o.n, o.workers, o.dialers, o.sources, o.firstSrc, o.dialTimeout)
 	r.printf("environment: %s; load average %s; %d CPUs\n", envSummary(), loadAverage(), runtime.NumCPU())
+	r.printf("%s\n", o.authSummary())
 	if o.gateway != "" {
 		workdir, err := makeWorkdir(o.workdir)
 		if err != nil {

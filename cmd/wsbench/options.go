@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -48,6 +49,8 @@ type commonOptions struct {
 	sources     int
 	sourceBase  string
 	gctrace     bool
+	logLevel    string
+	jwtEnv      string
 
 	set map[string]bool // flags given on the command line
 
@@ -73,7 +76,11 @@ func (o *commonOptions) register(fs *flag.FlagSet) {
 	fs.IntVar(&o.sources, "sources", 4, "source addresses per load process, 1 to 64, counting up from -source-base")
 	fs.StringVar(&o.sourceBase, "source-base", "127.0.0.2", "first source `address` (IPv4 targets only)")
 	fs.BoolVar(&o.gctrace, "gctrace", false, "start the gateways with GODEBUG=gctrace=1 and report their last GC line (heap after marking)")
+	fs.StringVar(&o.logLevel, "log-level", "warn", "log.level in the configs wsbench writes: debug, info (one line per connection opened and closed), warn or error")
+	fs.StringVar(&o.jwtEnv, "jwt-secret-env", "", "authenticate every connection with an HS256 JWT signed with the secret in environment variable `NAME`, sent as ?access_token=; the configs wsbench writes get a jwt authorizer reading the same variable")
 }
+
+var envNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 // validate checks the flags and fills targets, pidList and firstSrc. n is
 // the number of connections the run opens, processes the number of load
@@ -100,10 +107,26 @@ func (o *commonOptions) validate(n, processes int) []error {
 	} else {
 		o.firstSrc = ip
 	}
+	switch o.logLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("-log-level %q: one of debug, info, warn, error", o.logLevel))
+	}
+	if o.config != "" && o.set["log-level"] {
+		errs = append(errs, errors.New("-log-level applies to the configs wsbench writes, not to -config"))
+	}
+	var token string
+	if o.jwtEnv != "" {
+		t, err := jwtToken(o.jwtEnv, os.Getenv(o.jwtEnv), time.Now(), o.timeout)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		token = t
+	}
 	if o.gateway != "" {
 		errs = append(errs, o.validateStarted(n)...)
 	} else {
-		for _, name := range []string{"gateways", "config", "port", "mgmt-port", "gctrace"} {
+		for _, name := range []string{"gateways", "config", "port", "mgmt-port", "gctrace", "log-level"} {
 			if o.set[name] {
 				errs = append(errs, fmt.Errorf("-%s needs -gateway", name))
 			}
@@ -124,6 +147,15 @@ func (o *commonOptions) validate(n, processes int) []error {
 					continue
 				}
 				o.pidList = append(o.pidList, pid)
+			}
+		}
+	}
+	if token != "" {
+		for i, t := range o.targets {
+			if t, err := withAccessToken(t, token); err != nil {
+				errs = append(errs, err)
+			} else {
+				o.targets[i] = t
 			}
 		}
 	}

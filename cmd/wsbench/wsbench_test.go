@@ -16,6 +16,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/wsgate/wsgate/internal/config"
 	"github.com/wsgate/wsgate/internal/wsproto"
 )
 
@@ -553,10 +556,86 @@ func TestIsStable(t *testing.T) {
 }
 
 func TestGatewayConfigPorts(t *testing.T) {
-	c := gatewayConfig(2, "127.0.0.1:8082", "127.0.0.1:9092")
-	for _, want := range []string{`listen: "127.0.0.1:8082"`, "management:\n  listen: \"127.0.0.1:9092\"", "  x:\n", "  $default:\n"} {
+	c := gatewayConfig(2, "127.0.0.1:8082", "127.0.0.1:9092", "warn", "")
+	for _, want := range []string{`listen: "127.0.0.1:8082"`, "management:\n  listen: \"127.0.0.1:9092\"", "log:\n  level: warn\n", "  x:\n", "  $default:\n"} {
 		if !strings.Contains(c, want) {
 			t.Errorf("config lacks %q:\n%s", want, c)
+		}
+	}
+	if strings.Contains(c, "authorizer") {
+		t.Errorf("config without -jwt-secret-env has an authorizer:\n%s", c)
+	}
+	cfg, err := config.Parse("gateway-2.yaml", []byte(c))
+	if err != nil {
+		t.Fatalf("the gateway rejects the config: %v\n%s", err, c)
+	}
+	if cfg.Authorizer.Type != config.AuthNone || cfg.Log.Level != "warn" {
+		t.Errorf("authorizer %q, log level %q", cfg.Authorizer.Type, cfg.Log.Level)
+	}
+}
+
+func TestGatewayConfigJWT(t *testing.T) {
+	c := gatewayConfig(0, "127.0.0.1:8080", "127.0.0.1:9090", "info", "BENCH_JWT_SECRET")
+	want := "log:\n  level: info\nauthorizer:\n  type: jwt\n  jwt:\n    secret_env: BENCH_JWT_SECRET\n    algorithms: [HS256]\nroutes:\n"
+	if !strings.Contains(c, want) {
+		t.Errorf("config lacks\n%s\ngot:\n%s", want, c)
+	}
+	cfg, err := config.Parse("gateway-0.yaml", []byte(c))
+	if err != nil {
+		t.Fatalf("the gateway rejects the config: %v\n%s", err, c)
+	}
+	a := cfg.Authorizer
+	if a.Type != config.AuthJWT || a.JWT.SecretEnv != "BENCH_JWT_SECRET" || !slices.Equal(a.JWT.Algorithms, []string{"HS256"}) ||
+		!slices.Equal(a.IdentitySources, []string{"route.request.querystring.access_token"}) {
+		t.Errorf("authorizer = %+v", a)
+	}
+	if len(cfg.Routes) != 2 || cfg.Log.Level != "info" {
+		t.Errorf("routes %d, log level %q", len(cfg.Routes), cfg.Log.Level)
+	}
+}
+
+func TestJWTOption(t *testing.T) {
+	const secret = "wsbench-test-secret-0123456789abcdef"
+	t.Setenv("WSBENCH_TEST_SECRET", secret)
+	o, err := parseIdleOptions(strings.Fields("-n 10 -gateway ./wsgate -gateways 2 -jwt-secret-env WSBENCH_TEST_SECRET"), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var token string
+	for i, tg := range o.targets {
+		path, query, ok := strings.Cut(tg.Path, "?access_token=")
+		if !ok || path != "/" || strings.ContainsAny(query, "&?") {
+			t.Fatalf("target %d path %q, want /?access_token=TOKEN", i, tg.Path)
+		}
+		if i > 0 && query != token {
+			t.Errorf("targets carry different tokens")
+		}
+		token = query
+	}
+	claims := &jwt.RegisteredClaims{}
+	_, err = jwt.ParseWithClaims(token, claims, func(*jwt.Token) (any, error) { return []byte(secret), nil },
+		jwt.WithValidMethods([]string{"HS256"}), jwt.WithExpirationRequired())
+	if err != nil {
+		t.Fatalf("token %q: %v", token, err)
+	}
+	if claims.Subject != tokenSubject {
+		t.Errorf("sub = %q", claims.Subject)
+	}
+	// The worker command line carries the token in the target URL.
+	spec := workerSpec{ID: 0, Start: 0, Count: 10, Targets: o.targets, Dialers: 1, DialTimeout: time.Second, Keepalive: time.Second, CloseWait: time.Second}
+	back, err := parseWorkerArgs(spec.args()[1:], io.Discard)
+	if err != nil || back.Targets[1].Path != o.targets[1].Path {
+		t.Errorf("worker round trip: %v, %+v", err, back.Targets)
+	}
+
+	for _, tt := range []struct{ args, wantErr string }{
+		{"-n 10 -jwt-secret-env WSBENCH_UNSET_SECRET", "empty or not set"},
+		{"-n 10 -jwt-secret-env A-B", "not an environment variable name"},
+		{"-n 10 -gateway ./wsgate -log-level verbose", "-log-level"},
+		{"-n 10 -log-level info", "-log-level needs -gateway"},
+	} {
+		if _, err := parseIdleOptions(strings.Fields(tt.args), io.Discard); err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+			t.Errorf("parseIdleOptions(%q) error = %v, want one containing %q", tt.args, err, tt.wantErr)
 		}
 	}
 }
