@@ -49,6 +49,7 @@ type Conn struct {
 	lastActive   atomic.Int64 // unix ns of the last data frame in either direction
 	lastRead     atomic.Int64 // unix ns of the last bytes received
 	lastPing     atomic.Int64 // unix ns of the last keepalive ping sent
+	closeAt      atomic.Int64 // unix ns at which the sweeper closes the connection; 0 for never
 
 	// mu guards the fields below and orders every write to the socket.
 	mu           sync.Mutex
@@ -58,6 +59,8 @@ type Conn struct {
 	closeCode    int
 	closeReason  string
 	closingSince time.Time
+	closeAtCode  int
+	closeAtWhy   string
 	inbox        []inbound
 	working      bool
 }
@@ -108,6 +111,21 @@ func (c *Conn) Send(data []byte) error {
 	c.lastActive.Store(time.Now().UnixNano())
 	c.writeLocked(frame)
 	return nil
+}
+
+// CloseAt arranges for the connection to be closed with code and reason at
+// t, as a credential's expiry requires; a later call moves the time. A zero
+// t cancels it. The check runs with the idle-timeout sweep, so the close
+// comes within one sweep interval after t.
+func (c *Conn) CloseAt(t time.Time, code int, reason string) {
+	c.mu.Lock()
+	c.closeAtCode, c.closeAtWhy = code, reason
+	c.mu.Unlock()
+	if t.IsZero() {
+		c.closeAt.Store(0)
+		return
+	}
+	c.closeAt.Store(t.UnixNano())
 }
 
 // Close sends a close frame with code and reason and waits, without
@@ -201,7 +219,9 @@ func (c *Conn) check(now time.Time) {
 			_ = c.nc.Close()
 		}
 	case stateOpen:
-		switch {
+		switch at := c.closeAt.Load(); {
+		case at != 0 && now.UnixNano() >= at:
+			c.closeLocked(c.closeAtCode, c.closeAtWhy)
 		case l.MaxConnectionDuration > 0 && now.Sub(c.connectedAt) >= l.MaxConnectionDuration:
 			c.closeLocked(wsproto.CloseGoingAway, "Going away")
 		case l.IdleTimeout > 0 && now.Sub(time.Unix(0, c.lastActive.Load())) >= l.IdleTimeout:

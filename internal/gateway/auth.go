@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/wsgate/wsgate/internal/auth"
@@ -249,36 +248,13 @@ func allowed(require map[string][]string, authz map[string]any) bool {
 	return true
 }
 
-// expiry closes a connection when its token expires, unless a refresh moved
-// the expiry on.
-type expiry struct {
-	mu    sync.Mutex
-	at    time.Time
-	timer *time.Timer
-}
-
+// startExpiry closes the connection with 4401 when its credential expires.
 func (s *session) startExpiry(c *edge.Conn, at time.Time) {
-	s.exp = &expiry{at: at}
-	s.exp.timer = time.AfterFunc(time.Until(at), func() {
-		s.exp.mu.Lock()
-		due := !time.Now().Before(s.exp.at)
-		s.exp.mu.Unlock()
-		if due {
-			c.Close(CloseTokenExpired, "token expired")
-		}
-	})
+	s.expires = true
+	c.CloseAt(at, CloseTokenExpired, "token expired")
 }
 
 // extend moves the expiry to at.
-func (s *session) extend(at time.Time) {
-	s.exp.mu.Lock()
-	s.exp.at = at
-	s.exp.timer.Reset(time.Until(at))
-	s.exp.mu.Unlock()
-}
-
-func (s *session) stopExpiry() {
-	if s.exp != nil {
-		s.exp.timer.Stop()
-	}
+func (s *session) extend(c *edge.Conn, at time.Time) {
+	c.CloseAt(at, CloseTokenExpired, "token expired")
 }

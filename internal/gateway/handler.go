@@ -28,7 +28,7 @@ type handler struct{ g *Gateway }
 type session struct {
 	ev        awsevent.Conn
 	principal string
-	exp       *expiry // nil unless the credential expires
+	expires   bool // the credential expires and may be refreshed
 }
 
 func (h *handler) Connect(ctx context.Context, c *edge.Conn, r *http.Request) (string, error) {
@@ -181,7 +181,7 @@ func (h *handler) refresh(ctx context.Context, c *edge.Conn, sess *session, data
 	case id.PrincipalID != sess.principal:
 		g.log.Info("token refresh refused", "connectionId", c.ID(), "reason", "token is for another principal")
 		err = errors.New("other principal")
-	case sess.exp == nil || id.ExpiresAt.IsZero():
+	case !sess.expires || id.ExpiresAt.IsZero():
 		g.log.Info("token refresh refused", "connectionId", c.ID(), "reason", "connection or token has no expiry")
 		err = errors.New("no expiry")
 	}
@@ -189,7 +189,7 @@ func (h *handler) refresh(ctx context.Context, c *edge.Conn, sess *session, data
 		_ = c.Send(awsevent.ForbiddenFrame(c.ID(), requestID))
 		return
 	}
-	sess.extend(id.ExpiresAt)
+	sess.extend(c, id.ExpiresAt)
 	reply, _ := json.Marshal(struct {
 		Action    string `json:"action"`
 		ExpiresAt string `json:"expiresAt"`
@@ -199,9 +199,6 @@ func (h *handler) refresh(ctx context.Context, c *edge.Conn, sess *session, data
 
 func (h *handler) Disconnect(ctx context.Context, c *edge.Conn, code int, reason string) {
 	g := h.g
-	if sess, ok := c.Session.(*session); ok {
-		sess.stopExpiry()
-	}
 	if err := g.reg.Unregister(context.WithoutCancel(ctx), c.ID()); err != nil {
 		g.log.Error("registry unregister failed", "connectionId", c.ID(), "err", err)
 	}
