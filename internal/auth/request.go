@@ -84,9 +84,13 @@ type RequestAuthorizer struct {
 	methodArn string
 	api       API
 	client    *http.Client
+	invoker   integration.Invoker // set for a lambda authorizer, instead of url
 }
 
-var _ Authorizer = (*RequestAuthorizer)(nil)
+var (
+	_ Authorizer = (*RequestAuthorizer)(nil)
+	_ Closer     = (*RequestAuthorizer)(nil)
+)
 
 // NewRequest returns the authorizer cfg describes for api. Zero fields of cfg
 // take the defaults config fills in: Timeout 10s, Region "us-east-1",
@@ -120,6 +124,29 @@ func NewRequest(cfg config.RequestAuth, api API, client *http.Client) *RequestAu
 	}
 }
 
+// NewLambdaRequest returns a REQUEST authorizer that is a Lambda function
+// reached through invoker, such as a program run by an
+// integration.LocalRuntime or the Lambda Invoke API. cfg gives the timeout,
+// region and account id, with NewRequest's defaults; its URL and Headers are
+// not used. The answer is mapped as NewRequest's is; a function error whose
+// errorMessage is "Unauthorized" is a 401 and any other function error a
+// 500. Close closes invoker when it is an io.Closer.
+func NewLambdaRequest(cfg config.RequestAuth, api API, invoker integration.Invoker) *RequestAuthorizer {
+	cfg.URL, cfg.Headers = "", nil
+	a := NewRequest(cfg, api, http.DefaultClient)
+	a.client = nil
+	a.invoker = invoker
+	return a
+}
+
+// Close releases the invoker of a lambda authorizer.
+func (a *RequestAuthorizer) Close() error {
+	if c, ok := a.invoker.(io.Closer); ok {
+		return c.Close()
+	}
+	return nil
+}
+
 // MethodArn returns the ARN the policy must allow:
 // arn:aws:execute-api:{region}:{account}:{apiId}/{stage}/$connect. Like AWS's
 // WebSocket methodArn it has no HTTP verb.
@@ -135,6 +162,9 @@ func (a *RequestAuthorizer) Authorize(ctx context.Context, req *Request) (*Ident
 	}
 	callCtx, cancel := context.WithTimeout(ctx, a.timeout)
 	defer cancel()
+	if a.invoker != nil {
+		return a.invoke(ctx, callCtx, payload)
+	}
 	hreq, err := http.NewRequestWithContext(callCtx, http.MethodPost, a.url, bytes.NewReader(payload))
 	if err != nil {
 		return nil, Failed(fmt.Sprintf("build authorizer request: %v", redactURL(err)))
@@ -167,6 +197,25 @@ func (a *RequestAuthorizer) Authorize(ctx context.Context, req *Request) (*Ident
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return nil, Failed(fmt.Sprintf("authorizer answered HTTP %d", resp.StatusCode))
+	}
+	return a.decide(body)
+}
+
+// invoke calls a lambda authorizer.
+func (a *RequestAuthorizer) invoke(ctx, callCtx context.Context, payload []byte) (*Identity, error) {
+	body, err := a.invoker.Invoke(callCtx, payload)
+	var fe *integration.FunctionError
+	switch {
+	case errors.As(err, &fe) && fe.Message == "Unauthorized":
+		return nil, Unauthorized("authorizer function failed with Unauthorized")
+	case errors.As(err, &fe):
+		return nil, Failed(fmt.Sprintf("authorizer function failed (errorType %q)", fe.Type))
+	case err != nil:
+		return nil, a.callFailed(ctx, callCtx, "invoking authorizer", err)
+	case len(body) > MaxAuthorizerResponseBytes:
+		return nil, Failed(fmt.Sprintf("authorizer response larger than %d bytes", MaxAuthorizerResponseBytes))
+	case isUnauthorized(body):
+		return nil, Unauthorized("authorizer answered Unauthorized")
 	}
 	return a.decide(body)
 }

@@ -276,8 +276,22 @@ func TestValidateExample(t *testing.T) {
 	if !strings.Contains(text, name) {
 		t.Fatalf("example.yaml no longer names %s; update this test", name)
 	}
-	path := writeFile(t, "example.yaml", strings.ReplaceAll(text, name, tokens))
+	// Its local Lambda program must exist; any executable will do, since
+	// validate does not start it.
+	const program = "./bin/moderate"
+	if !strings.Contains(text, program) {
+		t.Fatalf("example.yaml no longer names %s; update this test", program)
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	text = strings.ReplaceAll(strings.ReplaceAll(text, name, tokens), program, exe)
+	path := writeFile(t, "example.yaml", text)
 	t.Setenv("WSGATE_MGMT_TOKEN", "change-me")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "example-secret")
+	t.Setenv("AWS_SESSION_TOKEN", "example-session")
+	t.Setenv("WSGATE_SIGV4_SECRET", "example-sigv4-secret")
 	r := run(t, nil, "validate", "-c", path)
 	if r.code != 0 || r.stdout != path+": ok\n" {
 		t.Fatalf("want ok, got %v", r)
@@ -286,18 +300,20 @@ func TestValidateExample(t *testing.T) {
 
 func TestValidateExampleWithoutSecrets(t *testing.T) {
 	path := filepath.Join("..", "config", "example.yaml")
-	t.Setenv("WSGATE_MGMT_TOKEN", "")
+	for _, env := range []string{"WSGATE_MGMT_TOKEN", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "WSGATE_SIGV4_SECRET"} {
+		t.Setenv(env, "")
+	}
 	r := run(t, nil, "validate", "-c", path)
 	if r.code != 1 {
-		t.Fatalf("want exit 1 when the token sources are missing, got %v", r)
+		t.Fatalf("want exit 1 when the secret sources are missing, got %v", r)
 	}
-	for _, s := range []string{"WSGATE_MGMT_TOKEN", "/etc/wsgate/management-tokens"} {
+	for _, s := range []string{"WSGATE_MGMT_TOKEN", "/etc/wsgate/management-tokens", "AWS_SECRET_ACCESS_KEY", "WSGATE_SIGV4_SECRET", "./bin/moderate"} {
 		if !strings.Contains(r.stdout, s) {
 			t.Errorf("output does not name %s: %v", s, r)
 		}
 	}
 	lines := strings.Split(strings.TrimSuffix(r.stdout, "\n"), "\n")
-	line := regexp.MustCompile(`^` + regexp.QuoteMeta(path) + `:\d+: management\.auth`)
+	line := regexp.MustCompile(`^` + regexp.QuoteMeta(path) + `:\d+: (management\.auth|routes\.[a-z]+\.integration)`)
 	var bare []string
 	for _, l := range lines {
 		if !line.MatchString(l) {
@@ -305,7 +321,7 @@ func TestValidateExampleWithoutSecrets(t *testing.T) {
 		}
 	}
 	for _, l := range bare {
-		t.Errorf("problem line without file:LINE: management.auth: %q", l)
+		t.Errorf("problem line without file:LINE: and its key: %q", l)
 	}
 }
 

@@ -62,7 +62,10 @@ type Authorizer struct {
 	JWT     JWTAuth     `yaml:"jwt"`
 	Request RequestAuth `yaml:"request"`
 	Basic   BasicAuth   `yaml:"basic"`
-	APIKey  APIKeyAuth  `yaml:"apikey"`
+	// Lambda is the function of a lambda authorizer: it receives AWS's
+	// REQUEST authorizer event and answers as a Lambda authorizer does.
+	Lambda Lambda     `yaml:"lambda"`
+	APIKey APIKeyAuth `yaml:"apikey"`
 }
 
 // CSRF names the two halves of a double-submit CSRF token.
@@ -170,6 +173,7 @@ func (a *Authorizer) fillDefaults() {
 	setDefault(&a.Request.Region, "us-east-1")
 	setDefault(&a.Request.AccountID, "000000000000")
 	setDefault(&a.Basic.Realm, "wsgate")
+	a.Lambda.fillDefaults()
 }
 
 // UsesCookies reports whether any identity source or the CSRF check reads a
@@ -226,6 +230,8 @@ func (k *checker) authorizer(a Authorizer, origins []string, subprotocols []stri
 		if !regexp.MustCompile(`^[0-9]{12}$`).MatchString(r.AccountID) {
 			k.add(p+".request.account_id", "%q must be 12 digits", r.AccountID)
 		}
+	case AuthLambda:
+		k.lambda(p+".lambda", a.Lambda)
 	case AuthBasic:
 		if a.Basic.HtpasswdFile == "" {
 			k.add(p+".basic.htpasswd_file", "required for type basic")
@@ -235,7 +241,7 @@ func (k *checker) authorizer(a Authorizer, origins []string, subprotocols []stri
 			k.add(p+".apikey", "set keys_env or keys_file")
 		}
 	default:
-		k.add(p+".type", "unknown authorizer type %q; one of none, jwt, request, basic, apikey", a.Type)
+		k.add(p+".type", "unknown authorizer type %q; one of none, jwt, request, lambda, basic, apikey", a.Type)
 	}
 }
 

@@ -10,7 +10,7 @@ func TestValidateAuthorizer(t *testing.T) {
 	}{
 		{"valid jwt", "authorizer:\n  type: jwt\n  jwt: {secret_env: S, algorithms: [HS256]}", nil},
 		{"unknown type", "authorizer:\n  type: iam",
-			[]string{`wsgate.yaml:2: authorizer.type: unknown authorizer type "iam"; one of none, jwt, request, basic, apikey`}},
+			[]string{`wsgate.yaml:2: authorizer.type: unknown authorizer type "iam"; one of none, jwt, request, lambda, basic, apikey`}},
 		{"bad identity source", "authorizer:\n  type: jwt\n  identity_sources: [route.request.body.token]\n  jwt: {secret_env: S, algorithms: [HS256]}",
 			[]string{`wsgate.yaml:3: authorizer.identity_sources[0]: "route.request.body.token" is not an identity source; use route.request.querystring.NAME, route.request.header.NAME, route.request.cookie.NAME, stageVariables.NAME or route.request.subprotocol`}},
 		{"subprotocol source without subprotocols", "authorizer:\n  type: jwt\n  identity_sources: [route.request.subprotocol]\n  jwt: {secret_env: S, algorithms: [HS256]}",

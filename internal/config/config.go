@@ -202,6 +202,10 @@ type Integration struct {
 	// and 599. Not allowed for http. Default 200 for mock.
 	StatusCode int `yaml:"status_code"`
 
+	// Lambda configures a lambda integration. Required for lambda; not
+	// allowed for other types.
+	Lambda Lambda `yaml:"lambda"`
+
 	// Body is the body a mock integration answers with. Nil (the key absent)
 	// means the mock echoes the incoming message body back. Not allowed for
 	// http.
@@ -235,6 +239,10 @@ type ManagementAuth struct {
 	// BearerTokensFile is the path of a file with one token per line; blank
 	// lines and lines starting with "#" are ignored. Default "".
 	BearerTokensFile string `yaml:"bearer_tokens_file"`
+
+	// SigV4 accepts requests signed with AWS Signature Version 4, so the
+	// unmodified AWS SDK management client works. Default off.
+	SigV4 SigV4Auth `yaml:"sigv4"`
 }
 
 // RegistryType names a registry backend.
@@ -326,7 +334,7 @@ func (m Management) Loopback() bool {
 
 // HasAuth reports whether a source of bearer tokens is configured.
 func (m Management) HasAuth() bool {
-	return m.Auth.BearerTokensEnv != "" || m.Auth.BearerTokensFile != ""
+	return m.Auth.BearerTokensEnv != "" || m.Auth.BearerTokensFile != "" || m.Auth.SigV4.Configured()
 }
 
 // SlogLevel returns Level as a slog.Level. An unknown or empty level is

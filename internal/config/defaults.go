@@ -39,6 +39,9 @@ func (c *Config) FillDefaults() {
 		if r.Integration.Type == IntegrationMock {
 			setDefault(&r.Integration.StatusCode, 200)
 		}
+		if r.Integration.Type == IntegrationLambda {
+			r.Integration.Lambda.fillDefaults()
+		}
 		c.Routes[key] = r
 	}
 
@@ -46,6 +49,9 @@ func (c *Config) FillDefaults() {
 
 	m := &c.Management
 	setDefault(&m.Listen, "127.0.0.1:9090")
+	if m.Auth.SigV4.Configured() {
+		setDefault(&m.Auth.SigV4.Region, "us-east-1")
+	}
 	if m.Enabled == nil {
 		on := true
 		m.Enabled = &on

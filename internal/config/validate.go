@@ -24,7 +24,7 @@ const (
 )
 
 // supportedIntegrations lists the integration types in messages.
-const supportedIntegrations = "http, mock"
+const supportedIntegrations = "http, mock, lambda"
 
 // namePattern is what stage and api_id must match.
 var namePattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,128}$`)
@@ -227,7 +227,12 @@ func (k *checker) integration(path string, in Integration) {
 		}
 	case "":
 		k.add(path+".type", "required; one of %s", supportedIntegrations)
-	case "lambda", "nats", "redis_stream", "amqp":
+	case IntegrationLambda:
+		k.lambda(path+".lambda", in.Lambda)
+		if in.URL != "" || len(in.Headers) > 0 || in.StatusCode != 0 || in.Body != nil {
+			k.add(path, "url, headers, status_code and body are not used by lambda integrations")
+		}
+	case "nats", "redis_stream", "amqp":
 		k.add(path+".type", "integration type %q is not supported yet; supported: %s", in.Type, supportedIntegrations)
 	default:
 		k.add(path+".type", "unknown integration type %q; supported: %s", in.Type, supportedIntegrations)
@@ -254,6 +259,7 @@ func (k *checker) management(m Management, clientListen string) {
 			k.add(path, "non-loopback address requires management.auth; set management.auth.bearer_tokens_env or management.auth.bearer_tokens_file, or listen on 127.0.0.1")
 		}
 	}
+	k.sigv4("management.auth.sigv4", m.Auth.SigV4)
 	if env := m.Auth.BearerTokensEnv; env != "" && !envNamePattern.MatchString(env) {
 		// The value is not echoed: a token pasted here by mistake must not
 		// reach logs.

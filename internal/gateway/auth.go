@@ -13,6 +13,7 @@ import (
 	"github.com/wsgate/wsgate/internal/auth"
 	"github.com/wsgate/wsgate/internal/config"
 	"github.com/wsgate/wsgate/internal/edge"
+	"github.com/wsgate/wsgate/internal/integration"
 )
 
 // CloseTokenExpired closes a connection whose token expired without a
@@ -23,13 +24,16 @@ const CloseTokenExpired = 4401
 // identity sources, CSRF, the decision cache and the authorizer, applied in
 // that order.
 type authn struct {
-	origins      *auth.OriginPolicy
-	protocols    []string
-	sources      []auth.Source
-	csrf         config.CSRF
-	cache        *auth.Cache
-	authorizer   auth.Authorizer // nil for type none
-	jwt          *auth.JWT       // the authorizer when it is a JWT one, for refresh
+	origins    *auth.OriginPolicy
+	protocols  []string
+	sources    []auth.Source
+	csrf       config.CSRF
+	cache      *auth.Cache
+	authorizer auth.Authorizer // nil for type none
+	jwt        *auth.JWT       // the authorizer when it is a JWT one, for refresh
+	// lambda runs a lambda authorizer's local program; the gateway starts
+	// it, and closing the authorizer closes it.
+	lambda       *integration.LocalRuntime
 	refreshRoute string
 	// challenge is sent with a 401 for missing credentials, so that a
 	// Basic client learns what to send.
@@ -70,6 +74,13 @@ func buildAuth(ctx context.Context, cfg *config.Config, opts Options, client *ht
 		err = wrapAt(cfg, "authorizer.jwt", err)
 	case config.AuthRequest:
 		a.authorizer = auth.NewRequest(ac.Request, auth.API{APIID: cfg.APIID, Stage: cfg.Stage}, client)
+	case config.AuthLambda:
+		var inv integration.Invoker
+		inv, a.lambda, err = buildInvoker(ac.Lambda, client, opts)
+		if err == nil {
+			a.authorizer = auth.NewLambdaRequest(ac.Request, auth.API{APIID: cfg.APIID, Stage: cfg.Stage}, inv)
+		}
+		err = wrapAt(cfg, "authorizer.lambda", err)
 	case config.AuthBasic:
 		var b *auth.Basic
 		b, err = auth.NewBasic(ac.Basic, opts.ReadFile)

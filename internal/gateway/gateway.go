@@ -20,9 +20,12 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"sync"
 	"time"
+	"unicode"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/wsgate/wsgate/internal/awsevent"
 	"github.com/wsgate/wsgate/internal/config"
 	"github.com/wsgate/wsgate/internal/edge"
@@ -57,6 +60,9 @@ type Gateway struct {
 	reg    registry.Registry
 	client *http.Client // shared by the http integrations
 	auth   *authn
+	// lambdas are the local Lambda programs of routes and the authorizer,
+	// started by Start and closed by Shutdown and Close.
+	lambdas []*integration.LocalRuntime
 
 	// cancelBg ends background work owned by the gateway, such as JWKS
 	// refresh.
@@ -106,8 +112,9 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	expr, _ := route.ParseExpression(cfg.RouteSelectionExpression)
 	client := integration.NewClient()
 	routes := make(map[string]*Route, len(cfg.Routes))
+	var lambdas []*integration.LocalRuntime
 	for key, rc := range cfg.Routes {
-		in, err := buildIntegration(rc.Integration, client)
+		in, err := buildIntegration(rc.Integration, client, opts, &lambdas)
 		if err != nil {
 			errs = append(errs, cfg.Errorf("routes."+key+".integration", "%v", err))
 			continue
@@ -127,9 +134,20 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		tokens, err = cfg.Management.Auth.Tokens(opts.Getenv, opts.ReadFile)
 		errs = append(errs, positioned(cfg, err)...)
 	}
+	var sigv4 mgmt.SigV4
+	if cfg.Management.IsEnabled() && cfg.Management.Auth.SigV4.Configured() {
+		var err error
+		sigv4, err = loadSigV4(cfg, opts)
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
 	bgCtx, cancelBg := context.WithCancel(context.Background())
 	authChain, authErrs := buildAuth(bgCtx, cfg, opts, client)
 	errs = append(errs, authErrs...)
+	if authChain.lambda != nil {
+		lambdas = append(lambdas, authChain.lambda)
+	}
 	var reg registry.Registry
 	switch cfg.Registry.Type {
 	case config.RegistryMemory, "":
@@ -139,6 +157,7 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	}
 	if len(errs) > 0 {
 		authChain.close()
+		closeLambdas(lambdas)
 		cancelBg()
 		return nil, errors.Join(errs...)
 	}
@@ -154,6 +173,7 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		reg:      reg,
 		client:   client,
 		auth:     authChain,
+		lambdas:  lambdas,
 		cancelBg: cancelBg,
 		serveErr: make(chan error, 2),
 	}
@@ -173,7 +193,7 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		},
 	}, &handler{g: g}, g.hub, g.log)
 	if cfg.Management.IsEnabled() {
-		g.mgmt = mgmt.New(mgmt.Config{NodeID: g.nodeID, BearerTokens: tokens}, g.hub, g.reg, g.log)
+		g.mgmt = mgmt.New(mgmt.Config{NodeID: g.nodeID, BearerTokens: tokens, SigV4: sigv4}, g.hub, g.reg, g.log)
 		g.mgmtHTTP = &http.Server{
 			Handler:           g.mgmt,
 			ReadHeaderTimeout: 10 * time.Second,
@@ -181,6 +201,38 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		}
 	}
 	return g, nil
+}
+
+// loadSigV4 reads the management API's SigV4 secret access key from the
+// environment variable or the file the configuration names. Errors name the
+// variable or the file, never the key.
+func loadSigV4(cfg *config.Config, opts Options) (mgmt.SigV4, error) {
+	sc := cfg.Management.Auth.SigV4
+	var secret string
+	switch {
+	case sc.SecretAccessKeyEnv != "":
+		secret = strings.TrimSpace(opts.Getenv(sc.SecretAccessKeyEnv))
+		if secret == "" {
+			return mgmt.SigV4{}, cfg.Errorf("management.auth.sigv4.secret_access_key_env", "environment variable %s is unset or empty", sc.SecretAccessKeyEnv)
+		}
+	case sc.SecretAccessKeyFile != "":
+		data, err := opts.ReadFile(sc.SecretAccessKeyFile)
+		if err != nil {
+			// The error of os.ReadFile names the file.
+			return mgmt.SigV4{}, cfg.Errorf("management.auth.sigv4.secret_access_key_file", "reading the secret access key: %v", err)
+		}
+		secret = strings.TrimSpace(string(data))
+		if secret == "" {
+			return mgmt.SigV4{}, cfg.Errorf("management.auth.sigv4.secret_access_key_file", "%s holds no secret access key", sc.SecretAccessKeyFile)
+		}
+		if strings.ContainsFunc(secret, unicode.IsSpace) {
+			return mgmt.SigV4{}, cfg.Errorf("management.auth.sigv4.secret_access_key_file", "%s must hold only the secret access key, on one line", sc.SecretAccessKeyFile)
+		}
+	default:
+		// Validate reports the missing secret source.
+		return mgmt.SigV4{}, nil
+	}
+	return mgmt.SigV4{AccessKeyID: sc.AccessKeyID, SecretAccessKey: secret, Region: sc.Region}, nil
 }
 
 // positioned locates each problem in err at the line of its key.
@@ -203,8 +255,20 @@ func positioned(cfg *config.Config, err error) []error {
 	return out
 }
 
-func buildIntegration(ic config.Integration, client *http.Client) (integration.Integration, error) {
+// buildIntegration makes the integration ic describes. A local Lambda
+// program's runtime is appended to lambdas for the gateway to start and
+// close.
+func buildIntegration(ic config.Integration, client *http.Client, opts Options, lambdas *[]*integration.LocalRuntime) (integration.Integration, error) {
 	switch ic.Type {
+	case config.IntegrationLambda:
+		inv, rt, err := buildInvoker(ic.Lambda, client, opts)
+		if err != nil {
+			return nil, err
+		}
+		if rt != nil {
+			*lambdas = append(*lambdas, rt)
+		}
+		return &integration.Lambda{Invoker: inv, Timeout: ic.Timeout}, nil
 	case config.IntegrationHTTP:
 		return &integration.HTTP{URL: ic.URL, Timeout: ic.Timeout, Headers: ic.Headers, Client: client}, nil
 	case config.IntegrationMock:
@@ -217,11 +281,48 @@ func buildIntegration(ic config.Integration, client *http.Client) (integration.I
 	return nil, fmt.Errorf("unsupported integration type %q", ic.Type)
 }
 
+// buildInvoker reaches the function l describes: a local program, whose
+// runtime is returned for the caller to start and close, or the Invoke API.
+func buildInvoker(l config.Lambda, client *http.Client, opts Options) (integration.Invoker, *integration.LocalRuntime, error) {
+	if l.Command != "" {
+		rt, err := integration.NewLocalRuntime(integration.RuntimeConfig{
+			Command:     l.Command,
+			Args:        l.Args,
+			Env:         l.Env,
+			Concurrency: l.Concurrency,
+			Region:      l.Region,
+			Logger:      opts.Logger,
+		})
+		if err != nil {
+			return nil, nil, err
+		}
+		return rt, rt, nil
+	}
+	api := &integration.InvokeAPI{Endpoint: l.Endpoint, FunctionName: l.FunctionName, Region: l.Region, Client: client}
+	if l.AccessKeyID != "" {
+		api.Credentials = aws.Credentials{AccessKeyID: l.AccessKeyID, SecretAccessKey: opts.Getenv(l.SecretAccessKeyEnv)}
+		if api.Credentials.SecretAccessKey == "" {
+			return nil, nil, fmt.Errorf("environment variable %s (secret_access_key_env) is empty", l.SecretAccessKeyEnv)
+		}
+		if l.SessionTokenEnv != "" {
+			api.Credentials.SessionToken = opts.Getenv(l.SessionTokenEnv)
+		}
+	}
+	return api, nil, nil
+}
+
+func closeLambdas(lambdas []*integration.LocalRuntime) {
+	for _, rt := range lambdas {
+		_ = rt.Close()
+	}
+}
+
 // Close releases what New acquired, for a gateway that was never started
 // (as `wsgate validate` builds one). A started gateway is stopped with
 // Shutdown instead.
 func (g *Gateway) Close() {
 	g.auth.close()
+	closeLambdas(g.lambdas)
 	g.cancelBg()
 	g.client.CloseIdleConnections()
 }
@@ -234,6 +335,13 @@ func (g *Gateway) Start() error {
 		return fmt.Errorf("listen %s: %w", g.cfg.Listen, err)
 	}
 	g.clientLn = ln
+	for _, rt := range g.lambdas {
+		if err := rt.Start(); err != nil {
+			_ = ln.Close()
+			closeLambdas(g.lambdas)
+			return fmt.Errorf("lambda: %w", err)
+		}
+	}
 	if g.mgmtHTTP != nil {
 		mln, err := net.Listen("tcp", g.cfg.Management.Listen)
 		if err != nil {
@@ -319,6 +427,7 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 		}
 		g.wg.Wait()
 		g.auth.close()
+		closeLambdas(g.lambdas)
 		g.cancelBg()
 		g.client.CloseIdleConnections()
 		if c, ok := g.reg.(registry.Closer); ok {

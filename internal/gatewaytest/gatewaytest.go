@@ -81,7 +81,18 @@ func StartConfig(t testing.TB, cfg *config.Config) *Gateway {
 var testEnv = map[string]string{
 	"WSGATE_TEST_TOKEN":      "test-token-123, second-token",
 	"WSGATE_TEST_JWT_SECRET": TestJWTSecret,
+
+	"WSGATE_TEST_SIGV4_SECRET": TestSigV4Secret,
 }
+
+// TestSigV4KeyID and TestSigV4Secret are the access key that signs
+// management requests when a config sets management.auth.sigv4 with
+// access_key_id: AKIAWSGATETESTKEY1 and secret_access_key_env:
+// WSGATE_TEST_SIGV4_SECRET.
+const (
+	TestSigV4KeyID  = "AKIAWSGATETESTKEY1"
+	TestSigV4Secret = "wsgateTestSigV4Secret/0123456789+abcdefghij"
+)
 
 // TestJWTSecret is the HMAC secret of a jwt authorizer configured with
 // secret_env: WSGATE_TEST_JWT_SECRET.

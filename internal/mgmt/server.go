@@ -25,8 +25,12 @@ type Config struct {
 	// NodeID names this gateway process in the registry.
 	NodeID string
 	// BearerTokens, when non-empty, are the accepted "Authorization: Bearer"
-	// tokens. Empty means no authentication.
+	// tokens.
 	BearerTokens []string
+	// SigV4, when its AccessKeyID is set, accepts requests signed with AWS
+	// Signature Version 4 by that key. With both BearerTokens and SigV4, a
+	// request passes with either; with neither, no authentication.
+	SigV4 SigV4
 }
 
 // Server is the management API's HTTP handler.
@@ -70,7 +74,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // error responses, anything else a logged 500.
 func (s *Server) handle(f func(http.ResponseWriter, *http.Request) error) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		err := s.authenticate(r)
+		err := s.authenticate(w, r)
 		if err == nil {
 			err = f(w, r)
 		}
@@ -96,14 +100,28 @@ func writeError(w http.ResponseWriter, e *Error) {
 	_, _ = w.Write(body)
 }
 
-// authenticate checks the bearer token in constant time.
-func (s *Server) authenticate(r *http.Request) error {
-	if len(s.tokens) == 0 {
+// authenticate accepts a request that carries a configured bearer token
+// (compared in constant time) or a valid SigV4 signature. To check a
+// signature it reads the body, up to MaxPayloadBytes, and puts it back for the
+// handler.
+func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) error {
+	sigv4 := s.cfg.SigV4.enabled()
+	if len(s.tokens) == 0 && !sigv4 {
 		return nil
 	}
 	auth := r.Header.Get("Authorization")
+	if sigv4 && strings.HasPrefix(auth, sigv4Algorithm+" ") {
+		body, err := readBody(w, r)
+		if err != nil {
+			return err
+		}
+		return s.cfg.SigV4.verify(r, body)
+	}
 	const prefix = "bearer "
-	if len(auth) <= len(prefix) || !strings.EqualFold(auth[:len(prefix)], prefix) {
+	if len(s.tokens) == 0 || len(auth) <= len(prefix) || !strings.EqualFold(auth[:len(prefix)], prefix) {
+		if auth == "" && sigv4 {
+			return sigv4Error("Missing Authentication Token")
+		}
 		return ErrForbidden
 	}
 	sum := sha256.Sum256([]byte(strings.TrimSpace(auth[len(prefix):])))

@@ -1,0 +1,113 @@
+package config
+
+import "regexp"
+
+// IntegrationLambda invokes an AWS Lambda function: through the Lambda
+// Invoke API (real AWS Lambda or the Runtime Interface Emulator), or as a
+// local program speaking the Lambda Runtime API.
+const IntegrationLambda IntegrationType = "lambda"
+
+// AuthLambda runs a REQUEST authorizer that is a Lambda function, reached
+// the way a lambda integration is.
+const AuthLambda AuthorizerType = "lambda"
+
+// Lambda says how to invoke a Lambda function. Set either Command (a local
+// program started by wsgate with AWS_LAMBDA_RUNTIME_API pointing at wsgate)
+// or FunctionName (the Lambda Invoke API at Endpoint).
+type Lambda struct {
+	// FunctionName is the function name or ARN for the Invoke API.
+	FunctionName string `yaml:"function_name"`
+	// Endpoint is the Lambda API base URL. Default
+	// https://lambda.{region}.amazonaws.com.
+	Endpoint string `yaml:"endpoint"`
+	// Region signs the requests. Default "us-east-1".
+	Region string `yaml:"region"`
+	// AccessKeyID and SecretAccessKeyEnv sign Invoke requests with SigV4
+	// (service lambda). Without them requests are unsigned, as the Runtime
+	// Interface Emulator accepts.
+	AccessKeyID        string `yaml:"access_key_id"`
+	SecretAccessKeyEnv string `yaml:"secret_access_key_env"`
+	// SessionTokenEnv names an environment variable with a session token for
+	// temporary credentials.
+	SessionTokenEnv string `yaml:"session_token_env"`
+
+	// Command is a local program built with a Lambda runtime client (such
+	// as aws-lambda-go's lambda.Start); wsgate starts it and serves the
+	// Runtime API to it.
+	Command string `yaml:"command"`
+	// Args are the program's arguments.
+	Args []string `yaml:"args"`
+	// Env holds extra environment variables for the program.
+	Env map[string]string `yaml:"env"`
+	// Concurrency is how many copies of the program run, one invocation
+	// each at a time. Default 2.
+	Concurrency int `yaml:"concurrency"`
+}
+
+// SigV4Auth lets management callers sign requests with AWS Signature
+// Version 4 (service execute-api), as the AWS SDKs do.
+type SigV4Auth struct {
+	// AccessKeyID is the key id callers sign with.
+	AccessKeyID string `yaml:"access_key_id"`
+	// SecretAccessKeyEnv and SecretAccessKeyFile name where the secret key
+	// is; set one.
+	SecretAccessKeyEnv  string `yaml:"secret_access_key_env"`
+	SecretAccessKeyFile string `yaml:"secret_access_key_file"`
+	// Region is the signing region callers use. Default "us-east-1".
+	Region string `yaml:"region"`
+}
+
+// Configured reports whether SigV4 authentication is set up.
+func (s SigV4Auth) Configured() bool { return s.AccessKeyID != "" }
+
+var accessKeyPattern = regexp.MustCompile(`^[A-Z0-9]{16,128}$`)
+
+func (l *Lambda) fillDefaults() {
+	setDefault(&l.Region, "us-east-1")
+	setDefault(&l.Concurrency, 2)
+}
+
+func (k *checker) lambda(p string, l Lambda) {
+	switch {
+	case l.Command != "" && l.FunctionName != "":
+		k.add(p, "set command (a local program) or function_name (the Invoke API), not both")
+	case l.Command == "" && l.FunctionName == "":
+		k.add(p, "set command (a local program) or function_name (the Invoke API)")
+	}
+	if l.Command == "" && (len(l.Args) > 0 || len(l.Env) > 0) {
+		k.add(p+".args", "args and env are for command")
+	}
+	if l.Endpoint != "" && !isHTTPURL(l.Endpoint) {
+		k.add(p+".endpoint", "%q must be an absolute http:// or https:// URL", l.Endpoint)
+	}
+	if (l.AccessKeyID == "") != (l.SecretAccessKeyEnv == "") {
+		k.add(p, "set both access_key_id and secret_access_key_env, or neither")
+	}
+	if l.AccessKeyID != "" && !accessKeyPattern.MatchString(l.AccessKeyID) {
+		k.add(p+".access_key_id", "does not look like an AWS access key id (16+ upper-case letters and digits)")
+	}
+	if l.Concurrency < 1 || l.Concurrency > 64 {
+		k.add(p+".concurrency", "must be from 1 to 64, got %d", l.Concurrency)
+	}
+}
+
+func (k *checker) sigv4(p string, s SigV4Auth) {
+	if !s.Configured() {
+		if s.SecretAccessKeyEnv != "" || s.SecretAccessKeyFile != "" {
+			k.add(p+".access_key_id", "required with a secret access key")
+		}
+		return
+	}
+	if !accessKeyPattern.MatchString(s.AccessKeyID) {
+		k.add(p+".access_key_id", "does not look like an AWS access key id (16+ upper-case letters and digits)")
+	}
+	if (s.SecretAccessKeyEnv == "") == (s.SecretAccessKeyFile == "") {
+		k.add(p, "set one of secret_access_key_env and secret_access_key_file")
+	}
+	if s.SecretAccessKeyEnv != "" && !envNamePattern.MatchString(s.SecretAccessKeyEnv) {
+		k.add(p+".secret_access_key_env", "must be the name of an environment variable, not a key")
+	}
+	if !regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]$`).MatchString(s.Region) {
+		k.add(p+".region", "%q is not an AWS region name such as us-east-1", s.Region)
+	}
+}

@@ -1,0 +1,613 @@
+package integration
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Invoker invokes a Lambda function with a JSON payload and returns its
+// result. A function that ran and failed comes back as a *FunctionError;
+// any other error means the function could not be invoked or did not
+// answer. Implementations are safe for concurrent use.
+type Invoker interface {
+	Invoke(ctx context.Context, payload []byte) ([]byte, error)
+}
+
+// FunctionError is a Lambda function error: the function threw, returned an
+// error or exited during an invocation. Message and Type are the
+// errorMessage and errorType of Lambda's error payload.
+type FunctionError struct {
+	Message string `json:"errorMessage"`
+	Type    string `json:"errorType"`
+}
+
+func (e *FunctionError) Error() string {
+	if e.Type == "" {
+		return "function error: " + e.Message
+	}
+	return fmt.Sprintf("function error %s: %s", e.Type, e.Message)
+}
+
+// parseFunctionError reads Lambda's error payload; a payload that is not
+// one keeps its text as the message.
+func parseFunctionError(body []byte, typ string) *FunctionError {
+	fe := &FunctionError{}
+	if json.Unmarshal(body, fe) != nil || fe.Message == "" && fe.Type == "" {
+		fe = &FunctionError{Message: truncate(bytes.TrimSpace(body), 256)}
+	}
+	if fe.Type == "" {
+		fe.Type = typ
+	}
+	return fe
+}
+
+// ErrRuntimeClosed is returned by LocalRuntime.Invoke after Close.
+var ErrRuntimeClosed = errors.New("lambda runtime closed")
+
+// RuntimeConfig describes a local Lambda function: a program built with a
+// Lambda runtime client, such as aws-lambda-go's lambda.Start.
+type RuntimeConfig struct {
+	// Command is the program; a name without a slash is looked up in PATH.
+	Command string
+	Args    []string
+	// Env holds extra environment variables, applied last so that they
+	// override the AWS_* variables the runtime sets.
+	Env map[string]string
+	// Concurrency is the number of processes, each handling one invocation
+	// at a time. Zero means 1.
+	Concurrency int
+	// FunctionName names the function in AWS_LAMBDA_FUNCTION_NAME and the
+	// invoked ARN. Default: the command's base name.
+	FunctionName string
+	// Region is AWS_REGION's default and the ARN's region. Default
+	// "us-east-1".
+	Region string
+	// Timeout is the deadline of an invocation whose context has none.
+	// Default 29s, the longest integration timeout of API Gateway.
+	Timeout time.Duration
+	Logger  *slog.Logger
+}
+
+// LocalRuntime runs a Lambda function locally: it serves the Lambda Runtime
+// API (2018-06-01) on loopback and keeps Concurrency copies of the program
+// running with AWS_LAMBDA_RUNTIME_API pointing at it. Each process handles
+// one invocation at a time, as a Lambda execution environment does. A
+// process that exits is restarted with backoff, and the invocation it was
+// handling fails with a Runtime.ExitError function error; an invocation that
+// runs past its deadline fails and its process is killed and restarted, as
+// Lambda resets a timed-out environment.
+//
+// NewLocalRuntime only resolves the command; Start starts the processes and
+// Close stops them. Each process gets a listener of its own so the runtime
+// knows which process an API call comes from.
+type LocalRuntime struct {
+	cfg     RuntimeConfig
+	path    string
+	arn     string
+	log     *slog.Logger
+	queue   chan *invocation
+	done    chan struct{}
+	srv     *http.Server
+	workers []*worker
+	wg      sync.WaitGroup
+
+	stateMu sync.Mutex
+	started bool
+	closed  bool
+}
+
+var _ Invoker = (*LocalRuntime)(nil)
+
+// invocation is one queued or running invocation. result is buffered so
+// that the runtime never blocks on a caller that gave up.
+type invocation struct {
+	id       string
+	payload  []byte
+	deadline time.Time
+	result   chan invokeResult
+	once     sync.Once
+}
+
+type invokeResult struct {
+	body []byte
+	err  error
+}
+
+func (inv *invocation) finish(body []byte, err error) {
+	inv.once.Do(func() { inv.result <- invokeResult{body, err} })
+}
+
+// worker is one process slot.
+type worker struct {
+	rt   *LocalRuntime
+	ln   net.Listener
+	addr string
+
+	mu      sync.Mutex
+	gen     int // incremented on each process start
+	alive   bool
+	proc    *os.Process
+	current *invocation
+}
+
+type connKey struct{}
+
+type connInfo struct {
+	w   *worker
+	gen int
+}
+
+// NewLocalRuntime resolves cfg.Command and prepares the runtime without
+// starting anything.
+func NewLocalRuntime(cfg RuntimeConfig) (*LocalRuntime, error) {
+	path, err := exec.LookPath(cfg.Command)
+	if err != nil {
+		return nil, fmt.Errorf("lambda command: %w", err)
+	}
+	if cfg.Concurrency < 1 {
+		cfg.Concurrency = 1
+	}
+	if cfg.FunctionName == "" {
+		cfg.FunctionName = filepath.Base(cfg.Command)
+	}
+	if cfg.Region == "" {
+		cfg.Region = "us-east-1"
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 29 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	rt := &LocalRuntime{
+		cfg:   cfg,
+		path:  path,
+		arn:   "arn:aws:lambda:" + cfg.Region + ":000000000000:function:" + cfg.FunctionName,
+		log:   cfg.Logger.With("component", "lambda", "function", cfg.FunctionName),
+		queue: make(chan *invocation),
+		done:  make(chan struct{}),
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /2018-06-01/runtime/invocation/next", rt.next)
+	mux.HandleFunc("POST /2018-06-01/runtime/invocation/{id}/response", rt.response)
+	mux.HandleFunc("POST /2018-06-01/runtime/invocation/{id}/error", rt.invocationError)
+	mux.HandleFunc("POST /2018-06-01/runtime/init/error", rt.initError)
+	rt.srv = &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(rt.log.Handler(), slog.LevelDebug),
+	}
+	return rt, nil
+}
+
+// Start listens and starts the processes. It fails when a listener cannot
+// be bound or the program cannot be started at all.
+func (rt *LocalRuntime) Start() error {
+	rt.stateMu.Lock()
+	defer rt.stateMu.Unlock()
+	if rt.closed {
+		return ErrRuntimeClosed
+	}
+	if rt.started {
+		return nil
+	}
+	rt.started = true
+	byPort := make(map[int]*worker, rt.cfg.Concurrency)
+	for range rt.cfg.Concurrency {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			rt.closeListeners()
+			return fmt.Errorf("lambda runtime API: %w", err)
+		}
+		w := &worker{rt: rt, ln: ln, addr: ln.Addr().String()}
+		rt.workers = append(rt.workers, w)
+		byPort[ln.Addr().(*net.TCPAddr).Port] = w
+	}
+	rt.srv.ConnContext = func(ctx context.Context, c net.Conn) context.Context {
+		w := byPort[c.LocalAddr().(*net.TCPAddr).Port]
+		w.mu.Lock()
+		gen := w.gen
+		w.mu.Unlock()
+		return context.WithValue(ctx, connKey{}, connInfo{w: w, gen: gen})
+	}
+	for _, w := range rt.workers {
+		rt.wg.Add(1)
+		go func() {
+			defer rt.wg.Done()
+			_ = rt.srv.Serve(w.ln)
+		}()
+	}
+	var errs []error
+	for _, w := range rt.workers {
+		cmd, err := w.start()
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		rt.wg.Add(1)
+		go func() {
+			defer rt.wg.Done()
+			w.run(cmd)
+		}()
+	}
+	if len(errs) > 0 {
+		rt.stateMu.Unlock()
+		rt.Close()
+		rt.stateMu.Lock()
+		return errors.Join(errs...)
+	}
+	return nil
+}
+
+func (rt *LocalRuntime) closeListeners() {
+	for _, w := range rt.workers {
+		_ = w.ln.Close()
+	}
+}
+
+// environ is the process environment: wsgate's own, the variables a Lambda
+// execution environment defines, then cfg.Env.
+func (w *worker) environ() []string {
+	c := w.rt.cfg
+	env := append(os.Environ(),
+		"AWS_LAMBDA_RUNTIME_API="+w.addr,
+		"AWS_LAMBDA_FUNCTION_NAME="+c.FunctionName,
+		"AWS_LAMBDA_FUNCTION_VERSION=$LATEST",
+		"AWS_LAMBDA_FUNCTION_MEMORY_SIZE=128",
+		"AWS_LAMBDA_LOG_GROUP_NAME=/aws/lambda/"+c.FunctionName,
+		"AWS_LAMBDA_LOG_STREAM_NAME=wsgate",
+		"AWS_REGION="+c.Region,
+		"AWS_DEFAULT_REGION="+c.Region,
+		"AWS_EXECUTION_ENV=wsgate",
+	)
+	for k, v := range c.Env {
+		env = append(env, k+"="+v)
+	}
+	return env
+}
+
+func (w *worker) start() (*exec.Cmd, error) {
+	cmd := exec.Command(w.rt.path, w.rt.cfg.Args...)
+	cmd.Env = w.environ()
+	out := &lineLogger{log: w.rt.log}
+	cmd.Stdout, cmd.Stderr = out, out
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	select {
+	case <-w.rt.done:
+		return nil, ErrRuntimeClosed
+	default:
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", w.rt.cfg.Command, err)
+	}
+	w.gen++
+	w.alive = true
+	w.proc = cmd.Process
+	return cmd, nil
+}
+
+// run waits for the process and restarts it until the runtime closes. The
+// backoff doubles from 100ms to 5s while processes keep dying young.
+func (w *worker) run(cmd *exec.Cmd) {
+	const minBackoff, maxBackoff = 100 * time.Millisecond, 5 * time.Second
+	backoff := minBackoff
+	for {
+		started := time.Now()
+		err := cmd.Wait()
+		w.exited(err)
+		select {
+		case <-w.rt.done:
+			return
+		default:
+		}
+		w.rt.log.Warn("lambda process exited; restarting", "pid", cmd.Process.Pid, "err", err, "after", backoff)
+		if time.Since(started) > 10*time.Second {
+			backoff = minBackoff
+		}
+		for {
+			t := time.NewTimer(backoff)
+			select {
+			case <-w.rt.done:
+				t.Stop()
+				return
+			case <-t.C:
+			}
+			backoff = min(backoff*2, maxBackoff)
+			var serr error
+			cmd, serr = w.start()
+			if serr == nil {
+				break
+			}
+			if errors.Is(serr, ErrRuntimeClosed) {
+				return
+			}
+			w.rt.log.Error("lambda process did not start", "err", serr)
+		}
+	}
+}
+
+// exited fails the invocation the dead process was handling.
+func (w *worker) exited(err error) {
+	w.mu.Lock()
+	inv := w.current
+	w.current = nil
+	w.alive = false
+	w.proc = nil
+	w.mu.Unlock()
+	if inv != nil {
+		inv.finish(nil, exitError(inv.id, err))
+	}
+}
+
+func exitError(id string, err error) *FunctionError {
+	msg := "Runtime exited without providing a reason"
+	if err != nil {
+		msg = "Runtime exited with error: " + err.Error()
+	}
+	return &FunctionError{Type: "Runtime.ExitError", Message: "RequestId: " + id + " Error: " + msg}
+}
+
+// signal sends sig to the worker's process, if it runs.
+func (w *worker) signal(sig os.Signal) {
+	w.mu.Lock()
+	p := w.proc
+	w.mu.Unlock()
+	if p != nil {
+		_ = p.Signal(sig)
+	}
+}
+
+// killIfRunning kills the process when it is still handling inv.
+func (w *worker) killIfRunning(inv *invocation) {
+	w.mu.Lock()
+	p := w.proc
+	running := w.current == inv
+	w.mu.Unlock()
+	if running && p != nil {
+		_ = p.Kill()
+	}
+}
+
+// Invoke implements Invoker. The invocation waits for a free process.
+func (rt *LocalRuntime) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
+	rt.stateMu.Lock()
+	started, closed := rt.started, rt.closed
+	rt.stateMu.Unlock()
+	if closed {
+		return nil, ErrRuntimeClosed
+	}
+	if !started {
+		return nil, errors.New("lambda runtime not started")
+	}
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = time.Now().Add(rt.cfg.Timeout)
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, deadline)
+		defer cancel()
+	}
+	inv := &invocation{id: newRequestID(), payload: payload, deadline: deadline, result: make(chan invokeResult, 1)}
+	select {
+	case rt.queue <- inv:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-rt.done:
+		return nil, ErrRuntimeClosed
+	}
+	select {
+	case r := <-inv.result:
+		return r.body, r.err
+	case <-ctx.Done():
+		for _, w := range rt.workers {
+			w.killIfRunning(inv)
+		}
+		return nil, ctx.Err()
+	case <-rt.done:
+		return nil, ErrRuntimeClosed
+	}
+}
+
+// Close stops the processes (SIGTERM, then SIGKILL after two seconds) and
+// the Runtime API, and waits for its goroutines. It is idempotent.
+func (rt *LocalRuntime) Close() error {
+	rt.stateMu.Lock()
+	if rt.closed {
+		rt.stateMu.Unlock()
+		return nil
+	}
+	rt.closed = true
+	started := rt.started
+	rt.stateMu.Unlock()
+	close(rt.done)
+	if !started {
+		return nil
+	}
+	for _, w := range rt.workers {
+		w.signal(syscall.SIGTERM)
+	}
+	exited := make(chan struct{})
+	go func() {
+		rt.wg.Wait()
+		close(exited)
+	}()
+	_ = rt.srv.Close()
+	select {
+	case <-exited:
+		return nil
+	case <-time.After(2 * time.Second):
+	}
+	for _, w := range rt.workers {
+		w.signal(os.Kill)
+	}
+	<-exited
+	return nil
+}
+
+func (rt *LocalRuntime) caller(r *http.Request) (*worker, int) {
+	ci, _ := r.Context().Value(connKey{}).(connInfo)
+	return ci.w, ci.gen
+}
+
+// next hands the process the next invocation, waiting for one.
+func (rt *LocalRuntime) next(rw http.ResponseWriter, r *http.Request) {
+	w, gen := rt.caller(r)
+	if w == nil {
+		http.Error(rw, "unknown caller", http.StatusForbidden)
+		return
+	}
+	var inv *invocation
+	select {
+	case inv = <-rt.queue:
+	case <-r.Context().Done():
+		return
+	case <-rt.done:
+		http.Error(rw, "runtime shutting down", http.StatusGone)
+		return
+	}
+	w.mu.Lock()
+	stale := !w.alive || w.gen != gen
+	if !stale {
+		w.current = inv
+	}
+	w.mu.Unlock()
+	if stale {
+		inv.finish(nil, exitError(inv.id, errors.New("process gone")))
+		return
+	}
+	h := rw.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Lambda-Runtime-Aws-Request-Id", inv.id)
+	h.Set("Lambda-Runtime-Deadline-Ms", strconv.FormatInt(inv.deadline.UnixMilli(), 10))
+	h.Set("Lambda-Runtime-Invoked-Function-Arn", rt.arn)
+	h.Set("Lambda-Runtime-Trace-Id", traceID(time.Now()))
+	rw.WriteHeader(http.StatusOK)
+	_, _ = rw.Write(inv.payload)
+}
+
+// take removes the caller's current invocation if its id is id.
+func (rt *LocalRuntime) take(rw http.ResponseWriter, r *http.Request) *invocation {
+	w, _ := rt.caller(r)
+	if w == nil {
+		http.Error(rw, "unknown caller", http.StatusForbidden)
+		return nil
+	}
+	id := r.PathValue("id")
+	w.mu.Lock()
+	inv := w.current
+	if inv != nil && inv.id == id {
+		w.current = nil
+	} else {
+		inv = nil
+	}
+	w.mu.Unlock()
+	if inv == nil {
+		writeRuntimeError(rw, http.StatusBadRequest, "InvalidRequestID", "no invocation "+id+" in progress")
+	}
+	return inv
+}
+
+func (rt *LocalRuntime) response(rw http.ResponseWriter, r *http.Request) {
+	inv := rt.take(rw, r)
+	if inv == nil {
+		return
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, MaxResponseBytes+1))
+	switch {
+	case err != nil:
+		inv.finish(nil, failf("reading function response: %v", err))
+	case r.Trailer.Get("Lambda-Runtime-Function-Error-Type") != "":
+		inv.finish(nil, &FunctionError{Type: r.Trailer.Get("Lambda-Runtime-Function-Error-Type"), Message: r.Trailer.Get("Lambda-Runtime-Function-Error-Body")})
+	case len(body) > MaxResponseBytes:
+		inv.finish(nil, &FunctionError{Type: "Function.ResponseSizeTooLarge", Message: fmt.Sprintf("Response payload size exceeded maximum allowed payload size (%d bytes).", MaxResponseBytes)})
+		writeRuntimeError(rw, http.StatusRequestEntityTooLarge, "RequestEntityTooLarge", "response too large")
+		return
+	default:
+		inv.finish(body, nil)
+	}
+	rw.WriteHeader(http.StatusAccepted)
+}
+
+func (rt *LocalRuntime) invocationError(rw http.ResponseWriter, r *http.Request) {
+	inv := rt.take(rw, r)
+	if inv == nil {
+		return
+	}
+	body, _ := io.ReadAll(io.LimitReader(r.Body, MaxResponseBytes))
+	inv.finish(nil, parseFunctionError(body, r.Header.Get("Lambda-Runtime-Function-Error-Type")))
+	rw.WriteHeader(http.StatusAccepted)
+}
+
+// initError logs a failed initialisation; the process is expected to exit,
+// which restarts it.
+func (rt *LocalRuntime) initError(rw http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(io.LimitReader(r.Body, 64<<10))
+	fe := parseFunctionError(body, r.Header.Get("Lambda-Runtime-Function-Error-Type"))
+	rt.log.Error("lambda init error", "errorType", fe.Type, "errorMessage", fe.Message)
+	rw.WriteHeader(http.StatusAccepted)
+}
+
+func writeRuntimeError(rw http.ResponseWriter, status int, typ, msg string) {
+	rw.Header().Set("Content-Type", "application/json")
+	rw.WriteHeader(status)
+	_ = json.NewEncoder(rw).Encode(FunctionError{Message: msg, Type: typ})
+}
+
+// newRequestID returns a random (version 4) UUID, the form of a Lambda
+// request id.
+func newRequestID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	h := hex.EncodeToString(b[:])
+	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+}
+
+// traceID returns an X-Ray trace header: Root=1-{epoch hex}-{96 random
+// bits};Parent={64 random bits};Sampled=0.
+func traceID(now time.Time) string {
+	var b [20]byte
+	_, _ = rand.Read(b[:])
+	return fmt.Sprintf("Root=1-%08x-%s;Parent=%s;Sampled=0", now.Unix(), hex.EncodeToString(b[:12]), hex.EncodeToString(b[12:]))
+}
+
+// lineLogger logs a process's output line by line. exec.Cmd writes to it
+// from one goroutine when it is both Stdout and Stderr.
+type lineLogger struct {
+	log *slog.Logger
+	buf []byte
+}
+
+func (l *lineLogger) Write(p []byte) (int, error) {
+	l.buf = append(l.buf, p...)
+	for {
+		i := bytes.IndexByte(l.buf, '\n')
+		if i < 0 {
+			break
+		}
+		l.log.Info("lambda output", "line", string(l.buf[:i]))
+		l.buf = l.buf[i+1:]
+	}
+	if len(l.buf) > 64<<10 {
+		l.log.Info("lambda output", "line", string(l.buf))
+		l.buf = l.buf[:0]
+	}
+	return len(p), nil
+}
