@@ -26,17 +26,34 @@ type Record struct {
 	UserAgent    string
 }
 
-// Registry is the shared table of connections. Implementations are safe for
-// concurrent use.
+// Registry is the shared table of connections, indexed by connection id,
+// by user (principalId) and by topic. In a cluster every node sees the same
+// registry; which node holds a connection is its Record's NodeID.
+// Implementations are safe for concurrent use.
 type Registry interface {
 	// Register records rec. Registering an id that is already present
 	// replaces its record.
 	Register(ctx context.Context, rec Record) error
-	// Unregister removes the connection id. Removing an unknown id is not an
+	// Unregister removes the connection id, its place in its user's index
+	// and every topic subscription it had. Removing an unknown id is not an
 	// error.
 	Unregister(ctx context.Context, connectionID string) error
 	// Lookup returns the record for id, or ErrNotFound.
 	Lookup(ctx context.Context, connectionID string) (Record, error)
+	// UserConnections returns the records of principalID's connections,
+	// oldest first; none is not an error.
+	UserConnections(ctx context.Context, principalID string) ([]Record, error)
+	// Subscribe adds the connection to topic; subscribing twice is not an
+	// error. An unknown connection is ErrNotFound.
+	Subscribe(ctx context.Context, connectionID, topic string) error
+	// Unsubscribe removes the connection from topic; an absent subscription
+	// is not an error.
+	Unsubscribe(ctx context.Context, connectionID, topic string) error
+	// TopicSubscribers returns the records of topic's subscribers; none is
+	// not an error.
+	TopicSubscribers(ctx context.Context, topic string) ([]Record, error)
+	// TopicCount returns how many connections are subscribed to topic.
+	TopicCount(ctx context.Context, topic string) (int, error)
 }
 
 // Closer is implemented by registries that hold resources to release.

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -76,6 +77,79 @@ func Run(t *testing.T, newRegistry func(t *testing.T) registry.Registry) {
 			t.Fatalf("Lookup = %+v, %v; want NodeID n2", got, err)
 		}
 	})
+	t.Run("UserIndex", func(t *testing.T) {
+		r := newRegistry(t)
+		ctx := context.Background()
+		for i, id := range []string{"c1", "c2", "c3"} {
+			rec := registry.Record{ConnectionID: id, NodeID: "n", PrincipalID: "alice", ConnectedAt: time.Unix(int64(i), 0)}
+			if err := r.Register(ctx, rec); err != nil {
+				t.Fatal(err)
+			}
+		}
+		_ = r.Register(ctx, registry.Record{ConnectionID: "b1", NodeID: "n", PrincipalID: "bob"})
+		_ = r.Register(ctx, registry.Record{ConnectionID: "anon", NodeID: "n"})
+		got := ids(t)(r.UserConnections(ctx, "alice"))
+		if fmt.Sprint(got) != "[c1 c2 c3]" {
+			t.Fatalf("alice's connections %v, want [c1 c2 c3] oldest first", got)
+		}
+		_ = r.Unregister(ctx, "c2")
+		if got := ids(t)(r.UserConnections(ctx, "alice")); fmt.Sprint(got) != "[c1 c3]" {
+			t.Fatalf("after unregistering c2: %v", got)
+		}
+		if got := ids(t)(r.UserConnections(ctx, "nobody")); len(got) != 0 {
+			t.Fatalf("unknown user: %v", got)
+		}
+		// Re-registering with another principal moves the connection.
+		_ = r.Register(ctx, registry.Record{ConnectionID: "c1", NodeID: "n", PrincipalID: "bob"})
+		if got := ids(t)(r.UserConnections(ctx, "alice")); fmt.Sprint(got) != "[c3]" {
+			t.Fatalf("alice after c1 moved: %v", got)
+		}
+		if got := ids(t)(r.UserConnections(ctx, "bob")); len(got) != 2 {
+			t.Fatalf("bob after c1 moved: %v", got)
+		}
+	})
+	t.Run("Topics", func(t *testing.T) {
+		r := newRegistry(t)
+		ctx := context.Background()
+		for _, id := range []string{"a", "b", "c"} {
+			_ = r.Register(ctx, registry.Record{ConnectionID: id, NodeID: "n"})
+		}
+		for _, id := range []string{"a", "b", "b"} {
+			if err := r.Subscribe(ctx, id, "orders/42"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		_ = r.Subscribe(ctx, "c", "orders/43")
+		if err := r.Subscribe(ctx, "ghost", "orders/42"); !errors.Is(err, registry.ErrNotFound) {
+			t.Fatalf("Subscribe(unknown) = %v, want ErrNotFound", err)
+		}
+		if n, err := r.TopicCount(ctx, "orders/42"); err != nil || n != 2 {
+			t.Fatalf("TopicCount = %d, %v; want 2", n, err)
+		}
+		got := ids(t)(r.TopicSubscribers(ctx, "orders/42"))
+		slices.Sort(got)
+		if fmt.Sprint(got) != "[a b]" {
+			t.Fatalf("subscribers %v", got)
+		}
+		_ = r.Unsubscribe(ctx, "a", "orders/42")
+		_ = r.Unsubscribe(ctx, "a", "orders/42")
+		if n, _ := r.TopicCount(ctx, "orders/42"); n != 1 {
+			t.Fatalf("after unsubscribe: %d", n)
+		}
+		// Subscriptions end with the connection.
+		_ = r.Unregister(ctx, "b")
+		_ = r.Unregister(ctx, "c")
+		for _, topic := range []string{"orders/42", "orders/43"} {
+			if n, _ := r.TopicCount(ctx, topic); n != 0 {
+				t.Fatalf("%s still has %d subscribers after they disconnected", topic, n)
+			}
+		}
+		// A reused id does not inherit old subscriptions.
+		_ = r.Register(ctx, registry.Record{ConnectionID: "b", NodeID: "n"})
+		if n, _ := r.TopicCount(ctx, "orders/42"); n != 0 {
+			t.Fatalf("a new connection with an old id is subscribed")
+		}
+	})
 	t.Run("CanceledContext", func(t *testing.T) {
 		r := newRegistry(t)
 		ctx, cancel := context.WithCancel(context.Background())
@@ -111,4 +185,20 @@ func Run(t *testing.T, newRegistry func(t *testing.T) registry.Registry) {
 		}
 		wg.Wait()
 	})
+}
+
+// ids returns a function that takes a registry answer and returns the
+// connection ids in it, failing t on an error.
+func ids(t *testing.T) func([]registry.Record, error) []string {
+	return func(recs []registry.Record, err error) []string {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := make([]string, 0, len(recs))
+		for _, r := range recs {
+			out = append(out, r.ConnectionID)
+		}
+		return out
+	}
 }
