@@ -35,8 +35,9 @@ type gatewayProc struct {
 // defaults, loopback listeners on consecutive ports, log level logLevel, a
 // custom route "x" next to $default, both mock integrations that echo, and,
 // when jwtEnv is set, a jwt authorizer whose HMAC secret is in the
-// environment variable jwtEnv.
-func gatewayConfig(i int, listen, mgmt, logLevel, jwtEnv string) string {
+// environment variable jwtEnv. With connectURL set, $connect is an http
+// integration POSTing the event to that URL.
+func gatewayConfig(i int, listen, mgmt, logLevel, jwtEnv, connectURL string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, `# Written by wsbench for gateway process %d. Everything not set here is the
 # embedded default (wsgate default-config).
@@ -54,8 +55,16 @@ log:
     algorithms: [HS256]
 `, jwtEnv)
 	}
-	b.WriteString(`routes:
-  $default:
+	b.WriteString("routes:\n")
+	if connectURL != "" {
+		fmt.Fprintf(&b, `  $connect:
+    integration:
+      type: http
+      url: %q
+      timeout: 10s
+`, connectURL)
+	}
+	b.WriteString(`  $default:
     integration:
       type: mock
     route_response: true
@@ -109,7 +118,7 @@ func startGateways(ctx context.Context, o *commonOptions, workdir string) ([]*ga
 				return fail(err)
 			}
 			g.config = filepath.Join(workdir, fmt.Sprintf("gateway-%d.yaml", i))
-			if err := os.WriteFile(g.config, []byte(gatewayConfig(i, t.Addr, mgmt, o.logLevel, o.jwtEnv)), 0o644); err != nil {
+			if err := os.WriteFile(g.config, []byte(gatewayConfig(i, t.Addr, mgmt, o.logLevel, o.jwtEnv, o.connectURL)), 0o644); err != nil {
 				return fail(err)
 			}
 		}

@@ -54,6 +54,10 @@ type commonOptions struct {
 
 	set map[string]bool // flags given on the command line
 
+	// connectURL, when set, makes the configs wsbench writes call it on
+	// $connect (wsbench push).
+	connectURL string
+
 	// Filled by validate.
 	targets  []target
 	pidList  []int

@@ -17,6 +17,10 @@ Usage:
                                   latency, failures, gateway RSS per connection
   wsbench echo [flags]            round-trip latency of messages through route
                                   selection and an echoing mock integration
+  wsbench push -mode post|batch|topic [flags]
+                                  deliveries per second through the management
+                                  API (@connections, @batch, @topics) and their
+                                  latency
 
 Recommended: let wsbench start the gateway, so that its baseline is a fresh
 process:
@@ -41,6 +45,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = runIdle(ctx, args[1:], stdout, stderr)
 	case "echo":
 		err = runEcho(ctx, args[1:], stdout, stderr)
+	case "push":
+		err = runPush(ctx, args[1:], stdout, stderr)
 	case "idle-worker":
 		err = runIdleWorker(ctx, args[1:], stdin, stdout, stderr)
 	case "help", "-h", "--help":

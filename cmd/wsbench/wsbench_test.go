@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http/httptest"
 	"os"
 	"slices"
 	"strings"
@@ -556,7 +557,7 @@ func TestIsStable(t *testing.T) {
 }
 
 func TestGatewayConfigPorts(t *testing.T) {
-	c := gatewayConfig(2, "127.0.0.1:8082", "127.0.0.1:9092", "warn", "")
+	c := gatewayConfig(2, "127.0.0.1:8082", "127.0.0.1:9092", "warn", "", "")
 	for _, want := range []string{`listen: "127.0.0.1:8082"`, "management:\n  listen: \"127.0.0.1:9092\"", "log:\n  level: warn\n", "  x:\n", "  $default:\n"} {
 		if !strings.Contains(c, want) {
 			t.Errorf("config lacks %q:\n%s", want, c)
@@ -575,7 +576,7 @@ func TestGatewayConfigPorts(t *testing.T) {
 }
 
 func TestGatewayConfigJWT(t *testing.T) {
-	c := gatewayConfig(0, "127.0.0.1:8080", "127.0.0.1:9090", "info", "BENCH_JWT_SECRET")
+	c := gatewayConfig(0, "127.0.0.1:8080", "127.0.0.1:9090", "info", "BENCH_JWT_SECRET", "")
 	want := "log:\n  level: info\nauthorizer:\n  type: jwt\n  jwt:\n    secret_env: BENCH_JWT_SECRET\n    algorithms: [HS256]\nroutes:\n"
 	if !strings.Contains(c, want) {
 		t.Errorf("config lacks\n%s\ngot:\n%s", want, c)
@@ -659,5 +660,105 @@ func TestCounterDeltas(t *testing.T) {
 	}
 	if got := counterDeltas(a, a, "Tcp.RetransSegs"); got != "no change in Tcp.RetransSegs" {
 		t.Errorf("counterDeltas = %q", got)
+	}
+}
+
+func TestPushPayload(t *testing.T) {
+	const ts = 1_763_700_000_123_456_789
+	p := pushPayload(nil, ts, 64)
+	if len(p) != 64 || !strings.HasPrefix(string(p), "wsbench t=1763700000123456789 x") {
+		t.Fatalf("pushPayload = %q (%d bytes)", p, len(p))
+	}
+	if got, ok := parsePushTS(p); !ok || got != ts {
+		t.Errorf("parsePushTS = %d, %v", got, ok)
+	}
+	if got, _ := parsePushTS(pushPayload(nil, 42, 40)); got != 42 {
+		t.Errorf("small timestamp parsed as %d", got)
+	}
+	for _, bad := range []string{"", "wsbench t=12", "hello world, this is not a push payload", "wsbench t=17637000001234567x9 "} {
+		if _, ok := parsePushTS([]byte(bad)); ok {
+			t.Errorf("parsePushTS(%q) accepted", bad)
+		}
+	}
+}
+
+func TestBatchBody(t *testing.T) {
+	b := batchBody(nil, []string{"AAA=", "B-_c"}, pushPayload(nil, 7, 40))
+	var v struct {
+		Items []struct {
+			ConnectionID string `json:"connectionId"`
+			Data         string `json:"data"`
+		} `json:"items"`
+	}
+	if err := json.Unmarshal(b, &v); err != nil {
+		t.Fatalf("batchBody is not JSON: %v\n%s", err, b)
+	}
+	if len(v.Items) != 2 || v.Items[0].ConnectionID != "AAA=" || v.Items[1].ConnectionID != "B-_c" || len(v.Items[1].Data) != 40 {
+		t.Errorf("items = %+v", v.Items)
+	}
+}
+
+func TestCountBatchResults(t *testing.T) {
+	tests := []struct {
+		body      string
+		n, failed int
+	}{
+		{`{"results":[{"status":200},{"statusCode":410,"error":"GoneException"},{}]}`, 3, 1},
+		{`{"results":[{"ok":true},{"ok":false},{"status":"ok"},{"status":"gone"}]}`, 4, 2},
+		{`{"results":[]}`, 0, 0},
+		{`not json`, 0, 0},
+	}
+	for _, tt := range tests {
+		if n, failed := countBatchResults([]byte(tt.body)); n != tt.n || failed != tt.failed {
+			t.Errorf("countBatchResults(%s) = %d, %d; want %d, %d", tt.body, n, failed, tt.n, tt.failed)
+		}
+	}
+}
+
+func TestIDRecorder(t *testing.T) {
+	r := &idRecorder{ids: make([]string, 3)}
+	post := func(body string) int {
+		w := httptest.NewRecorder()
+		r.ServeHTTP(w, httptest.NewRequest("POST", "/connect", strings.NewReader(body)))
+		return w.Code
+	}
+	if c := post(`{"queryStringParameters":{"n":"2"},"requestContext":{"connectionId":"Zm9vYmFyYmF6MTI="}}`); c != 200 {
+		t.Errorf("status %d", c)
+	}
+	if c := post(`{"requestContext":{"connectionId":"x"}}`); c != 400 {
+		t.Errorf("event without n: status %d", c)
+	}
+	if got := r.get(2); got != "Zm9vYmFyYmF6MTI=" || r.bad.Load() != 1 {
+		t.Errorf("ids %q, bad %d", r.ids, r.bad.Load())
+	}
+}
+
+func TestGatewayConfigConnect(t *testing.T) {
+	c := gatewayConfig(0, "127.0.0.1:8080", "127.0.0.1:9090", "warn", "", "http://127.0.0.1:4567/connect")
+	cfg, err := config.Parse("gateway-0.yaml", []byte(c))
+	if err != nil {
+		t.Fatalf("the gateway rejects the config: %v\n%s", err, c)
+	}
+	if len(cfg.Routes) != 3 || !strings.Contains(c, "  $connect:\n    integration:\n      type: http\n      url: \"http://127.0.0.1:4567/connect\"") {
+		t.Errorf("routes %d:\n%s", len(cfg.Routes), c)
+	}
+}
+
+func TestPushOptions(t *testing.T) {
+	o, err := parsePushOptions(strings.Fields("-mode topic -gateway ./wsgate -rate 50 -duration 4s"), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.n != 10_000 || o.publishes() != 200 || o.expected(10_000) != 2_000_000 || o.target() != targetTopic {
+		t.Errorf("n %d publishes %d expected %d", o.n, o.publishes(), o.expected(10_000))
+	}
+	o, err = parsePushOptions(strings.Fields("-mode batch -gateway ./wsgate"), io.Discard)
+	if err != nil || o.n != 1000 || o.messages != 2_000_000 {
+		t.Fatalf("batch defaults: %+v, %v", o, err)
+	}
+	for _, args := range []string{"-mode fanout -gateway ./wsgate", "-mode post", "-mode post -gateway ./wsgate -gateways 2", "-mode post -gateway ./wsgate -n 20000", "-mode topic -gateway ./wsgate -duration 5m"} {
+		if _, err := parsePushOptions(strings.Fields(args), io.Discard); err == nil {
+			t.Errorf("%q accepted", args)
+		}
 	}
 }

@@ -26,6 +26,17 @@ func InternalErrorFrame(connectionID, requestID string) []byte {
 	return errorFrame("Internal server error", connectionID, requestID)
 }
 
+// LimitExceededFrame returns the text frame API Gateway sends, keeping the
+// socket open, when a connection's message is throttled; the message goes no
+// further.
+//
+//	{"message": "Limit Exceeded", "connectionId":"…", "requestId":"…"}
+//
+// The spacing matches ForbiddenFrame.
+func LimitExceededFrame(connectionID, requestID string) []byte {
+	return errorFrame("Limit Exceeded", connectionID, requestID)
+}
+
 func errorFrame(message, connectionID, requestID string) []byte {
 	b := make([]byte, 0, len(`{"message": "", "connectionId":"", "requestId":""}`)+
 		len(message)+len(connectionID)+len(requestID))

@@ -23,6 +23,11 @@ func TestErrorFrames(t *testing.T) {
 			`{"message": "Internal server error", "connectionId":"Qyi07eCbtjMCJKw=", "requestId":"Qyi3UG41tjMFlUg="}`,
 		},
 		{
+			"limit exceeded",
+			LimitExceededFrame("XDmENcnwIE0CFEQ=", "XDmGEE2RoE0FRdQ="),
+			`{"message": "Limit Exceeded", "connectionId":"XDmENcnwIE0CFEQ=", "requestId":"XDmGEE2RoE0FRdQ="}`,
+		},
+		{
 			"url-safe ids are not escaped",
 			ForbiddenFrame("a-b_c==", "-_-_"),
 			`{"message": "Forbidden", "connectionId":"a-b_c==", "requestId":"-_-_"}`,
@@ -63,6 +68,7 @@ func FuzzErrorFrame(f *testing.F) {
 		for _, frame := range [][]byte{
 			ForbiddenFrame(connectionID, requestID),
 			InternalErrorFrame(connectionID, requestID),
+			LimitExceededFrame(connectionID, requestID),
 		} {
 			var got struct {
 				Message, ConnectionID, RequestID string

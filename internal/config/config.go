@@ -61,6 +61,9 @@ type Config struct {
 	// Authorizer authenticates clients at $connect. Default: none.
 	Authorizer Authorizer `yaml:"authorizer"`
 
+	// Topics configures the topics clients may subscribe themselves to.
+	Topics Topics `yaml:"topics"`
+
 	// BinaryFrames says what happens to a binary frame from a client.
 	// Default BinaryReject.
 	BinaryFrames BinaryFrames `yaml:"binary_frames"`
@@ -142,6 +145,21 @@ type Limits struct {
 	// MaxConnections caps the open connections of this process; further
 	// upgrades are answered with 503. Default 0, which means unlimited.
 	MaxConnections int `yaml:"max_connections"`
+
+	// MaxConnectionsPerUser caps the connections of one principalId.
+	// Default 0, which means unlimited.
+	MaxConnectionsPerUser int `yaml:"max_connections_per_user"`
+
+	// UserLimitPolicy says which connection gives way at
+	// MaxConnectionsPerUser: refuse_newest (429 at the handshake) or
+	// close_oldest (the oldest is closed with 4008). Default refuse_newest.
+	UserLimitPolicy UserLimitPolicy `yaml:"user_limit_policy"`
+
+	// MessagesPerSecond limits each connection's messages with a token
+	// bucket; a message over the limit gets the frame
+	// {"message": "Limit Exceeded", …} and the connection stays open.
+	// Default: no limit.
+	MessagesPerSecond RateLimit `yaml:"messages_per_second"`
 }
 
 // Route keys with a meaning of their own. Every other route key is custom
@@ -154,8 +172,14 @@ const (
 
 // Route is what the gateway does with a message whose route key selects it.
 type Route struct {
-	// Integration is the backend that receives the route's events. Required.
+	// Integration is the backend that receives the route's events. Required
+	// unless Builtin is set.
 	Integration Integration `yaml:"integration"`
+
+	// Builtin makes the gateway handle the route itself: subscribe or
+	// unsubscribe the sender to the message's "topic". Not allowed with an
+	// integration, nor on $connect and $disconnect.
+	Builtin Builtin `yaml:"builtin"`
 
 	// RouteResponse sends the integration's response body back to the
 	// client when true. It is not allowed on $connect and $disconnect.
@@ -223,6 +247,10 @@ type Management struct {
 	// Enabled turns the management API on or off. Nil means the default,
 	// true. Use IsEnabled to read it.
 	Enabled *bool `yaml:"enabled"`
+
+	// RateLimit limits management calls of this process; calls over it get
+	// 429 LimitExceededException. Default: no limit.
+	RateLimit RateLimit `yaml:"rate_limit"`
 
 	// Auth names where the bearer tokens of the management API come from.
 	// Default none, which is only allowed on a loopback address.

@@ -28,6 +28,7 @@ func (c *Config) FillDefaults() {
 	setDefault(&l.PingInterval, 30*time.Second)
 	setDefault(&l.OutboundQueueBytes, 1<<20)
 	setDefault(&l.HandshakeTimeout, 10*time.Second)
+	setDefault(&l.UserLimitPolicy, RefuseNewest)
 
 	if len(c.Routes) == 0 {
 		c.Routes = map[string]Route{
@@ -35,6 +36,9 @@ func (c *Config) FillDefaults() {
 		}
 	}
 	for key, r := range c.Routes {
+		if r.Builtin != "" {
+			continue
+		}
 		setDefault(&r.Integration.Timeout, 29*time.Second)
 		if r.Integration.Type == IntegrationMock {
 			setDefault(&r.Integration.StatusCode, 200)

@@ -74,6 +74,7 @@ func (c *Config) problems() []*Error {
 	k.subprotocols(e.Subprotocols)
 	k.authorizer(e.Authorizer, e.Origins, e.Subprotocols)
 	k.routes(e.Routes)
+	k.push(e)
 	k.management(e.Management, e.Listen)
 
 	switch e.Registry.Type {
@@ -178,7 +179,19 @@ func (k *checker) routes(routes map[string]Route) {
 		case strings.HasPrefix(key, "$"):
 			k.add(path, "unknown route key %q; the only keys starting with \"$\" are $connect, $disconnect and $default", key)
 		}
-		k.integration(path+".integration", r.Integration)
+		switch r.Builtin {
+		case "":
+			k.integration(path+".integration", r.Integration)
+		case BuiltinSubscribe, BuiltinUnsubscribe:
+			if r.Integration.Type != "" {
+				k.add(path+".builtin", "a built-in route has no integration")
+			}
+			if key == RouteConnect || key == RouteDisconnect {
+				k.add(path+".builtin", "not supported on %s", key)
+			}
+		default:
+			k.add(path+".builtin", "unknown built-in %q; one of subscribe, unsubscribe", r.Builtin)
+		}
 		if len(r.Require) > 0 && (key == RouteConnect || key == RouteDisconnect) {
 			k.add(path+".require", "not supported on %s; rules apply to messages", key)
 		}

@@ -88,6 +88,20 @@ type Route struct {
 	RouteResponse bool
 	// Require maps authorizer-context keys to the values allowed.
 	Require map[string][]string
+	// Builtin is an action the gateway performs itself; Integration is nil
+	// then.
+	Builtin config.Builtin
+}
+
+func requireRules(req map[string]config.OneOrMore) map[string][]string {
+	if len(req) == 0 {
+		return nil
+	}
+	out := make(map[string][]string, len(req))
+	for k, v := range req {
+		out[k] = v
+	}
+	return out
 }
 
 // New builds a Gateway from cfg without listening. It returns every problem
@@ -114,19 +128,16 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	routes := make(map[string]*Route, len(cfg.Routes))
 	var lambdas []*integration.LocalRuntime
 	for key, rc := range cfg.Routes {
+		if rc.Builtin != "" {
+			routes[key] = &Route{Key: key, Builtin: rc.Builtin, Require: requireRules(rc.Require)}
+			continue
+		}
 		in, err := buildIntegration(rc.Integration, client, opts, &lambdas)
 		if err != nil {
 			errs = append(errs, cfg.Errorf("routes."+key+".integration", "%v", err))
 			continue
 		}
-		rt := &Route{Key: key, Integration: in, RouteResponse: rc.RouteResponse}
-		if len(rc.Require) > 0 {
-			rt.Require = make(map[string][]string, len(rc.Require))
-			for k, v := range rc.Require {
-				rt.Require[k] = v
-			}
-		}
-		routes[key] = rt
+		routes[key] = &Route{Key: key, Integration: in, RouteResponse: rc.RouteResponse, Require: requireRules(rc.Require)}
 	}
 	var tokens []string
 	if cfg.Management.IsEnabled() && cfg.Management.HasAuth() {
@@ -193,7 +204,9 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		},
 	}, &handler{g: g}, g.hub, g.log)
 	if cfg.Management.IsEnabled() {
-		g.mgmt = mgmt.New(mgmt.Config{NodeID: g.nodeID, BearerTokens: tokens, SigV4: sigv4}, g.hub, g.reg, g.log)
+		rl := cfg.Management.RateLimit
+		g.mgmt = mgmt.New(mgmt.Config{NodeID: g.nodeID, BearerTokens: tokens, SigV4: sigv4,
+			RateLimit: mgmt.RateLimit{Rate: rl.Rate, Burst: rl.Burst}}, g.hub, g.reg, g.log)
 		g.mgmtHTTP = &http.Server{
 			Handler:           g.mgmt,
 			ReadHeaderTimeout: 10 * time.Second,

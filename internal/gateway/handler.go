@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"github.com/wsgate/wsgate/internal/auth"
 	"github.com/wsgate/wsgate/internal/awsevent"
 	"github.com/wsgate/wsgate/internal/edge"
@@ -29,6 +31,9 @@ type session struct {
 	ev        awsevent.Conn
 	principal string
 	expires   bool // the credential expires and may be refreshed
+	// limiter is the connection's limits.messages_per_second bucket,
+	// created on its first message.
+	limiter *rate.Limiter
 }
 
 func (h *handler) Connect(ctx context.Context, c *edge.Conn, r *http.Request) (string, error) {
@@ -71,6 +76,9 @@ func (h *handler) Connect(ctx context.Context, c *edge.Conn, r *http.Request) (s
 		sess.principal = id.PrincipalID
 		sess.ev.Authorizer = authorizerContext(id, latency)
 	}
+	if err := h.refuseOverUserLimit(ctx, c, sess.principal); err != nil {
+		return "", err
+	}
 	if rt, ok := g.routes.Get(route.Connect); ok {
 		_, port, _ := net.SplitHostPort(g.Addr())
 		ev := awsevent.Connect(g.api, &sess.ev, &awsevent.ConnectRequest{
@@ -106,6 +114,7 @@ func (h *handler) Connect(ctx context.Context, c *edge.Conn, r *http.Request) (s
 		g.log.Error("registry unavailable at connect", "connectionId", c.ID(), "err", err)
 		return "", &edge.RejectError{Status: http.StatusServiceUnavailable, Message: "Service Unavailable"}
 	}
+	h.closeOverUserLimit(ctx, c, sess.principal)
 	if id != nil && !id.ExpiresAt.IsZero() {
 		sess.startExpiry(c, id.ExpiresAt)
 	}
@@ -124,6 +133,10 @@ func reason(err error) string {
 func (h *handler) Message(ctx context.Context, c *edge.Conn, data []byte, binary bool) {
 	g := h.g
 	sess := c.Session.(*session)
+	if !sess.allowMessage(g.cfg.Limits.MessagesPerSecond) {
+		_ = c.Send(awsevent.LimitExceededFrame(c.ID(), awsevent.NewID()))
+		return
+	}
 	key := route.Default
 	if !binary {
 		if k, ok := g.expr.Evaluate(data); ok {
@@ -137,6 +150,10 @@ func (h *handler) Message(ctx context.Context, c *edge.Conn, data []byte, binary
 	name, rt, ok := g.routes.Select(key)
 	if !ok || (len(rt.Require) > 0 && !allowed(rt.Require, sess.ev.Authorizer)) {
 		_ = c.Send(awsevent.ForbiddenFrame(c.ID(), awsevent.NewID()))
+		return
+	}
+	if rt.Builtin != "" {
+		h.builtin(ctx, c, sess, rt, data)
 		return
 	}
 	ev := awsevent.Message(g.api, &sess.ev, name, data, binary, time.Now())

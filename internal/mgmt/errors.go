@@ -28,7 +28,26 @@ var (
 		Message: "Not Found"}
 	ErrEmptyPayload = &Error{Status: http.StatusBadRequest, Type: "BadRequestException",
 		Message: "Request payload is empty"}
+	ErrLimitExceeded = &Error{Status: http.StatusTooManyRequests, Type: "LimitExceededException",
+		Message: "The client is sending more than the allowed number of requests per unit of time or the WebSocket client side buffer is full"}
+
+	errInternal = &Error{Status: http.StatusInternalServerError, Type: "InternalServerErrorException",
+		Message: "Internal server error"}
 )
+
+// badRequest is a BadRequestException with a message saying what to change.
+func badRequest(format string, args ...any) *Error {
+	return &Error{Status: http.StatusBadRequest, Type: "BadRequestException", Message: fmt.Sprintf(format, args...)}
+}
+
+// payloadTooLarge is PayloadTooLargeException for a body over limit bytes.
+func payloadTooLarge(limit int64) *Error {
+	if limit == MaxPayloadBytes {
+		return ErrPayloadTooLarge
+	}
+	return &Error{Status: http.StatusRequestEntityTooLarge, Type: "PayloadTooLargeException",
+		Message: fmt.Sprintf("Request payload exceeds the maximum size of %d bytes", limit)}
+}
 
 func asError(err error) *Error {
 	var e *Error

@@ -9,8 +9,11 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
+
+	"golang.org/x/time/rate"
 
 	"github.com/wsgate/wsgate/internal/awsevent"
 	"github.com/wsgate/wsgate/internal/hub"
@@ -31,6 +34,15 @@ type Config struct {
 	// Signature Version 4 by that key. With both BearerTokens and SigV4, a
 	// request passes with either; with neither, no authentication.
 	SigV4 SigV4
+	// RateLimit bounds the calls this server accepts; beyond it they get 429
+	// LimitExceededException. The zero value means no limit.
+	RateLimit RateLimit
+}
+
+// RateLimit is a token bucket: Rate calls per second, Burst at once.
+type RateLimit struct {
+	Rate  float64
+	Burst int
 }
 
 // Server is the management API's HTTP handler.
@@ -39,55 +51,112 @@ type Server struct {
 	hub    *hub.Hub
 	reg    registry.Registry
 	log    *slog.Logger
-	mux    *http.ServeMux
 	tokens [][32]byte
+	// limiter is nil when there is no rate limit.
+	limiter *rate.Limiter
+	// mux routes requests as they arrive; unstaged routes them once a stage
+	// prefix is stripped. Both hold the same API patterns without a stage.
+	mux      *http.ServeMux
+	unstaged *http.ServeMux
 }
 
 var _ http.Handler = (*Server)(nil)
 
 // New returns the management API for the connections in h and reg.
+//
+// Every call is accepted with or without a stage prefix (/prod/@topics/a/b
+// and /@topics/a/b). Patterns like "/{stage}/@batch" and "/@connections/{id}"
+// would both match /@connections/@batch, which ServeMux refuses as a
+// conflict, so a path that matches no unprefixed pattern has its first
+// segment stripped and is routed again; where both readings are possible the
+// unprefixed one wins.
 func New(cfg Config, h *hub.Hub, reg registry.Registry, logger *slog.Logger) *Server {
-	s := &Server{cfg: cfg, hub: h, reg: reg, log: logger.With("component", "mgmt"), mux: http.NewServeMux()}
+	s := &Server{cfg: cfg, hub: h, reg: reg, log: logger.With("component", "mgmt"),
+		mux: http.NewServeMux(), unstaged: http.NewServeMux()}
 	for _, t := range cfg.BearerTokens {
 		s.tokens = append(s.tokens, sha256.Sum256([]byte(t)))
 	}
-	for _, prefix := range []string{"", "/{stage}"} {
-		s.mux.Handle("POST "+prefix+"/@connections/{id}", s.handle(s.postToConnection))
-		s.mux.Handle("GET "+prefix+"/@connections/{id}", s.handle(s.getConnection))
-		s.mux.Handle("DELETE "+prefix+"/@connections/{id}", s.handle(s.deleteConnection))
+	if cfg.RateLimit.Rate > 0 {
+		s.limiter = rate.NewLimiter(rate.Limit(cfg.RateLimit.Rate), max(cfg.RateLimit.Burst, 1))
+	}
+	for _, mux := range []*http.ServeMux{s.mux, s.unstaged} {
+		mux.Handle("POST /@connections/{id}", s.handle(s.postToConnection))
+		mux.Handle("GET /@connections/{id}", s.handle(s.getConnection))
+		mux.Handle("DELETE /@connections/{id}", s.handle(s.deleteConnection))
+		mux.Handle("PUT /@connections/{id}/topics/{topic...}", s.handle(s.subscribe))
+		mux.Handle("DELETE /@connections/{id}/topics/{topic...}", s.handle(s.unsubscribe))
+		mux.Handle("POST /@users/{principalId}", s.handle(s.postToUser))
+		mux.Handle("GET /@users/{principalId}", s.handle(s.getUser))
+		mux.Handle("POST /@topics/{topic...}", s.handle(s.publish))
+		mux.Handle("GET /@topics/{topic...}", s.handle(s.getTopic))
+		mux.Handle("POST /@batch", s.handle(s.batch))
+		mux.Handle("/", s.handle(func(http.ResponseWriter, *http.Request) error { return ErrNotFound }))
 	}
 	s.mux.Handle("GET /healthz", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = io.WriteString(w, `{"status":"ok"}`)
 	}))
-	s.mux.Handle("/", s.handle(func(http.ResponseWriter, *http.Request) error { return ErrNotFound }))
+	s.mux.Handle("/{stage}/{rest...}", http.HandlerFunc(s.stripStage))
+	s.mux.Handle("/{stage}", s.handle(func(http.ResponseWriter, *http.Request) error { return ErrNotFound }))
 	return s
 }
 
-// ServeHTTP implements http.Handler.
+// ServeHTTP implements http.Handler. Apart from GET /healthz, a call must
+// pass the rate limit and then authentication before it is routed.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header()["x-amzn-RequestId"] = []string{awsevent.NewID()}
+	if r.URL.Path != "/healthz" {
+		err := s.admit(w, r)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+	}
 	s.mux.ServeHTTP(w, r)
 }
 
-// handle adapts a handler that returns an error: *Error values become AWS
-// error responses, anything else a logged 500.
+// admit applies the rate limit, then authentication.
+func (s *Server) admit(w http.ResponseWriter, r *http.Request) error {
+	if s.limiter != nil && !s.limiter.Allow() {
+		return ErrLimitExceeded
+	}
+	return s.authenticate(w, r)
+}
+
+// stripStage routes r again without its first path segment.
+func (s *Server) stripStage(w http.ResponseWriter, r *http.Request) {
+	escaped := r.URL.EscapedPath()
+	rest := escaped[strings.IndexByte(escaped[1:], '/')+1:]
+	path, err := url.PathUnescape(rest)
+	if err != nil {
+		s.fail(w, r, ErrNotFound)
+		return
+	}
+	u := *r.URL
+	u.Path, u.RawPath = path, rest
+	r2 := r.WithContext(r.Context())
+	r2.URL = &u
+	s.unstaged.ServeHTTP(w, r2)
+}
+
+// handle adapts a handler that returns an error to an http.Handler.
 func (s *Server) handle(f func(http.ResponseWriter, *http.Request) error) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		err := s.authenticate(w, r)
-		if err == nil {
-			err = f(w, r)
+		if err := f(w, r); err != nil {
+			s.fail(w, r, err)
 		}
-		if err == nil {
-			return
-		}
-		e := asError(err)
-		if e == nil {
-			s.log.Error("management call failed", "method", r.Method, "path", r.URL.Path, "err", err)
-			e = &Error{Status: http.StatusInternalServerError, Type: "InternalServerErrorException", Message: "Internal server error"}
-		}
-		writeError(w, e)
 	})
+}
+
+// fail writes err as the response: an *Error as the AWS error response,
+// anything else as a logged 500.
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	e := asError(err)
+	if e == nil {
+		s.log.Error("management call failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		e = errInternal
+	}
+	writeError(w, e)
 }
 
 func writeError(w http.ResponseWriter, e *Error) {
@@ -102,8 +171,8 @@ func writeError(w http.ResponseWriter, e *Error) {
 
 // authenticate accepts a request that carries a configured bearer token
 // (compared in constant time) or a valid SigV4 signature. To check a
-// signature it reads the body, up to MaxPayloadBytes, and puts it back for the
-// handler.
+// signature it reads the body, up to the call's limit (bodyLimit), and puts it
+// back for the handler.
 func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) error {
 	sigv4 := s.cfg.SigV4.enabled()
 	if len(s.tokens) == 0 && !sigv4 {
@@ -111,7 +180,7 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) error {
 	}
 	auth := r.Header.Get("Authorization")
 	if sigv4 && strings.HasPrefix(auth, sigv4Algorithm+" ") {
-		body, err := readBody(w, r)
+		body, err := readBody(w, r, bodyLimit(r))
 		if err != nil {
 			return err
 		}
@@ -149,16 +218,9 @@ func (s *Server) local(ctx context.Context, id string) (hub.Conn, error) {
 }
 
 func (s *Server) postToConnection(w http.ResponseWriter, r *http.Request) error {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxPayloadBytes))
+	body, err := payload(w, r)
 	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return ErrPayloadTooLarge
-		}
-		return &Error{Status: http.StatusBadRequest, Type: "BadRequestException", Message: "Could not read request body"}
-	}
-	if len(body) == 0 {
-		return ErrEmptyPayload
+		return err
 	}
 	c, err := s.local(r.Context(), r.PathValue("id"))
 	if err != nil {
@@ -198,11 +260,15 @@ func (s *Server) getConnection(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) deleteConnection(w http.ResponseWriter, r *http.Request) error {
+	code, reason, err := closeParams(r.URL.Query())
+	if err != nil {
+		return err
+	}
 	c, err := s.local(r.Context(), r.PathValue("id"))
 	if err != nil {
 		return err
 	}
-	c.Close(1000, "Connection Closed Normally")
+	c.Close(code, reason)
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

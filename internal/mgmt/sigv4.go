@@ -268,14 +268,14 @@ func (c SigV4) sign(r *http.Request, a authorization, body []byte, at time.Time)
 	return sig, nil
 }
 
-// readBody reads r's whole body, up to MaxPayloadBytes, and puts the bytes
-// back as r.Body for the handler. A longer body is ErrPayloadTooLarge.
-func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxPayloadBytes))
+// readBody reads r's whole body, up to limit bytes, and puts the bytes back
+// as r.Body for the handler. A longer body is PayloadTooLargeException.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return nil, ErrPayloadTooLarge
+			return nil, payloadTooLarge(limit)
 		}
 		return nil, &Error{Status: http.StatusBadRequest, Type: "BadRequestException", Message: "Could not read request body"}
 	}

@@ -238,7 +238,7 @@ func TestSigV4BodyIsRestored(t *testing.T) {
 	sg := defaultSigned()
 	r := sg.request(t)
 	rec := httptest.NewRecorder()
-	body, err := readBody(rec, r)
+	body, err := readBody(rec, r, MaxPayloadBytes)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,880 @@
+//go:build linux
+
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/wsgate/wsgate/internal/wsproto"
+)
+
+// Push modes and their targets on the measuring machine.
+const (
+	pushPost  = "post"
+	pushBatch = "batch"
+	pushTopic = "topic"
+
+	targetPost       = 30_000    // deliveries/s through POST /@connections/{id}
+	targetBatch      = 200_000   // deliveries/s through POST /@batch
+	targetTopic      = 1_000_000 // deliveries/s through POST /@topics/{topic}
+	targetTopicP99   = 20 * time.Millisecond
+	pushTopicName    = "wsbench"
+	pushPayloadLabel = "wsbench t="
+	tsDigits         = 19
+)
+
+// pushOptions are the flags of wsbench push.
+type pushOptions struct {
+	commonOptions
+	mode     string
+	n        int
+	messages int
+	posters  int
+	batch    int
+	size     int
+	rate     float64
+	duration time.Duration
+}
+
+func parsePushOptions(args []string, stderr io.Writer) (*pushOptions, error) {
+	o := &pushOptions{}
+	fs := flag.NewFlagSet("wsbench push", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), `Usage: wsbench push -mode post|batch|topic -gateway WSGATE [flags]
+
+Measures messages pushed through the management API and delivered to -n
+connected clients, counted where the clients read them:
+  post   -posters concurrent keep-alive HTTP clients POST /@connections/{id},
+         round robin over the connections, -messages in total (target 30k/s)
+  batch  the same with POST /@batch of -batch items each, -messages
+         deliveries in total (target 200k/s)
+  topic  every connection is subscribed with PUT /@connections/{id}/topics/T;
+         POST /@topics/T at -rate publishes/s for -duration (target 1M
+         deliveries/s, p99 publish-to-receive under 20ms)
+Connection ids are learned through the gateway's $connect, an http
+integration to a server inside wsbench. Each payload carries the time it was
+posted; latency is from just before the HTTP request to the read that
+completed the frame.
+
+`)
+		fs.PrintDefaults()
+	}
+	o.register(fs)
+	fs.StringVar(&o.mode, "mode", pushPost, "post, batch or topic")
+	fs.IntVar(&o.n, "n", 0, "connections, 1 to 19000 (default 1000; 10000 with -mode topic)")
+	fs.IntVar(&o.messages, "messages", 0, "deliveries in total with post and batch, 1 to 20000000 (default 200000; 2000000 with batch)")
+	fs.IntVar(&o.posters, "posters", 16, "concurrent HTTP requests, 1 to 256")
+	fs.IntVar(&o.batch, "batch", 250, "items per POST /@batch, 1 to 1000 (the gateway's limit)")
+	fs.IntVar(&o.size, "size", 64, "payload bytes, 40 to 32768")
+	fs.Float64Var(&o.rate, "rate", 100, "publishes per second with -mode topic, 0.1 to 100000")
+	fs.DurationVar(&o.duration, "duration", 10*time.Second, "how long -mode topic publishes")
+	if err := parseFlags(fs, args); err != nil {
+		return nil, err
+	}
+	o.set = setFlags(fs)
+	if err := o.validate(); err != nil {
+		return nil, usageError{err}
+	}
+	return o, nil
+}
+
+func (o *pushOptions) validate() error {
+	var errs []error
+	switch o.mode {
+	case pushPost, pushBatch, pushTopic:
+	default:
+		errs = append(errs, fmt.Errorf("-mode %q: one of post, batch, topic", o.mode))
+	}
+	if o.n == 0 {
+		o.n = 1000
+		if o.mode == pushTopic {
+			o.n = 10_000
+		}
+	}
+	if o.messages == 0 {
+		o.messages = 200_000
+		if o.mode == pushBatch {
+			o.messages = 2_000_000
+		}
+	}
+	if o.n < 1 || o.n > maxPerProcess {
+		errs = append(errs, fmt.Errorf("-n %d: must be 1 to %d (push runs in one process)", o.n, maxPerProcess))
+	}
+	if o.messages < 1 || o.messages > 20_000_000 {
+		errs = append(errs, fmt.Errorf("-messages %d: must be 1 to 20000000", o.messages))
+	}
+	if o.posters < 1 || o.posters > 256 {
+		errs = append(errs, fmt.Errorf("-posters %d: must be 1 to 256", o.posters))
+	}
+	if o.batch < 1 || o.batch > 1000 {
+		errs = append(errs, fmt.Errorf("-batch %d: must be 1 to 1000", o.batch))
+	}
+	if o.size < 40 || o.size > 32768 {
+		errs = append(errs, fmt.Errorf("-size %d: must be 40 to 32768", o.size))
+	}
+	if o.rate < 0.1 || o.rate > 100_000 {
+		errs = append(errs, fmt.Errorf("-rate %g: must be 0.1 to 100000", o.rate))
+	}
+	if o.duration <= 0 || o.duration >= o.timeout {
+		errs = append(errs, fmt.Errorf("-duration %s: must be more than 0 and less than -timeout %s", o.duration, o.timeout))
+	}
+	if o.mode == pushTopic && o.n*o.publishes() > 100_000_000 {
+		errs = append(errs, fmt.Errorf("-n %d × %d publishes: more than 100000000 deliveries", o.n, o.publishes()))
+	}
+	if o.gateway == "" || o.config != "" || o.gateways != 1 {
+		errs = append(errs, errors.New("push needs -gateway, one process and no -config: the config wsbench writes routes $connect to wsbench"))
+	}
+	errs = append(errs, o.commonOptions.validate(max(o.n, 1), 1)...)
+	return errors.Join(errs...)
+}
+
+// publishes is the number of POST /@topics of a topic run.
+func (o *pushOptions) publishes() int {
+	return max(int(o.rate*o.duration.Seconds()), 1)
+}
+
+// expected is the number of deliveries the run expects.
+func (o *pushOptions) expected(conns int) int64 {
+	if o.mode == pushTopic {
+		return int64(o.publishes()) * int64(conns)
+	}
+	return int64(o.messages)
+}
+
+// target is the delivery rate the mode aims for.
+func (o *pushOptions) target() float64 {
+	switch o.mode {
+	case pushBatch:
+		return targetBatch
+	case pushTopic:
+		return targetTopic
+	}
+	return targetPost
+}
+
+// pushPayload appends "wsbench t=NANOS " and padding to size bytes to dst.
+// NANOS is ts as 19 zero-padded digits. Plain text needs no escaping inside
+// a JSON string.
+func pushPayload(dst []byte, ts int64, size int) []byte {
+	start := len(dst)
+	dst = append(dst, pushPayloadLabel...)
+	var num [tsDigits]byte
+	for i, v := tsDigits-1, ts; i >= 0; i, v = i-1, v/10 {
+		num[i] = byte('0' + v%10)
+	}
+	dst = append(dst, num[:]...)
+	dst = append(dst, ' ')
+	for len(dst)-start < size {
+		dst = append(dst, 'x')
+	}
+	return dst
+}
+
+// parsePushTS returns the timestamp of a payload made by pushPayload.
+func parsePushTS(b []byte) (int64, bool) {
+	if len(b) < len(pushPayloadLabel)+tsDigits || !bytes.HasPrefix(b, []byte(pushPayloadLabel)) {
+		return 0, false
+	}
+	var v int64
+	for _, c := range b[len(pushPayloadLabel) : len(pushPayloadLabel)+tsDigits] {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		v = v*10 + int64(c-'0')
+	}
+	return v, true
+}
+
+// batchBody appends {"items":[{"connectionId":ID,"data":PAYLOAD},...]} to
+// dst. ids and payload must not need JSON escaping (base64url-like ids,
+// pushPayload's text).
+func batchBody(dst []byte, ids []string, payload []byte) []byte {
+	dst = append(dst, `{"items":[`...)
+	for i, id := range ids {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, `{"connectionId":"`...)
+		dst = append(dst, id...)
+		dst = append(dst, `","data":"`...)
+		dst = append(dst, payload...)
+		dst = append(dst, `"}`...)
+	}
+	return append(dst, `]}`...)
+}
+
+// connectEvent is what wsbench reads of the $connect event.
+type connectEvent struct {
+	QueryStringParameters map[string]string `json:"queryStringParameters"`
+	RequestContext        struct {
+		ConnectionID string `json:"connectionId"`
+	} `json:"requestContext"`
+}
+
+// idRecorder is the $connect integration: it records the connection id of
+// the connection whose URL carried ?n=INDEX.
+type idRecorder struct {
+	mu  sync.Mutex
+	ids []string
+	bad atomic.Int64
+}
+
+func (r *idRecorder) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	var ev connectEvent
+	err := json.NewDecoder(io.LimitReader(req.Body, 1<<20)).Decode(&ev)
+	i, convErr := strconv.Atoi(ev.QueryStringParameters["n"])
+	if err != nil || convErr != nil || ev.RequestContext.ConnectionID == "" {
+		r.bad.Add(1)
+		http.Error(w, "wsbench: no n or connectionId", http.StatusBadRequest)
+		return
+	}
+	r.mu.Lock()
+	if i >= 0 && i < len(r.ids) {
+		r.ids[i] = ev.RequestContext.ConnectionID
+	}
+	r.mu.Unlock()
+	w.WriteHeader(http.StatusOK)
+}
+
+func (r *idRecorder) get(i int) string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.ids[i]
+}
+
+// pushConn is one receiving client.
+type pushConn struct {
+	c        *net.TCPConn
+	rest     []byte
+	writeMu  sync.Mutex
+	received atomic.Int64
+	lastRecv atomic.Int64 // unix nanos of the last delivery
+	bad      atomic.Int64 // data frames without a timestamp
+	latMu    sync.Mutex
+	lat      []time.Duration
+	err      error
+	done     chan struct{}
+}
+
+func (p *pushConn) write(frame []byte) error {
+	p.writeMu.Lock()
+	defer p.writeMu.Unlock()
+	_ = p.c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	_, err := p.c.Write(frame)
+	return err
+}
+
+// readLoop reads frames until the connection ends, counting data messages
+// and their latency from the timestamp in the payload, and answering pings.
+func (p *pushConn) readLoop(measure *atomic.Bool) {
+	defer close(p.done)
+	buf := make([]byte, 0, 4096)
+	buf = append(buf, p.rest...)
+	for {
+		now := time.Now()
+		off := 0
+		for {
+			f, m, err := parseServerFrame(buf[off:])
+			if err != nil {
+				p.err = err
+				return
+			}
+			if m == 0 {
+				break
+			}
+			off += m
+			switch f.op {
+			case wsproto.OpText, wsproto.OpBinary, wsproto.OpContinuation:
+				if !f.fin {
+					continue
+				}
+				if ts, ok := parsePushTS(f.payload); ok {
+					if measure.Load() {
+						p.latMu.Lock()
+						p.lat = append(p.lat, now.Sub(time.Unix(0, ts)))
+						p.latMu.Unlock()
+					}
+				} else {
+					p.bad.Add(1)
+				}
+				p.lastRecv.Store(now.UnixNano())
+				p.received.Add(1)
+			case wsproto.OpPing:
+				if err := p.write(clientFrame(nil, wsproto.OpPong, f.payload)); err != nil {
+					p.err = err
+					return
+				}
+			case wsproto.OpClose:
+				p.err = fmt.Errorf("%w with code %d", errClosedByGateway, closeCode(f.payload))
+				return
+			}
+		}
+		n := copy(buf, buf[off:])
+		buf = buf[:n]
+		if len(buf) == cap(buf) {
+			if cap(buf) >= 1<<20 {
+				p.err = errors.New("server frame larger than 1 MiB")
+				return
+			}
+			buf = append(buf, make([]byte, cap(buf))...)[:n]
+		}
+		r, err := p.c.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+r]
+		if err != nil {
+			if r == 0 {
+				p.err = err
+				return
+			}
+		}
+	}
+}
+
+// httpTally counts the answers of the management API.
+type httpTally struct {
+	mu       sync.Mutex
+	byStatus map[string]int
+	example  map[string]string
+}
+
+func (h *httpTally) add(status string, body []byte) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.byStatus == nil {
+		h.byStatus, h.example = map[string]int{}, map[string]string{}
+	}
+	h.byStatus[status]++
+	if _, ok := h.example[status]; !ok {
+		h.example[status] = strings.TrimSpace(string(body[:min(len(body), 200)]))
+	}
+}
+
+func (h *httpTally) count(status string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.byStatus[status]
+}
+
+func (h *httpTally) String() string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.byStatus) == 0 {
+		return "none"
+	}
+	keys := make([]string, 0, len(h.byStatus))
+	for k := range h.byStatus {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var parts []string
+	for _, k := range keys {
+		s := fmt.Sprintf("%s ×%d", k, h.byStatus[k])
+		if !strings.HasPrefix(k, "2") || h.example[k] != "" {
+			s += fmt.Sprintf(" (e.g. %q)", h.example[k])
+		}
+		parts = append(parts, s)
+	}
+	return strings.Join(parts, ", ")
+}
+
+// mgmtClient sends requests to the management API.
+type mgmtClient struct {
+	base  string
+	http  *http.Client
+	tally httpTally
+}
+
+func newMgmtClient(base string, conns int) *mgmtClient {
+	tr := &http.Transport{
+		MaxIdleConns:        conns * 2,
+		MaxIdleConnsPerHost: conns * 2,
+		IdleConnTimeout:     time.Minute,
+		DisableCompression:  true,
+		DialContext:         (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
+	}
+	return &mgmtClient{base: base, http: &http.Client{Transport: tr, Timeout: 30 * time.Second}}
+}
+
+// do sends one request and returns its status and body; the body is read
+// whole so that the connection is reused.
+func (m *mgmtClient) do(ctx context.Context, method, path string, body []byte) (int, []byte, error) {
+	req, err := http.NewRequestWithContext(ctx, method, m.base+path, bytes.NewReader(body))
+	if err != nil {
+		return 0, nil, err
+	}
+	resp, err := m.http.Do(req)
+	if err != nil {
+		m.tally.add("error: "+classify(err), []byte(err.Error()))
+		return 0, nil, err
+	}
+	b, err := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	m.tally.add(strconv.Itoa(resp.StatusCode), b)
+	return resp.StatusCode, b, err
+}
+
+func connPath(id string) string { return "/@connections/" + url.PathEscape(id) }
+
+// userSys returns the user and system CPU time of pid from /proc/PID/stat.
+func userSys(pid int) (user, sys time.Duration) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, 0
+	}
+	return parseUserSys(b)
+}
+
+// parseUserSys returns utime and stime (fields 14 and 15) of a
+// /proc/PID/stat line.
+func parseUserSys(b []byte) (user, sys time.Duration) {
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, 0
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0, 0
+	}
+	u, _ := strconv.ParseInt(f[11], 10, 64)
+	s, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(u) * time.Second / userHZ, time.Duration(s) * time.Second / userHZ
+}
+
+// pushRun is the state of one wsbench push run.
+type pushRun struct {
+	o       *pushOptions
+	conns   []*pushConn
+	ids     []string
+	mgmt    *mgmtClient
+	measure atomic.Bool
+
+	batchResults atomic.Int64  // entries in @batch results
+	batchFailed  atomic.Int64  // entries that look like failures
+	gwUser       time.Duration // gateway user and system CPU during the run
+	gwSys        time.Duration
+	selfUser     time.Duration // wsbench's
+	selfSys      time.Duration
+	sendStart    time.Time
+	sendEnd      time.Time
+}
+
+func runPush(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	o, err := parsePushOptions(args, stderr)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, o.timeout)
+	defer cancel()
+	printf := func(format string, args ...any) { fmt.Fprintf(stdout, format, args...) }
+
+	rec := &idRecorder{ids: make([]string, o.n)}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: rec, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	defer func() { _ = srv.Close() }()
+	o.connectURL = "http://" + ln.Addr().String() + "/connect"
+
+	workdir, err := makeWorkdir(o.workdir)
+	if err != nil {
+		return err
+	}
+	gws, err := startGateways(ctx, &o.commonOptions, workdir)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		res := stopGateways(gws, 30*time.Second)
+		for i, g := range gws {
+			n, lines, _ := g.logProblems(5)
+			printf("gateway %d: %s after SIGTERM (%s); %d warning/error log lines %q\n",
+				g.index, exitText(res[i].Err), fmtDur(res[i].Took), n, lines)
+		}
+	}()
+	g := gws[0]
+	pids := []int{g.pid()}
+	mgmtBase := fmt.Sprintf("http://127.0.0.1:%d", o.mgmtPort)
+	printf("gateway 0: pid %d, ws://%s/, management %s, config %s, log %s\n", g.pid(), g.addr, mgmtBase, g.config, g.log)
+	printf("wsbench push -mode %s: %d connections, payload %d bytes, %d concurrent HTTP requests\n", o.mode, o.n, o.size, o.posters)
+	printf("environment: %s; load average %s; %d CPUs\n", envSummary(), loadAverage(), runtime.NumCPU())
+	printf("%s; $connect: http integration to %s recording connection ids\n", o.authSummary(), o.connectURL)
+
+	r := &pushRun{o: o, mgmt: newMgmtClient(mgmtBase, o.posters)}
+	fails := r.dial(ctx, rec)
+	defer r.closeAll()
+	printf("connect: %d of %d established, ids recorded for all of them; failures: %s; bad $connect events %d\n",
+		len(r.conns), o.n, fails.String(), rec.bad.Load())
+	if len(r.conns) == 0 {
+		return errors.New("no connection established")
+	}
+	for _, p := range r.conns {
+		go p.readLoop(&r.measure)
+	}
+
+	if o.mode == pushTopic {
+		t0 := time.Now()
+		if err := r.subscribe(ctx); err != nil {
+			return err
+		}
+		printf("subscribe: %d PUT /@connections/{id}/topics/%s in %s; answers: %s\n", len(r.conns), pushTopicName, fmtDur(time.Since(t0)), r.mgmt.tally.String())
+		r.mgmt.tally = httpTally{}
+	}
+
+	r.measure.Store(true)
+	gu0, gs0 := userSys(g.pid())
+	su0, ss0 := userSys(os.Getpid())
+	cpu0 := takeCPU(pids)
+	switch o.mode {
+	case pushPost:
+		r.sendPost(ctx)
+	case pushBatch:
+		r.sendBatch(ctx)
+	case pushTopic:
+		r.sendTopic(ctx)
+	}
+	received, lastRecv := r.wait(ctx, o.expected(len(r.conns)))
+	cpu := takeCPU(pids).since(cpu0)
+	gu1, gs1 := userSys(g.pid())
+	su1, ss1 := userSys(os.Getpid())
+	r.gwUser, r.gwSys, r.selfUser, r.selfSys = gu1-gu0, gs1-gs0, su1-su0, ss1-ss0
+	return r.report(stdout, received, lastRecv, cpu)
+}
+
+// dial opens the connections, connection i with ?n=i, and keeps those
+// whose id the $connect integration recorded.
+func (r *pushRun) dial(ctx context.Context, rec *idRecorder) failures {
+	o := r.o
+	var srcs []net.IP
+	for k := range o.sources {
+		srcs = append(srcs, nthSource(o.firstSrc, k))
+	}
+	d := newDialers(srcs, o.dialTimeout)
+	conns := make([]*pushConn, o.n)
+	var next atomic.Int64
+	var mu sync.Mutex
+	var fails failures
+	var wg sync.WaitGroup
+	for range min(o.dialers, o.n) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				i := int(next.Add(1)) - 1
+				if i >= o.n {
+					return
+				}
+				t, err := withQuery(o.targets[0], "n="+strconv.Itoa(i))
+				if err == nil {
+					var c *net.TCPConn
+					var rest []byte
+					c, rest, err = dialWS(ctx, d.pick(i, t), t)
+					if err == nil {
+						conns[i] = &pushConn{c: c, rest: rest, done: make(chan struct{})}
+						continue
+					}
+				}
+				mu.Lock()
+				fails.add(err)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	for i, p := range conns {
+		if p == nil {
+			continue
+		}
+		id := rec.get(i)
+		if id == "" {
+			fails.addCause("no id", "$connect recorded no connection id", 1)
+			_ = p.c.Close()
+			continue
+		}
+		r.conns = append(r.conns, p)
+		r.ids = append(r.ids, id)
+	}
+	return fails
+}
+
+// withQuery returns t with q added to its query.
+func withQuery(t target, q string) (target, error) {
+	sep := "?"
+	if strings.Contains(t.URL, "?") {
+		sep = "&"
+	}
+	return parseTarget(t.URL + sep + q)
+}
+
+func (r *pushRun) closeAll() {
+	frame := closeFrame()
+	for _, p := range r.conns {
+		_ = p.write(frame)
+		_ = p.c.Close()
+	}
+	for _, p := range r.conns {
+		<-p.done
+	}
+}
+
+// parallel runs f in r.o.posters goroutines and records the send span.
+func (r *pushRun) parallel(f func()) {
+	var wg sync.WaitGroup
+	r.sendStart = time.Now()
+	for range r.o.posters {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			f()
+		}()
+	}
+	wg.Wait()
+	r.sendEnd = time.Now()
+}
+
+func (r *pushRun) subscribe(ctx context.Context) error {
+	var next atomic.Int64
+	r.parallel(func() {
+		for ctx.Err() == nil {
+			i := int(next.Add(1)) - 1
+			if i >= len(r.ids) {
+				return
+			}
+			_, _, _ = r.mgmt.do(ctx, http.MethodPut, connPath(r.ids[i])+"/topics/"+pushTopicName, nil)
+		}
+	})
+	ok := 0
+	for _, s := range []string{"200", "201", "204"} {
+		ok += r.mgmt.tally.count(s)
+	}
+	if ok < len(r.ids) {
+		return fmt.Errorf("subscribing: %d of %d PUT /@connections/{id}/topics/%s succeeded; answers: %s (the endpoint may not exist in this build)",
+			ok, len(r.ids), pushTopicName, r.mgmt.tally.String())
+	}
+	return nil
+}
+
+func (r *pushRun) sendPost(ctx context.Context) {
+	var next atomic.Int64
+	r.parallel(func() {
+		buf := make([]byte, 0, r.o.size)
+		for ctx.Err() == nil {
+			k := int(next.Add(1)) - 1
+			if k >= r.o.messages {
+				return
+			}
+			buf = pushPayload(buf[:0], time.Now().UnixNano(), r.o.size)
+			_, _, _ = r.mgmt.do(ctx, http.MethodPost, connPath(r.ids[k%len(r.ids)]), buf)
+		}
+	})
+}
+
+func (r *pushRun) sendBatch(ctx context.Context) {
+	var next atomic.Int64
+	r.parallel(func() {
+		var body, payload []byte
+		ids := make([]string, 0, r.o.batch)
+		for ctx.Err() == nil {
+			start := int(next.Add(int64(r.o.batch))) - r.o.batch
+			if start >= r.o.messages {
+				return
+			}
+			ids = ids[:0]
+			for k := start; k < min(start+r.o.batch, r.o.messages); k++ {
+				ids = append(ids, r.ids[k%len(r.ids)])
+			}
+			payload = pushPayload(payload[:0], time.Now().UnixNano(), r.o.size)
+			body = batchBody(body[:0], ids, payload)
+			status, resp, err := r.mgmt.do(ctx, http.MethodPost, "/@batch", body)
+			if err == nil && status == http.StatusOK {
+				n, failed := countBatchResults(resp)
+				r.batchResults.Add(int64(n))
+				r.batchFailed.Add(int64(failed))
+			}
+		}
+	})
+}
+
+// countBatchResults returns the number of entries in a @batch answer's
+// results and how many of them carry an error or a status other than 2xx.
+func countBatchResults(body []byte) (n, failed int) {
+	var resp struct {
+		Results []map[string]any `json:"results"`
+	}
+	if json.Unmarshal(body, &resp) != nil {
+		return 0, 0
+	}
+	for _, res := range resp.Results {
+		bad := false
+		for k, v := range res {
+			switch strings.ToLower(k) {
+			case "error", "errortype", "errormessage":
+				bad = bad || (v != nil && v != "")
+			case "status", "statuscode":
+				if f, ok := v.(float64); ok && (f < 200 || f > 299) {
+					bad = true
+				}
+				if s, ok := v.(string); ok && !strings.EqualFold(s, "ok") && !strings.HasPrefix(s, "2") && !strings.EqualFold(s, "delivered") {
+					bad = true
+				}
+			case "ok", "delivered":
+				if b, ok := v.(bool); ok && !b {
+					bad = true
+				}
+			}
+		}
+		if bad {
+			failed++
+		}
+	}
+	return len(resp.Results), failed
+}
+
+// sendTopic publishes at o.rate on a fixed schedule, at most o.posters
+// publishes in flight; a publish is sent late when all are busy.
+func (r *pushRun) sendTopic(ctx context.Context) {
+	o := r.o
+	total := o.publishes()
+	interval := time.Duration(float64(time.Second) / o.rate)
+	sem := make(chan struct{}, o.posters)
+	var wg sync.WaitGroup
+	r.sendStart = time.Now()
+	for k := 0; k < total && ctx.Err() == nil; k++ {
+		if d := time.Until(r.sendStart.Add(time.Duration(k) * interval)); d > 0 {
+			time.Sleep(d)
+		}
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+		}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			body := pushPayload(make([]byte, 0, o.size), time.Now().UnixNano(), o.size)
+			_, _, _ = r.mgmt.do(ctx, http.MethodPost, "/@topics/"+pushTopicName, body)
+		}()
+	}
+	wg.Wait()
+	r.sendEnd = time.Now()
+}
+
+// wait waits until want deliveries have arrived, the deliveries stop for
+// 5 s after the last request, or ctx ends. It returns the deliveries and
+// the time of the last.
+func (r *pushRun) wait(ctx context.Context, want int64) (int64, time.Time) {
+	sum := func() (n int64, last int64) {
+		for _, p := range r.conns {
+			n += p.received.Load()
+			last = max(last, p.lastRecv.Load())
+		}
+		return n, last
+	}
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	prev, since := int64(-1), time.Now()
+	for {
+		n, last := sum()
+		if n >= want || ctx.Err() != nil {
+			r.measure.Store(false)
+			return n, time.Unix(0, last)
+		}
+		if n != prev {
+			prev, since = n, time.Now()
+		} else if time.Since(since) > 5*time.Second {
+			r.measure.Store(false)
+			return n, time.Unix(0, last)
+		}
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+		}
+	}
+}
+
+func (r *pushRun) report(w io.Writer, received int64, lastRecv time.Time, cpu cpuSnapshot) error {
+	o := r.o
+	printf := func(format string, args ...any) { fmt.Fprintf(w, format, args...) }
+	want := o.expected(len(r.conns))
+	var lat []time.Duration
+	var bad int64
+	for _, p := range r.conns {
+		p.latMu.Lock()
+		lat = append(lat, p.lat...)
+		p.latMu.Unlock()
+		bad += p.bad.Load()
+	}
+	sum := summarize(lat)
+	span := lastRecv.Sub(r.sendStart)
+	sendSpan := r.sendEnd.Sub(r.sendStart)
+	rate := float64(received) / max(span.Seconds(), 1e-9)
+	var closed int
+	for _, p := range r.conns {
+		select {
+		case <-p.done:
+			closed++
+		default:
+		}
+	}
+	printf("\nresults\n")
+	switch o.mode {
+	case pushPost:
+		printf("  requests       %d POST /@connections/{id} by %d concurrent clients in %s (%.0f/s); answers: %s\n",
+			o.messages, o.posters, fmtDur(sendSpan), float64(o.messages)/max(sendSpan.Seconds(), 1e-9), r.mgmt.tally.String())
+	case pushBatch:
+		reqs := ceilDiv(o.messages, o.batch)
+		printf("  requests       %d POST /@batch of %d items by %d concurrent clients in %s (%.0f/s); answers: %s\n",
+			reqs, o.batch, o.posters, fmtDur(sendSpan), float64(reqs)/max(sendSpan.Seconds(), 1e-9), r.mgmt.tally.String())
+		printf("  batch results  %d entries, %d of them failures\n", r.batchResults.Load(), r.batchFailed.Load())
+	case pushTopic:
+		printf("  publishes      %d POST /@topics/%s offered at %.0f/s, sent in %s; answers: %s\n",
+			o.publishes(), pushTopicName, o.rate, fmtDur(sendSpan), r.mgmt.tally.String())
+	}
+	printf("  deliveries     %d of %d expected, %d without a timestamp; %d connections closed during the run\n", received, want, bad, closed)
+	printf("  delivered      %.0f/s over %s (from the first request to the last delivery)\n", rate, fmtDur(span))
+	printf("  latency        %s\n", sum)
+	printf("                 (from just before the HTTP request to the client's read that completed the frame)\n")
+	ncpu := runtime.NumCPU()
+	others := max(cpu.system-cpu.gateway-cpu.self, 0)
+	printf("  CPU            gateway %s (%.0f%% of one core), wsbench %s (%.0f%%), all other processes %s; %d CPUs × %s = %s\n",
+		fmtDur(cpu.gateway), 100*cpu.gateway.Seconds()/max(span.Seconds(), 1e-9),
+		fmtDur(cpu.self), 100*cpu.self.Seconds()/max(span.Seconds(), 1e-9),
+		fmtDur(others), ncpu, fmtDur(span), fmtDur(time.Duration(ncpu)*span))
+	printf("                 gateway user %s + system %s; wsbench user %s + system %s\n",
+		fmtDur(r.gwUser), fmtDur(r.gwSys), fmtDur(r.selfUser), fmtDur(r.selfSys))
+	if received > 0 {
+		printf("                 gateway %s per delivery, wsbench %s per delivery\n",
+			fmtDur(cpu.gateway/time.Duration(received)), fmtDur(cpu.self/time.Duration(received)))
+	}
+	met := rate >= o.target() && received >= want
+	verdict := fmt.Sprintf("target %.0f deliveries/s", o.target())
+	if o.mode == pushTopic {
+		met = met && sum.N > 0 && sum.P99 < targetTopicP99
+		verdict += fmt.Sprintf(" and p99 < %s", fmtDur(targetTopicP99))
+	}
+	printf("  target         %s: %s\n", verdict, map[bool]string{true: "met", false: "NOT met"}[met])
+	printf("\nsummary: mode=%s n=%d posters=%d batch=%d size=%d deliveries=%d expected=%d delivered_per_s=%.0f p50=%s p99=%s max=%s gateway_cpu=%s wsbench_cpu=%s others_cpu=%s target_met=%v\n",
+		o.mode, len(r.conns), o.posters, o.batch, o.size, received, want, rate, fmtDur(sum.P50), fmtDur(sum.P99), fmtDur(sum.Max),
+		fmtDur(cpu.gateway), fmtDur(cpu.self), fmtDur(others), met)
+	if received < want {
+		return fmt.Errorf("%d of %d deliveries did not arrive", want-received, want)
+	}
+	return nil
+}

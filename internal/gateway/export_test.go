@@ -1,0 +1,15 @@
+package gateway
+
+import "context"
+
+// Test hooks for the external gateway_test package.
+var (
+	MatchTopic = matchTopic
+	ValidTopic = validTopic
+)
+
+// TopicCount reports how many connections the registry has subscribed to
+// topic.
+func (g *Gateway) TopicCount(topic string) (int, error) {
+	return g.reg.TopicCount(context.Background(), topic)
+}

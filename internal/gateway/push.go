@@ -1,0 +1,266 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"golang.org/x/time/rate"
+
+	"github.com/wsgate/wsgate/internal/awsevent"
+	"github.com/wsgate/wsgate/internal/config"
+	"github.com/wsgate/wsgate/internal/edge"
+)
+
+// maxTopicBytes bounds the length of a topic a client names.
+const maxTopicBytes = 256
+
+// closeUserLimit is the close code of a connection closed because its user
+// opened too many (policy close_oldest).
+const (
+	closeUserLimit       = 4008
+	closeUserLimitReason = "too many connections for this user"
+)
+
+// principalVar is replaced by the connection's principal in a topic pattern.
+const principalVar = "{principalId}"
+
+// validTopic reports whether a client may name topic: 1 to 256 bytes of
+// valid UTF-8, every character printable.
+func validTopic(topic string) bool {
+	if topic == "" || len(topic) > maxTopicBytes || !utf8.ValidString(topic) {
+		return false
+	}
+	for _, r := range topic {
+		if !unicode.IsPrint(r) {
+			return false
+		}
+	}
+	return true
+}
+
+// topicAllowed reports whether any of patterns lets the connection of
+// principal subscribe itself to topic.
+func topicAllowed(patterns []string, topic, principal string) bool {
+	for _, p := range patterns {
+		if matchTopic(p, topic, principal) {
+			return true
+		}
+	}
+	return false
+}
+
+// matchTopic reports whether topic matches pattern. In a pattern, "*"
+// matches one or more characters other than "/", so it stays within one
+// segment; a trailing "/*" matches "/" and any non-empty rest, which may span
+// segments; "{principalId}" matches principal literally, and never when
+// principal is empty. Every other character matches itself.
+func matchTopic(pattern, topic, principal string) bool {
+	atoms, ok := compileTopic(pattern, principal)
+	if !ok {
+		return false
+	}
+	// memo[i*(len(topic)+1)+j] records a failed attempt to match atoms[i:]
+	// against topic[j:], which keeps stars polynomial.
+	m := topicMatcher{atoms: atoms, topic: topic, failed: make([]bool, (len(atoms)+1)*(len(topic)+1))}
+	return m.match(0, 0)
+}
+
+type atomKind uint8
+
+const (
+	atomLiteral atomKind = iota
+	atomStar             // one or more characters other than "/"
+	atomRest             // one or more characters, the pattern's end
+)
+
+type topicAtom struct {
+	kind atomKind
+	lit  string
+}
+
+// compileTopic splits pattern into atoms with principal substituted. It
+// reports false when the pattern needs a principal and there is none.
+func compileTopic(pattern, principal string) ([]topicAtom, bool) {
+	var atoms []topicAtom
+	body, rest := pattern, false
+	if strings.HasSuffix(pattern, "/*") {
+		body, rest = pattern[:len(pattern)-1], true
+	}
+	var lit strings.Builder
+	flush := func() {
+		if lit.Len() > 0 {
+			atoms = append(atoms, topicAtom{kind: atomLiteral, lit: lit.String()})
+			lit.Reset()
+		}
+	}
+	for i := 0; i < len(body); {
+		switch {
+		case body[i] == '*':
+			flush()
+			atoms = append(atoms, topicAtom{kind: atomStar})
+			i++
+		case strings.HasPrefix(body[i:], principalVar):
+			if principal == "" {
+				return nil, false
+			}
+			lit.WriteString(principal)
+			i += len(principalVar)
+		default:
+			lit.WriteByte(body[i])
+			i++
+		}
+	}
+	flush()
+	if rest {
+		atoms = append(atoms, topicAtom{kind: atomRest})
+	}
+	return atoms, true
+}
+
+type topicMatcher struct {
+	atoms  []topicAtom
+	topic  string
+	failed []bool
+}
+
+func (m *topicMatcher) match(i, j int) bool {
+	if i == len(m.atoms) {
+		return j == len(m.topic)
+	}
+	k := i*(len(m.topic)+1) + j
+	if m.failed[k] {
+		return false
+	}
+	ok := false
+	switch a := m.atoms[i]; a.kind {
+	case atomLiteral:
+		ok = strings.HasPrefix(m.topic[j:], a.lit) && m.match(i+1, j+len(a.lit))
+	case atomStar:
+		for e := j + 1; e <= len(m.topic) && m.topic[e-1] != '/'; e++ {
+			if m.match(i+1, e) {
+				ok = true
+				break
+			}
+		}
+	case atomRest:
+		ok = j < len(m.topic)
+	}
+	if !ok {
+		m.failed[k] = true
+	}
+	return ok
+}
+
+// builtin performs a route the gateway handles itself: subscribe or
+// unsubscribe the sender to the message's "topic". A topic that is missing,
+// malformed or not allowed by topics.allow gets AWS's Forbidden frame.
+func (h *handler) builtin(ctx context.Context, c *edge.Conn, sess *session, rt *Route, data []byte) {
+	g := h.g
+	requestID := awsevent.NewID()
+	var body struct {
+		Topic string `json:"topic"`
+	}
+	if err := json.Unmarshal(data, &body); err != nil || !validTopic(body.Topic) {
+		g.log.Info("topic request refused", "connectionId", c.ID(), "builtin", rt.Builtin, "reason", "missing or malformed topic")
+		_ = c.Send(awsevent.ForbiddenFrame(c.ID(), requestID))
+		return
+	}
+	if !topicAllowed(g.cfg.Topics.Allow, body.Topic, sess.principal) {
+		g.log.Info("topic request refused", "connectionId", c.ID(), "builtin", rt.Builtin, "topic", body.Topic, "reason", "no topics.allow pattern matches")
+		_ = c.Send(awsevent.ForbiddenFrame(c.ID(), requestID))
+		return
+	}
+	var err error
+	status := "subscribed"
+	switch rt.Builtin {
+	case config.BuiltinSubscribe:
+		err = g.reg.Subscribe(ctx, c.ID(), body.Topic)
+	case config.BuiltinUnsubscribe:
+		err = g.reg.Unsubscribe(ctx, c.ID(), body.Topic)
+		status = "unsubscribed"
+	default:
+		g.log.Error("unknown built-in route", "connectionId", c.ID(), "builtin", rt.Builtin)
+		_ = c.Send(awsevent.ForbiddenFrame(c.ID(), requestID))
+		return
+	}
+	if err != nil {
+		g.log.Warn("topic request failed", "connectionId", c.ID(), "requestId", requestID, "builtin", rt.Builtin, "topic", body.Topic, "err", err)
+		_ = c.Send(awsevent.InternalErrorFrame(c.ID(), requestID))
+		return
+	}
+	reply, _ := json.Marshal(struct {
+		Action string `json:"action"`
+		Topic  string `json:"topic"`
+		Status string `json:"status"`
+	}{string(rt.Builtin), body.Topic, status})
+	_ = c.Send(reply)
+}
+
+// allowMessage takes a token from the connection's message bucket, creating
+// it on the first message so that idle connections carry none. Message
+// calls of one connection are sequential, so the lazy creation needs no
+// lock.
+func (s *session) allowMessage(l config.RateLimit) bool {
+	if !l.Enabled() {
+		return true
+	}
+	if s.limiter == nil {
+		s.limiter = rate.NewLimiter(rate.Limit(l.Rate), l.Burst)
+	}
+	return s.limiter.Allow()
+}
+
+// refuseOverUserLimit answers 429 when principal already holds
+// limits.max_connections_per_user connections and the policy is
+// refuse_newest. It runs after authentication and before the $connect
+// integration, so a refused client never reaches the backend.
+func (h *handler) refuseOverUserLimit(ctx context.Context, c *edge.Conn, principal string) error {
+	g := h.g
+	l := g.cfg.Limits
+	if principal == "" || l.MaxConnectionsPerUser <= 0 || l.UserLimitPolicy == config.CloseOldest {
+		return nil
+	}
+	recs, err := g.reg.UserConnections(ctx, principal)
+	if err != nil {
+		g.log.Error("registry unavailable at connect", "connectionId", c.ID(), "err", err)
+		return &edge.RejectError{Status: http.StatusServiceUnavailable, Message: "Service Unavailable"}
+	}
+	if len(recs) >= l.MaxConnectionsPerUser {
+		g.log.Info("connection refused", "connectionId", c.ID(), "status", http.StatusTooManyRequests, "reason", "user at max_connections_per_user")
+		return &edge.RejectError{Status: http.StatusTooManyRequests, Message: "Too Many Requests"}
+	}
+	return nil
+}
+
+// closeOverUserLimit closes principal's oldest connections beyond
+// limits.max_connections_per_user with 4008 when the policy is
+// close_oldest. It runs once the new connection is registered, which makes
+// the new connection the newest and never one of those closed.
+func (h *handler) closeOverUserLimit(ctx context.Context, c *edge.Conn, principal string) {
+	g := h.g
+	l := g.cfg.Limits
+	if principal == "" || l.MaxConnectionsPerUser <= 0 || l.UserLimitPolicy != config.CloseOldest {
+		return
+	}
+	recs, err := g.reg.UserConnections(ctx, principal)
+	if err != nil {
+		g.log.Error("registry unavailable enforcing max_connections_per_user", "connectionId", c.ID(), "err", err)
+		return
+	}
+	for _, rec := range recs[:max(len(recs)-l.MaxConnectionsPerUser, 0)] {
+		if rec.ConnectionID == c.ID() {
+			continue
+		}
+		old := g.hub.Get(rec.ConnectionID)
+		if old == nil {
+			g.log.Warn("oldest connection of user over max_connections_per_user is not on this node", "connectionId", rec.ConnectionID, "nodeId", rec.NodeID)
+			continue
+		}
+		g.log.Info("closing oldest connection of user over max_connections_per_user", "connectionId", rec.ConnectionID, "newConnectionId", c.ID())
+		old.Close(closeUserLimit, closeUserLimitReason)
+	}
+}

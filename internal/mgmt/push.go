@@ -1,0 +1,367 @@
+package mgmt
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/wsgate/wsgate/internal/registry"
+)
+
+// Limits of the calls beyond AWS's @connections API.
+const (
+	// MaxBatchItems is the most items one POST /@batch may carry.
+	MaxBatchItems = 1000
+	// MaxBatchBytes bounds a POST /@batch body, as API Gateway bounds a
+	// REST request's payload at 10 MB.
+	MaxBatchBytes = 10 << 20
+	// MaxCloseReasonBytes is the longest close reason a close frame can
+	// carry (RFC 6455 section 5.5: 125 bytes of payload, 2 of them the code).
+	MaxCloseReasonBytes = 123
+)
+
+// bodyLimit is the most bytes the call r may carry.
+func bodyLimit(r *http.Request) int64 {
+	p := r.URL.Path
+	if p == "/@batch" || (strings.Count(p, "/") == 2 && strings.HasSuffix(p, "/@batch")) {
+		return MaxBatchBytes
+	}
+	return MaxPayloadBytes
+}
+
+// payload reads a message to push: 1 to MaxPayloadBytes bytes.
+func payload(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	body, err := readBody(w, r, MaxPayloadBytes)
+	if err != nil {
+		return nil, err
+	}
+	if len(body) == 0 {
+		return nil, ErrEmptyPayload
+	}
+	return body, nil
+}
+
+// deliver sends data to each connection of recs that lives on this node and
+// reports how many took it. Send never blocks: a client whose queue is full
+// is closed as a slow consumer and not counted. Connections on other nodes
+// are not reached from here.
+func (s *Server) deliver(recs []registry.Record, data []byte) int {
+	n := 0
+	for _, rec := range recs {
+		if !s.onThisNode(rec) {
+			continue
+		}
+		c := s.hub.Get(rec.ConnectionID)
+		if c == nil || c.Send(data) != nil {
+			continue
+		}
+		n++
+	}
+	return n
+}
+
+func (s *Server) onThisNode(rec registry.Record) bool {
+	return rec.NodeID == "" || rec.NodeID == s.cfg.NodeID
+}
+
+// pushToUser sends data to every connection of principalID; none reached is
+// ErrGone, as for a single connection.
+func (s *Server) pushToUser(ctx context.Context, principalID string, data []byte) (int, error) {
+	if principalID == "" {
+		return 0, badRequest("principalId is empty")
+	}
+	recs, err := s.reg.UserConnections(ctx, principalID)
+	if err != nil {
+		return 0, err
+	}
+	n := s.deliver(recs, data)
+	if n == 0 {
+		return 0, ErrGone
+	}
+	return n, nil
+}
+
+// pushToTopic sends data to every subscriber of topic; none is not an error.
+func (s *Server) pushToTopic(ctx context.Context, topic string, data []byte) (int, error) {
+	if topic == "" {
+		return 0, badRequest("topic is empty")
+	}
+	recs, err := s.reg.TopicSubscribers(ctx, topic)
+	if err != nil {
+		return 0, err
+	}
+	return s.deliver(recs, data), nil
+}
+
+// pushToConnection sends data to one connection.
+func (s *Server) pushToConnection(ctx context.Context, id string, data []byte) (int, error) {
+	c, err := s.local(ctx, id)
+	if err != nil {
+		return 0, err
+	}
+	if err := c.Send(data); err != nil {
+		return 0, ErrGone
+	}
+	return 1, nil
+}
+
+func writeJSON(w http.ResponseWriter, v any) error {
+	body, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(body)
+	return nil
+}
+
+type delivered struct {
+	Delivered int `json:"delivered"`
+}
+
+func (s *Server) postToUser(w http.ResponseWriter, r *http.Request) error {
+	data, err := payload(w, r)
+	if err != nil {
+		return err
+	}
+	n, err := s.pushToUser(r.Context(), r.PathValue("principalId"), data)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, delivered{n})
+}
+
+func (s *Server) publish(w http.ResponseWriter, r *http.Request) error {
+	data, err := payload(w, r)
+	if err != nil {
+		return err
+	}
+	n, err := s.pushToTopic(r.Context(), r.PathValue("topic"), data)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, delivered{n})
+}
+
+type identity struct {
+	SourceIP  string `json:"sourceIp"`
+	UserAgent string `json:"userAgent"`
+}
+
+type connectionInfo struct {
+	ConnectionID string   `json:"connectionId"`
+	ConnectedAt  string   `json:"connectedAt"`
+	LastActiveAt string   `json:"lastActiveAt"`
+	Identity     identity `json:"identity"`
+}
+
+// getUser lists the user's connections on this node, oldest first.
+func (s *Server) getUser(w http.ResponseWriter, r *http.Request) error {
+	p := r.PathValue("principalId")
+	recs, err := s.reg.UserConnections(r.Context(), p)
+	if err != nil {
+		return err
+	}
+	conns := []connectionInfo{}
+	for _, rec := range recs {
+		if !s.onThisNode(rec) {
+			continue
+		}
+		c := s.hub.Get(rec.ConnectionID)
+		if c == nil {
+			continue
+		}
+		info := c.Info()
+		conns = append(conns, connectionInfo{rec.ConnectionID, isoTime(info.ConnectedAt), isoTime(info.LastActiveAt),
+			identity{info.SourceIP, info.UserAgent}})
+	}
+	return writeJSON(w, struct {
+		PrincipalID string           `json:"principalId"`
+		Connections []connectionInfo `json:"connections"`
+	}{p, conns})
+}
+
+func (s *Server) getTopic(w http.ResponseWriter, r *http.Request) error {
+	topic := r.PathValue("topic")
+	if topic == "" {
+		return badRequest("topic is empty")
+	}
+	n, err := s.reg.TopicCount(r.Context(), topic)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, struct {
+		Topic       string `json:"topic"`
+		Subscribers int    `json:"subscribers"`
+	}{topic, n})
+}
+
+func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) error {
+	topic := r.PathValue("topic")
+	if topic == "" {
+		return badRequest("topic is empty")
+	}
+	err := s.reg.Subscribe(r.Context(), r.PathValue("id"), topic)
+	if errors.Is(err, registry.ErrNotFound) {
+		return ErrGone
+	}
+	if err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (s *Server) unsubscribe(w http.ResponseWriter, r *http.Request) error {
+	id, topic := r.PathValue("id"), r.PathValue("topic")
+	if topic == "" {
+		return badRequest("topic is empty")
+	}
+	_, err := s.reg.Lookup(r.Context(), id)
+	if errors.Is(err, registry.ErrNotFound) {
+		return ErrGone
+	}
+	if err != nil {
+		return err
+	}
+	if err := s.reg.Unsubscribe(r.Context(), id, topic); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// closeParams reads DELETE's optional code and reason. Without code the
+// close is AWS's: 1000 "Connection Closed Normally". A code must be 1000 or
+// one of the application codes 3000-4999, which clients may not receive
+// otherwise; the reason must fit a close frame.
+func closeParams(q url.Values) (int, string, error) {
+	if !q.Has("code") && !q.Has("reason") {
+		return 1000, "Connection Closed Normally", nil
+	}
+	code := 1000
+	if q.Has("code") {
+		c, err := strconv.Atoi(q.Get("code"))
+		if err != nil || (c != 1000 && (c < 3000 || c > 4999)) {
+			return 0, "", badRequest("code must be 1000 or between 3000 and 4999, got %q", q.Get("code"))
+		}
+		code = c
+	}
+	reason := q.Get("reason")
+	if len(reason) > MaxCloseReasonBytes {
+		return 0, "", badRequest("reason is %d bytes; at most %d bytes of UTF-8 fit a close frame", len(reason), MaxCloseReasonBytes)
+	}
+	if !utf8.ValidString(reason) {
+		return 0, "", badRequest("reason must be valid UTF-8")
+	}
+	return code, reason, nil
+}
+
+// batchItem is one message of POST /@batch: exactly one target and exactly
+// one of data (sent as text) and dataBase64 (the decoded bytes, sent as
+// POST /@connections sends a body).
+type batchItem struct {
+	ConnectionID *string `json:"connectionId"`
+	PrincipalID  *string `json:"principalId"`
+	Topic        *string `json:"topic"`
+	Data         *string `json:"data"`
+	DataBase64   *string `json:"dataBase64"`
+}
+
+type batchResult struct {
+	Status    int    `json:"status"`
+	Delivered int    `json:"delivered"`
+	Error     string `json:"error,omitempty"`
+	Message   string `json:"message,omitempty"`
+}
+
+// batch delivers each item in order and answers with one result per item;
+// one item failing does not stop the others.
+func (s *Server) batch(w http.ResponseWriter, r *http.Request) error {
+	body, err := readBody(w, r, MaxBatchBytes)
+	if err != nil {
+		return err
+	}
+	var req struct {
+		Items []batchItem `json:"items"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		return badRequest("malformed batch: %v", err)
+	}
+	if dec.More() {
+		return badRequest("malformed batch: data after the JSON object")
+	}
+	if len(req.Items) == 0 || len(req.Items) > MaxBatchItems {
+		return badRequest("a batch holds 1 to %d items, got %d", MaxBatchItems, len(req.Items))
+	}
+	results := make([]batchResult, len(req.Items))
+	for i, it := range req.Items {
+		n, err := s.batchOne(r.Context(), it)
+		if err == nil {
+			results[i] = batchResult{Status: http.StatusOK, Delivered: n}
+			continue
+		}
+		e := asError(err)
+		if e == nil {
+			s.log.Error("batch item failed", "item", i, "err", err)
+			e = errInternal
+		}
+		results[i] = batchResult{Status: e.Status, Error: e.Type, Message: e.Message}
+	}
+	return writeJSON(w, struct {
+		Results []batchResult `json:"results"`
+	}{results})
+}
+
+func (s *Server) batchOne(ctx context.Context, it batchItem) (int, error) {
+	var data []byte
+	switch {
+	case it.Data != nil && it.DataBase64 != nil:
+		return 0, badRequest("an item has data or dataBase64, not both")
+	case it.Data != nil:
+		data = []byte(*it.Data)
+	case it.DataBase64 != nil:
+		b, err := base64.StdEncoding.DecodeString(*it.DataBase64)
+		if err != nil {
+			return 0, badRequest("dataBase64 is not base64: %v", err)
+		}
+		data = b
+	default:
+		return 0, badRequest("an item needs data or dataBase64")
+	}
+	if len(data) == 0 {
+		return 0, ErrEmptyPayload
+	}
+	if len(data) > MaxPayloadBytes {
+		return 0, ErrPayloadTooLarge
+	}
+	targets := 0
+	for _, t := range []*string{it.ConnectionID, it.PrincipalID, it.Topic} {
+		if t != nil {
+			targets++
+		}
+	}
+	if targets != 1 {
+		return 0, badRequest("an item needs exactly one of connectionId, principalId and topic, got %d", targets)
+	}
+	switch {
+	case it.ConnectionID != nil:
+		if *it.ConnectionID == "" {
+			return 0, badRequest("connectionId is empty")
+		}
+		return s.pushToConnection(ctx, *it.ConnectionID, data)
+	case it.PrincipalID != nil:
+		return s.pushToUser(ctx, *it.PrincipalID, data)
+	default:
+		return s.pushToTopic(ctx, *it.Topic, data)
+	}
+}
