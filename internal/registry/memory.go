@@ -16,6 +16,7 @@ type Memory struct {
 	records map[string]*entry
 	users   map[string][]string            // principalId → connection ids, oldest first
 	topics  map[string]map[string]struct{} // topic → connection ids
+	nodes   map[string]map[string]struct{} // node id → connection ids
 }
 
 type entry struct {
@@ -31,6 +32,7 @@ func (m *Memory) init() {
 		m.records = make(map[string]*entry)
 		m.users = make(map[string][]string)
 		m.topics = make(map[string]map[string]struct{})
+		m.nodes = make(map[string]map[string]struct{})
 	}
 }
 
@@ -49,6 +51,12 @@ func (m *Memory) Register(ctx context.Context, rec Record) error {
 	if rec.PrincipalID != "" {
 		m.users[rec.PrincipalID] = append(m.users[rec.PrincipalID], rec.ConnectionID)
 	}
+	ids := m.nodes[rec.NodeID]
+	if ids == nil {
+		ids = make(map[string]struct{})
+		m.nodes[rec.NodeID] = ids
+	}
+	ids[rec.ConnectionID] = struct{}{}
 	return nil
 }
 
@@ -67,6 +75,12 @@ func (m *Memory) Unregister(ctx context.Context, connectionID string) error {
 
 func (m *Memory) removeLocked(id string, e *entry) {
 	delete(m.records, id)
+	if ids := m.nodes[e.rec.NodeID]; ids != nil {
+		delete(ids, id)
+		if len(ids) == 0 {
+			delete(m.nodes, e.rec.NodeID)
+		}
+	}
 	if p := e.rec.PrincipalID; p != "" {
 		ids := slices.DeleteFunc(m.users[p], func(v string) bool { return v == id })
 		if len(ids) == 0 {
@@ -178,4 +192,19 @@ func (m *Memory) TopicCount(ctx context.Context, topic string) (int, error) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	return len(m.topics[topic]), nil
+}
+
+// NodeConnections implements Registry.
+func (m *Memory) NodeConnections(ctx context.Context, nodeID string) ([]Record, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	ids := m.nodes[nodeID]
+	out := make([]Record, 0, len(ids))
+	for id := range ids {
+		out = append(out, m.records[id].rec)
+	}
+	return out, nil
 }

@@ -24,6 +24,15 @@ type Record struct {
 	ConnectedAt  time.Time
 	SourceIP     string
 	UserAgent    string
+	// DomainName is the Host the client connected with.
+	DomainName string
+	// Authorizer is the authorizer's output for the connection, as
+	// requestContext.authorizer carries it. Backends that store records
+	// outside the process keep it as JSON, so its values are JSON values
+	// (strings, float64 numbers, booleans, nil, and maps and slices of them).
+	// A node that finds another node lost builds the lost connections'
+	// $disconnect events from the record.
+	Authorizer map[string]any
 }
 
 // Registry is the shared table of connections, indexed by connection id,
@@ -54,6 +63,9 @@ type Registry interface {
 	TopicSubscribers(ctx context.Context, topic string) ([]Record, error)
 	// TopicCount returns how many connections are subscribed to topic.
 	TopicCount(ctx context.Context, topic string) (int, error)
+	// NodeConnections returns the records of the connections nodeID holds;
+	// none is not an error.
+	NodeConnections(ctx context.Context, nodeID string) ([]Record, error)
 }
 
 // Closer is implemented by registries that hold resources to release.

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"sync"
 	"testing"
@@ -28,6 +29,13 @@ func Run(t *testing.T, newRegistry func(t *testing.T) registry.Registry) {
 			ConnectedAt:  time.UnixMilli(1705751697419).UTC(),
 			SourceIP:     "203.0.113.7",
 			UserAgent:    "test/1.0",
+			DomainName:   "ws.example.com",
+			Authorizer: map[string]any{
+				"principalId":        "user-1",
+				"integrationLatency": float64(12),
+				"admin":              true,
+				"scope":              "orders:read orders:write",
+			},
 		}
 		if err := r.Register(ctx, want); err != nil {
 			t.Fatalf("Register: %v", err)
@@ -40,7 +48,7 @@ func Run(t *testing.T, newRegistry func(t *testing.T) registry.Registry) {
 			t.Fatalf("ConnectedAt = %v, want %v", got.ConnectedAt, want.ConnectedAt)
 		}
 		got.ConnectedAt = want.ConnectedAt
-		if got != want {
+		if !reflect.DeepEqual(got, want) {
 			t.Fatalf("Lookup = %+v, want %+v", got, want)
 		}
 	})
@@ -148,6 +156,73 @@ func Run(t *testing.T, newRegistry func(t *testing.T) registry.Registry) {
 		_ = r.Register(ctx, registry.Record{ConnectionID: "b", NodeID: "n"})
 		if n, _ := r.TopicCount(ctx, "orders/42"); n != 0 {
 			t.Fatalf("a new connection with an old id is subscribed")
+		}
+	})
+	t.Run("NodeConnections", func(t *testing.T) {
+		r := newRegistry(t)
+		ctx := context.Background()
+		for _, rec := range []registry.Record{
+			{ConnectionID: "a1", NodeID: "node-a", PrincipalID: "alice"},
+			{ConnectionID: "a2", NodeID: "node-a"},
+			{ConnectionID: "b1", NodeID: "node-b", PrincipalID: "alice"},
+		} {
+			if err := r.Register(ctx, rec); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got := ids(t)(r.NodeConnections(ctx, "node-a"))
+		slices.Sort(got)
+		if fmt.Sprint(got) != "[a1 a2]" {
+			t.Fatalf("node-a holds %v, want [a1 a2]", got)
+		}
+		_ = r.Unregister(ctx, "a1")
+		// Re-registering on another node moves the connection.
+		_ = r.Register(ctx, registry.Record{ConnectionID: "a2", NodeID: "node-b"})
+		if got := ids(t)(r.NodeConnections(ctx, "node-a")); len(got) != 0 {
+			t.Fatalf("node-a still holds %v", got)
+		}
+		got = ids(t)(r.NodeConnections(ctx, "node-b"))
+		slices.Sort(got)
+		if fmt.Sprint(got) != "[a2 b1]" {
+			t.Fatalf("node-b holds %v, want [a2 b1]", got)
+		}
+		if got := ids(t)(r.NodeConnections(ctx, "node-z")); len(got) != 0 {
+			t.Fatalf("unknown node holds %v", got)
+		}
+	})
+	t.Run("OddNames", func(t *testing.T) {
+		// Principals, topics and ids are opaque strings: separators,
+		// wildcards, spaces and non-ASCII characters of the engine's own
+		// key syntax must not leak into it.
+		r := newRegistry(t)
+		ctx := context.Background()
+		odd := []string{"a.b", "a:b", "a*", "a>", "a b", "ü/ñ", "{x}", "a/b/c", "%2F", "a\\b"}
+		for i, name := range odd {
+			id := fmt.Sprintf("%s#%d", name, i)
+			if err := r.Register(ctx, registry.Record{ConnectionID: id, NodeID: "node." + name, PrincipalID: name}); err != nil {
+				t.Fatalf("Register(%q): %v", id, err)
+			}
+			if err := r.Subscribe(ctx, id, name); err != nil {
+				t.Fatalf("Subscribe(%q, %q): %v", id, name, err)
+			}
+		}
+		for i, name := range odd {
+			id := fmt.Sprintf("%s#%d", name, i)
+			if got := ids(t)(r.UserConnections(ctx, name)); fmt.Sprint(got) != fmt.Sprint([]string{id}) {
+				t.Errorf("UserConnections(%q) = %q, want [%q]", name, got, id)
+			}
+			if got := ids(t)(r.TopicSubscribers(ctx, name)); fmt.Sprint(got) != fmt.Sprint([]string{id}) {
+				t.Errorf("TopicSubscribers(%q) = %q, want [%q]", name, got, id)
+			}
+			if n, err := r.TopicCount(ctx, name); err != nil || n != 1 {
+				t.Errorf("TopicCount(%q) = %d, %v; want 1", name, n, err)
+			}
+			if got := ids(t)(r.NodeConnections(ctx, "node."+name)); fmt.Sprint(got) != fmt.Sprint([]string{id}) {
+				t.Errorf("NodeConnections(%q) = %q, want [%q]", "node."+name, got, id)
+			}
+			if rec, err := r.Lookup(ctx, id); err != nil || rec.PrincipalID != name {
+				t.Errorf("Lookup(%q) = %+v, %v", id, rec, err)
+			}
 		}
 	})
 	t.Run("CanceledContext", func(t *testing.T) {
