@@ -132,3 +132,16 @@ func (h *Hub) Range(f func(Conn) bool) {
 		}
 	}
 }
+
+// Broadcast sends data to each of conns as Send does and reports how many
+// took it. Fan-out paths (a user's connections, a topic's subscribers) use
+// it so that what can be shared between the sends is prepared once.
+func Broadcast(conns []Conn, data []byte) int {
+	n := 0
+	for _, c := range conns {
+		if c.Send(data) == nil {
+			n++
+		}
+	}
+	return n
+}
