@@ -74,7 +74,7 @@ func (e *MemoryEngine) Listen(nodeID string, h Handler) error {
 	if e.closed {
 		return ErrClosed
 	}
-	if e.handler != nil {
+	if e.node != "" {
 		return errors.New("engine already listens")
 	}
 	e.node, e.handler = nodeID, h
@@ -223,7 +223,7 @@ func (e *MemoryEngine) Close() error {
 		return nil
 	}
 	e.closed = true
-	if e.handler != nil && e.net.listeners[e.node] == e {
+	if e.node != "" && e.net.listeners[e.node] == e {
 		delete(e.net.listeners, e.node)
 	}
 	return nil

@@ -280,12 +280,64 @@ type RegistryType string
 const (
 	// RegistryMemory keeps the registry in this process.
 	RegistryMemory RegistryType = "memory"
+	// RegistryRedis shares the registry through Redis: several gateway
+	// processes serve one API.
+	RegistryRedis RegistryType = "redis"
+	// RegistryNATS shares the registry through NATS with JetStream.
+	RegistryNATS RegistryType = "nats"
 )
 
-// Registry selects the registry backend.
+// Registry selects the registry backend and, for a cluster, how its nodes
+// watch each other.
 type Registry struct {
 	// Type is the backend. Default RegistryMemory.
 	Type RegistryType `yaml:"type"`
+
+	// Redis is the Redis server of type redis.
+	Redis RedisRegistry `yaml:"redis"`
+
+	// NATS is the NATS server of type nats.
+	NATS NATSRegistry `yaml:"nats"`
+
+	// Prefix starts every key, channel, subject and bucket the cluster
+	// uses, so that several APIs can share one engine. Default "wsgate".
+	Prefix string `yaml:"prefix"`
+
+	// HeartbeatInterval is how often each node heartbeats. Default 1s.
+	HeartbeatInterval time.Duration `yaml:"heartbeat_interval"`
+
+	// NodeTimeout is how long a node's heartbeat may stand still before the
+	// others declare it lost and deliver $disconnect for its connections.
+	// It must exceed HeartbeatInterval. Default 5s.
+	NodeTimeout time.Duration `yaml:"node_timeout"`
+
+	// Timeout bounds each call to the engine; a management call that needs
+	// the engine answers 503 beyond it. Default 2s.
+	Timeout time.Duration `yaml:"timeout"`
+}
+
+// RedisRegistry locates a Redis server.
+type RedisRegistry struct {
+	// URL is redis://[user@]host:port[/db] (or rediss:// for TLS).
+	// Required for type redis. A password belongs in PasswordEnv.
+	URL string `yaml:"url"`
+
+	// PasswordEnv names an environment variable holding the password.
+	PasswordEnv string `yaml:"password_env"`
+}
+
+// NATSRegistry locates a NATS server with JetStream.
+type NATSRegistry struct {
+	// URL is nats://host:port, or several separated by commas. Required
+	// for type nats.
+	URL string `yaml:"url"`
+
+	// TokenEnv names an environment variable holding an authentication
+	// token.
+	TokenEnv string `yaml:"token_env"`
+
+	// CredentialsFile is a NATS credentials (.creds) file.
+	CredentialsFile string `yaml:"credentials_file"`
 }
 
 // Log configures the server's log output.

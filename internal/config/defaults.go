@@ -62,6 +62,10 @@ func (c *Config) FillDefaults() {
 	}
 
 	setDefault(&c.Registry.Type, RegistryMemory)
+	setDefault(&c.Registry.Prefix, "wsgate")
+	setDefault(&c.Registry.HeartbeatInterval, time.Second)
+	setDefault(&c.Registry.NodeTimeout, 5*time.Second)
+	setDefault(&c.Registry.Timeout, 2*time.Second)
 	setDefault(&c.Log.Level, "info")
 	setDefault(&c.Log.Format, "text")
 }

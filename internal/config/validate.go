@@ -77,13 +77,7 @@ func (c *Config) problems() []*Error {
 	k.push(e)
 	k.management(e.Management, e.Listen)
 
-	switch e.Registry.Type {
-	case RegistryMemory:
-	case "redis", "nats":
-		k.add("registry.type", "%q is not supported yet; supported: memory", e.Registry.Type)
-	default:
-		k.add("registry.type", "unknown registry type %q; supported: memory", e.Registry.Type)
-	}
+	k.registry(e.Registry)
 	switch e.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:
@@ -95,6 +89,49 @@ func (c *Config) problems() []*Error {
 		k.add("log.format", "unknown format %q; one of text, json", e.Log.Format)
 	}
 	return k.errs
+}
+
+// prefixRE is what a registry prefix may hold: it becomes part of Redis
+// keys, NATS subjects and JetStream bucket names.
+var prefixRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,32}$`)
+
+func (k *checker) registry(r Registry) {
+	switch r.Type {
+	case RegistryMemory:
+	case RegistryRedis:
+		switch {
+		case r.Redis.URL == "":
+			k.add("registry.redis.url", "required for registry type redis, e.g. redis://127.0.0.1:6379/0")
+		case !strings.HasPrefix(r.Redis.URL, "redis://") && !strings.HasPrefix(r.Redis.URL, "rediss://"):
+			k.add("registry.redis.url", "must start with redis:// or rediss://")
+		default:
+			if u, err := url.Parse(r.Redis.URL); err != nil || u.Host == "" {
+				k.add("registry.redis.url", "is not a redis://host:port URL")
+			} else if _, has := u.User.Password(); has {
+				k.add("registry.redis.url", "holds a password; put it in the environment variable registry.redis.password_env names")
+			}
+		}
+	case RegistryNATS:
+		if r.NATS.URL == "" {
+			k.add("registry.nats.url", "required for registry type nats, e.g. nats://127.0.0.1:4222")
+		}
+		for _, u := range strings.Split(r.NATS.URL, ",") {
+			if u = strings.TrimSpace(u); u != "" && !strings.Contains(u, "://") {
+				k.add("registry.nats.url", "%q must be a URL such as nats://127.0.0.1:4222", u)
+			}
+		}
+	default:
+		k.add("registry.type", "unknown registry type %q; one of memory, redis, nats", r.Type)
+	}
+	if r.Prefix != "" && !prefixRE.MatchString(r.Prefix) {
+		k.add("registry.prefix", "%q must be 1 to 32 letters, digits, - and _", r.Prefix)
+	}
+	k.positive("registry.heartbeat_interval", r.HeartbeatInterval)
+	k.positive("registry.node_timeout", r.NodeTimeout)
+	k.positive("registry.timeout", r.Timeout)
+	if r.HeartbeatInterval > 0 && r.NodeTimeout <= 2*r.HeartbeatInterval {
+		k.add("registry.node_timeout", "%v must be more than twice registry.heartbeat_interval (%v)", r.NodeTimeout, r.HeartbeatInterval)
+	}
 }
 
 // checker collects problems, locating each at the line of its key.

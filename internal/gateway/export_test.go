@@ -11,5 +11,5 @@ var (
 // TopicCount reports how many connections the registry has subscribed to
 // topic.
 func (g *Gateway) TopicCount(topic string) (int, error) {
-	return g.reg.TopicCount(context.Background(), topic)
+	return g.node.TopicCount(context.Background(), topic)
 }

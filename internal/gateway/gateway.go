@@ -27,12 +27,12 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/wsgate/wsgate/internal/awsevent"
+	"github.com/wsgate/wsgate/internal/cluster"
 	"github.com/wsgate/wsgate/internal/config"
 	"github.com/wsgate/wsgate/internal/edge"
 	"github.com/wsgate/wsgate/internal/hub"
 	"github.com/wsgate/wsgate/internal/integration"
 	"github.com/wsgate/wsgate/internal/mgmt"
-	"github.com/wsgate/wsgate/internal/registry"
 	"github.com/wsgate/wsgate/internal/route"
 )
 
@@ -44,6 +44,10 @@ type Options struct {
 	// os.Getenv and os.ReadFile.
 	Getenv   func(string) string
 	ReadFile func(string) ([]byte, error)
+	// Engine, when set, is the cluster engine instead of the one the
+	// configuration's registry section names; the gateway closes it. Tests
+	// run several nodes in one process on a cluster.MemoryNetwork.
+	Engine cluster.Engine
 }
 
 // Gateway is one wsgate process: client listener, management listener and
@@ -57,7 +61,8 @@ type Gateway struct {
 	routes *route.Table[*Route]
 
 	hub    *hub.Hub
-	reg    registry.Registry
+	eng    cluster.Engine
+	node   *cluster.Node
 	client *http.Client // shared by the http integrations
 	auth   *authn
 	// lambdas are the local Lambda programs of routes and the authorizer,
@@ -159,14 +164,17 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	if authChain.lambda != nil {
 		lambdas = append(lambdas, authChain.lambda)
 	}
-	var reg registry.Registry
-	switch cfg.Registry.Type {
-	case config.RegistryMemory, "":
-		reg = registry.NewMemory()
-	default:
-		errs = append(errs, cfg.Errorf("registry.type", "unsupported registry %q", cfg.Registry.Type))
+	eng := opts.Engine
+	if eng == nil {
+		var err error
+		if eng, err = buildEngine(cfg, opts); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if len(errs) > 0 {
+		if eng != nil {
+			_ = eng.Close()
+		}
 		authChain.close()
 		closeLambdas(lambdas)
 		cancelBg()
@@ -181,13 +189,23 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		expr:     expr,
 		routes:   route.NewTable(routes),
 		hub:      hub.New(),
-		reg:      reg,
+		eng:      eng,
 		client:   client,
 		auth:     authChain,
 		lambdas:  lambdas,
 		cancelBg: cancelBg,
 		serveErr: make(chan error, 2),
 	}
+	rc := cfg.Registry
+	g.node = cluster.NewNode(cluster.Config{
+		NodeID:            g.nodeID,
+		HeartbeatInterval: rc.HeartbeatInterval,
+		NodeTimeout:       rc.NodeTimeout,
+		Timeout:           rc.Timeout,
+		Lost:              g.lostConnection,
+		Records:           g.records,
+		Logger:            g.log,
+	}, eng, g.hub)
 	l := cfg.Limits
 	g.edge = edge.New(edge.Config{
 		Path:         cfg.UpgradePath(),
@@ -205,8 +223,8 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	}, &handler{g: g}, g.hub, g.log)
 	if cfg.Management.IsEnabled() {
 		rl := cfg.Management.RateLimit
-		g.mgmt = mgmt.New(mgmt.Config{NodeID: g.nodeID, BearerTokens: tokens, SigV4: sigv4,
-			RateLimit: mgmt.RateLimit{Rate: rl.Rate, Burst: rl.Burst}}, g.hub, g.reg, g.log)
+		g.mgmt = mgmt.New(mgmt.Config{BearerTokens: tokens, SigV4: sigv4,
+			RateLimit: mgmt.RateLimit{Rate: rl.Rate, Burst: rl.Burst}}, g.node, g.log)
 		g.mgmtHTTP = &http.Server{
 			Handler:           g.mgmt,
 			ReadHeaderTimeout: 10 * time.Second,
@@ -338,6 +356,7 @@ func (g *Gateway) Close() {
 	closeLambdas(g.lambdas)
 	g.cancelBg()
 	g.client.CloseIdleConnections()
+	_ = g.eng.Close()
 }
 
 // Start binds the listeners and starts serving. Use Addr and ManagementAddr
@@ -363,11 +382,19 @@ func (g *Gateway) Start() error {
 		}
 		g.mgmtLn = mln
 	}
+	if err := g.node.Start(); err != nil {
+		_ = ln.Close()
+		if g.mgmtLn != nil {
+			_ = g.mgmtLn.Close()
+		}
+		return err
+	}
 	if err := g.edge.Start(); err != nil {
 		_ = ln.Close()
 		if g.mgmtLn != nil {
 			_ = g.mgmtLn.Close()
 		}
+		g.node.Stop(context.Background())
 		return err
 	}
 	g.wg.Add(1)
@@ -439,14 +466,13 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 			}
 		}
 		g.wg.Wait()
+		g.node.Stop(ctx)
 		g.auth.close()
 		closeLambdas(g.lambdas)
 		g.cancelBg()
 		g.client.CloseIdleConnections()
-		if c, ok := g.reg.(registry.Closer); ok {
-			if err := c.Close(); err != nil {
-				errs = append(errs, fmt.Errorf("close registry: %w", err))
-			}
+		if err := g.eng.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close registry: %w", err))
 		}
 		g.stopErr = errors.Join(errs...)
 		g.log.Info("stopped")

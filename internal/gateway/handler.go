@@ -16,7 +16,6 @@ import (
 	"github.com/wsgate/wsgate/internal/auth"
 	"github.com/wsgate/wsgate/internal/awsevent"
 	"github.com/wsgate/wsgate/internal/edge"
-	"github.com/wsgate/wsgate/internal/registry"
 	"github.com/wsgate/wsgate/internal/route"
 	"github.com/wsgate/wsgate/internal/wsproto"
 )
@@ -102,15 +101,7 @@ func (h *handler) Connect(ctx context.Context, c *edge.Conn, r *http.Request) (s
 			sub = headerValue(resp.Headers, "Sec-WebSocket-Protocol")
 		}
 	}
-	err = g.reg.Register(ctx, registry.Record{
-		ConnectionID: c.ID(),
-		NodeID:       g.nodeID,
-		PrincipalID:  sess.principal,
-		ConnectedAt:  c.ConnectedAt(),
-		SourceIP:     c.SourceIP(),
-		UserAgent:    c.UserAgent(),
-	})
-	if err != nil {
+	if err := g.node.Register(ctx, g.record(c, sess)); err != nil {
 		g.log.Error("registry unavailable at connect", "connectionId", c.ID(), "err", err)
 		return "", &edge.RejectError{Status: http.StatusServiceUnavailable, Message: "Service Unavailable"}
 	}
@@ -216,7 +207,7 @@ func (h *handler) refresh(ctx context.Context, c *edge.Conn, sess *session, data
 
 func (h *handler) Disconnect(ctx context.Context, c *edge.Conn, code int, reason string) {
 	g := h.g
-	if err := g.reg.Unregister(context.WithoutCancel(ctx), c.ID()); err != nil {
+	if err := g.node.Unregister(context.WithoutCancel(ctx), c.ID()); err != nil {
 		g.log.Error("registry unregister failed", "connectionId", c.ID(), "err", err)
 	}
 	rt, ok := g.routes.Get(route.Disconnect)

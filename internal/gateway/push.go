@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strings"
 	"unicode"
@@ -11,6 +12,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/wsgate/wsgate/internal/awsevent"
+	"github.com/wsgate/wsgate/internal/cluster"
 	"github.com/wsgate/wsgate/internal/config"
 	"github.com/wsgate/wsgate/internal/edge"
 )
@@ -178,9 +180,9 @@ func (h *handler) builtin(ctx context.Context, c *edge.Conn, sess *session, rt *
 	status := "subscribed"
 	switch rt.Builtin {
 	case config.BuiltinSubscribe:
-		err = g.reg.Subscribe(ctx, c.ID(), body.Topic)
+		err = g.node.Subscribe(ctx, c.ID(), body.Topic)
 	case config.BuiltinUnsubscribe:
-		err = g.reg.Unsubscribe(ctx, c.ID(), body.Topic)
+		err = g.node.Unsubscribe(ctx, c.ID(), body.Topic)
 		status = "unsubscribed"
 	default:
 		g.log.Error("unknown built-in route", "connectionId", c.ID(), "builtin", rt.Builtin)
@@ -224,7 +226,7 @@ func (h *handler) refuseOverUserLimit(ctx context.Context, c *edge.Conn, princip
 	if principal == "" || l.MaxConnectionsPerUser <= 0 || l.UserLimitPolicy == config.CloseOldest {
 		return nil
 	}
-	recs, err := g.reg.UserConnections(ctx, principal)
+	recs, err := g.node.UserConnections(ctx, principal)
 	if err != nil {
 		g.log.Error("registry unavailable at connect", "connectionId", c.ID(), "err", err)
 		return &edge.RejectError{Status: http.StatusServiceUnavailable, Message: "Service Unavailable"}
@@ -246,7 +248,7 @@ func (h *handler) closeOverUserLimit(ctx context.Context, c *edge.Conn, principa
 	if principal == "" || l.MaxConnectionsPerUser <= 0 || l.UserLimitPolicy != config.CloseOldest {
 		return
 	}
-	recs, err := g.reg.UserConnections(ctx, principal)
+	recs, err := g.node.UserConnections(ctx, principal)
 	if err != nil {
 		g.log.Error("registry unavailable enforcing max_connections_per_user", "connectionId", c.ID(), "err", err)
 		return
@@ -255,12 +257,9 @@ func (h *handler) closeOverUserLimit(ctx context.Context, c *edge.Conn, principa
 		if rec.ConnectionID == c.ID() {
 			continue
 		}
-		old := g.hub.Get(rec.ConnectionID)
-		if old == nil {
-			g.log.Warn("oldest connection of user over max_connections_per_user is not on this node", "connectionId", rec.ConnectionID, "nodeId", rec.NodeID)
-			continue
+		g.log.Info("closing oldest connection of user over max_connections_per_user", "connectionId", rec.ConnectionID, "nodeId", rec.NodeID, "newConnectionId", c.ID())
+		if err := g.node.Close(ctx, rec.ConnectionID, closeUserLimit, closeUserLimitReason); err != nil && !errors.Is(err, cluster.ErrGone) {
+			g.log.Warn("could not close the oldest connection of user over max_connections_per_user", "connectionId", rec.ConnectionID, "nodeId", rec.NodeID, "err", err)
 		}
-		g.log.Info("closing oldest connection of user over max_connections_per_user", "connectionId", rec.ConnectionID, "newConnectionId", c.ID())
-		old.Close(closeUserLimit, closeUserLimitReason)
 	}
 }

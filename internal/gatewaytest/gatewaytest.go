@@ -19,6 +19,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/coder/websocket"
 
+	"github.com/wsgate/wsgate/internal/cluster"
 	"github.com/wsgate/wsgate/internal/config"
 	"github.com/wsgate/wsgate/internal/gateway"
 )
@@ -48,11 +49,18 @@ func Start(t testing.TB, yamlText string) *Gateway {
 // StartConfig starts a gateway for cfg on 127.0.0.1 port 0.
 func StartConfig(t testing.TB, cfg *config.Config) *Gateway {
 	t.Helper()
+	return StartNode(t, cfg, nil)
+}
+
+// StartNode starts a gateway for cfg on 127.0.0.1 port 0 as a node on eng
+// (nil: the engine cfg names).
+func StartNode(t testing.TB, cfg *config.Config, eng cluster.Engine) *Gateway {
+	t.Helper()
 	cfg.Listen = "127.0.0.1:0"
 	cfg.Management.Listen = "127.0.0.1:0"
 	logs := &LogBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	g, err := gateway.New(cfg, gateway.Options{Logger: logger, Getenv: func(k string) string { return testEnv[k] }})
+	g, err := gateway.New(cfg, gateway.Options{Logger: logger, Getenv: func(k string) string { return testEnv[k] }, Engine: eng})
 	if err != nil {
 		t.Fatalf("gateway.New: %v", err)
 	}

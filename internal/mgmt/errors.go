@@ -4,6 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+
+	"github.com/wsgate/wsgate/internal/cluster"
+	"github.com/wsgate/wsgate/internal/registry"
 )
 
 // Error is an AWS-style management API error.
@@ -31,6 +34,9 @@ var (
 	ErrLimitExceeded = &Error{Status: http.StatusTooManyRequests, Type: "LimitExceededException",
 		Message: "The client is sending more than the allowed number of requests per unit of time or the WebSocket client side buffer is full"}
 
+	errUnavailable = &Error{Status: http.StatusServiceUnavailable, Type: "ServiceUnavailableException",
+		Message: "The gateway cannot reach its cluster engine; retry later"}
+
 	errInternal = &Error{Status: http.StatusInternalServerError, Type: "InternalServerErrorException",
 		Message: "Internal server error"}
 )
@@ -49,10 +55,17 @@ func payloadTooLarge(limit int64) *Error {
 		Message: fmt.Sprintf("Request payload exceeds the maximum size of %d bytes", limit)}
 }
 
+// asError maps err to the error the API answers with, or nil for an
+// unexpected one (a 500).
 func asError(err error) *Error {
 	var e *Error
-	if errors.As(err, &e) {
+	switch {
+	case errors.As(err, &e):
 		return e
+	case errors.Is(err, cluster.ErrGone), errors.Is(err, registry.ErrNotFound):
+		return ErrGone
+	case errors.Is(err, cluster.ErrUnavailable):
+		return errUnavailable
 	}
 	return nil
 }

@@ -5,14 +5,13 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
 	"unicode/utf8"
 
-	"github.com/wsgate/wsgate/internal/registry"
+	"github.com/wsgate/wsgate/internal/cluster"
 )
 
 // Limits of the calls beyond AWS's @connections API.
@@ -48,44 +47,13 @@ func payload(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	return body, nil
 }
 
-// deliver sends data to each connection of recs that lives on this node and
-// reports how many took it. Send never blocks: a client whose queue is full
-// is closed as a slow consumer and not counted. Connections on other nodes
-// are not reached from here.
-func (s *Server) deliver(recs []registry.Record, data []byte) int {
-	n := 0
-	for _, rec := range recs {
-		if !s.onThisNode(rec) {
-			continue
-		}
-		c := s.hub.Get(rec.ConnectionID)
-		if c == nil || c.Send(data) != nil {
-			continue
-		}
-		n++
-	}
-	return n
-}
-
-func (s *Server) onThisNode(rec registry.Record) bool {
-	return rec.NodeID == "" || rec.NodeID == s.cfg.NodeID
-}
-
 // pushToUser sends data to every connection of principalID; none reached is
 // ErrGone, as for a single connection.
 func (s *Server) pushToUser(ctx context.Context, principalID string, data []byte) (int, error) {
 	if principalID == "" {
 		return 0, badRequest("principalId is empty")
 	}
-	recs, err := s.reg.UserConnections(ctx, principalID)
-	if err != nil {
-		return 0, err
-	}
-	n := s.deliver(recs, data)
-	if n == 0 {
-		return 0, ErrGone
-	}
-	return n, nil
+	return s.conns.SendToUser(ctx, principalID, data)
 }
 
 // pushToTopic sends data to every subscriber of topic; none is not an error.
@@ -93,23 +61,7 @@ func (s *Server) pushToTopic(ctx context.Context, topic string, data []byte) (in
 	if topic == "" {
 		return 0, badRequest("topic is empty")
 	}
-	recs, err := s.reg.TopicSubscribers(ctx, topic)
-	if err != nil {
-		return 0, err
-	}
-	return s.deliver(recs, data), nil
-}
-
-// pushToConnection sends data to one connection.
-func (s *Server) pushToConnection(ctx context.Context, id string, data []byte) (int, error) {
-	c, err := s.local(ctx, id)
-	if err != nil {
-		return 0, err
-	}
-	if err := c.Send(data); err != nil {
-		return 0, ErrGone
-	}
-	return 1, nil
+	return s.conns.Publish(ctx, topic, data)
 }
 
 func writeJSON(w http.ResponseWriter, v any) error {
@@ -162,25 +114,17 @@ type connectionInfo struct {
 	Identity     identity `json:"identity"`
 }
 
-// getUser lists the user's connections on this node, oldest first.
+// getUser lists the user's connections, oldest first.
 func (s *Server) getUser(w http.ResponseWriter, r *http.Request) error {
 	p := r.PathValue("principalId")
-	recs, err := s.reg.UserConnections(r.Context(), p)
+	infos, err := s.conns.UserInfo(r.Context(), p)
 	if err != nil {
 		return err
 	}
-	conns := []connectionInfo{}
-	for _, rec := range recs {
-		if !s.onThisNode(rec) {
-			continue
-		}
-		c := s.hub.Get(rec.ConnectionID)
-		if c == nil {
-			continue
-		}
-		info := c.Info()
-		conns = append(conns, connectionInfo{rec.ConnectionID, isoTime(info.ConnectedAt), isoTime(info.LastActiveAt),
-			identity{info.SourceIP, info.UserAgent}})
+	conns := make([]connectionInfo, 0, len(infos))
+	for _, in := range infos {
+		conns = append(conns, connectionInfo{in.ID, isoTime(in.ConnectedAt), isoTime(in.LastActiveAt),
+			identity{in.SourceIP, in.UserAgent}})
 	}
 	return writeJSON(w, struct {
 		PrincipalID string           `json:"principalId"`
@@ -193,7 +137,7 @@ func (s *Server) getTopic(w http.ResponseWriter, r *http.Request) error {
 	if topic == "" {
 		return badRequest("topic is empty")
 	}
-	n, err := s.reg.TopicCount(r.Context(), topic)
+	n, err := s.conns.TopicCount(r.Context(), topic)
 	if err != nil {
 		return err
 	}
@@ -208,11 +152,7 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) error {
 	if topic == "" {
 		return badRequest("topic is empty")
 	}
-	err := s.reg.Subscribe(r.Context(), r.PathValue("id"), topic)
-	if errors.Is(err, registry.ErrNotFound) {
-		return ErrGone
-	}
-	if err != nil {
+	if err := s.conns.Subscribe(r.Context(), r.PathValue("id"), topic); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -224,14 +164,7 @@ func (s *Server) unsubscribe(w http.ResponseWriter, r *http.Request) error {
 	if topic == "" {
 		return badRequest("topic is empty")
 	}
-	_, err := s.reg.Lookup(r.Context(), id)
-	if errors.Is(err, registry.ErrNotFound) {
-		return ErrGone
-	}
-	if err != nil {
-		return err
-	}
-	if err := s.reg.Unsubscribe(r.Context(), id, topic); err != nil {
+	if err := s.conns.Unsubscribe(r.Context(), id, topic); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -304,45 +237,98 @@ func (s *Server) batch(w http.ResponseWriter, r *http.Request) error {
 		return badRequest("a batch holds 1 to %d items, got %d", MaxBatchItems, len(req.Items))
 	}
 	results := make([]batchResult, len(req.Items))
+	items := make([]batchTarget, len(req.Items))
+	var msgs []cluster.Message
+	var msgItems []int
 	for i, it := range req.Items {
-		n, err := s.batchOne(r.Context(), it)
-		if err == nil {
-			results[i] = batchResult{Status: http.StatusOK, Delivered: n}
+		t, err := parseBatchItem(it)
+		if err != nil {
+			results[i] = s.batchResult(i, 0, err)
 			continue
 		}
-		e := asError(err)
-		if e == nil {
-			s.log.Error("batch item failed", "item", i, "err", err)
-			e = errInternal
+		items[i] = t
+		if t.kind == targetConnection {
+			msgs = append(msgs, cluster.Message{ConnectionID: t.name, Data: t.data})
+			msgItems = append(msgItems, i)
 		}
-		results[i] = batchResult{Status: e.Status, Error: e.Type, Message: e.Message}
+	}
+	// Messages for connections travel together, one request per node that
+	// holds some; users and topics are resolved one by one.
+	if len(msgs) > 0 {
+		for k, err := range s.conns.SendMany(r.Context(), msgs) {
+			results[msgItems[k]] = s.batchResult(msgItems[k], 1, err)
+		}
+	}
+	for i, t := range items {
+		var n int
+		var err error
+		switch t.kind {
+		case targetUser:
+			n, err = s.pushToUser(r.Context(), t.name, t.data)
+		case targetTopic:
+			n, err = s.pushToTopic(r.Context(), t.name, t.data)
+		default:
+			continue
+		}
+		results[i] = s.batchResult(i, n, err)
 	}
 	return writeJSON(w, struct {
 		Results []batchResult `json:"results"`
 	}{results})
 }
 
-func (s *Server) batchOne(ctx context.Context, it batchItem) (int, error) {
+// batchResult is item i's result: delivered to n connections, or err.
+func (s *Server) batchResult(i, n int, err error) batchResult {
+	if err == nil {
+		return batchResult{Status: http.StatusOK, Delivered: n}
+	}
+	e := asError(err)
+	if e == nil {
+		s.log.Error("batch item failed", "item", i, "err", err)
+		e = errInternal
+	}
+	return batchResult{Status: e.Status, Error: e.Type, Message: e.Message}
+}
+
+type targetKind uint8
+
+const (
+	targetNone targetKind = iota
+	targetConnection
+	targetUser
+	targetTopic
+)
+
+// batchTarget is a checked batch item.
+type batchTarget struct {
+	kind targetKind
+	name string
+	data []byte
+}
+
+// parseBatchItem checks a batch item: exactly one target, a payload of 1
+// to MaxPayloadBytes bytes.
+func parseBatchItem(it batchItem) (batchTarget, error) {
 	var data []byte
 	switch {
 	case it.Data != nil && it.DataBase64 != nil:
-		return 0, badRequest("an item has data or dataBase64, not both")
+		return batchTarget{}, badRequest("an item has data or dataBase64, not both")
 	case it.Data != nil:
 		data = []byte(*it.Data)
 	case it.DataBase64 != nil:
 		b, err := base64.StdEncoding.DecodeString(*it.DataBase64)
 		if err != nil {
-			return 0, badRequest("dataBase64 is not base64: %v", err)
+			return batchTarget{}, badRequest("dataBase64 is not base64: %v", err)
 		}
 		data = b
 	default:
-		return 0, badRequest("an item needs data or dataBase64")
+		return batchTarget{}, badRequest("an item needs data or dataBase64")
 	}
 	if len(data) == 0 {
-		return 0, ErrEmptyPayload
+		return batchTarget{}, ErrEmptyPayload
 	}
 	if len(data) > MaxPayloadBytes {
-		return 0, ErrPayloadTooLarge
+		return batchTarget{}, ErrPayloadTooLarge
 	}
 	targets := 0
 	for _, t := range []*string{it.ConnectionID, it.PrincipalID, it.Topic} {
@@ -351,17 +337,17 @@ func (s *Server) batchOne(ctx context.Context, it batchItem) (int, error) {
 		}
 	}
 	if targets != 1 {
-		return 0, badRequest("an item needs exactly one of connectionId, principalId and topic, got %d", targets)
+		return batchTarget{}, badRequest("an item needs exactly one of connectionId, principalId and topic, got %d", targets)
 	}
 	switch {
 	case it.ConnectionID != nil:
 		if *it.ConnectionID == "" {
-			return 0, badRequest("connectionId is empty")
+			return batchTarget{}, badRequest("connectionId is empty")
 		}
-		return s.pushToConnection(ctx, *it.ConnectionID, data)
+		return batchTarget{targetConnection, *it.ConnectionID, data}, nil
 	case it.PrincipalID != nil:
-		return s.pushToUser(ctx, *it.PrincipalID, data)
+		return batchTarget{targetUser, *it.PrincipalID, data}, nil
 	default:
-		return s.pushToTopic(ctx, *it.Topic, data)
+		return batchTarget{targetTopic, *it.Topic, data}, nil
 	}
 }

@@ -9,9 +9,15 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/wsgate/wsgate/internal/cluster"
 	"github.com/wsgate/wsgate/internal/hub"
-	"github.com/wsgate/wsgate/internal/registry"
 )
+
+// newNode returns a single node on an in-memory engine, not started, so
+// not ready.
+func newNode() *cluster.Node {
+	return cluster.NewNode(cluster.Config{NodeID: "n1"}, cluster.NewMemory(), hub.New())
+}
 
 func TestCloseParams(t *testing.T) {
 	cases := []struct {
@@ -52,8 +58,7 @@ func TestCloseParams(t *testing.T) {
 // TestRouting checks that every call is reached with and without a stage,
 // including topics that contain "/" or look like other calls.
 func TestRouting(t *testing.T) {
-	reg := &registry.Memory{}
-	s := New(Config{NodeID: "n1"}, hub.New(), reg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	s := New(Config{}, newNode(), slog.New(slog.NewTextHandler(io.Discard, nil)))
 	cases := []struct {
 		method, path string
 		status       int
@@ -76,6 +81,7 @@ func TestRouting(t *testing.T) {
 		{"GET", "/nothing/", 404},
 		{"GET", "/", 404},
 		{"GET", "/healthz", 200},
+		{"GET", "/readyz", 503},
 	}
 	for _, tc := range cases {
 		w := httptest.NewRecorder()
@@ -87,7 +93,7 @@ func TestRouting(t *testing.T) {
 }
 
 func TestRateLimit(t *testing.T) {
-	s := New(Config{RateLimit: RateLimit{Rate: 0.001, Burst: 2}}, hub.New(), &registry.Memory{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	s := New(Config{RateLimit: RateLimit{Rate: 0.001, Burst: 2}}, newNode(), slog.New(slog.NewTextHandler(io.Discard, nil)))
 	var codes []int
 	for range 3 {
 		w := httptest.NewRecorder()

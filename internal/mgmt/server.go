@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
-	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -16,17 +15,38 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/wsgate/wsgate/internal/awsevent"
+	"github.com/wsgate/wsgate/internal/cluster"
 	"github.com/wsgate/wsgate/internal/hub"
-	"github.com/wsgate/wsgate/internal/registry"
 )
 
 // MaxPayloadBytes is PostToConnection's payload limit.
 const MaxPayloadBytes = 131072
 
+// Connections is the cluster as the management API reaches it: every
+// operation finds the connection, user or topic wherever it lives.
+// *cluster.Node implements it. Errors are cluster.ErrGone for a connection
+// that no longer exists and cluster.ErrUnavailable when the cluster's
+// engine cannot be reached.
+type Connections interface {
+	Send(ctx context.Context, id string, data []byte) error
+	SendMany(ctx context.Context, msgs []cluster.Message) []error
+	Info(ctx context.Context, id string) (hub.Info, error)
+	Close(ctx context.Context, id string, code int, reason string) error
+	SendToUser(ctx context.Context, principal string, data []byte) (int, error)
+	UserInfo(ctx context.Context, principal string) ([]cluster.ConnInfo, error)
+	Publish(ctx context.Context, topic string, data []byte) (int, error)
+	TopicCount(ctx context.Context, topic string) (int, error)
+	Subscribe(ctx context.Context, id, topic string) error
+	Unsubscribe(ctx context.Context, id, topic string) error
+	// Ready reports whether calls that need the cluster can succeed, and
+	// why not.
+	Ready() (bool, string)
+}
+
+var _ Connections = (*cluster.Node)(nil)
+
 // Config configures the management API.
 type Config struct {
-	// NodeID names this gateway process in the registry.
-	NodeID string
 	// BearerTokens, when non-empty, are the accepted "Authorization: Bearer"
 	// tokens.
 	BearerTokens []string
@@ -48,8 +68,7 @@ type RateLimit struct {
 // Server is the management API's HTTP handler.
 type Server struct {
 	cfg    Config
-	hub    *hub.Hub
-	reg    registry.Registry
+	conns  Connections
 	log    *slog.Logger
 	tokens [][32]byte
 	// limiter is nil when there is no rate limit.
@@ -62,7 +81,7 @@ type Server struct {
 
 var _ http.Handler = (*Server)(nil)
 
-// New returns the management API for the connections in h and reg.
+// New returns the management API for conns.
 //
 // Every call is accepted with or without a stage prefix (/prod/@topics/a/b
 // and /@topics/a/b). Patterns like "/{stage}/@batch" and "/@connections/{id}"
@@ -70,8 +89,8 @@ var _ http.Handler = (*Server)(nil)
 // conflict, so a path that matches no unprefixed pattern has its first
 // segment stripped and is routed again; where both readings are possible the
 // unprefixed one wins.
-func New(cfg Config, h *hub.Hub, reg registry.Registry, logger *slog.Logger) *Server {
-	s := &Server{cfg: cfg, hub: h, reg: reg, log: logger.With("component", "mgmt"),
+func New(cfg Config, conns Connections, logger *slog.Logger) *Server {
+	s := &Server{cfg: cfg, conns: conns, log: logger.With("component", "mgmt"),
 		mux: http.NewServeMux(), unstaged: http.NewServeMux()}
 	for _, t := range cfg.BearerTokens {
 		s.tokens = append(s.tokens, sha256.Sum256([]byte(t)))
@@ -96,16 +115,34 @@ func New(cfg Config, h *hub.Hub, reg registry.Registry, logger *slog.Logger) *Se
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = io.WriteString(w, `{"status":"ok"}`)
 	}))
+	s.mux.Handle("GET /readyz", http.HandlerFunc(s.readyz))
 	s.mux.Handle("/{stage}/{rest...}", http.HandlerFunc(s.stripStage))
 	s.mux.Handle("/{stage}", s.handle(func(http.ResponseWriter, *http.Request) error { return ErrNotFound }))
 	return s
 }
 
-// ServeHTTP implements http.Handler. Apart from GET /healthz, a call must
+// readyz answers 200 while the node reaches the cluster's engine and 503
+// with the reason while it does not, for load balancers and orchestrators.
+func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
+	ok, why := s.conns.Ready()
+	w.Header().Set("Content-Type", "application/json")
+	if !ok {
+		body, _ := json.Marshal(struct {
+			Status string `json:"status"`
+			Reason string `json:"reason"`
+		}{"unavailable", why})
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = w.Write(body)
+		return
+	}
+	_, _ = io.WriteString(w, `{"status":"ready"}`)
+}
+
+// ServeHTTP implements http.Handler. Apart from GET /healthz and /readyz, a call must
 // pass the rate limit and then authentication before it is routed.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header()["x-amzn-RequestId"] = []string{awsevent.NewID()}
-	if r.URL.Path != "/healthz" {
+	if r.URL.Path != "/healthz" && r.URL.Path != "/readyz" {
 		err := s.admit(w, r)
 		if err != nil {
 			s.fail(w, r, err)
@@ -204,30 +241,13 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// local finds a live connection on this node. A connection the registry
-// places on another node is not reachable from here and answers as gone; a
-// registry failure is an error.
-func (s *Server) local(ctx context.Context, id string) (hub.Conn, error) {
-	if c := s.hub.Get(id); c != nil {
-		return c, nil
-	}
-	if _, err := s.reg.Lookup(ctx, id); err != nil && !errors.Is(err, registry.ErrNotFound) {
-		return nil, err
-	}
-	return nil, ErrGone
-}
-
 func (s *Server) postToConnection(w http.ResponseWriter, r *http.Request) error {
 	body, err := payload(w, r)
 	if err != nil {
 		return err
 	}
-	c, err := s.local(r.Context(), r.PathValue("id"))
-	if err != nil {
+	if err := s.conns.Send(r.Context(), r.PathValue("id"), body); err != nil {
 		return err
-	}
-	if err := c.Send(body); err != nil {
-		return ErrGone
 	}
 	w.WriteHeader(http.StatusOK)
 	return nil
@@ -237,11 +257,10 @@ func (s *Server) postToConnection(w http.ResponseWriter, r *http.Request) error 
 func isoTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }
 
 func (s *Server) getConnection(w http.ResponseWriter, r *http.Request) error {
-	c, err := s.local(r.Context(), r.PathValue("id"))
+	info, err := s.conns.Info(r.Context(), r.PathValue("id"))
 	if err != nil {
 		return err
 	}
-	info := c.Info()
 	type identity struct {
 		SourceIP  string `json:"sourceIp"`
 		UserAgent string `json:"userAgent"`
@@ -264,11 +283,9 @@ func (s *Server) deleteConnection(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	c, err := s.local(r.Context(), r.PathValue("id"))
-	if err != nil {
+	if err := s.conns.Close(r.Context(), r.PathValue("id"), code, reason); err != nil {
 		return err
 	}
-	c.Close(code, reason)
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

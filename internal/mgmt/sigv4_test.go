@@ -17,9 +17,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
-
-	"github.com/wsgate/wsgate/internal/hub"
-	"github.com/wsgate/wsgate/internal/registry"
 )
 
 const (
@@ -33,11 +30,10 @@ var testNow = time.Date(2026, 11, 21, 6, 24, 48, 0, time.UTC)
 func newSigV4Server(t *testing.T, tokens ...string) *Server {
 	t.Helper()
 	return New(Config{
-		NodeID:       "node",
 		BearerTokens: tokens,
 		SigV4: SigV4{AccessKeyID: testKeyID, SecretAccessKey: testSecret, Region: "us-east-1",
 			Now: func() time.Time { return testNow }},
-	}, hub.New(), registry.NewMemory(), slog.New(slog.DiscardHandler))
+	}, newNode(), slog.New(slog.DiscardHandler))
 }
 
 // signed is a request as the AWS SDK sends it, and how it was signed.

@@ -1,0 +1,796 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/wsgate/wsgate/internal/hub"
+	"github.com/wsgate/wsgate/internal/registry"
+)
+
+// ErrGone is returned for a connection that no longer exists anywhere in
+// the cluster.
+var ErrGone = errors.New("connection is gone")
+
+// ErrUnavailable wraps a failure of the engine: the operation needed the
+// cluster and could not reach it within Config.Timeout.
+var ErrUnavailable = errors.New("cluster engine unavailable")
+
+// Defaults of Config.
+const (
+	DefaultHeartbeatInterval = time.Second
+	DefaultNodeTimeout       = 5 * time.Second
+	DefaultTimeout           = 2 * time.Second
+)
+
+// maxRequestBytes bounds one node-to-node request; bigger batches are split.
+const maxRequestBytes = 512 << 10
+
+// parallelism bounds the engine calls one operation makes at once.
+const parallelism = 16
+
+// Config configures a Node.
+type Config struct {
+	// NodeID names this process in the cluster. It must be unique among
+	// the nodes sharing the engine; gateways draw a random one per start.
+	NodeID string
+	// HeartbeatInterval is how often the node heartbeats and checks the
+	// others. Default DefaultHeartbeatInterval.
+	HeartbeatInterval time.Duration
+	// NodeTimeout is how long another node's heartbeat may stand still
+	// before that node is declared lost. Default DefaultNodeTimeout.
+	NodeTimeout time.Duration
+	// Timeout bounds every engine call an operation makes; beyond it the
+	// operation fails with ErrUnavailable. Default DefaultTimeout.
+	Timeout time.Duration
+	// Lost is called for every connection of a lost node, to deliver its
+	// $disconnect event. An error leaves the connection in the registry and
+	// the call is repeated later (at least once delivery). Nil skips it.
+	Lost func(ctx context.Context, rec registry.Record, reason string) error
+	// Records returns the records of this node's connections; after an
+	// engine outage the node registers them again. Nil means none.
+	Records func() []registry.Record
+	Logger  *slog.Logger
+}
+
+func (c *Config) fill() {
+	if c.HeartbeatInterval <= 0 {
+		c.HeartbeatInterval = DefaultHeartbeatInterval
+	}
+	if c.NodeTimeout <= 0 {
+		c.NodeTimeout = DefaultNodeTimeout
+	}
+	if c.Timeout <= 0 {
+		c.Timeout = DefaultTimeout
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Node is this process's part of the cluster: it finds the node that holds
+// a connection and asks it to act, keeps the local side of topic
+// subscriptions, heartbeats, declares silent nodes lost and cleans up
+// after them, and registers its connections again after an engine outage.
+type Node struct {
+	cfg Config
+	eng Engine
+	hub *hub.Hub
+	log *slog.Logger
+
+	// changeMu serializes topic subscription changes, which may wait for
+	// the engine, so that the engine's subscription and the local index
+	// agree.
+	changeMu sync.Mutex
+	// topicsMu guards the local topic index.
+	topicsMu   sync.RWMutex
+	topics     map[string]map[string]hub.Conn // topic → local subscribers by id
+	connTopics map[string][]string            // connection id → its topics
+
+	owners ownerCache
+
+	ready       atomic.Bool
+	notReadyWhy atomic.Pointer[string]
+
+	cleaningMu sync.Mutex
+	cleaning   map[string]bool
+
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// NewNode returns a node on eng for the connections in h. Start makes it
+// listen and heartbeat.
+func NewNode(cfg Config, eng Engine, h *hub.Hub) *Node {
+	cfg.fill()
+	n := &Node{
+		cfg:        cfg,
+		eng:        eng,
+		hub:        h,
+		log:        cfg.Logger.With("component", "cluster", "nodeId", cfg.NodeID),
+		topics:     make(map[string]map[string]hub.Conn),
+		connTopics: make(map[string][]string),
+		cleaning:   make(map[string]bool),
+	}
+	why := "not started"
+	n.notReadyWhy.Store(&why)
+	return n
+}
+
+// Start listens for other nodes' requests and starts the heartbeat. The
+// node becomes ready with its first successful heartbeat.
+func (n *Node) Start() error {
+	if err := n.eng.Listen(n.cfg.NodeID, n); err != nil {
+		return fmt.Errorf("cluster: listen: %w", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	n.cancel = cancel
+	why := "waiting for the first heartbeat"
+	n.notReadyWhy.Store(&why)
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		n.monitor(ctx)
+	}()
+	return nil
+}
+
+// Stop ends the heartbeat and any cleanup of lost nodes, then removes the
+// node's heartbeat record so that the others do not wait for it to time
+// out. Its connections must have been unregistered already. Stop does not
+// close the engine.
+func (n *Node) Stop(ctx context.Context) {
+	if n.cancel == nil {
+		return
+	}
+	n.cancel()
+	n.wg.Wait()
+	fctx, cancel := context.WithTimeout(ctx, n.cfg.Timeout)
+	defer cancel()
+	if err := n.eng.ForgetNode(fctx, n.cfg.NodeID); err != nil {
+		n.log.Warn("could not remove this node's heartbeat", "err", err)
+	}
+	n.ready.Store(false)
+	why := "stopped"
+	n.notReadyWhy.Store(&why)
+}
+
+// Ready reports whether the node reaches its engine; when it does not, the
+// reason says why.
+func (n *Node) Ready() (bool, string) {
+	if n.ready.Load() {
+		return true, ""
+	}
+	return false, *n.notReadyWhy.Load()
+}
+
+func (n *Node) notReady(why string) {
+	n.notReadyWhy.Store(&why)
+	n.ready.Store(false)
+}
+
+// engineCtx bounds one engine call.
+func (n *Node) engineCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, n.cfg.Timeout)
+}
+
+// unavailable wraps an engine error; ErrNotFound and ErrGone pass through.
+func unavailable(err error) error {
+	if err == nil || errors.Is(err, registry.ErrNotFound) || errors.Is(err, ErrGone) || errors.Is(err, ErrUnavailable) {
+		return err
+	}
+	return fmt.Errorf("%w: %v", ErrUnavailable, err)
+}
+
+// Register records a connection of this node.
+func (n *Node) Register(ctx context.Context, rec registry.Record) error {
+	ctx, cancel := n.engineCtx(ctx)
+	defer cancel()
+	return unavailable(n.eng.Register(ctx, rec))
+}
+
+// Unregister removes a connection of this node from the registry and from
+// the topics it subscribed to.
+func (n *Node) Unregister(ctx context.Context, id string) error {
+	n.topicsMu.RLock()
+	_, subscribed := n.connTopics[id]
+	n.topicsMu.RUnlock()
+	if subscribed {
+		n.dropLocalTopics(ctx, id)
+	}
+	ctx, cancel := n.engineCtx(ctx)
+	defer cancel()
+	return unavailable(n.eng.Unregister(ctx, id))
+}
+
+// UserConnections returns the records of principal's connections, oldest
+// first.
+func (n *Node) UserConnections(ctx context.Context, principal string) ([]registry.Record, error) {
+	ctx, cancel := n.engineCtx(ctx)
+	defer cancel()
+	recs, err := n.eng.UserConnections(ctx, principal)
+	return recs, unavailable(err)
+}
+
+// TopicCount returns how many connections subscribe to topic, cluster-wide.
+func (n *Node) TopicCount(ctx context.Context, topic string) (int, error) {
+	ctx, cancel := n.engineCtx(ctx)
+	defer cancel()
+	c, err := n.eng.TopicCount(ctx, topic)
+	return c, unavailable(err)
+}
+
+// owner returns the node that holds connection id.
+func (n *Node) owner(ctx context.Context, id string) (string, error) {
+	if node, ok := n.owners.get(id); ok {
+		return node, nil
+	}
+	ctx, cancel := n.engineCtx(ctx)
+	defer cancel()
+	rec, err := n.eng.Lookup(ctx, id)
+	if errors.Is(err, registry.ErrNotFound) {
+		return "", ErrGone
+	}
+	if err != nil {
+		return "", unavailable(err)
+	}
+	if rec.NodeID != n.cfg.NodeID {
+		n.owners.put(id, rec.NodeID)
+	}
+	return rec.NodeID, nil
+}
+
+// request sends req to node and returns the answer; a node that has gone
+// is ErrGone for all its connections.
+func (n *Node) request(ctx context.Context, node string, req []byte) ([]byte, error) {
+	ctx, cancel := n.engineCtx(ctx)
+	defer cancel()
+	resp, err := n.eng.Request(ctx, node, req)
+	if errors.Is(err, ErrNoNode) {
+		return nil, ErrGone
+	}
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	return resp, nil
+}
+
+func statusErr(s status) error {
+	switch s {
+	case statusOK:
+		return nil
+	case statusGone:
+		return ErrGone
+	default:
+		return fmt.Errorf("%w: the connection's node could not reach the engine", ErrUnavailable)
+	}
+}
+
+// Message is one message for one connection.
+type Message struct {
+	ConnectionID string
+	Data         []byte
+}
+
+// Send delivers data to connection id, wherever it is.
+func (n *Node) Send(ctx context.Context, id string, data []byte) error {
+	return n.SendMany(ctx, []Message{{id, data}})[0]
+}
+
+// SendMany delivers each message to its connection and returns one error
+// per message: nil, ErrGone or ErrUnavailable. Messages for one node travel
+// in one request.
+func (n *Node) SendMany(ctx context.Context, msgs []Message) []error {
+	errs := make([]error, len(msgs))
+	byNode := make(map[string][]int)
+	var remote []int
+	for i, m := range msgs {
+		if c := n.hub.Get(m.ConnectionID); c != nil {
+			if c.Send(m.Data) != nil {
+				errs[i] = ErrGone
+			}
+			continue
+		}
+		remote = append(remote, i)
+	}
+	if len(remote) == 0 {
+		return errs
+	}
+	nodes := make([]string, len(msgs))
+	n.each(len(remote), func(k int) {
+		i := remote[k]
+		node, err := n.owner(ctx, msgs[i].ConnectionID)
+		if err == nil && node == n.cfg.NodeID {
+			// The registry places it here, but it is not in the hub: it is
+			// closing.
+			err = ErrGone
+		}
+		errs[i], nodes[i] = err, node
+	})
+	for _, i := range remote {
+		if errs[i] == nil {
+			byNode[nodes[i]] = append(byNode[nodes[i]], i)
+		}
+	}
+	var jobs []sendJob
+	for node, idx := range byNode {
+		for start := 0; start < len(idx); {
+			size, end := 0, start
+			for end < len(idx) && (end == start || size+len(msgs[idx[end]].Data) < maxRequestBytes) {
+				size += len(msgs[idx[end]].Data) + len(msgs[idx[end]].ConnectionID) + 8
+				end++
+			}
+			jobs = append(jobs, sendJob{node, idx[start:end]})
+			start = end
+		}
+	}
+	n.each(len(jobs), func(k int) {
+		j := jobs[k]
+		req := []byte{byte(opSend)}
+		req = appendInt(req, len(j.idx))
+		for _, i := range j.idx {
+			req = appendString(req, msgs[i].ConnectionID)
+			req = appendBytes(req, msgs[i].Data)
+		}
+		resp, err := n.request(ctx, j.node, req)
+		if err == nil && len(resp) != len(j.idx) {
+			err = fmt.Errorf("%w: %v", ErrUnavailable, errMalformed)
+		}
+		for k, i := range j.idx {
+			if err == nil {
+				errs[i] = statusErr(status(resp[k]))
+			} else {
+				errs[i] = err
+			}
+			if errs[i] == ErrGone {
+				n.owners.drop(msgs[i].ConnectionID)
+			}
+		}
+	})
+	return errs
+}
+
+type sendJob struct {
+	node string
+	idx  []int
+}
+
+// each runs f(0..count-1) with bounded parallelism and waits.
+func (n *Node) each(count int, f func(int)) {
+	if count == 1 {
+		f(0)
+		return
+	}
+	sem := make(chan struct{}, parallelism)
+	var wg sync.WaitGroup
+	for i := 0; i < count; i++ {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func(i int) {
+			defer func() { <-sem; wg.Done() }()
+			f(i)
+		}(i)
+	}
+	wg.Wait()
+}
+
+// SendToUser delivers data to every connection of principal and returns
+// how many took it; none is ErrGone.
+func (n *Node) SendToUser(ctx context.Context, principal string, data []byte) (int, error) {
+	recs, err := n.UserConnections(ctx, principal)
+	if err != nil {
+		return 0, err
+	}
+	msgs := make([]Message, len(recs))
+	for i, r := range recs {
+		msgs[i] = Message{r.ConnectionID, data}
+	}
+	delivered := 0
+	var firstErr error
+	for _, err := range n.SendMany(ctx, msgs) {
+		switch {
+		case err == nil:
+			delivered++
+		case errors.Is(err, ErrUnavailable) && firstErr == nil:
+			firstErr = err
+		}
+	}
+	if delivered == 0 {
+		if firstErr != nil {
+			return 0, firstErr
+		}
+		return 0, ErrGone
+	}
+	return delivered, nil
+}
+
+// ConnInfo is a connection's id with its times and identity.
+type ConnInfo struct {
+	ID string
+	hub.Info
+}
+
+// Info returns what GetConnection reports about connection id, from the
+// node that holds it.
+func (n *Node) Info(ctx context.Context, id string) (hub.Info, error) {
+	infos, errs := n.infos(ctx, []string{id})
+	return infos[0], errs[0]
+}
+
+// UserInfo lists principal's live connections, oldest first.
+func (n *Node) UserInfo(ctx context.Context, principal string) ([]ConnInfo, error) {
+	recs, err := n.UserConnections(ctx, principal)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]string, len(recs))
+	for i, r := range recs {
+		ids[i] = r.ConnectionID
+	}
+	infos, errs := n.infos(ctx, ids)
+	out := make([]ConnInfo, 0, len(ids))
+	for i, id := range ids {
+		switch {
+		case errs[i] == nil:
+			out = append(out, ConnInfo{id, infos[i]})
+		case !errors.Is(errs[i], ErrGone):
+			return nil, errs[i]
+		}
+	}
+	return out, nil
+}
+
+func (n *Node) infos(ctx context.Context, ids []string) ([]hub.Info, []error) {
+	infos := make([]hub.Info, len(ids))
+	errs := make([]error, len(ids))
+	nodes := make([]string, len(ids))
+	var remote []int
+	for i, id := range ids {
+		if c := n.hub.Get(id); c != nil {
+			infos[i] = c.Info()
+			continue
+		}
+		remote = append(remote, i)
+	}
+	n.each(len(remote), func(k int) {
+		i := remote[k]
+		node, err := n.owner(ctx, ids[i])
+		if err == nil && node == n.cfg.NodeID {
+			err = ErrGone
+		}
+		nodes[i], errs[i] = node, err
+	})
+	byNode := make(map[string][]int)
+	for _, i := range remote {
+		if errs[i] == nil {
+			byNode[nodes[i]] = append(byNode[nodes[i]], i)
+		}
+	}
+	var jobs []sendJob
+	for node, idx := range byNode {
+		jobs = append(jobs, sendJob{node, idx})
+	}
+	n.each(len(jobs), func(k int) {
+		j := jobs[k]
+		req := appendInt([]byte{byte(opInfo)}, len(j.idx))
+		for _, i := range j.idx {
+			req = appendString(req, ids[i])
+		}
+		resp, err := n.request(ctx, j.node, req)
+		r := reader{b: resp}
+		for _, i := range j.idx {
+			if err != nil {
+				errs[i] = err
+				continue
+			}
+			st := status(r.byte())
+			in := r.info()
+			if r.err != nil {
+				errs[i] = fmt.Errorf("%w: %v", ErrUnavailable, r.err)
+				continue
+			}
+			infos[i], errs[i] = in, statusErr(st)
+		}
+	})
+	return infos, errs
+}
+
+// Close closes connection id with code and reason on its node.
+func (n *Node) Close(ctx context.Context, id string, code int, reason string) error {
+	if c := n.hub.Get(id); c != nil {
+		c.Close(code, reason)
+		return nil
+	}
+	node, err := n.owner(ctx, id)
+	if err != nil {
+		return err
+	}
+	if node == n.cfg.NodeID {
+		return ErrGone
+	}
+	req := appendString([]byte{byte(opClose)}, id)
+	req = appendInt(req, code)
+	req = appendString(req, reason)
+	return n.oneStatus(ctx, node, req, id)
+}
+
+func (n *Node) oneStatus(ctx context.Context, node string, req []byte, id string) error {
+	resp, err := n.request(ctx, node, req)
+	if err == nil && len(resp) != 1 {
+		err = fmt.Errorf("%w: %v", ErrUnavailable, errMalformed)
+	}
+	if err == nil {
+		err = statusErr(status(resp[0]))
+	}
+	if err == ErrGone {
+		n.owners.drop(id)
+	}
+	return err
+}
+
+// Subscribe adds connection id to topic on the node that holds it.
+func (n *Node) Subscribe(ctx context.Context, id, topic string) error {
+	return n.changeTopic(ctx, opSubscribe, id, topic)
+}
+
+// Unsubscribe removes connection id from topic on the node that holds it.
+func (n *Node) Unsubscribe(ctx context.Context, id, topic string) error {
+	return n.changeTopic(ctx, opUnsubscribe, id, topic)
+}
+
+func (n *Node) changeTopic(ctx context.Context, o op, id, topic string) error {
+	if c := n.hub.Get(id); c != nil {
+		if o == opSubscribe {
+			return n.subscribeLocal(ctx, c, topic)
+		}
+		return n.unsubscribeLocal(ctx, id, topic)
+	}
+	node, err := n.owner(ctx, id)
+	if err != nil {
+		return err
+	}
+	if node == n.cfg.NodeID {
+		return ErrGone
+	}
+	req := appendString([]byte{byte(o)}, id)
+	req = appendString(req, topic)
+	return n.oneStatus(ctx, node, req, id)
+}
+
+// subscribeLocal records the subscription in the registry and in the local
+// index, and subscribes the node to the topic when it is the first local
+// subscriber.
+func (n *Node) subscribeLocal(ctx context.Context, c hub.Conn, topic string) error {
+	id := c.ID()
+	n.changeMu.Lock()
+	defer n.changeMu.Unlock()
+	ectx, cancel := n.engineCtx(ctx)
+	defer cancel()
+	if err := n.eng.Subscribe(ectx, id, topic); err != nil {
+		if errors.Is(err, registry.ErrNotFound) {
+			return ErrGone
+		}
+		return unavailable(err)
+	}
+	n.topicsMu.RLock()
+	subs, known := n.topics[topic]
+	_, dup := subs[id]
+	n.topicsMu.RUnlock()
+	if dup {
+		return nil
+	}
+	if !known {
+		if err := n.eng.SubscribeTopic(ectx, topic); err != nil {
+			_ = n.eng.Unsubscribe(ectx, id, topic)
+			return unavailable(err)
+		}
+	}
+	n.topicsMu.Lock()
+	if n.topics[topic] == nil {
+		n.topics[topic] = make(map[string]hub.Conn)
+	}
+	n.topics[topic][id] = c
+	n.connTopics[id] = append(n.connTopics[id], topic)
+	n.topicsMu.Unlock()
+	return nil
+}
+
+func (n *Node) unsubscribeLocal(ctx context.Context, id, topic string) error {
+	n.changeMu.Lock()
+	defer n.changeMu.Unlock()
+	ectx, cancel := n.engineCtx(ctx)
+	defer cancel()
+	if err := n.eng.Unsubscribe(ectx, id, topic); err != nil {
+		return unavailable(err)
+	}
+	if n.removeLocal(id, topic) {
+		if err := n.eng.UnsubscribeTopic(ectx, topic); err != nil {
+			n.log.Warn("could not unsubscribe the node from a topic", "topic", topic, "err", err)
+		}
+	}
+	return nil
+}
+
+// removeLocal drops id from topic's local subscribers and reports whether
+// the topic has none left.
+func (n *Node) removeLocal(id, topic string) (last bool) {
+	n.topicsMu.Lock()
+	defer n.topicsMu.Unlock()
+	subs, ok := n.topics[topic]
+	if !ok {
+		return false
+	}
+	delete(subs, id)
+	ts := n.connTopics[id]
+	for i, t := range ts {
+		if t == topic {
+			ts = append(ts[:i], ts[i+1:]...)
+			break
+		}
+	}
+	if len(ts) == 0 {
+		delete(n.connTopics, id)
+	} else {
+		n.connTopics[id] = ts
+	}
+	if len(subs) == 0 {
+		delete(n.topics, topic)
+		return true
+	}
+	return false
+}
+
+// dropLocalTopics removes a closed connection from the local index and
+// unsubscribes the node from topics left without local subscribers. The
+// registry's side goes with Unregister.
+func (n *Node) dropLocalTopics(ctx context.Context, id string) {
+	n.changeMu.Lock()
+	defer n.changeMu.Unlock()
+	n.topicsMu.RLock()
+	topics := append([]string(nil), n.connTopics[id]...)
+	n.topicsMu.RUnlock()
+	for _, t := range topics {
+		if n.removeLocal(id, t) {
+			ectx, cancel := n.engineCtx(ctx)
+			if err := n.eng.UnsubscribeTopic(ectx, t); err != nil {
+				n.log.Warn("could not unsubscribe the node from a topic", "topic", t, "err", err)
+			}
+			cancel()
+		}
+	}
+}
+
+// localSubscribers returns topic's subscribers on this node.
+func (n *Node) localSubscribers(topic string) []hub.Conn {
+	n.topicsMu.RLock()
+	defer n.topicsMu.RUnlock()
+	subs := n.topics[topic]
+	if len(subs) == 0 {
+		return nil
+	}
+	out := make([]hub.Conn, 0, len(subs))
+	for _, c := range subs {
+		out = append(out, c)
+	}
+	return out
+}
+
+// Publish delivers data to topic's subscribers on this node and publishes
+// it to the nodes that have others. It returns how many subscribers it
+// reached here plus how many the registry counts elsewhere.
+func (n *Node) Publish(ctx context.Context, topic string, data []byte) (int, error) {
+	local := n.localSubscribers(topic)
+	ectx, cancel := n.engineCtx(ctx)
+	defer cancel()
+	total, err := n.eng.TopicCount(ectx, topic)
+	if err != nil {
+		return 0, unavailable(err)
+	}
+	if total > len(local) {
+		if err := n.eng.Publish(ectx, topic, encodePublication(n.cfg.NodeID, data)); err != nil {
+			return 0, unavailable(err)
+		}
+	}
+	delivered := hub.Broadcast(local, data)
+	return delivered + max(total-len(local), 0), nil
+}
+
+// HandlePublish implements Handler: a publication from another node goes
+// to this node's subscribers.
+func (n *Node) HandlePublish(topic string, msg []byte) {
+	origin, data, err := decodePublication(msg)
+	if err != nil {
+		n.log.Warn("dropped a malformed publication", "topic", topic)
+		return
+	}
+	if origin == n.cfg.NodeID {
+		return
+	}
+	hub.Broadcast(n.localSubscribers(topic), data)
+}
+
+// HandleRequest implements Handler: it performs another node's request on
+// this node's connections.
+func (n *Node) HandleRequest(req []byte) []byte {
+	r := reader{b: req}
+	switch op(r.byte()) {
+	case opSend:
+		count := int(r.uvarint())
+		if r.err != nil || count > len(r.b) {
+			break
+		}
+		out := make([]byte, 0, count)
+		for i := 0; i < count; i++ {
+			id, data := r.string(), r.bytes()
+			if r.err != nil {
+				return []byte{byte(statusFail)}
+			}
+			st := statusGone
+			if c := n.hub.Get(id); c != nil && c.Send(data) == nil {
+				st = statusOK
+			}
+			out = append(out, byte(st))
+		}
+		return out
+	case opInfo:
+		count := int(r.uvarint())
+		if r.err != nil || count > len(r.b) {
+			break
+		}
+		var out []byte
+		for i := 0; i < count; i++ {
+			id := r.string()
+			if r.err != nil {
+				return []byte{byte(statusFail)}
+			}
+			if c := n.hub.Get(id); c != nil {
+				out = appendInfo(append(out, byte(statusOK)), c.Info())
+			} else {
+				out = appendInfo(append(out, byte(statusGone)), hub.Info{})
+			}
+		}
+		return out
+	case opClose:
+		id, code, reason := r.string(), int(r.uvarint()), r.string()
+		if r.err != nil {
+			break
+		}
+		c := n.hub.Get(id)
+		if c == nil {
+			return []byte{byte(statusGone)}
+		}
+		c.Close(code, reason)
+		return []byte{byte(statusOK)}
+	case opSubscribe, opUnsubscribe:
+		o := op(req[0])
+		id, topic := r.string(), r.string()
+		if r.err != nil {
+			break
+		}
+		c := n.hub.Get(id)
+		if c == nil {
+			return []byte{byte(statusGone)}
+		}
+		var err error
+		if o == opSubscribe {
+			err = n.subscribeLocal(context.Background(), c, topic)
+		} else {
+			err = n.unsubscribeLocal(context.Background(), id, topic)
+		}
+		switch {
+		case err == nil:
+			return []byte{byte(statusOK)}
+		case errors.Is(err, ErrGone):
+			return []byte{byte(statusGone)}
+		default:
+			return []byte{byte(statusFail)}
+		}
+	}
+	n.log.Warn("dropped a malformed request from another node")
+	return []byte{byte(statusFail)}
+}

@@ -1,0 +1,135 @@
+package cluster
+
+import (
+	"encoding/binary"
+	"errors"
+	"time"
+
+	"github.com/wsgate/wsgate/internal/hub"
+)
+
+// Node-to-node requests are a compact binary encoding: an op byte, then
+// fields, each string or byte slice prefixed with its length as a uvarint.
+// Every answer starts with one status byte per item.
+
+type op byte
+
+const (
+	opSend        op = iota + 1 // n × (id, data) → n × status
+	opInfo                      // n × id → n × (status, info)
+	opClose                     // id, code, reason → status
+	opSubscribe                 // id, topic → status
+	opUnsubscribe               // id, topic → status
+)
+
+type status byte
+
+const (
+	statusOK   status = iota // done
+	statusGone               // no such connection on the node
+	statusFail               // the node could not do it (its engine failed)
+)
+
+// errMalformed is an answer or request that does not decode.
+var errMalformed = errors.New("malformed cluster message")
+
+func appendBytes(b, s []byte) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+func appendInt(b []byte, v int) []byte { return binary.AppendUvarint(b, uint64(v)) }
+
+func appendString(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+// reader decodes a message; the first decoding error sticks.
+type reader struct {
+	b   []byte
+	err error
+}
+
+func (r *reader) uvarint() uint64 {
+	if r.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(r.b)
+	if n <= 0 {
+		r.err = errMalformed
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *reader) bytes() []byte {
+	n := r.uvarint()
+	if r.err != nil {
+		return nil
+	}
+	if n > uint64(len(r.b)) {
+		r.err = errMalformed
+		return nil
+	}
+	v := r.b[:n:n]
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *reader) string() string { return string(r.bytes()) }
+
+func (r *reader) byte() byte {
+	if r.err != nil {
+		return 0
+	}
+	if len(r.b) == 0 {
+		r.err = errMalformed
+		return 0
+	}
+	v := r.b[0]
+	r.b = r.b[1:]
+	return v
+}
+
+func (r *reader) time() time.Time {
+	ms := r.uvarint()
+	if ms == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(int64(ms))
+}
+
+func appendTime(b []byte, t time.Time) []byte {
+	if t.IsZero() {
+		return binary.AppendUvarint(b, 0)
+	}
+	return binary.AppendUvarint(b, uint64(t.UnixMilli()))
+}
+
+func appendInfo(b []byte, in hub.Info) []byte {
+	b = appendTime(b, in.ConnectedAt)
+	b = appendTime(b, in.LastActiveAt)
+	b = appendString(b, in.SourceIP)
+	return appendString(b, in.UserAgent)
+}
+
+func (r *reader) info() hub.Info {
+	return hub.Info{ConnectedAt: r.time(), LastActiveAt: r.time(), SourceIP: r.string(), UserAgent: r.string()}
+}
+
+// publication is what a node publishes on a topic: the publishing node's
+// id, so that it skips its own publication (it has delivered locally), and
+// the message.
+func encodePublication(origin string, data []byte) []byte {
+	b := make([]byte, 0, len(origin)+len(data)+4)
+	b = appendString(b, origin)
+	return append(b, data...)
+}
+
+func decodePublication(msg []byte) (origin string, data []byte, err error) {
+	r := reader{b: msg}
+	origin = r.string()
+	return origin, r.b, r.err
+}

@@ -1,0 +1,269 @@
+package gateway_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/wsgate/wsgate/internal/cluster"
+	"github.com/wsgate/wsgate/internal/config"
+	gt "github.com/wsgate/wsgate/internal/gatewaytest"
+	"github.com/wsgate/wsgate/internal/registry"
+)
+
+// clusterConfig is jwtConfig with heartbeats fast enough for a test.
+func clusterConfig(t *testing.T, b *gt.Backend) *config.Config {
+	t.Helper()
+	cfg, err := config.Parse("test.yaml", []byte(jwtConfig(b, "registry: {heartbeat_interval: 50ms, node_timeout: 300ms}")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+// startCluster starts n gateways as nodes of one in-process cluster.
+func startCluster(t *testing.T, b *gt.Backend, n int) (*cluster.MemoryNetwork, []*gt.Gateway) {
+	t.Helper()
+	net := cluster.NewMemoryNetwork()
+	var gs []*gt.Gateway
+	for range n {
+		gs = append(gs, gt.StartNode(t, clusterConfig(t, b), net.Engine()))
+	}
+	for _, g := range gs {
+		gt.Eventually(t, func() bool {
+			status, _, _ := g.MgmtDo(t, "GET", "/readyz", nil, nil)
+			return status == 200
+		}, "node ready")
+	}
+	return net, gs
+}
+
+// TestClusterManagementAcrossNodes calls every management operation on one
+// node for connections that live on the others.
+func TestClusterManagementAcrossNodes(t *testing.T) {
+	b := gt.NewBackend(t)
+	_, g := startCluster(t, b, 3)
+	alice0 := dialUser(t, g[0], b, "alice", 0, nil)
+	alice1 := dialUser(t, g[1], b, "alice", 1, nil)
+	bob2 := dialUser(t, g[2], b, "bob", 2, nil)
+	esc := url.PathEscape
+
+	// One connection, from each of the other nodes.
+	for i, via := range []*gt.Gateway{g[1], g[2]} {
+		msg := fmt.Sprintf("to alice0 via node %d", i+1)
+		mgmtJSON(t, via, "POST", "/@connections/"+esc(alice0.ID), msg, 200, nil)
+		if got := alice0.NextText(); got != msg {
+			t.Fatalf("alice0 got %q, want %q", got, msg)
+		}
+	}
+	bob2.Send(`{"action":"nothing"}`)
+	b.WaitEvent(t, "/default", func(e gt.Event) bool { return e.RequestContext.ConnectionID == bob2.ID })
+	if got := bob2.NextText(); got == "" {
+		t.Fatal("no echo")
+	}
+	var info struct {
+		ConnectedAt  string `json:"connectedAt"`
+		LastActiveAt string `json:"lastActiveAt"`
+		Identity     struct {
+			SourceIP string `json:"sourceIp"`
+		} `json:"identity"`
+	}
+	mgmtJSON(t, g[0], "GET", "/@connections/"+esc(bob2.ID), "", 200, &info)
+	if info.Identity.SourceIP != "127.0.0.1" || info.LastActiveAt <= info.ConnectedAt {
+		t.Fatalf("GetConnection across nodes = %+v; want bob's identity and a lastActiveAt after his message", info)
+	}
+
+	// A user with connections on two nodes, reached from the third.
+	var res struct{ Delivered int }
+	mgmtJSON(t, g[2], "POST", "/@users/alice", "hi alice", 200, &res)
+	if res.Delivered != 2 || alice0.NextText() != "hi alice" || alice1.NextText() != "hi alice" {
+		t.Fatalf("POST /@users/alice delivered %d", res.Delivered)
+	}
+	var list struct {
+		Connections []struct {
+			ConnectionID string `json:"connectionId"`
+		} `json:"connections"`
+	}
+	mgmtJSON(t, g[2], "GET", "/@users/alice", "", 200, &list)
+	if len(list.Connections) != 2 || list.Connections[0].ConnectionID != alice0.ID || list.Connections[1].ConnectionID != alice1.ID {
+		t.Fatalf("GET /@users/alice = %+v, want alice0 then alice1", list)
+	}
+
+	// Topics: subscriptions made through any node, publication from any.
+	mgmtJSON(t, g[0], "PUT", "/@connections/"+esc(bob2.ID)+"/topics/orders/42", "", 204, nil)
+	mgmtJSON(t, g[2], "PUT", "/@connections/"+esc(alice1.ID)+"/topics/orders/42", "", 204, nil)
+	var count struct{ Subscribers int }
+	mgmtJSON(t, g[0], "GET", "/@topics/orders/42", "", 200, &count)
+	if count.Subscribers != 2 {
+		t.Fatalf("subscribers %d, want 2", count.Subscribers)
+	}
+	mgmtJSON(t, g[0], "POST", "/@topics/orders/42", "order 42 shipped", 200, &res)
+	if res.Delivered != 2 || bob2.NextText() != "order 42 shipped" || alice1.NextText() != "order 42 shipped" {
+		t.Fatalf("publish delivered %d", res.Delivered)
+	}
+	mgmtJSON(t, g[0], "DELETE", "/@connections/"+esc(alice1.ID)+"/topics/orders/42", "", 204, nil)
+	mgmtJSON(t, g[1], "POST", "/@topics/orders/42", "second", 200, &res)
+	if res.Delivered != 1 || bob2.NextText() != "second" {
+		t.Fatalf("publish after unsubscribe delivered %d", res.Delivered)
+	}
+
+	// A batch mixing targets on every node.
+	batch, _ := json.Marshal(map[string]any{"items": []map[string]string{
+		{"connectionId": alice0.ID, "data": "b0"},
+		{"connectionId": bob2.ID, "data": "b1"},
+		{"connectionId": "nobody=", "data": "b2"},
+		{"principalId": "alice", "data": "b3"},
+		{"topic": "orders/42", "data": "b4"},
+	}})
+	var results struct {
+		Results []struct {
+			Status    int
+			Delivered int
+		}
+	}
+	mgmtJSON(t, g[1], "POST", "/@batch", string(batch), 200, &results)
+	var statuses []string
+	for _, r := range results.Results {
+		statuses = append(statuses, fmt.Sprintf("%d/%d", r.Status, r.Delivered))
+	}
+	if strings.Join(statuses, " ") != "200/1 200/1 410/0 200/2 200/1" {
+		t.Fatalf("batch results %v", statuses)
+	}
+	for c, want := range map[*gt.Client][]string{alice0: {"b0", "b3"}, alice1: {"b3"}, bob2: {"b1", "b4"}} {
+		for _, w := range want {
+			if got := c.NextText(); got != w {
+				t.Fatalf("%s got %q, want %q", c.ID, got, w)
+			}
+		}
+	}
+
+	// DELETE with a code, across nodes; then the connection is gone
+	// everywhere.
+	mgmtJSON(t, g[0], "DELETE", "/@connections/"+esc(bob2.ID)+"?code=4000&reason=bye", "", 204, nil)
+	bob2.ExpectClose(4000)
+	dis := b.WaitEvent(t, "/disconnect", func(e gt.Event) bool { return e.RequestContext.ConnectionID == bob2.ID })
+	if dis.RequestContext.DisconnectStatusCode != 4000 {
+		t.Fatalf("$disconnect code %d", dis.RequestContext.DisconnectStatusCode)
+	}
+	for _, g := range g {
+		gt.Eventually(t, func() bool {
+			status, _, _ := g.MgmtDo(t, "POST", "/@connections/"+esc(bob2.ID), strings.NewReader("x"), nil)
+			return status == 410
+		}, "410 for a closed connection")
+	}
+	mgmtJSON(t, g[1], "GET", "/@topics/orders/42", "", 200, &count)
+	if count.Subscribers != 0 {
+		t.Fatalf("a closed connection is still subscribed: %d", count.Subscribers)
+	}
+}
+
+// TestClusterUserLimitAcrossNodes: max_connections_per_user counts the
+// user's connections on every node, and close_oldest closes the oldest
+// wherever it is.
+func TestClusterUserLimitAcrossNodes(t *testing.T) {
+	b := gt.NewBackend(t)
+	net := cluster.NewMemoryNetwork()
+	var g []*gt.Gateway
+	for range 2 {
+		cfg := clusterConfig(t, b)
+		cfg.Limits.MaxConnectionsPerUser = 1
+		cfg.Limits.UserLimitPolicy = config.CloseOldest
+		g = append(g, gt.StartNode(t, cfg, net.Engine()))
+	}
+	first := dialUser(t, g[0], b, "carol", 0, nil)
+	dialUser(t, g[1], b, "carol", 1, nil)
+	first.ExpectClose(4008)
+}
+
+// TestClusterLostNode: a node that stops heartbeating is declared lost; the
+// survivors answer 410 for its connections and deliver a $disconnect (1006,
+// naming the node) for every one of them, retrying while the backend
+// fails.
+func TestClusterLostNode(t *testing.T) {
+	b := gt.NewBackend(t)
+	var failures atomic.Int32
+	b.On("/disconnect", func(e gt.Event) gt.Reply {
+		// The first event fails; the cluster must deliver it again.
+		if failures.Add(1) == 1 {
+			return gt.Reply{Status: 503}
+		}
+		return gt.Reply{}
+	})
+	net, g := startCluster(t, b, 2)
+
+	// A node that registered connections and heartbeat, then vanished as a
+	// process killed with SIGKILL does: no close, no $disconnect.
+	ghost := net.Engine()
+	ctx := context.Background()
+	if err := ghost.Listen("ghost", silent{}); err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for i := range 5 {
+		rec := registry.Record{
+			ConnectionID: fmt.Sprintf("ghost-conn-%d=", i),
+			NodeID:       "ghost",
+			PrincipalID:  "dave",
+			ConnectedAt:  time.Now().Add(-time.Minute),
+			SourceIP:     "198.51.100.7",
+			UserAgent:    "ghost-client/1",
+			DomainName:   "ws.example.com",
+			Authorizer:   map[string]any{"principalId": "dave", "role": "reader"},
+		}
+		if err := ghost.Register(ctx, rec); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, rec.ConnectionID)
+	}
+	if _, err := ghost.Heartbeat(ctx, "ghost"); err != nil {
+		t.Fatal(err)
+	}
+	_ = ghost.Close()
+
+	// Its connections are gone at once: nobody answers for them.
+	mgmtJSON(t, g[0], "POST", "/@connections/"+url.PathEscape(ids[0]), "x", 410, nil)
+
+	// Every one of them gets its $disconnect, the failed one again.
+	var seen []string
+	gt.Eventually(t, func() bool {
+		seen = seen[:0]
+		for _, e := range b.Events("/disconnect") {
+			rc := e.RequestContext
+			if rc.DisconnectStatusCode != 1006 || rc.DisconnectReason == nil || *rc.DisconnectReason != "node ghost lost" {
+				t.Fatalf("$disconnect code %d reason %v, want 1006 \"node ghost lost\"", rc.DisconnectStatusCode, rc.DisconnectReason)
+			}
+			if rc.Authorizer.(map[string]any)["role"] != "reader" || rc.Identity.SourceIP != "198.51.100.7" || e.Headers["Host"] != "ws.example.com" {
+				t.Fatalf("$disconnect lost the connection's context: %s", e.Raw)
+			}
+			if !slices.Contains(seen, rc.ConnectionID) {
+				seen = append(seen, rc.ConnectionID)
+			}
+		}
+		// The failed call is recorded too: one more call than
+		// connections shows it was delivered again.
+		return len(seen) == len(ids) && failures.Load() == int32(len(ids))+1
+	}, "a $disconnect for each of the lost node's connections, the failed one again")
+	gt.Eventually(t, func() bool {
+		var list struct{ Connections []any }
+		mgmtJSON(t, g[1], "GET", "/@users/dave", "", 200, &list)
+		recs, _ := net.UserConnections(ctx, "dave")
+		return len(list.Connections) == 0 && len(recs) == 0
+	}, "the lost node's connections leave the registry")
+	gt.Eventually(t, func() bool {
+		nodes, _ := net.Engine().Nodes(ctx)
+		_, present := nodes["ghost"]
+		return !present
+	}, "the lost node is forgotten")
+}
+
+// silent is a node's handler that never gets to answer.
+type silent struct{}
+
+func (silent) HandleRequest([]byte) []byte  { return nil }
+func (silent) HandlePublish(string, []byte) {}
