@@ -292,6 +292,7 @@ func TestValidateExample(t *testing.T) {
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "example-secret")
 	t.Setenv("AWS_SESSION_TOKEN", "example-session")
 	t.Setenv("WSGATE_SIGV4_SECRET", "example-sigv4-secret")
+	t.Setenv("WSGATE_REDIS_PASSWORD", "example-redis-password")
 	r := run(t, nil, "validate", "-c", path)
 	if r.code != 0 || r.stdout != path+": ok\n" {
 		t.Fatalf("want ok, got %v", r)
@@ -300,20 +301,20 @@ func TestValidateExample(t *testing.T) {
 
 func TestValidateExampleWithoutSecrets(t *testing.T) {
 	path := filepath.Join("..", "config", "example.yaml")
-	for _, env := range []string{"WSGATE_MGMT_TOKEN", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "WSGATE_SIGV4_SECRET"} {
+	for _, env := range []string{"WSGATE_MGMT_TOKEN", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "WSGATE_SIGV4_SECRET", "WSGATE_REDIS_PASSWORD"} {
 		t.Setenv(env, "")
 	}
 	r := run(t, nil, "validate", "-c", path)
 	if r.code != 1 {
 		t.Fatalf("want exit 1 when the secret sources are missing, got %v", r)
 	}
-	for _, s := range []string{"WSGATE_MGMT_TOKEN", "/etc/wsgate/management-tokens", "AWS_SECRET_ACCESS_KEY", "WSGATE_SIGV4_SECRET", "./bin/moderate"} {
+	for _, s := range []string{"WSGATE_MGMT_TOKEN", "/etc/wsgate/management-tokens", "AWS_SECRET_ACCESS_KEY", "WSGATE_SIGV4_SECRET", "./bin/moderate", "WSGATE_REDIS_PASSWORD"} {
 		if !strings.Contains(r.stdout, s) {
 			t.Errorf("output does not name %s: %v", s, r)
 		}
 	}
 	lines := strings.Split(strings.TrimSuffix(r.stdout, "\n"), "\n")
-	line := regexp.MustCompile(`^` + regexp.QuoteMeta(path) + `:\d+: (management\.auth|routes\.[a-z]+\.integration)`)
+	line := regexp.MustCompile(`^` + regexp.QuoteMeta(path) + `:\d+: (management\.auth|routes\.[a-z]+\.integration|registry\.redis)`)
 	var bare []string
 	for _, l := range lines {
 		if !line.MatchString(l) {

@@ -9,6 +9,7 @@ import (
 	"github.com/wsgate/wsgate/internal/config"
 	"github.com/wsgate/wsgate/internal/edge"
 	"github.com/wsgate/wsgate/internal/hub"
+	"github.com/wsgate/wsgate/internal/redisregistry"
 	"github.com/wsgate/wsgate/internal/registry"
 	"github.com/wsgate/wsgate/internal/route"
 )
@@ -22,11 +23,24 @@ const closeLost = 1006
 // engine is not reached yet: the node connects in the background and
 // reports not ready until it does.
 func buildEngine(cfg *config.Config, opts Options) (cluster.Engine, error) {
-	switch cfg.Registry.Type {
+	rc := cfg.Registry
+	switch rc.Type {
 	case config.RegistryMemory, "":
 		return cluster.NewMemory(), nil
+	case config.RegistryRedis:
+		var password string
+		if rc.Redis.PasswordEnv != "" {
+			if password = opts.Getenv(rc.Redis.PasswordEnv); password == "" {
+				return nil, cfg.Errorf("registry.redis.password_env", "environment variable %s is unset or empty", rc.Redis.PasswordEnv)
+			}
+		}
+		eng, err := redisregistry.New(redisregistry.Config{URL: rc.Redis.URL, Password: password, Prefix: rc.Prefix}, opts.Logger)
+		if err != nil {
+			return nil, cfg.Errorf("registry.redis.url", "%v", err)
+		}
+		return eng, nil
 	}
-	return nil, cfg.Errorf("registry.type", "unsupported registry %q", cfg.Registry.Type)
+	return nil, cfg.Errorf("registry.type", "unsupported registry %q", rc.Type)
 }
 
 // record is what the registry holds about c.

@@ -44,6 +44,10 @@ type Options struct {
 	// os.Getenv and os.ReadFile.
 	Getenv   func(string) string
 	ReadFile func(string) ([]byte, error)
+	// ReusePort sets SO_REUSEPORT on the client and management listeners,
+	// so that several gateway processes (wsgate serve -workers N) share
+	// the ports and the kernel spreads connections across them.
+	ReusePort bool
 	// Engine, when set, is the cluster engine instead of the one the
 	// configuration's registry section names; the gateway closes it. Tests
 	// run several nodes in one process on a cluster.MemoryNetwork.
@@ -79,10 +83,11 @@ type Gateway struct {
 	clientLn net.Listener
 	mgmtLn   net.Listener
 
-	wg       sync.WaitGroup
-	serveErr chan error
-	stopOnce sync.Once
-	stopErr  error
+	wg        sync.WaitGroup
+	serveErr  chan error
+	reusePort bool
+	stopOnce  sync.Once
+	stopErr   error
 }
 
 // Route is a built route: its key, its integration and whether the
@@ -182,19 +187,20 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	}
 
 	g := &Gateway{
-		cfg:      cfg,
-		log:      opts.Logger,
-		nodeID:   awsevent.NewID(),
-		api:      awsevent.API{APIID: cfg.APIID, Stage: cfg.Stage, DomainName: cfg.DomainName, StageVariables: cfg.StageVariables},
-		expr:     expr,
-		routes:   route.NewTable(routes),
-		hub:      hub.New(),
-		eng:      eng,
-		client:   client,
-		auth:     authChain,
-		lambdas:  lambdas,
-		cancelBg: cancelBg,
-		serveErr: make(chan error, 2),
+		cfg:       cfg,
+		log:       opts.Logger,
+		nodeID:    awsevent.NewID(),
+		api:       awsevent.API{APIID: cfg.APIID, Stage: cfg.Stage, DomainName: cfg.DomainName, StageVariables: cfg.StageVariables},
+		expr:      expr,
+		routes:    route.NewTable(routes),
+		hub:       hub.New(),
+		eng:       eng,
+		client:    client,
+		auth:      authChain,
+		lambdas:   lambdas,
+		cancelBg:  cancelBg,
+		serveErr:  make(chan error, 2),
+		reusePort: opts.ReusePort,
 	}
 	rc := cfg.Registry
 	g.node = cluster.NewNode(cluster.Config{
@@ -362,7 +368,7 @@ func (g *Gateway) Close() {
 // Start binds the listeners and starts serving. Use Addr and ManagementAddr
 // to learn the bound addresses (useful with port 0).
 func (g *Gateway) Start() error {
-	ln, err := net.Listen("tcp", g.cfg.Listen)
+	ln, err := g.listen(g.cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", g.cfg.Listen, err)
 	}
@@ -375,7 +381,7 @@ func (g *Gateway) Start() error {
 		}
 	}
 	if g.mgmtHTTP != nil {
-		mln, err := net.Listen("tcp", g.cfg.Management.Listen)
+		mln, err := g.listen(g.cfg.Management.Listen)
 		if err != nil {
 			_ = ln.Close()
 			return fmt.Errorf("listen %s (management): %w", g.cfg.Management.Listen, err)
@@ -415,6 +421,14 @@ func (g *Gateway) Start() error {
 	}
 	g.log.Info("wsgate listening", "clients", "ws://"+ln.Addr().String()+g.cfg.UpgradePath(), "management", g.ManagementAddr())
 	return nil
+}
+
+func (g *Gateway) listen(addr string) (net.Listener, error) {
+	if !g.reusePort {
+		return net.Listen("tcp", addr)
+	}
+	lc := net.ListenConfig{Control: reusePort}
+	return lc.Listen(context.Background(), "tcp", addr)
 }
 
 // Addr returns the client listener's address once started.
