@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"runtime/debug"
 	"strings"
 
@@ -23,7 +24,10 @@ var Version = ""
 const usage = `wsgate — a WebSocket API gateway that speaks AWS API Gateway's formats
 
 Usage:
-  wsgate serve [-c FILE]          run the gateway (no -c: the embedded default config)
+  wsgate serve [-c FILE] [-workers N]
+                                  run the gateway (no -c: the embedded default config);
+                                  -workers N runs N processes sharing the ports (needs
+                                  registry.type redis or nats)
   wsgate validate [-c FILE]       check a config the way serve builds it; print every problem
   wsgate connect [flags] URL      interactive client: stdin lines out, frames in
   wsgate post [flags] ID MESSAGE  send MESSAGE to connection ID through the management API
@@ -130,18 +134,32 @@ func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
 func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	fs := newFlagSet("serve", stderr)
 	path := fs.String("c", "", "config `file` (default: the embedded default config)")
+	workers := fs.Int("workers", 1, "run `N` gateway processes sharing the client and management ports (SO_REUSEPORT); needs registry.type redis or nats")
+	reuse := fs.Bool("reuse-port", false, "set SO_REUSEPORT on the listeners, so that other wsgate processes may share the ports")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
 	}
+	if *workers < 1 {
+		return usageError{fmt.Errorf("-workers must be at least 1, got %d", *workers)}
+	}
 	cfg, err := loadConfig(*path)
 	if err != nil {
 		return err
 	}
 	logger := newLogger(cfg, stderr)
-	g, err := gateway.New(cfg, gateway.Options{Logger: logger})
+	if *workers > 1 {
+		if err := checkWorkers(cfg, *path); err != nil {
+			return err
+		}
+		return superviseWorkers(ctx, *workers, *path, cfg, logger, stderr)
+	}
+	if w := os.Getenv(workerEnv); w != "" {
+		logger = logger.With("worker", w)
+	}
+	g, err := gateway.New(cfg, gateway.Options{Logger: logger, ReusePort: *reuse})
 	if err != nil {
 		return err
 	}

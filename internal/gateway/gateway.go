@@ -229,7 +229,7 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	}, &handler{g: g}, g.hub, g.log)
 	if cfg.Management.IsEnabled() {
 		rl := cfg.Management.RateLimit
-		g.mgmt = mgmt.New(mgmt.Config{BearerTokens: tokens, SigV4: sigv4,
+		g.mgmt = mgmt.New(mgmt.Config{NodeID: g.nodeID, BearerTokens: tokens, SigV4: sigv4,
 			RateLimit: mgmt.RateLimit{Rate: rl.Rate, Burst: rl.Burst}}, g.node, g.log)
 		g.mgmtHTTP = &http.Server{
 			Handler:           g.mgmt,

@@ -47,6 +47,8 @@ var _ Connections = (*cluster.Node)(nil)
 
 // Config configures the management API.
 type Config struct {
+	// NodeID names this gateway process in the cluster; /readyz reports it.
+	NodeID string
 	// BearerTokens, when non-empty, are the accepted "Authorization: Bearer"
 	// tokens.
 	BearerTokens []string
@@ -135,7 +137,11 @@ func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
 		_, _ = w.Write(body)
 		return
 	}
-	_, _ = io.WriteString(w, `{"status":"ready"}`)
+	body, _ := json.Marshal(struct {
+		Status string `json:"status"`
+		NodeID string `json:"nodeId,omitempty"`
+	}{"ready", s.cfg.NodeID})
+	_, _ = w.Write(body)
 }
 
 // ServeHTTP implements http.Handler. Apart from GET /healthz and /readyz, a call must

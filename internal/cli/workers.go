@@ -1,0 +1,134 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/wsgate/wsgate/internal/config"
+)
+
+// workerEnv tells a process started by -workers its number, for its logs.
+const workerEnv = "WSGATE_WORKER"
+
+// startupGrace is how long a worker must run before its exit counts as a
+// crash to recover from rather than a failure to start.
+const startupGrace = 3 * time.Second
+
+// restartDelay spaces restarts of a crashed worker.
+const restartDelay = time.Second
+
+// checkWorkers refuses configurations several processes cannot share: each
+// process would have its own registry, or its own random port.
+func checkWorkers(cfg *config.Config, path string) error {
+	if path == "" {
+		return usageError{errors.New("-workers needs a config file (-c) with registry.type redis or nats")}
+	}
+	if cfg.Registry.Type == config.RegistryMemory {
+		return usageError{errors.New("-workers needs registry.type redis or nats: with the memory registry each process would see only its own connections")}
+	}
+	for _, addr := range []string{cfg.Listen, cfg.Management.Listen} {
+		if _, port, err := net.SplitHostPort(addr); err == nil && port == "0" {
+			return usageError{fmt.Errorf("-workers needs fixed ports; %s picks a random one per process", addr)}
+		}
+	}
+	return nil
+}
+
+type workerExit struct {
+	n   int
+	err error
+}
+
+// superviseWorkers runs n copies of this program as `serve -c path
+// -reuse-port`, restarts one that crashes, and stops them all with SIGTERM
+// when ctx ends. A worker that fails within startupGrace of starting (a
+// port taken, a bad secret) stops all of them: the error is not one a
+// restart fixes.
+func superviseWorkers(ctx context.Context, n int, path string, cfg *config.Config, logger *slog.Logger, stderr io.Writer) error {
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("finding this program to start workers: %w", err)
+	}
+	exits := make(chan workerExit, n)
+	procs := make([]*exec.Cmd, n)
+	started := make([]time.Time, n)
+	running := 0
+	start := func(i int) error {
+		cmd := exec.Command(exe, "serve", "-c", path, "-reuse-port")
+		cmd.Env = append(os.Environ(), workerEnv+"="+strconv.Itoa(i))
+		cmd.Stdout, cmd.Stderr = stderr, stderr
+		// A worker outlives a supervisor killed without a chance to stop
+		// it only until the kernel tells it.
+		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+		if err := cmd.Start(); err != nil {
+			return fmt.Errorf("starting worker %d: %w", i, err)
+		}
+		procs[i], started[i] = cmd, time.Now()
+		running++
+		go func() { exits <- workerExit{i, cmd.Wait()} }()
+		logger.Info("worker started", "worker", i, "pid", cmd.Process.Pid)
+		return nil
+	}
+	stopAll := func() {
+		for _, p := range procs {
+			if p != nil {
+				_ = p.Process.Signal(syscall.SIGTERM)
+			}
+		}
+		deadline := time.NewTimer(cfg.ShutdownTimeout + 5*time.Second)
+		defer deadline.Stop()
+		for running > 0 {
+			select {
+			case e := <-exits:
+				running--
+				procs[e.n] = nil
+			case <-deadline.C:
+				for _, p := range procs {
+					if p != nil {
+						_ = p.Process.Kill()
+					}
+				}
+				deadline.Reset(time.Hour)
+			}
+		}
+	}
+	for i := 0; i < n; i++ {
+		if err := start(i); err != nil {
+			stopAll()
+			return err
+		}
+	}
+	logger.Info("workers running", "workers", n, "clients", cfg.Listen, "management", cfg.Management.Listen)
+	restart := make(chan int, n)
+	for {
+		select {
+		case <-ctx.Done():
+			logger.Info("stopping workers", "workers", running)
+			stopAll()
+			return nil
+		case e := <-exits:
+			running--
+			procs[e.n] = nil
+			if time.Since(started[e.n]) < startupGrace {
+				stopAll()
+				return fmt.Errorf("worker %d exited while starting (%v); its log above says why", e.n, e.err)
+			}
+			logger.Error("worker exited; restarting it", "worker", e.n, "err", e.err, "after", restartDelay)
+			time.AfterFunc(restartDelay, func() { restart <- e.n })
+		case i := <-restart:
+			if err := start(i); err != nil {
+				logger.Error("restarting worker failed", "worker", i, "err", err)
+				time.AfterFunc(restartDelay, func() { restart <- i })
+			}
+		}
+	}
+}
