@@ -302,8 +302,18 @@ func (n *Node) SendMany(ctx context.Context, msgs []Message) []error {
 		return errs
 	}
 	nodes := make([]string, len(msgs))
-	n.each(len(remote), func(k int) {
-		i := remote[k]
+	// Owners already known need no lookup; the others are looked up in
+	// parallel.
+	var unknown []int
+	for _, i := range remote {
+		if node, ok := n.owners.get(msgs[i].ConnectionID); ok {
+			nodes[i] = node
+		} else {
+			unknown = append(unknown, i)
+		}
+	}
+	n.each(len(unknown), func(k int) {
+		i := unknown[k]
 		node, err := n.owner(ctx, msgs[i].ConnectionID)
 		if err == nil && node == n.cfg.NodeID {
 			// The registry places it here, but it is not in the hub: it is
