@@ -9,6 +9,7 @@ import (
 	"github.com/wsgate/wsgate/internal/config"
 	"github.com/wsgate/wsgate/internal/edge"
 	"github.com/wsgate/wsgate/internal/hub"
+	"github.com/wsgate/wsgate/internal/natsregistry"
 	"github.com/wsgate/wsgate/internal/redisregistry"
 	"github.com/wsgate/wsgate/internal/registry"
 	"github.com/wsgate/wsgate/internal/route"
@@ -37,6 +38,18 @@ func buildEngine(cfg *config.Config, opts Options) (cluster.Engine, error) {
 		eng, err := redisregistry.New(redisregistry.Config{URL: rc.Redis.URL, Password: password, Prefix: rc.Prefix}, opts.Logger)
 		if err != nil {
 			return nil, cfg.Errorf("registry.redis.url", "%v", err)
+		}
+		return eng, nil
+	case config.RegistryNATS:
+		var token string
+		if rc.NATS.TokenEnv != "" {
+			if token = opts.Getenv(rc.NATS.TokenEnv); token == "" {
+				return nil, cfg.Errorf("registry.nats.token_env", "environment variable %s is unset or empty", rc.NATS.TokenEnv)
+			}
+		}
+		eng, err := natsregistry.New(natsregistry.Config{URL: rc.NATS.URL, Prefix: rc.Prefix, CredentialsFile: rc.NATS.CredentialsFile, Token: token}, opts.Logger)
+		if err != nil {
+			return nil, cfg.Errorf("registry.nats", "%v", err)
 		}
 		return eng, nil
 	}

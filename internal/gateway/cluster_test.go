@@ -14,7 +14,10 @@ import (
 	"github.com/wsgate/wsgate/internal/cluster"
 	"github.com/wsgate/wsgate/internal/config"
 	gt "github.com/wsgate/wsgate/internal/gatewaytest"
+	"github.com/wsgate/wsgate/internal/natsregistry"
+	"github.com/wsgate/wsgate/internal/redisregistry"
 	"github.com/wsgate/wsgate/internal/registry"
+	"github.com/wsgate/wsgate/internal/servicetest"
 )
 
 // clusterConfig is jwtConfig with heartbeats fast enough for a test.
@@ -27,13 +30,49 @@ func clusterConfig(t *testing.T, b *gt.Backend) *config.Config {
 	return cfg
 }
 
-// startCluster starts n gateways as nodes of one in-process cluster.
-func startCluster(t *testing.T, b *gt.Backend, n int) (*cluster.MemoryNetwork, []*gt.Gateway) {
+// engines makes, for each kind of engine, a function that returns a new
+// node's client of one shared engine: the in-process network, a
+// redis-server and an embedded nats-server started for the test.
+var engines = map[string]func(t *testing.T) func() cluster.Engine{
+	"memory": func(t *testing.T) func() cluster.Engine {
+		net := cluster.NewMemoryNetwork()
+		return func() cluster.Engine { return net.Engine() }
+	},
+	"redis": func(t *testing.T) func() cluster.Engine {
+		srv := servicetest.Redis(t)
+		return func() cluster.Engine {
+			e, err := redisregistry.New(redisregistry.Config{URL: srv.URL(), Prefix: "test"}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return e
+		}
+	},
+	"nats": func(t *testing.T) func() cluster.Engine {
+		srv := servicetest.NATS(t)
+		return func() cluster.Engine {
+			e, err := natsregistry.New(natsregistry.Config{URL: srv.URL(), Prefix: "test"}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return e
+		}
+	},
+}
+
+// eachEngine runs f once per kind of engine.
+func eachEngine(t *testing.T, f func(t *testing.T, newEngine func() cluster.Engine)) {
+	for _, name := range []string{"memory", "redis", "nats"} {
+		t.Run(name, func(t *testing.T) { f(t, engines[name](t)) })
+	}
+}
+
+// startCluster starts n gateways as nodes of one cluster.
+func startCluster(t *testing.T, b *gt.Backend, n int, newEngine func() cluster.Engine) []*gt.Gateway {
 	t.Helper()
-	net := cluster.NewMemoryNetwork()
 	var gs []*gt.Gateway
 	for range n {
-		gs = append(gs, gt.StartNode(t, clusterConfig(t, b), net.Engine()))
+		gs = append(gs, gt.StartNode(t, clusterConfig(t, b), newEngine()))
 	}
 	for _, g := range gs {
 		gt.Eventually(t, func() bool {
@@ -41,14 +80,18 @@ func startCluster(t *testing.T, b *gt.Backend, n int) (*cluster.MemoryNetwork, [
 			return status == 200
 		}, "node ready")
 	}
-	return net, gs
+	return gs
 }
 
 // TestClusterManagementAcrossNodes calls every management operation on one
 // node for connections that live on the others.
 func TestClusterManagementAcrossNodes(t *testing.T) {
+	eachEngine(t, testManagementAcrossNodes)
+}
+
+func testManagementAcrossNodes(t *testing.T, newEngine func() cluster.Engine) {
 	b := gt.NewBackend(t)
-	_, g := startCluster(t, b, 3)
+	g := startCluster(t, b, 3, newEngine)
 	alice0 := dialUser(t, g[0], b, "alice", 0, nil)
 	alice1 := dialUser(t, g[1], b, "alice", 1, nil)
 	bob2 := dialUser(t, g[2], b, "bob", 2, nil)
@@ -186,6 +229,10 @@ func TestClusterUserLimitAcrossNodes(t *testing.T) {
 // naming the node) for every one of them, retrying while the backend
 // fails.
 func TestClusterLostNode(t *testing.T) {
+	eachEngine(t, testLostNode)
+}
+
+func testLostNode(t *testing.T, newEngine func() cluster.Engine) {
 	b := gt.NewBackend(t)
 	var failures atomic.Int32
 	b.On("/disconnect", func(e gt.Event) gt.Reply {
@@ -195,11 +242,13 @@ func TestClusterLostNode(t *testing.T) {
 		}
 		return gt.Reply{}
 	})
-	net, g := startCluster(t, b, 2)
+	g := startCluster(t, b, 2, newEngine)
+	observer := newEngine()
+	defer observer.Close()
 
 	// A node that registered connections and heartbeat, then vanished as a
 	// process killed with SIGKILL does: no close, no $disconnect.
-	ghost := net.Engine()
+	ghost := newEngine()
 	ctx := context.Background()
 	if err := ghost.Listen("ghost", silent{}); err != nil {
 		t.Fatal(err)
@@ -252,11 +301,11 @@ func TestClusterLostNode(t *testing.T) {
 	gt.Eventually(t, func() bool {
 		var list struct{ Connections []any }
 		mgmtJSON(t, g[1], "GET", "/@users/dave", "", 200, &list)
-		recs, _ := net.UserConnections(ctx, "dave")
+		recs, _ := observer.UserConnections(ctx, "dave")
 		return len(list.Connections) == 0 && len(recs) == 0
 	}, "the lost node's connections leave the registry")
 	gt.Eventually(t, func() bool {
-		nodes, _ := net.Engine().Nodes(ctx)
+		nodes, _ := observer.Nodes(ctx)
 		_, present := nodes["ghost"]
 		return !present
 	}, "the lost node is forgotten")
