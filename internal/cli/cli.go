@@ -15,6 +15,7 @@ import (
 
 	"github.com/wsgate/wsgate/internal/config"
 	"github.com/wsgate/wsgate/internal/gateway"
+	"github.com/wsgate/wsgate/internal/redisregistry"
 )
 
 // Version is set at build time with -ldflags "-X .../cli.Version=v1.2.3";
@@ -150,6 +151,9 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	logger := newLogger(cfg, stderr)
+	if cfg.Registry.Type == config.RegistryRedis {
+		redisregistry.SetLogger(logger)
+	}
 	if *workers > 1 {
 		if err := checkWorkers(cfg, *path); err != nil {
 			return err

@@ -286,3 +286,17 @@ func (k keys) requests(node string) string   { return k.prefix + ":q:" + node }
 func (k keys) replies(node string) string    { return k.prefix + ":r:" + node }
 func (k keys) topicChannel(t string) string  { return k.prefix + ":t:" + t }
 func (k keys) topicOf(channel string) string { return channel[len(k.prefix)+len(":t:"):] }
+
+// SetLogger sends the Redis client library's own messages (a dial failing
+// while Redis is down, a pool event) to logger at warn level instead of
+// standard error. The library keeps one logger per process, so the
+// command line calls this once, before any engine exists.
+func SetLogger(logger *slog.Logger) {
+	redis.SetLogger(libLogger{logger.With("component", "go-redis")})
+}
+
+type libLogger struct{ log *slog.Logger }
+
+func (l libLogger) Printf(ctx context.Context, format string, v ...any) {
+	l.log.WarnContext(ctx, strings.TrimSpace(fmt.Sprintf(format, v...)))
+}
