@@ -140,10 +140,10 @@ func (n *Node) Start() error {
 	return nil
 }
 
-// Stop ends the heartbeat and any cleanup of lost nodes, then removes the
-// node's heartbeat record so that the others do not wait for it to time
-// out. Its connections must have been unregistered already. Stop does not
-// close the engine.
+// Stop ends the heartbeat and any cleanup of lost nodes, then, when all its
+// connections have been unregistered, removes the node's heartbeat record
+// so that the others do not wait for it to time out. Stop does not close
+// the engine.
 func (n *Node) Stop(ctx context.Context) {
 	if n.cancel == nil {
 		return
@@ -152,7 +152,12 @@ func (n *Node) Stop(ctx context.Context) {
 	n.wg.Wait()
 	fctx, cancel := context.WithTimeout(ctx, n.cfg.Timeout)
 	defer cancel()
-	if err := n.eng.ForgetNode(fctx, n.cfg.NodeID); err != nil {
+	// Connections still registered (their $disconnect did not finish
+	// within the shutdown timeout) are left to the other nodes, which
+	// declare this one lost once its heartbeat stops and clean them up.
+	if left, err := n.eng.NodeConnections(fctx, n.cfg.NodeID); err != nil || len(left) > 0 {
+		n.log.Warn("leaving this node's remaining connections for the cluster to clean up", "connections", len(left), "err", err)
+	} else if err := n.eng.ForgetNode(fctx, n.cfg.NodeID); err != nil {
 		n.log.Warn("could not remove this node's heartbeat", "err", err)
 	}
 	n.ready.Store(false)
