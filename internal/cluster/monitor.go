@@ -16,19 +16,24 @@ type peer struct {
 	changed time.Time
 }
 
-// monitor heartbeats every interval until ctx ends. It owns the peers map.
-func (n *Node) monitor(ctx context.Context) {
-	m := monitorState{peers: make(map[string]*peer), first: true}
+// monitor heartbeats every interval until ctx ends. It owns m.
+func (n *Node) monitor(ctx context.Context, m *monitorState) {
 	t := time.NewTicker(n.cfg.HeartbeatInterval)
 	defer t.Stop()
 	for {
-		n.beat(ctx, &m)
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
+		n.beat(ctx, m)
 	}
+}
+
+// readier is implemented by engines that can tell whether they are fully
+// connected, including their subscriptions.
+type readier interface {
+	Ready(ctx context.Context) error
 }
 
 type monitorState struct {
@@ -80,6 +85,14 @@ func (n *Node) beat(ctx context.Context, m *monitorState) {
 	if m.healthySince.IsZero() {
 		m.healthySince = now
 	}
+	if r, ok := n.eng.(readier); ok {
+		if err := r.Ready(bctx); err != nil {
+			// Reachable, but not yet listening: another node's request
+			// would find no one.
+			n.notReady(err.Error())
+			return
+		}
+	}
 	n.ready.Store(true)
 	nodes, err := n.eng.Nodes(bctx)
 	if err != nil {
@@ -92,6 +105,9 @@ func (n *Node) beat(ctx context.Context, m *monitorState) {
 		p := m.peers[id]
 		if p == nil || p.counter != counter {
 			m.peers[id] = &peer{counter: counter, changed: now}
+			n.beatsMu.Lock()
+			n.beats[id] = now
+			n.beatsMu.Unlock()
 			continue
 		}
 		if now.Sub(p.changed) >= n.cfg.NodeTimeout && now.Sub(m.healthySince) >= n.cfg.NodeTimeout {
@@ -101,6 +117,9 @@ func (n *Node) beat(ctx context.Context, m *monitorState) {
 	for id := range m.peers {
 		if _, ok := nodes[id]; !ok {
 			delete(m.peers, id)
+			n.beatsMu.Lock()
+			delete(n.beats, id)
+			n.beatsMu.Unlock()
 		}
 	}
 }

@@ -100,6 +100,11 @@ type Node struct {
 	cleaningMu sync.Mutex
 	cleaning   map[string]bool
 
+	// beatsMu guards beats: when, by this node's clock, each other node's
+	// heartbeat last moved.
+	beatsMu sync.Mutex
+	beats   map[string]time.Time
+
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 }
@@ -116,6 +121,7 @@ func NewNode(cfg Config, eng Engine, h *hub.Hub) *Node {
 		topics:     make(map[string]map[string]hub.Conn),
 		connTopics: make(map[string][]string),
 		cleaning:   make(map[string]bool),
+		beats:      make(map[string]time.Time),
 	}
 	why := "not started"
 	n.notReadyWhy.Store(&why)
@@ -132,10 +138,15 @@ func (n *Node) Start() error {
 	n.cancel = cancel
 	why := "waiting for the first heartbeat"
 	n.notReadyWhy.Store(&why)
+	// The first heartbeat is synchronous, so that a node whose engine is
+	// up is ready when Start returns; one whose engine is down starts
+	// anyway, not ready, within Timeout.
+	m := &monitorState{peers: make(map[string]*peer), first: true}
+	n.beat(ctx, m)
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
-		n.monitor(ctx)
+		n.monitor(ctx, m)
 	}()
 	return nil
 }
@@ -250,19 +261,32 @@ func (n *Node) owner(ctx context.Context, id string) (string, error) {
 	return rec.NodeID, nil
 }
 
-// request sends req to node and returns the answer; a node that has gone
-// is ErrGone for all its connections.
+// request sends req to node and returns the answer. A node that does not
+// listen is gone, and so are its connections, unless its heartbeat still
+// moves: then it is only between subscriptions (reconnecting to the
+// engine), and the call is unavailable rather than a false 410.
 func (n *Node) request(ctx context.Context, node string, req []byte) ([]byte, error) {
 	ctx, cancel := n.engineCtx(ctx)
 	defer cancel()
 	resp, err := n.eng.Request(ctx, node, req)
 	if errors.Is(err, ErrNoNode) {
+		if n.heartbeating(node) {
+			return nil, fmt.Errorf("%w: node %s is heartbeating but not listening", ErrUnavailable, node)
+		}
 		return nil, ErrGone
 	}
 	if err != nil {
 		return nil, unavailable(err)
 	}
 	return resp, nil
+}
+
+// heartbeating reports whether node's heartbeat moved within NodeTimeout.
+func (n *Node) heartbeating(node string) bool {
+	n.beatsMu.Lock()
+	t, ok := n.beats[node]
+	n.beatsMu.Unlock()
+	return ok && time.Since(t) < n.cfg.NodeTimeout
 }
 
 func statusErr(s status) error {

@@ -78,6 +78,11 @@ func (h *handler) Connect(ctx context.Context, c *edge.Conn, r *http.Request) (s
 	if err := h.refuseOverUserLimit(ctx, c, sess.principal); err != nil {
 		return "", err
 	}
+	if ok, why := g.node.Ready(); !ok {
+		g.log.Warn("connection refused: the cluster engine is unreachable", "connectionId", c.ID(), "status", http.StatusServiceUnavailable, "reason", why)
+		return "", &edge.RejectError{Status: http.StatusServiceUnavailable, Message: "Service Unavailable"}
+	}
+	connected := false
 	if rt, ok := g.routes.Get(route.Connect); ok {
 		_, port, _ := net.SplitHostPort(g.Addr())
 		ev := awsevent.Connect(g.api, &sess.ev, &awsevent.ConnectRequest{
@@ -100,9 +105,15 @@ func (h *handler) Connect(ctx context.Context, c *edge.Conn, r *http.Request) (s
 		if sub == "" {
 			sub = headerValue(resp.Headers, "Sec-WebSocket-Protocol")
 		}
+		connected = true
 	}
 	if err := g.node.Register(ctx, g.record(c, sess)); err != nil {
 		g.log.Error("registry unavailable at connect", "connectionId", c.ID(), "err", err)
+		if connected {
+			// The backend accepted a $connect for a connection that will
+			// never open: it gets the matching $disconnect.
+			h.disconnectEvent(ctx, c, sess, closeInternal, "registry unavailable")
+		}
 		return "", &edge.RejectError{Status: http.StatusServiceUnavailable, Message: "Service Unavailable"}
 	}
 	h.closeOverUserLimit(ctx, c, sess.principal)
@@ -210,12 +221,22 @@ func (h *handler) Disconnect(ctx context.Context, c *edge.Conn, code int, reason
 	if err := g.node.Unregister(context.WithoutCancel(ctx), c.ID()); err != nil {
 		g.log.Error("registry unregister failed", "connectionId", c.ID(), "err", err)
 	}
-	rt, ok := g.routes.Get(route.Disconnect)
-	if !ok {
-		return
-	}
 	sess, _ := c.Session.(*session)
 	if sess == nil {
+		return
+	}
+	h.disconnectEvent(ctx, c, sess, code, reason)
+}
+
+// closeInternal is the $disconnect code of a connection the gateway could
+// not complete after its $connect integration accepted it.
+const closeInternal = 1011
+
+// disconnectEvent delivers c's $disconnect event, when the route exists.
+func (h *handler) disconnectEvent(ctx context.Context, c *edge.Conn, sess *session, code int, reason string) {
+	g := h.g
+	rt, ok := g.routes.Get(route.Disconnect)
+	if !ok {
 		return
 	}
 	ev := awsevent.Disconnect(g.api, &sess.ev, code, reason, time.Now())

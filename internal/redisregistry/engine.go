@@ -127,6 +127,7 @@ type Engine struct {
 type listenState struct {
 	node         string
 	replyChannel string
+	replies      *listener
 }
 
 var _ cluster.Engine = (*Engine)(nil)
@@ -224,6 +225,14 @@ func (e *Engine) Ready(ctx context.Context) error {
 	}
 	if err := e.client.Ping(ctx).Err(); err != nil {
 		return fmt.Errorf("redis: %w", err)
+	}
+	e.mu.Lock()
+	ctl, replies := e.ctl, e.replies
+	e.mu.Unlock()
+	for _, l := range []*listener{ctl, replies} {
+		if l != nil && !l.up.Load() {
+			return fmt.Errorf("redis: the %s subscription is not up yet", l.name)
+		}
 	}
 	return nil
 }

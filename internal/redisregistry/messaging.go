@@ -56,7 +56,7 @@ func (e *Engine) Listen(nodeID string, h cluster.Handler) error {
 	reqCh, replyCh := e.keys.requests(nodeID), e.keys.replies(nodeID)
 	e.ctl = e.newListener("requests", e.handleControl)
 	e.replies = e.newListener("replies", e.handleReply)
-	e.listening.Store(&listenState{node: nodeID, replyChannel: replyCh})
+	e.listening.Store(&listenState{node: nodeID, replyChannel: replyCh, replies: e.replies})
 
 	ctx, cancel := context.WithTimeout(e.ctx, 2*ioTimeout)
 	defer cancel()
@@ -96,6 +96,10 @@ func (e *Engine) Request(ctx context.Context, nodeID string, req []byte) ([]byte
 	ls := e.listening.Load()
 	if ls == nil {
 		return nil, errors.New("redis: request before Listen: replies have nowhere to go")
+	}
+	if !ls.replies.up.Load() {
+		// The request could be carried out while its reply is lost.
+		return nil, errors.New("redis: the subscription for replies is not up; not sending")
 	}
 	id := e.nextID.Add(1)
 	buf := make([]byte, 0, 1+idLen+binary.MaxVarintLen64+len(ls.replyChannel)+len(req))
@@ -276,7 +280,10 @@ type listener struct {
 	// lastSeen is when the loop last received anything, in Unix
 	// nanoseconds.
 	lastSeen atomic.Int64
-	done     chan struct{}
+	// up is set while the connection is subscribed: from the first message
+	// received after (re)connecting until a receive fails.
+	up   atomic.Bool
+	done chan struct{}
 
 	// waitersMu guards waiters: the calls waiting for Redis to confirm a
 	// (un)subscription, by kind and channel.
@@ -369,6 +376,7 @@ func (l *listener) run(ctx context.Context) {
 			return
 		}
 		if err != nil {
+			l.up.Store(false)
 			if failures == 0 {
 				l.logger.Warn("redis subscription connection lost; reconnecting", "err", err)
 			}
@@ -382,6 +390,7 @@ func (l *listener) run(ctx context.Context) {
 			continue
 		}
 		l.lastSeen.Store(time.Now().UnixNano())
+		l.up.Store(true)
 		if failures > 0 {
 			l.logger.Info("redis subscription connection restored", "failures", failures)
 			failures = 0
