@@ -327,3 +327,70 @@ type silent struct{}
 
 func (silent) HandleRequest([]byte) []byte  { return nil }
 func (silent) HandlePublish(string, []byte) {}
+
+// countingEngine counts the topic publications its node receives.
+type countingEngine struct {
+	cluster.Engine
+	publications atomic.Int32
+}
+
+func (e *countingEngine) Listen(node string, h cluster.Handler) error {
+	return e.Engine.Listen(node, countingHandler{h, e})
+}
+
+type countingHandler struct {
+	cluster.Handler
+	e *countingEngine
+}
+
+func (h countingHandler) HandlePublish(topic string, msg []byte) {
+	h.e.publications.Add(1)
+	h.Handler.HandlePublish(topic, msg)
+}
+
+// TestClusterTopicTrafficOnlyToInterestedNodes: a publication reaches the
+// nodes that hold subscribers, once each, and no other node.
+func TestClusterTopicTrafficOnlyToInterestedNodes(t *testing.T) {
+	eachEngine(t, func(t *testing.T, newEngine func() cluster.Engine) {
+		b := gt.NewBackend(t)
+		var engs []*countingEngine
+		var g []*gt.Gateway
+		for range 3 {
+			e := &countingEngine{Engine: newEngine()}
+			engs = append(engs, e)
+			g = append(g, gt.StartNode(t, clusterConfig(t, b), e))
+		}
+		subs := []*gt.Client{dialUser(t, g[1], b, "u1", 0, nil), dialUser(t, g[1], b, "u2", 1, nil)}
+		for _, c := range subs {
+			mgmtJSON(t, g[0], "PUT", "/@connections/"+url.PathEscape(c.ID)+"/topics/news", "", 204, nil)
+		}
+		var res struct{ Delivered int }
+		mgmtJSON(t, g[0], "POST", "/@topics/news", "extra", 200, &res)
+		for _, c := range subs {
+			if got := c.NextText(); got != "extra" {
+				t.Fatalf("subscriber got %q", got)
+			}
+		}
+		if res.Delivered != 2 {
+			t.Fatalf("delivered %d, want 2", res.Delivered)
+		}
+		if n := engs[1].publications.Load(); n != 1 {
+			t.Fatalf("the subscribers' node received the publication %d times, want once", n)
+		}
+		// A node with no subscriber, and the publishing node, get nothing:
+		// a later publication on a topic node 2 subscribes to shows that
+		// node 2 is listening, and still counts only that one.
+		other := dialUser(t, g[2], b, "u3", 2, nil)
+		mgmtJSON(t, g[0], "PUT", "/@connections/"+url.PathEscape(other.ID)+"/topics/sport", "", 204, nil)
+		mgmtJSON(t, g[0], "POST", "/@topics/sport", "goal", 200, nil)
+		if got := other.NextText(); got != "goal" {
+			t.Fatalf("node 2's subscriber got %q", got)
+		}
+		if n := engs[2].publications.Load(); n != 1 {
+			t.Fatalf("node 2 received %d publications, want only the one for its subscriber", n)
+		}
+		if n := engs[0].publications.Load(); n != 0 {
+			t.Fatalf("the publishing node, with no subscribers, received %d publications", n)
+		}
+	})
+}
