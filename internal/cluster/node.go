@@ -271,7 +271,7 @@ func (n *Node) request(ctx context.Context, node string, req []byte) ([]byte, er
 	resp, err := n.eng.Request(ctx, node, req)
 	if errors.Is(err, ErrNoNode) {
 		if n.heartbeating(node) {
-			return nil, fmt.Errorf("%w: node %s is heartbeating but not listening", ErrUnavailable, node)
+			return nil, errNotListening
 		}
 		return nil, ErrGone
 	}
@@ -279,6 +279,26 @@ func (n *Node) request(ctx context.Context, node string, req []byte) ([]byte, er
 		return nil, unavailable(err)
 	}
 	return resp, nil
+}
+
+// errNotListening is a request to a node that does not listen while its
+// heartbeat still moves, as far as this node has seen.
+var errNotListening = fmt.Errorf("%w: the connection's node is heartbeating but not listening", ErrUnavailable)
+
+// recheck looks connection id up again after its node did not listen: if
+// the record has gone meanwhile (the node was declared lost and cleaned up
+// by another node before this one noticed), the connection is gone.
+func (n *Node) recheck(ctx context.Context, id string, err error) error {
+	if err != errNotListening {
+		return err
+	}
+	n.owners.drop(id)
+	ctx, cancel := n.engineCtx(ctx)
+	defer cancel()
+	if _, lerr := n.eng.Lookup(ctx, id); errors.Is(lerr, registry.ErrNotFound) {
+		return ErrGone
+	}
+	return err
 }
 
 // heartbeating reports whether node's heartbeat moved within NodeTimeout.
@@ -384,7 +404,7 @@ func (n *Node) SendMany(ctx context.Context, msgs []Message) []error {
 			if err == nil {
 				errs[i] = statusErr(status(resp[k]))
 			} else {
-				errs[i] = err
+				errs[i] = n.recheck(ctx, msgs[i].ConnectionID, err)
 			}
 			if errs[i] == ErrGone {
 				n.owners.drop(msgs[i].ConnectionID)
@@ -524,7 +544,7 @@ func (n *Node) infos(ctx context.Context, ids []string) ([]hub.Info, []error) {
 		r := reader{b: resp}
 		for _, i := range j.idx {
 			if err != nil {
-				errs[i] = err
+				errs[i] = n.recheck(ctx, ids[i], err)
 				continue
 			}
 			st := status(r.byte())
@@ -560,6 +580,7 @@ func (n *Node) Close(ctx context.Context, id string, code int, reason string) er
 
 func (n *Node) oneStatus(ctx context.Context, node string, req []byte, id string) error {
 	resp, err := n.request(ctx, node, req)
+	err = n.recheck(ctx, id, err)
 	if err == nil && len(resp) != 1 {
 		err = fmt.Errorf("%w: %v", ErrUnavailable, errMalformed)
 	}
