@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -36,8 +37,9 @@ type gatewayProc struct {
 // custom route "x" next to $default, both mock integrations that echo, and,
 // when jwtEnv is set, a jwt authorizer whose HMAC secret is in the
 // environment variable jwtEnv. With connectURL set, $connect is an http
-// integration POSTing the event to that URL.
-func gatewayConfig(i int, listen, mgmt, logLevel, jwtEnv, connectURL string) string {
+// integration POSTing the event to that URL. With registry set (a
+// registrySection), the processes share it.
+func gatewayConfig(i int, listen, mgmt, logLevel, jwtEnv, connectURL, registry string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, `# Written by wsbench for gateway process %d. Everything not set here is the
 # embedded default (wsgate default-config).
@@ -47,6 +49,7 @@ management:
 log:
   level: %s
 `, i, listen, mgmt, logLevel)
+	b.WriteString(registry)
 	if jwtEnv != "" {
 		fmt.Fprintf(&b, `authorizer:
   type: jwt
@@ -76,6 +79,28 @@ log:
 	return b.String()
 }
 
+// registrySection is the registry section of the configs wsbench writes
+// for the shared registry at rawURL, or "" for none.
+func registrySection(rawURL string) (string, error) {
+	if rawURL == "" {
+		return "", nil
+	}
+	u, err := url.Parse(rawURL)
+	if err != nil || u.Host == "" {
+		return "", fmt.Errorf("-registry %q: not a redis:// or nats:// URL", rawURL)
+	}
+	if ip := net.ParseIP(u.Hostname()); u.Hostname() != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return "", fmt.Errorf("-registry %q: must be on loopback", rawURL)
+	}
+	switch u.Scheme {
+	case "redis":
+		return fmt.Sprintf("registry:\n  type: redis\n  redis: {url: %q}\n  prefix: wsbench\n", rawURL), nil
+	case "nats":
+		return fmt.Sprintf("registry:\n  type: nats\n  nats: {url: %q}\n  prefix: wsbench\n", rawURL), nil
+	}
+	return "", fmt.Errorf("-registry %q: the scheme must be redis or nats", rawURL)
+}
+
 // checkPortFree fails if something already listens on addr, so that
 // wsbench never measures a process it did not start.
 func checkPortFree(addr string) error {
@@ -102,6 +127,10 @@ func startGateways(ctx context.Context, o *commonOptions, workdir string) ([]*ga
 		stopGateways(procs, 5*time.Second)
 		return nil, err
 	}
+	reg, err := registrySection(o.registry)
+	if err != nil {
+		return nil, err
+	}
 	for i, t := range o.targets {
 		g := &gatewayProc{index: i, addr: t.Addr, done: make(chan struct{})}
 		if err := checkPortFree(t.Addr); err != nil {
@@ -118,7 +147,7 @@ func startGateways(ctx context.Context, o *commonOptions, workdir string) ([]*ga
 				return fail(err)
 			}
 			g.config = filepath.Join(workdir, fmt.Sprintf("gateway-%d.yaml", i))
-			if err := os.WriteFile(g.config, []byte(gatewayConfig(i, t.Addr, mgmt, o.logLevel, o.jwtEnv, o.connectURL)), 0o644); err != nil {
+			if err := os.WriteFile(g.config, []byte(gatewayConfig(i, t.Addr, mgmt, o.logLevel, o.jwtEnv, o.connectURL, reg)), 0o644); err != nil {
 				return fail(err)
 			}
 		}

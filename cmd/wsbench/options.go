@@ -51,6 +51,7 @@ type commonOptions struct {
 	gctrace     bool
 	logLevel    string
 	jwtEnv      string
+	registry    string
 
 	set map[string]bool // flags given on the command line
 
@@ -81,6 +82,7 @@ func (o *commonOptions) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.sourceBase, "source-base", "127.0.0.2", "first source `address` (IPv4 targets only)")
 	fs.BoolVar(&o.gctrace, "gctrace", false, "start the gateways with GODEBUG=gctrace=1 and report their last GC line (heap after marking)")
 	fs.StringVar(&o.logLevel, "log-level", "warn", "log.level in the configs wsbench writes: debug, info (one line per connection opened and closed), warn or error")
+	fs.StringVar(&o.registry, "registry", "", "shared registry of the gateways wsbench starts: a redis:// or nats:// `URL` (loopback); the configs wsbench writes get registry.type redis or nats with it, so the processes form one cluster")
 	fs.StringVar(&o.jwtEnv, "jwt-secret-env", "", "authenticate every connection with an HS256 JWT signed with the secret in environment variable `NAME`, sent as ?access_token=; the configs wsbench writes get a jwt authorizer reading the same variable")
 }
 
@@ -130,7 +132,7 @@ func (o *commonOptions) validate(n, processes int) []error {
 	if o.gateway != "" {
 		errs = append(errs, o.validateStarted(n)...)
 	} else {
-		for _, name := range []string{"gateways", "config", "port", "mgmt-port", "gctrace", "log-level"} {
+		for _, name := range []string{"gateways", "config", "port", "mgmt-port", "gctrace", "log-level", "registry"} {
 			if o.set[name] {
 				errs = append(errs, fmt.Errorf("-%s needs -gateway", name))
 			}
@@ -179,6 +181,14 @@ func (o *commonOptions) validateStarted(n int) []error {
 	}
 	if o.config != "" && o.gateways > 1 {
 		errs = append(errs, errors.New("-config works with a single gateway; with -gateways > 1 wsbench writes one config per process"))
+	}
+	if o.registry != "" {
+		if o.config != "" {
+			errs = append(errs, errors.New("-registry applies to the configs wsbench writes, not to -config"))
+		}
+		if _, err := registrySection(o.registry); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if per := ceilDiv(n, o.gateways); per > maxPerProcess {
 		errs = append(errs, fmt.Errorf("%d connections over %d gateway process(es) is %d per process, more than the %d one process can hold under a 20,000 open-files limit; use -gateways %d",

@@ -557,7 +557,7 @@ func TestIsStable(t *testing.T) {
 }
 
 func TestGatewayConfigPorts(t *testing.T) {
-	c := gatewayConfig(2, "127.0.0.1:8082", "127.0.0.1:9092", "warn", "", "")
+	c := gatewayConfig(2, "127.0.0.1:8082", "127.0.0.1:9092", "warn", "", "", "")
 	for _, want := range []string{`listen: "127.0.0.1:8082"`, "management:\n  listen: \"127.0.0.1:9092\"", "log:\n  level: warn\n", "  x:\n", "  $default:\n"} {
 		if !strings.Contains(c, want) {
 			t.Errorf("config lacks %q:\n%s", want, c)
@@ -576,7 +576,7 @@ func TestGatewayConfigPorts(t *testing.T) {
 }
 
 func TestGatewayConfigJWT(t *testing.T) {
-	c := gatewayConfig(0, "127.0.0.1:8080", "127.0.0.1:9090", "info", "BENCH_JWT_SECRET", "")
+	c := gatewayConfig(0, "127.0.0.1:8080", "127.0.0.1:9090", "info", "BENCH_JWT_SECRET", "", "")
 	want := "log:\n  level: info\nauthorizer:\n  type: jwt\n  jwt:\n    secret_env: BENCH_JWT_SECRET\n    algorithms: [HS256]\nroutes:\n"
 	if !strings.Contains(c, want) {
 		t.Errorf("config lacks\n%s\ngot:\n%s", want, c)
@@ -734,7 +734,7 @@ func TestIDRecorder(t *testing.T) {
 }
 
 func TestGatewayConfigConnect(t *testing.T) {
-	c := gatewayConfig(0, "127.0.0.1:8080", "127.0.0.1:9090", "warn", "", "http://127.0.0.1:4567/connect")
+	c := gatewayConfig(0, "127.0.0.1:8080", "127.0.0.1:9090", "warn", "", "http://127.0.0.1:4567/connect", "")
 	cfg, err := config.Parse("gateway-0.yaml", []byte(c))
 	if err != nil {
 		t.Fatalf("the gateway rejects the config: %v\n%s", err, c)
@@ -759,6 +759,31 @@ func TestPushOptions(t *testing.T) {
 	for _, args := range []string{"-mode fanout -gateway ./wsgate", "-mode post", "-mode post -gateway ./wsgate -gateways 2", "-mode post -gateway ./wsgate -n 20000", "-mode topic -gateway ./wsgate -duration 5m"} {
 		if _, err := parsePushOptions(strings.Fields(args), io.Discard); err == nil {
 			t.Errorf("%q accepted", args)
+		}
+	}
+}
+
+func TestGatewayConfigRegistry(t *testing.T) {
+	for _, tc := range []struct {
+		url  string
+		want config.RegistryType
+	}{{"redis://127.0.0.1:6390/0", config.RegistryRedis}, {"nats://127.0.0.1:4299", config.RegistryNATS}} {
+		reg, err := registrySection(tc.url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := gatewayConfig(1, "127.0.0.1:8081", "127.0.0.1:9091", "warn", "", "", reg)
+		cfg, err := config.Parse("gateway-1.yaml", []byte(c))
+		if err != nil {
+			t.Fatalf("the gateway rejects the config: %v\n%s", err, c)
+		}
+		if cfg.Registry.Type != tc.want || (cfg.Registry.Redis.URL != tc.url && cfg.Registry.NATS.URL != tc.url) {
+			t.Errorf("%s: registry %+v", tc.url, cfg.Registry)
+		}
+	}
+	for _, bad := range []string{"http://127.0.0.1:1", "redis://10.0.0.5:6379", "redis:///x", "nats://example.com:4222"} {
+		if _, err := registrySection(bad); err == nil {
+			t.Errorf("registrySection(%q) accepted it", bad)
 		}
 	}
 }
