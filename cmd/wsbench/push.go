@@ -3,6 +3,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -51,6 +52,8 @@ type pushOptions struct {
 	size     int
 	rate     float64
 	duration time.Duration
+
+	httpClient string
 }
 
 func parsePushOptions(args []string, stderr io.Writer) (*pushOptions, error) {
@@ -86,6 +89,7 @@ completed the frame.
 	fs.IntVar(&o.size, "size", 64, "payload bytes, 40 to 32768")
 	fs.Float64Var(&o.rate, "rate", 100, "publishes per second with -mode topic, 0.1 to 100000")
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "how long -mode topic publishes")
+	fs.StringVar(&o.httpClient, "http-client", "raw", "management API client: raw (keep-alive connections written and read directly, cheap) or std (net/http's Client, as before)")
 	if err := parseFlags(fs, args); err != nil {
 		return nil, err
 	}
@@ -120,6 +124,9 @@ func (o *pushOptions) validate() error {
 	}
 	if o.messages < 1 || o.messages > 20_000_000 {
 		errs = append(errs, fmt.Errorf("-messages %d: must be 1 to 20000000", o.messages))
+	}
+	if o.httpClient != "raw" && o.httpClient != "std" {
+		errs = append(errs, fmt.Errorf("-http-client %q: raw or std", o.httpClient))
 	}
 	if o.posters < 1 || o.posters > 256 {
 		errs = append(errs, fmt.Errorf("-posters %d: must be 1 to 256", o.posters))
@@ -289,52 +296,10 @@ func (p *pushConn) readLoop(measure *atomic.Bool) {
 	buf := make([]byte, 0, 4096)
 	buf = append(buf, p.rest...)
 	for {
-		now := time.Now()
-		off := 0
-		for {
-			f, m, err := parseServerFrame(buf[off:])
-			if err != nil {
-				p.err = err
-				return
-			}
-			if m == 0 {
-				break
-			}
-			off += m
-			switch f.op {
-			case wsproto.OpText, wsproto.OpBinary, wsproto.OpContinuation:
-				if !f.fin {
-					continue
-				}
-				if ts, ok := parsePushTS(f.payload); ok {
-					if measure.Load() {
-						p.latMu.Lock()
-						p.lat = append(p.lat, now.Sub(time.Unix(0, ts)))
-						p.latMu.Unlock()
-					}
-				} else {
-					p.bad.Add(1)
-				}
-				p.lastRecv.Store(now.UnixNano())
-				p.received.Add(1)
-			case wsproto.OpPing:
-				if err := p.write(clientFrame(nil, wsproto.OpPong, f.payload)); err != nil {
-					p.err = err
-					return
-				}
-			case wsproto.OpClose:
-				p.err = fmt.Errorf("%w with code %d", errClosedByGateway, closeCode(f.payload))
-				return
-			}
-		}
-		n := copy(buf, buf[off:])
-		buf = buf[:n]
-		if len(buf) == cap(buf) {
-			if cap(buf) >= 1<<20 {
-				p.err = errors.New("server frame larger than 1 MiB")
-				return
-			}
-			buf = append(buf, make([]byte, cap(buf))...)[:n]
+		var err error
+		if buf, err = p.consume(buf, measure); err != nil {
+			p.err = err
+			return
 		}
 		r, err := p.c.Read(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+r]
@@ -345,6 +310,55 @@ func (p *pushConn) readLoop(measure *atomic.Bool) {
 			}
 		}
 	}
+}
+
+// consume handles the whole frames at the start of buf and returns buf
+// holding the rest, with room to read more.
+func (p *pushConn) consume(buf []byte, measure *atomic.Bool) ([]byte, error) {
+	now := time.Now()
+	off := 0
+	for {
+		f, m, err := parseServerFrame(buf[off:])
+		if err != nil {
+			return buf, err
+		}
+		if m == 0 {
+			break
+		}
+		off += m
+		switch f.op {
+		case wsproto.OpText, wsproto.OpBinary, wsproto.OpContinuation:
+			if !f.fin {
+				continue
+			}
+			if ts, ok := parsePushTS(f.payload); ok {
+				if measure.Load() {
+					p.latMu.Lock()
+					p.lat = append(p.lat, now.Sub(time.Unix(0, ts)))
+					p.latMu.Unlock()
+				}
+			} else {
+				p.bad.Add(1)
+			}
+			p.lastRecv.Store(now.UnixNano())
+			p.received.Add(1)
+		case wsproto.OpPing:
+			if err := p.write(clientFrame(nil, wsproto.OpPong, f.payload)); err != nil {
+				return buf, err
+			}
+		case wsproto.OpClose:
+			return buf, fmt.Errorf("%w with code %d", errClosedByGateway, closeCode(f.payload))
+		}
+	}
+	n := copy(buf, buf[off:])
+	buf = buf[:n]
+	if len(buf) == cap(buf) {
+		if cap(buf) >= 1<<20 {
+			return buf, errors.New("server frame larger than 1 MiB")
+		}
+		buf = append(buf, make([]byte, cap(buf))...)[:n]
+	}
+	return buf, nil
 }
 
 // httpTally counts the answers of the management API.
@@ -394,11 +408,101 @@ func (h *httpTally) String() string {
 	return strings.Join(parts, ", ")
 }
 
-// mgmtClient sends requests to the management API.
+// mgmtClient sends requests to the management API, with net/http's client
+// or, with raw set, over its own keep-alive connections: one request per
+// connection at a time, written with one write call and answered through
+// http.ReadResponse, without net/http's per-connection goroutines. The raw
+// client costs the load generator, which shares the machine with the
+// gateway, a fraction of the CPU per request.
 type mgmtClient struct {
 	base  string
 	http  *http.Client
 	tally httpTally
+
+	raw  bool
+	addr string            // host:port of base
+	idle chan *rawHTTPConn // keep-alive connections not in use
+}
+
+// rawHTTPConn is one keep-alive connection of the raw client.
+type rawHTTPConn struct {
+	c   net.Conn
+	br  *bufio.Reader
+	buf []byte
+}
+
+func newRawMgmtClient(base string, conns int) *mgmtClient {
+	m := newMgmtClient(base, conns)
+	m.raw = true
+	m.addr = strings.TrimPrefix(base, "http://")
+	m.idle = make(chan *rawHTTPConn, conns*2)
+	return m
+}
+
+// doRaw is do for the raw client.
+func (m *mgmtClient) doRaw(ctx context.Context, method, path string, body []byte) (int, []byte, error) {
+	var rc *rawHTTPConn
+	select {
+	case rc = <-m.idle:
+	default:
+		d := net.Dialer{Timeout: 5 * time.Second}
+		c, err := d.DialContext(ctx, "tcp", m.addr)
+		if err != nil {
+			m.tally.add("error: "+classify(err), []byte(err.Error()))
+			return 0, nil, err
+		}
+		rc = &rawHTTPConn{c: c, br: bufio.NewReaderSize(c, 16<<10)}
+	}
+	b := append(rc.buf[:0], method...)
+	b = append(b, ' ')
+	b = append(b, path...)
+	b = append(b, " HTTP/1.1\r\nHost: "...)
+	b = append(b, m.addr...)
+	b = append(b, "\r\nContent-Length: "...)
+	b = strconv.AppendInt(b, int64(len(body)), 10)
+	b = append(b, "\r\n\r\n"...)
+	b = append(b, body...)
+	rc.buf = b
+	_ = rc.c.SetDeadline(time.Now().Add(30 * time.Second))
+	resp, err := func() (*http.Response, error) {
+		if _, err := rc.c.Write(b); err != nil {
+			return nil, err
+		}
+		return http.ReadResponse(rc.br, nil)
+	}()
+	if err != nil {
+		_ = rc.c.Close()
+		m.tally.add("error: "+classify(err), []byte(err.Error()))
+		return 0, nil, err
+	}
+	rb, err := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	m.tally.add(strconv.Itoa(resp.StatusCode), rb)
+	if err != nil || resp.Close {
+		_ = rc.c.Close()
+		return resp.StatusCode, rb, err
+	}
+	select {
+	case m.idle <- rc:
+	default:
+		_ = rc.c.Close()
+	}
+	return resp.StatusCode, rb, nil
+}
+
+// close closes the raw client's idle connections.
+func (m *mgmtClient) close() {
+	if !m.raw {
+		return
+	}
+	for {
+		select {
+		case rc := <-m.idle:
+			_ = rc.c.Close()
+		default:
+			return
+		}
+	}
 }
 
 func newMgmtClient(base string, conns int) *mgmtClient {
@@ -415,6 +519,9 @@ func newMgmtClient(base string, conns int) *mgmtClient {
 // do sends one request and returns its status and body; the body is read
 // whole so that the connection is reused.
 func (m *mgmtClient) do(ctx context.Context, method, path string, body []byte) (int, []byte, error) {
+	if m.raw {
+		return m.doRaw(ctx, method, path, body)
+	}
 	req, err := http.NewRequestWithContext(ctx, method, m.base+path, bytes.NewReader(body))
 	if err != nil {
 		return 0, nil, err
@@ -516,9 +623,16 @@ func runPush(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	printf("gateway 0: pid %d, ws://%s/, management %s, config %s, log %s\n", g.pid(), g.addr, mgmtBase, g.config, g.log)
 	printf("wsbench push -mode %s: %d connections, payload %d bytes, %d concurrent HTTP requests\n", o.mode, o.n, o.size, o.posters)
 	printf("environment: %s; load average %s; %d CPUs\n", envSummary(), loadAverage(), runtime.NumCPU())
-	printf("%s; $connect: http integration to %s recording connection ids\n", o.authSummary(), o.connectURL)
+	printf("%s; $connect: http integration to %s recording connection ids; management API client: %s\n", o.authSummary(), o.connectURL, o.httpClient)
 
-	r := &pushRun{o: o, mgmt: newMgmtClient(mgmtBase, o.posters)}
+	r := &pushRun{o: o}
+	switch o.httpClient {
+	case "raw":
+		r.mgmt = newRawMgmtClient(mgmtBase, o.posters)
+	default:
+		r.mgmt = newMgmtClient(mgmtBase, o.posters)
+	}
+	defer r.mgmt.close()
 	fails := r.dial(ctx, rec)
 	defer r.closeAll()
 	printf("connect: %d of %d established, ids recorded for all of them; failures: %s; bad $connect events %d\n",
@@ -870,8 +984,8 @@ func (r *pushRun) report(w io.Writer, received int64, lastRecv time.Time, cpu cp
 		verdict += fmt.Sprintf(" and p99 < %s", fmtDur(targetTopicP99))
 	}
 	printf("  target         %s: %s\n", verdict, map[bool]string{true: "met", false: "NOT met"}[met])
-	printf("\nsummary: mode=%s n=%d posters=%d batch=%d size=%d deliveries=%d expected=%d delivered_per_s=%.0f p50=%s p99=%s max=%s gateway_cpu=%s wsbench_cpu=%s others_cpu=%s target_met=%v\n",
-		o.mode, len(r.conns), o.posters, o.batch, o.size, received, want, rate, fmtDur(sum.P50), fmtDur(sum.P99), fmtDur(sum.Max),
+	printf("\nsummary: mode=%s http_client=%s n=%d posters=%d batch=%d size=%d deliveries=%d expected=%d delivered_per_s=%.0f p50=%s p99=%s max=%s gateway_cpu=%s wsbench_cpu=%s others_cpu=%s target_met=%v\n",
+		o.mode, o.httpClient, len(r.conns), o.posters, o.batch, o.size, received, want, rate, fmtDur(sum.P50), fmtDur(sum.P99), fmtDur(sum.Max),
 		fmtDur(cpu.gateway), fmtDur(cpu.self), fmtDur(others), met)
 	if received < want {
 		return fmt.Errorf("%d of %d deliveries did not arrive", want-received, want)

@@ -404,10 +404,13 @@ func TestCheckResponse(t *testing.T) {
 func TestHandshakeOverPipe(t *testing.T) {
 	client, server := net.Pipe()
 	defer client.Close()
+	// The server end stays open until the handshake has returned: a pipe
+	// whose other end is closed refuses SetDeadline, which the handshake
+	// calls last.
+	defer server.Close()
 	tg, _ := parseTarget("ws://127.0.0.1:8080/stage")
 	errc := make(chan error, 1)
 	go func() {
-		defer server.Close()
 		buf := make([]byte, 1024)
 		n, err := server.Read(buf)
 		if err != nil {

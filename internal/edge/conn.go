@@ -63,6 +63,7 @@ type Conn struct {
 	closeAtWhy   string
 	inbox        []inbound
 	working      bool
+	out          *outbox // frames accepted by Send and SendMessage, waiting for a flusher; nil when none
 }
 
 // ID returns the connection id.
@@ -89,8 +90,10 @@ func (c *Conn) Info() hub.Info {
 
 // Send queues data as one message: a text message when data is valid UTF-8,
 // a binary one otherwise. Messages over the frame limit are split into
-// continuation frames. When the client's outbound queue would exceed its
-// bound, the client is closed as a slow consumer (1008) and Send returns
+// continuation frames. The message goes into the connection's outbox and one
+// of the server's flushers writes it soon after, in order with the
+// connection's other frames. When the client's outbound queue would exceed
+// its bound, the client is closed as a slow consumer (1008) and Send returns
 // hub.ErrClosed.
 func (c *Conn) Send(data []byte) error {
 	op := wsproto.OpText
@@ -100,17 +103,30 @@ func (c *Conn) Send(data []byte) error {
 	frame := wsproto.AppendMessage(nil, op, data, c.srv.cfg.Limits.MaxFrameBytes)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.state != stateOpen {
+	if !c.acceptLocked(len(frame)) {
 		return hub.ErrClosed
 	}
-	if limit := c.srv.cfg.Limits.OutboundQueueBytes; limit > 0 && c.queued.Load()+int64(len(frame)) > int64(limit) {
+	c.queueLocked(frame)
+	return nil
+}
+
+// acceptLocked reports whether the connection takes a data frame of n
+// bytes. A client whose outbound queue (the bytes the socket has not taken)
+// would exceed its bound is closed as a slow consumer. Bytes waiting in the
+// outbox do not count: they wait for the gateway, not for the client, and
+// the outbox is written by the sender itself once it holds
+// inlineFlushBytes.
+func (c *Conn) acceptLocked(n int) bool {
+	if c.state != stateOpen {
+		return false
+	}
+	if limit := c.srv.cfg.Limits.OutboundQueueBytes; limit > 0 && c.queued.Load()+int64(n) > int64(limit) {
 		c.srv.log.Info("closing slow consumer", "connectionId", c.id, "queuedBytes", c.queued.Load())
 		c.dropLocked(wsproto.ClosePolicyViolation, "slow consumer")
-		return hub.ErrClosed
+		return false
 	}
 	c.lastActive.Store(time.Now().UnixNano())
-	c.writeLocked(frame)
-	return nil
+	return true
 }
 
 // CloseAt arranges for the connection to be closed with code and reason at
@@ -169,13 +185,26 @@ func (c *Conn) dropLocked(code int, reason string) {
 	_ = c.nc.Close()
 }
 
-// writeLocked hands frame to the event loop. It never blocks: bytes the
-// socket cannot take now are queued and counted in c.queued.
+// writeLocked hands frame to the event loop after whatever the outbox
+// holds. It never blocks: bytes the socket cannot take now are queued and
+// counted in c.queued.
 func (c *Conn) writeLocked(frame []byte) {
-	c.queued.Add(int64(len(frame)))
-	if _, err := c.nc.Write(frame); err != nil {
+	if c.out != nil {
+		c.out.frames = append(c.out.frames, frame)
+		c.out.bytes += len(frame)
+		c.flushOutLocked()
+		return
+	}
+	c.writeRawLocked(frame)
+}
+
+// writeRawLocked writes b to the socket. The event loop copies what the
+// socket does not take now, so b may be reused once it returns.
+func (c *Conn) writeRawLocked(b []byte) {
+	c.queued.Add(int64(len(b)))
+	if _, err := c.nc.Write(b); err != nil {
 		// The event loop has closed the socket; onClose reports it.
-		c.queued.Add(-int64(len(frame)))
+		c.queued.Add(-int64(len(b)))
 	}
 }
 

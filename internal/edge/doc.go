@@ -10,7 +10,9 @@
 // Each connection has a bounded inbound queue drained by a goroutine that
 // exists only while messages are pending, so messages of one connection reach
 // the Handler in order, and a bounded outbound queue: a client that cannot
-// keep up is closed as a slow consumer without delaying anyone else. A single
+// keep up is closed as a slow consumer without delaying anyone else. Outgoing
+// messages are written by one flusher goroutine per CPU, which gathers what
+// is waiting for a connection into one write (see flush.go). A single
 // sweeper goroutine enforces the idle timeout, the connection duration limit
 // and keepalive pings for all connections.
 package edge

@@ -102,6 +102,11 @@ type Server struct {
 	wg       sync.WaitGroup
 	stopOnce sync.Once
 	stop     chan struct{}
+
+	// flushers write what Send and SendMessage queue; one per CPU, started
+	// by Start and stopped with the event loop.
+	flushers    []*flusher
+	inlineFlush int // outbox size at which a sender writes it itself
 }
 
 // New returns a Server that registers established connections in h. Start
@@ -124,6 +129,13 @@ func New(cfg Config, handler Handler, connHub *hub.Hub, logger *slog.Logger) *Se
 		stop: make(chan struct{}),
 	}
 	s.baseCtx, s.cancelBase = context.WithCancel(context.Background())
+	s.inlineFlush = inlineFlushBytes
+	if q := cfg.Limits.OutboundQueueBytes; q > 0 && q < s.inlineFlush {
+		s.inlineFlush = q
+	}
+	for range runtime.NumCPU() {
+		s.flushers = append(s.flushers, newFlusher())
+	}
 	routeNbioLogs(s.log)
 	maxWrite := 0
 	if cfg.Limits.OutboundQueueBytes > 0 {
@@ -161,6 +173,13 @@ func (s *Server) Start() error {
 	}
 	s.wg.Add(1)
 	go s.sweep()
+	for _, f := range s.flushers {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			f.run(s.stop)
+		}()
+	}
 	return nil
 }
 
@@ -479,6 +498,7 @@ func (s *Server) onClose(nc *nbio.Conn, err error) {
 		code, reason = wsproto.CloseAbnormal, ""
 	}
 	c.state = stateClosed
+	c.dropOutLocked()
 	c.mu.Unlock()
 	s.hub.Remove(c)
 	s.log.Info("connection closed", "connectionId", c.id, "code", code, "reason", reason)

@@ -11,6 +11,7 @@ import (
 	"hash/maphash"
 	"sync"
 	"time"
+	"unicode/utf8"
 )
 
 // ErrClosed is returned by Conn.Send when the connection has closed or is closing.
@@ -133,13 +134,70 @@ func (h *Hub) Range(f func(Conn) bool) {
 	}
 }
 
+// Message is one message prepared once for a fan-out: whether it is text
+// or binary is decided once, and a connection type may cache its wire
+// encoding on it so that every connection sharing that encoding sends the
+// same bytes. A Message is used by one goroutine at a time; the bytes it
+// returns are shared and must not be modified.
+type Message struct {
+	data   []byte
+	binary bool
+	encKey int
+	enc    []byte
+}
+
+// NewMessage prepares data for sending. The message is text when data is
+// valid UTF-8 and binary otherwise. data must not change while the Message
+// is in use.
+func NewMessage(data []byte) *Message {
+	return &Message{data: data, binary: !utf8.Valid(data)}
+}
+
+// Data returns the payload.
+func (m *Message) Data() []byte { return m.data }
+
+// Binary reports whether the payload is sent as a binary message.
+func (m *Message) Binary() bool { return m.binary }
+
+// Encoded returns encode(m.Data(), m.Binary(), key), computing it only when
+// key differs from the previous call's. encode must return a new slice that
+// nothing else modifies: every caller with the same key gets that slice.
+func (m *Message) Encoded(key int, encode func(data []byte, binary bool, key int) []byte) []byte {
+	if m.enc == nil || m.encKey != key {
+		m.enc, m.encKey = encode(m.data, m.binary, key), key
+	}
+	return m.enc
+}
+
+// MessageSender is implemented by connections that can send a Message
+// prepared once for many of them; Broadcast uses it when present. A
+// MessageSender's SendMessage behaves as Send(m.Data()) does, except that it
+// may return before the bytes reach the socket: they are written soon after,
+// in order with the connection's other messages, possibly together with
+// other messages queued for it.
+type MessageSender interface {
+	SendMessage(m *Message) error
+}
+
 // Broadcast sends data to each of conns as Send does and reports how many
 // took it. Fan-out paths (a user's connections, a topic's subscribers) use
-// it so that what can be shared between the sends is prepared once.
+// it so that what can be shared between the sends is prepared once: the
+// text/binary decision and, for connections that implement MessageSender,
+// the encoded frame. data must not change until Broadcast returns.
 func Broadcast(conns []Conn, data []byte) int {
+	if len(conns) == 0 {
+		return 0
+	}
+	m := NewMessage(data)
 	n := 0
 	for _, c := range conns {
-		if c.Send(data) == nil {
+		var err error
+		if ms, ok := c.(MessageSender); ok {
+			err = ms.SendMessage(m)
+		} else {
+			err = c.Send(data)
+		}
+		if err == nil {
 			n++
 		}
 	}
