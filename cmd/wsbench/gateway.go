@@ -7,7 +7,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
@@ -181,6 +183,15 @@ func startGateways(ctx context.Context, o *commonOptions, workdir string) ([]*ga
 			return fail(err)
 		}
 	}
+	// A cluster node refuses connections until it has reached its engine;
+	// wait for every node's readiness before measuring.
+	if o.registry != "" && o.config == "" {
+		for i, g := range procs {
+			if err := g.waitReady(ctx, fmt.Sprintf("http://127.0.0.1:%d/readyz", o.mgmtPort+i), 15*time.Second); err != nil {
+				return fail(err)
+			}
+		}
+	}
 	return procs, nil
 }
 
@@ -214,6 +225,35 @@ func (g *gatewayProc) waitListening(ctx context.Context, timeout time.Duration) 
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// waitReady polls the management API's readiness URL until it answers 200.
+func (g *gatewayProc) waitReady(ctx context.Context, url string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	client := &http.Client{Timeout: time.Second}
+	for {
+		if err := g.exited(); err != nil {
+			return err
+		}
+		resp, err := client.Get(url)
+		if err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			_ = resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				client.CloseIdleConnections()
+				return nil
+			}
+			err = fmt.Errorf("status %d", resp.StatusCode)
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("gateway %d not ready at %s after %s: %w; last log lines:\n%s", g.index, url, timeout, err, g.tail(10))
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
 		}
 	}
 }

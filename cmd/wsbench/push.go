@@ -36,6 +36,8 @@ const (
 	targetBatch      = 200_000   // deliveries/s through POST /@batch
 	targetTopic      = 1_000_000 // deliveries/s through POST /@topics/{topic}
 	targetTopicP99   = 20 * time.Millisecond
+	targetCross      = 100_000 // deliveries/s across nodes (post and batch)
+	targetCrossP99   = 5 * time.Millisecond
 	pushTopicName    = "wsbench"
 	pushPayloadLabel = "wsbench t="
 	tsDigits         = 19
@@ -50,10 +52,11 @@ type pushOptions struct {
 	posters  int
 	batch    int
 	size     int
-	rate     float64
+	rate     float64 // topic: publishes/s; post and batch: deliveries/s offered, 0 for as fast as -posters allow
 	duration time.Duration
 
 	httpClient string
+	enginePID  int // the registry's server process, whose CPU is reported apart
 }
 
 func parsePushOptions(args []string, stderr io.Writer) (*pushOptions, error) {
@@ -72,10 +75,20 @@ connected clients, counted where the clients read them:
   topic  every connection is subscribed with PUT /@connections/{id}/topics/T;
          POST /@topics/T at -rate publishes/s for -duration (target 1M
          deliveries/s, p99 publish-to-receive under 20ms)
+With -rate R, post and batch offer R deliveries/s on a fixed schedule
+(batch: R/-batch requests/s), at most -posters requests in flight, so that
+latency can be measured below saturation; -messages then defaults to
+R × -duration.
+
+Cross-node: with -gateways N (N ≥ 2) and -registry redis://… or nats://…,
+the gateways form one cluster, the clients connect only to gateways 1..N-1
+and every management call goes to gateway 0's management port, so every
+delivery crosses nodes through the registry's engine.
+
 Connection ids are learned through the gateway's $connect, an http
 integration to a server inside wsbench. Each payload carries the time it was
 posted; latency is from just before the HTTP request to the read that
-completed the frame.
+completed the frame (reported for every mode).
 
 `)
 		fs.PrintDefaults()
@@ -87,8 +100,9 @@ completed the frame.
 	fs.IntVar(&o.posters, "posters", 16, "concurrent HTTP requests, 1 to 256")
 	fs.IntVar(&o.batch, "batch", 250, "items per POST /@batch, 1 to 1000 (the gateway's limit)")
 	fs.IntVar(&o.size, "size", 64, "payload bytes, 40 to 32768")
-	fs.Float64Var(&o.rate, "rate", 100, "publishes per second with -mode topic, 0.1 to 100000")
-	fs.DurationVar(&o.duration, "duration", 10*time.Second, "how long -mode topic publishes")
+	fs.Float64Var(&o.rate, "rate", 0, "topic: publishes per second, 0.1 to 100000 (default 100); post and batch: deliveries per second offered on a fixed schedule, 1 to 10000000 (default 0: as fast as -posters allow)")
+	fs.DurationVar(&o.duration, "duration", 10*time.Second, "how long -mode topic publishes; with post or batch and -rate, -messages defaults to -rate × -duration")
+	fs.IntVar(&o.enginePID, "registry-pid", 0, "`PID` of the redis-server or nats-server behind -registry; its CPU time is reported apart from the other processes'")
 	fs.StringVar(&o.httpClient, "http-client", "raw", "management API client: raw (keep-alive connections written and read directly, cheap) or std (net/http's Client, as before)")
 	if err := parseFlags(fs, args); err != nil {
 		return nil, err
@@ -113,10 +127,24 @@ func (o *pushOptions) validate() error {
 			o.n = 10_000
 		}
 	}
+	if o.mode == pushTopic {
+		if o.rate == 0 && !o.set["rate"] {
+			o.rate = 100
+		}
+		if o.rate < 0.1 || o.rate > 100_000 {
+			errs = append(errs, fmt.Errorf("-rate %g: publishes/s with -mode topic, 0.1 to 100000", o.rate))
+		}
+	} else if o.rate != 0 && (o.rate < 1 || o.rate > 10_000_000) {
+		errs = append(errs, fmt.Errorf("-rate %g: deliveries/s offered with post and batch, 0 (as fast as -posters allow) or 1 to 10000000", o.rate))
+	}
 	if o.messages == 0 {
-		o.messages = 200_000
-		if o.mode == pushBatch {
+		switch {
+		case o.mode != pushTopic && o.rate > 0:
+			o.messages = max(int(o.rate*o.duration.Seconds()), 1)
+		case o.mode == pushBatch:
 			o.messages = 2_000_000
+		default:
+			o.messages = 200_000
 		}
 	}
 	if o.n < 1 || o.n > maxPerProcess {
@@ -137,20 +165,62 @@ func (o *pushOptions) validate() error {
 	if o.size < 40 || o.size > 32768 {
 		errs = append(errs, fmt.Errorf("-size %d: must be 40 to 32768", o.size))
 	}
-	if o.rate < 0.1 || o.rate > 100_000 {
-		errs = append(errs, fmt.Errorf("-rate %g: must be 0.1 to 100000", o.rate))
-	}
 	if o.duration <= 0 || o.duration >= o.timeout {
 		errs = append(errs, fmt.Errorf("-duration %s: must be more than 0 and less than -timeout %s", o.duration, o.timeout))
 	}
 	if o.mode == pushTopic && o.n*o.publishes() > 100_000_000 {
 		errs = append(errs, fmt.Errorf("-n %d × %d publishes: more than 100000000 deliveries", o.n, o.publishes()))
 	}
-	if o.gateway == "" || o.config != "" || o.gateways != 1 {
-		errs = append(errs, errors.New("push needs -gateway, one process and no -config: the config wsbench writes routes $connect to wsbench"))
+	if o.gateway == "" || o.config != "" {
+		errs = append(errs, errors.New("push needs -gateway and no -config: the configs wsbench writes route $connect to wsbench"))
+	}
+	if o.enginePID != 0 {
+		if o.registry == "" {
+			errs = append(errs, errors.New("-registry-pid needs -registry"))
+		} else if o.enginePID < 1 {
+			errs = append(errs, fmt.Errorf("-registry-pid %d: not a process id", o.enginePID))
+		} else if _, err := os.Stat(fmt.Sprintf("/proc/%d", o.enginePID)); err != nil {
+			errs = append(errs, fmt.Errorf("-registry-pid %d: no such process", o.enginePID))
+		}
+	}
+	if o.gateways > 1 && o.registry == "" {
+		errs = append(errs, fmt.Errorf("-gateways %d: cross-node push needs -registry redis://… or nats://…, so that the processes form one cluster", o.gateways))
 	}
 	errs = append(errs, o.commonOptions.validate(max(o.n, 1), 1)...)
 	return errors.Join(errs...)
+}
+
+// crossNode reports whether the clients connect to other gateways than the
+// one whose management API is called.
+func (o *pushOptions) crossNode() bool { return o.gateways > 1 }
+
+// receivers are the gateways the clients connect to: all but gateway 0 when
+// cross-node, else the one gateway.
+func (o *pushOptions) receivers() []target {
+	if o.crossNode() {
+		return o.targets[1:]
+	}
+	return o.targets
+}
+
+// requests is the number of management API calls a post or batch run
+// makes.
+func (o *pushOptions) requests() int {
+	if o.mode == pushBatch {
+		return ceilDiv(o.messages, o.batch)
+	}
+	return o.messages
+}
+
+// registryName is the kind of registry the gateways share.
+func (o *pushOptions) registryName() string {
+	if o.registry == "" {
+		return "memory"
+	}
+	if u, err := url.Parse(o.registry); err == nil {
+		return u.Scheme
+	}
+	return o.registry
 }
 
 // publishes is the number of POST /@topics of a topic run.
@@ -572,6 +642,9 @@ type pushRun struct {
 	mgmt    *mgmtClient
 	measure atomic.Bool
 
+	lagMu sync.Mutex
+	lag   []time.Duration // paced runs: how late each request started
+
 	batchResults atomic.Int64  // entries in @batch results
 	batchFailed  atomic.Int64  // entries that look like failures
 	gwUser       time.Duration // gateway user and system CPU during the run
@@ -580,6 +653,34 @@ type pushRun struct {
 	selfSys      time.Duration
 	sendStart    time.Time
 	sendEnd      time.Time
+	perGateway   []time.Duration // CPU of each gateway, with more than one
+	engineCPU    time.Duration   // CPU of -registry-pid
+}
+
+func (r *pushRun) enginePIDs() []int {
+	if r.o.enginePID > 0 {
+		return []int{r.o.enginePID}
+	}
+	return nil
+}
+
+// userSysAll sums userSys over pids.
+func userSysAll(pids []int) (user, sys time.Duration) {
+	for _, pid := range pids {
+		u, s := userSys(pid)
+		user, sys = user+u, sys+s
+	}
+	return user, sys
+}
+
+// perProcessCPU returns the user+system CPU time of each of pids.
+func perProcessCPU(pids []int) []time.Duration {
+	out := make([]time.Duration, len(pids))
+	for i, pid := range pids {
+		u, s := userSys(pid)
+		out[i] = u + s
+	}
+	return out
 }
 
 func runPush(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -617,11 +718,22 @@ func runPush(ctx context.Context, args []string, stdout, stderr io.Writer) error
 				g.index, exitText(res[i].Err), fmtDur(res[i].Took), n, lines)
 		}
 	}()
-	g := gws[0]
-	pids := []int{g.pid()}
+	var pids []int
+	for i, g := range gws {
+		pids = append(pids, g.pid())
+		printf("gateway %d: pid %d, ws://%s/, management http://127.0.0.1:%d, config %s, log %s\n", i, g.pid(), g.addr, o.mgmtPort+i, g.config, g.log)
+	}
 	mgmtBase := fmt.Sprintf("http://127.0.0.1:%d", o.mgmtPort)
-	printf("gateway 0: pid %d, ws://%s/, management %s, config %s, log %s\n", g.pid(), g.addr, mgmtBase, g.config, g.log)
 	printf("wsbench push -mode %s: %d connections, payload %d bytes, %d concurrent HTTP requests\n", o.mode, o.n, o.size, o.posters)
+	if o.crossNode() {
+		printf("cross-node: %d gateways on registry %s; clients connect to gateways 1..%d only, every management call goes to gateway 0 (%s), so every delivery crosses nodes\n",
+			o.gateways, o.registry, o.gateways-1, mgmtBase)
+	} else {
+		printf("same node: registry %s; clients and management calls on gateway 0\n", o.registryName())
+	}
+	if o.mode != pushTopic && o.rate > 0 {
+		printf("offered: %g deliveries/s on a fixed schedule (%g requests/s), %d deliveries in %d requests\n", o.rate, o.rate/float64(o.deliveriesPerRequest()), o.messages, o.requests())
+	}
 	printf("environment: %s; load average %s; %d CPUs\n", envSummary(), loadAverage(), runtime.NumCPU())
 	printf("%s; $connect: http integration to %s recording connection ids; management API client: %s\n", o.authSummary(), o.connectURL, o.httpClient)
 
@@ -654,22 +766,33 @@ func runPush(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 
 	r.measure.Store(true)
-	gu0, gs0 := userSys(g.pid())
+	gu0, gs0 := userSysAll(pids)
+	per0 := perProcessCPU(pids)
+	eng0 := perProcessCPU(r.enginePIDs())
 	su0, ss0 := userSys(os.Getpid())
 	cpu0 := takeCPU(pids)
 	switch o.mode {
 	case pushPost:
-		r.sendPost(ctx)
+		r.sendRequests(ctx, r.postSender)
 	case pushBatch:
-		r.sendBatch(ctx)
+		r.sendRequests(ctx, r.batchSender)
 	case pushTopic:
 		r.sendTopic(ctx)
 	}
 	received, lastRecv := r.wait(ctx, o.expected(len(r.conns)))
 	cpu := takeCPU(pids).since(cpu0)
-	gu1, gs1 := userSys(g.pid())
+	gu1, gs1 := userSysAll(pids)
+	per1 := perProcessCPU(pids)
+	if eng1 := perProcessCPU(r.enginePIDs()); len(eng1) == 1 {
+		r.engineCPU = eng1[0] - eng0[0]
+	}
 	su1, ss1 := userSys(os.Getpid())
 	r.gwUser, r.gwSys, r.selfUser, r.selfSys = gu1-gu0, gs1-gs0, su1-su0, ss1-ss0
+	if len(pids) > 1 {
+		for i := range pids {
+			r.perGateway = append(r.perGateway, per1[i]-per0[i])
+		}
+	}
 	return r.report(stdout, received, lastRecv, cpu)
 }
 
@@ -682,6 +805,7 @@ func (r *pushRun) dial(ctx context.Context, rec *idRecorder) failures {
 		srcs = append(srcs, nthSource(o.firstSrc, k))
 	}
 	d := newDialers(srcs, o.dialTimeout)
+	recv := o.receivers()
 	conns := make([]*pushConn, o.n)
 	var next atomic.Int64
 	var mu sync.Mutex
@@ -696,7 +820,7 @@ func (r *pushRun) dial(ctx context.Context, rec *idRecorder) failures {
 				if i >= o.n {
 					return
 				}
-				t, err := withQuery(o.targets[0], "n="+strconv.Itoa(i))
+				t, err := withQuery(recv[i%len(recv)], "n="+strconv.Itoa(i))
 				if err == nil {
 					var c *net.TCPConn
 					var rest []byte
@@ -786,45 +910,117 @@ func (r *pushRun) subscribe(ctx context.Context) error {
 	return nil
 }
 
-func (r *pushRun) sendPost(ctx context.Context) {
+// deliveriesPerRequest is how many deliveries one post or batch request
+// asks for.
+func (o *pushOptions) deliveriesPerRequest() int {
+	if o.mode == pushBatch {
+		return o.batch
+	}
+	return 1
+}
+
+// postSender returns one poster's function making POST
+// /@connections/{id} number k.
+func (r *pushRun) postSender() func(context.Context, int) {
+	buf := make([]byte, 0, r.o.size)
+	return func(ctx context.Context, k int) {
+		buf = pushPayload(buf[:0], time.Now().UnixNano(), r.o.size)
+		_, _, _ = r.mgmt.do(ctx, http.MethodPost, connPath(r.ids[k%len(r.ids)]), buf)
+	}
+}
+
+// batchSender returns one poster's function making POST /@batch number j,
+// with the items j×batch up to -messages, round robin over the
+// connections.
+func (r *pushRun) batchSender() func(context.Context, int) {
+	var body, payload []byte
+	ids := make([]string, 0, r.o.batch)
+	return func(ctx context.Context, j int) {
+		start := j * r.o.batch
+		ids = ids[:0]
+		for k := start; k < min(start+r.o.batch, r.o.messages); k++ {
+			ids = append(ids, r.ids[k%len(r.ids)])
+		}
+		payload = pushPayload(payload[:0], time.Now().UnixNano(), r.o.size)
+		body = batchBody(body[:0], ids, payload)
+		status, resp, err := r.mgmt.do(ctx, http.MethodPost, "/@batch", body)
+		if err == nil && status == http.StatusOK {
+			n, failed := countBatchResults(resp)
+			r.batchResults.Add(int64(n))
+			r.batchFailed.Add(int64(failed))
+		}
+	}
+}
+
+// sendRequests makes the requests of a post or batch run from -posters
+// goroutines, each with its own sender from newSender: back to back
+// without -rate, else on a fixed schedule.
+func (r *pushRun) sendRequests(ctx context.Context, newSender func() func(context.Context, int)) {
+	total := r.o.requests()
+	if r.o.rate > 0 {
+		r.paced(ctx, total, r.o.rate/float64(r.o.deliveriesPerRequest()), newSender)
+		return
+	}
 	var next atomic.Int64
 	r.parallel(func() {
-		buf := make([]byte, 0, r.o.size)
+		send := newSender()
 		for ctx.Err() == nil {
 			k := int(next.Add(1)) - 1
-			if k >= r.o.messages {
+			if k >= total {
 				return
 			}
-			buf = pushPayload(buf[:0], time.Now().UnixNano(), r.o.size)
-			_, _, _ = r.mgmt.do(ctx, http.MethodPost, connPath(r.ids[k%len(r.ids)]), buf)
+			send(ctx, k)
 		}
 	})
 }
 
-func (r *pushRun) sendBatch(ctx context.Context) {
-	var next atomic.Int64
-	r.parallel(func() {
-		var body, payload []byte
-		ids := make([]string, 0, r.o.batch)
-		for ctx.Err() == nil {
-			start := int(next.Add(int64(r.o.batch))) - r.o.batch
-			if start >= r.o.messages {
-				return
+// pacedJob is one request of a paced run and when it was due.
+type pacedJob struct {
+	k   int
+	due time.Time
+}
+
+// paced makes requests 0..total-1 on a fixed schedule of perSec per
+// second from r.o.posters goroutines. A request whose turn comes while all
+// posters are busy starts late; how late each started is kept in r.lag.
+// The schedule is kept by sleeping until the next request is due; a Go
+// timer has about a millisecond's resolution here, so at more than about
+// 1,000 requests/s the requests due meanwhile leave together.
+func (r *pushRun) paced(ctx context.Context, total int, perSec float64, newSender func() func(context.Context, int)) {
+	interval := time.Duration(float64(time.Second) / perSec)
+	jobs := make(chan pacedJob, r.o.posters)
+	var wg sync.WaitGroup
+	r.sendStart = time.Now()
+	for range r.o.posters {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			send := newSender()
+			var lag []time.Duration
+			for j := range jobs {
+				lag = append(lag, time.Since(j.due))
+				send(ctx, j.k)
 			}
-			ids = ids[:0]
-			for k := start; k < min(start+r.o.batch, r.o.messages); k++ {
-				ids = append(ids, r.ids[k%len(r.ids)])
-			}
-			payload = pushPayload(payload[:0], time.Now().UnixNano(), r.o.size)
-			body = batchBody(body[:0], ids, payload)
-			status, resp, err := r.mgmt.do(ctx, http.MethodPost, "/@batch", body)
-			if err == nil && status == http.StatusOK {
-				n, failed := countBatchResults(resp)
-				r.batchResults.Add(int64(n))
-				r.batchFailed.Add(int64(failed))
-			}
+			r.lagMu.Lock()
+			r.lag = append(r.lag, lag...)
+			r.lagMu.Unlock()
+		}()
+	}
+schedule:
+	for k := 0; k < total; k++ {
+		due := r.sendStart.Add(time.Duration(k) * interval)
+		if d := time.Until(due); d > 0 {
+			time.Sleep(d)
 		}
-	})
+		select {
+		case jobs <- pacedJob{k, due}:
+		case <-ctx.Done():
+			break schedule
+		}
+	}
+	close(jobs)
+	wg.Wait()
+	r.sendEnd = time.Now()
 }
 
 // countBatchResults returns the number of entries in a @batch answer's
@@ -948,6 +1144,13 @@ func (r *pushRun) report(w io.Writer, received int64, lastRecv time.Time, cpu cp
 		}
 	}
 	printf("\nresults\n")
+	if o.mode != pushTopic && o.rate > 0 {
+		r.lagMu.Lock()
+		lagSum := summarize(r.lag)
+		r.lagMu.Unlock()
+		printf("  offered        %g deliveries/s (%g requests/s) on a fixed schedule; requests started behind schedule by %s\n",
+			o.rate, o.rate/float64(o.deliveriesPerRequest()), lagSum)
+	}
 	switch o.mode {
 	case pushPost:
 		printf("  requests       %d POST /@connections/{id} by %d concurrent clients in %s (%.0f/s); answers: %s\n",
@@ -966,13 +1169,24 @@ func (r *pushRun) report(w io.Writer, received int64, lastRecv time.Time, cpu cp
 	printf("  latency        %s\n", sum)
 	printf("                 (from just before the HTTP request to the client's read that completed the frame)\n")
 	ncpu := runtime.NumCPU()
-	others := max(cpu.system-cpu.gateway-cpu.self, 0)
-	printf("  CPU            gateway %s (%.0f%% of one core), wsbench %s (%.0f%%), all other processes %s; %d CPUs × %s = %s\n",
+	others := max(cpu.system-cpu.gateway-cpu.self-r.engineCPU, 0)
+	engine := ""
+	if r.o.enginePID > 0 {
+		engine = fmt.Sprintf("%s server (pid %d) %s (%.0f%%), ", o.registryName(), o.enginePID, fmtDur(r.engineCPU), 100*r.engineCPU.Seconds()/max(span.Seconds(), 1e-9))
+	}
+	printf("  CPU            gateway %s (%.0f%% of one core), wsbench %s (%.0f%%), %sall other processes %s; %d CPUs × %s = %s\n",
 		fmtDur(cpu.gateway), 100*cpu.gateway.Seconds()/max(span.Seconds(), 1e-9),
-		fmtDur(cpu.self), 100*cpu.self.Seconds()/max(span.Seconds(), 1e-9),
+		fmtDur(cpu.self), 100*cpu.self.Seconds()/max(span.Seconds(), 1e-9), engine,
 		fmtDur(others), ncpu, fmtDur(span), fmtDur(time.Duration(ncpu)*span))
 	printf("                 gateway user %s + system %s; wsbench user %s + system %s\n",
 		fmtDur(r.gwUser), fmtDur(r.gwSys), fmtDur(r.selfUser), fmtDur(r.selfSys))
+	if len(r.perGateway) > 0 {
+		parts := make([]string, len(r.perGateway))
+		for i, d := range r.perGateway {
+			parts[i] = fmt.Sprintf("gateway %d %s", i, fmtDur(d))
+		}
+		printf("                 by process (user + system): %s\n", strings.Join(parts, ", "))
+	}
 	if received > 0 {
 		printf("                 gateway %s per delivery, wsbench %s per delivery\n",
 			fmtDur(cpu.gateway/time.Duration(received)), fmtDur(cpu.self/time.Duration(received)))
@@ -983,10 +1197,24 @@ func (r *pushRun) report(w io.Writer, received int64, lastRecv time.Time, cpu cp
 		met = met && sum.N > 0 && sum.P99 < targetTopicP99
 		verdict += fmt.Sprintf(" and p99 < %s", fmtDur(targetTopicP99))
 	}
-	printf("  target         %s: %s\n", verdict, map[bool]string{true: "met", false: "NOT met"}[met])
-	printf("\nsummary: mode=%s http_client=%s n=%d posters=%d batch=%d size=%d deliveries=%d expected=%d delivered_per_s=%.0f p50=%s p99=%s max=%s gateway_cpu=%s wsbench_cpu=%s others_cpu=%s target_met=%v\n",
-		o.mode, o.httpClient, len(r.conns), o.posters, o.batch, o.size, received, want, rate, fmtDur(sum.P50), fmtDur(sum.P99), fmtDur(sum.Max),
-		fmtDur(cpu.gateway), fmtDur(cpu.self), fmtDur(others), met)
+	yesNo := map[bool]string{true: "met", false: "NOT met"}
+	printf("  target         %s: %s\n", verdict, yesNo[met])
+	crossP99 := sum.N > 0 && sum.P99 < targetCrossP99 && received >= want
+	crossRate := rate >= targetCross && received >= want
+	if o.crossNode() && o.mode != pushTopic {
+		printf("  cross-node     p99 < %s: %s; %d deliveries/s: %s\n", fmtDur(targetCrossP99), yesNo[crossP99], targetCross, yesNo[crossRate])
+	}
+	placement := "same_node"
+	if o.crossNode() {
+		placement = "cross_node"
+	}
+	printf("\nsummary: mode=%s placement=%s gateways=%d registry=%s http_client=%s n=%d posters=%d batch=%d size=%d rate=%g deliveries=%d expected=%d delivered_per_s=%.0f p50=%s p99=%s max=%s gateway_cpu=%s wsbench_cpu=%s engine_cpu=%s others_cpu=%s target_met=%v",
+		o.mode, placement, o.gateways, o.registryName(), o.httpClient, len(r.conns), o.posters, o.batch, o.size, o.rate, received, want, rate, fmtDur(sum.P50), fmtDur(sum.P99), fmtDur(sum.Max),
+		fmtDur(cpu.gateway), fmtDur(cpu.self), fmtDur(r.engineCPU), fmtDur(others), met)
+	if o.crossNode() && o.mode != pushTopic {
+		printf(" cross_p99_met=%v cross_rate_met=%v", crossP99, crossRate)
+	}
+	printf("\n")
 	if received < want {
 		return fmt.Errorf("%d of %d deliveries did not arrive", want-received, want)
 	}

@@ -790,3 +790,79 @@ func TestGatewayConfigRegistry(t *testing.T) {
 		}
 	}
 }
+
+func TestPushOptionsCrossNode(t *testing.T) {
+	o, err := parsePushOptions(strings.Fields("-mode post -gateway ./wsgate -gateways 3 -registry redis://127.0.0.1:6390 -port 8380 -mgmt-port 9380"), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !o.crossNode() || o.registryName() != "redis" {
+		t.Errorf("crossNode %v registry %q", o.crossNode(), o.registryName())
+	}
+	recv := o.receivers()
+	if len(recv) != 2 || recv[0].Addr != "127.0.0.1:8381" || recv[1].Addr != "127.0.0.1:8382" {
+		t.Errorf("receivers %+v: want gateways 1 and 2 only", recv)
+	}
+	o, err = parsePushOptions(strings.Fields("-mode batch -gateway ./wsgate"), io.Discard)
+	if err != nil || o.crossNode() || len(o.receivers()) != 1 || o.receivers()[0].Addr != "127.0.0.1:8080" || o.registryName() != "memory" {
+		t.Errorf("single gateway: %+v, %v", o, err)
+	}
+	o, err = parsePushOptions(strings.Fields("-mode post -gateway ./wsgate -gateways 2 -registry nats://127.0.0.1:4299"), io.Discard)
+	if err != nil || o.registryName() != "nats" {
+		t.Errorf("nats: %v", err)
+	}
+	for _, args := range []string{
+		"-mode post -gateway ./wsgate -gateways 2",                                       // no registry
+		"-mode post -gateway ./wsgate -gateways 2 -registry http://127.0.0.1:1",          // not redis or nats
+		"-mode post -gateway ./wsgate -gateways 2 -registry redis://10.0.0.1:6390",       // not loopback
+		"-mode post -gateway ./wsgate -registry-pid 1",                                   // no registry
+		"-mode post -gateway ./wsgate -registry redis://127.0.0.1:6390 -registry-pid -3", // not a pid
+		"-mode post -gateway ./wsgate -gateways 2 -registry redis://127.0.0.1:6390 -config x.yaml",
+	} {
+		if _, err := parsePushOptions(strings.Fields(args), io.Discard); err == nil {
+			t.Errorf("%q accepted", args)
+		}
+	}
+	if _, err := parsePushOptions(strings.Fields(fmt.Sprintf("-mode post -gateway ./wsgate -registry redis://127.0.0.1:6390 -registry-pid %d", os.Getpid())), io.Discard); err != nil {
+		t.Errorf("-registry-pid of a running process: %v", err)
+	}
+}
+
+func TestPushOptionsRate(t *testing.T) {
+	// topic keeps its default of 100 publishes/s.
+	o, err := parsePushOptions(strings.Fields("-mode topic -gateway ./wsgate"), io.Discard)
+	if err != nil || o.rate != 100 {
+		t.Fatalf("topic default rate %g, %v", o.rate, err)
+	}
+	// post and batch default to as fast as possible.
+	o, err = parsePushOptions(strings.Fields("-mode post -gateway ./wsgate"), io.Discard)
+	if err != nil || o.rate != 0 || o.messages != 200_000 || o.requests() != 200_000 {
+		t.Fatalf("post defaults: rate %g messages %d, %v", o.rate, o.messages, err)
+	}
+	// With -rate, -messages defaults to rate × duration.
+	o, err = parsePushOptions(strings.Fields("-mode post -gateway ./wsgate -rate 1000 -duration 5s"), io.Discard)
+	if err != nil || o.messages != 5000 || o.requests() != 5000 || o.deliveriesPerRequest() != 1 {
+		t.Fatalf("post -rate: messages %d, %v", o.messages, err)
+	}
+	o, err = parsePushOptions(strings.Fields("-mode batch -gateway ./wsgate -rate 50000 -duration 4s -batch 100"), io.Discard)
+	if err != nil || o.messages != 200_000 || o.requests() != 2000 || o.deliveriesPerRequest() != 100 {
+		t.Fatalf("batch -rate: messages %d requests %d, %v", o.messages, o.requests(), err)
+	}
+	// An explicit -messages wins.
+	o, err = parsePushOptions(strings.Fields("-mode batch -gateway ./wsgate -rate 50000 -messages 1001 -batch 100"), io.Discard)
+	if err != nil || o.messages != 1001 || o.requests() != 11 {
+		t.Fatalf("batch -messages: messages %d requests %d, %v", o.messages, o.requests(), err)
+	}
+	for _, args := range []string{
+		"-mode post -gateway ./wsgate -rate 0.5",
+		"-mode post -gateway ./wsgate -rate -1",
+		"-mode batch -gateway ./wsgate -rate 20000000",
+		"-mode topic -gateway ./wsgate -rate 0",
+		"-mode topic -gateway ./wsgate -rate 200000",
+		"-mode post -gateway ./wsgate -rate 1000 -duration 3m", // -duration beyond -timeout
+	} {
+		if _, err := parsePushOptions(strings.Fields(args), io.Discard); err == nil {
+			t.Errorf("%q accepted", args)
+		}
+	}
+}
