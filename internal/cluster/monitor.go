@@ -94,6 +94,7 @@ func (n *Node) beat(ctx context.Context, m *monitorState) {
 		}
 	}
 	n.ready.Store(true)
+	n.retryUnregister(ctx)
 	nodes, err := n.eng.Nodes(bctx)
 	if err != nil {
 		return

@@ -100,6 +100,15 @@ type Node struct {
 	cleaningMu sync.Mutex
 	cleaning   map[string]bool
 
+	// unregSlots bounds the Unregister calls in flight, so that a mass
+	// disconnect does not starve the engine client's connections (and the
+	// heartbeat) and time out.
+	unregSlots chan struct{}
+	// pendingMu guards pending: connections whose Unregister failed or
+	// found no slot in time, retried with the heartbeat and at Stop.
+	pendingMu sync.Mutex
+	pending   map[string]struct{}
+
 	// beatsMu guards beats: when, by this node's clock, each other node's
 	// heartbeat last moved.
 	beatsMu sync.Mutex
@@ -122,6 +131,8 @@ func NewNode(cfg Config, eng Engine, h *hub.Hub) *Node {
 		connTopics: make(map[string][]string),
 		cleaning:   make(map[string]bool),
 		beats:      make(map[string]time.Time),
+		unregSlots: make(chan struct{}, parallelism),
+		pending:    make(map[string]struct{}),
 	}
 	why := "not started"
 	n.notReadyWhy.Store(&why)
@@ -161,11 +172,13 @@ func (n *Node) Stop(ctx context.Context) {
 	}
 	n.cancel()
 	n.wg.Wait()
+	n.retryUnregister(ctx)
 	fctx, cancel := context.WithTimeout(ctx, n.cfg.Timeout)
 	defer cancel()
 	// Connections still registered (their $disconnect did not finish
-	// within the shutdown timeout) are left to the other nodes, which
-	// declare this one lost once its heartbeat stops and clean them up.
+	// within the shutdown timeout, or the engine did not take their
+	// removal) are left to the other nodes, which declare this one lost
+	// once its heartbeat stops and clean them up.
 	if left, err := n.eng.NodeConnections(fctx, n.cfg.NodeID); err != nil || len(left) > 0 {
 		n.log.Warn("leaving this node's remaining connections for the cluster to clean up", "connections", len(left), "err", err)
 	} else if err := n.eng.ForgetNode(fctx, n.cfg.NodeID); err != nil {
@@ -211,8 +224,11 @@ func (n *Node) Register(ctx context.Context, rec registry.Record) error {
 }
 
 // Unregister removes a connection of this node from the registry and from
-// the topics it subscribed to.
-func (n *Node) Unregister(ctx context.Context, id string) error {
+// the topics it subscribed to. When the engine does not take it within
+// Timeout (it is unreachable, or a mass disconnect keeps every slot busy),
+// the removal is retried with the following heartbeats and at Stop; Stop
+// leaves what still fails to the other nodes.
+func (n *Node) Unregister(ctx context.Context, id string) {
 	n.topicsMu.RLock()
 	_, subscribed := n.connTopics[id]
 	n.topicsMu.RUnlock()
@@ -221,7 +237,60 @@ func (n *Node) Unregister(ctx context.Context, id string) error {
 	}
 	ctx, cancel := n.engineCtx(ctx)
 	defer cancel()
-	return unavailable(n.eng.Unregister(ctx, id))
+	select {
+	case n.unregSlots <- struct{}{}:
+	case <-ctx.Done():
+		n.deferUnregister(id, ctx.Err())
+		return
+	}
+	err := n.eng.Unregister(ctx, id)
+	<-n.unregSlots
+	if err != nil {
+		n.deferUnregister(id, err)
+	}
+}
+
+func (n *Node) deferUnregister(id string, err error) {
+	n.pendingMu.Lock()
+	first := len(n.pending) == 0
+	n.pending[id] = struct{}{}
+	n.pendingMu.Unlock()
+	if first {
+		n.log.Warn("removing closed connections from the registry is delayed; retrying with the heartbeat", "err", err)
+	}
+}
+
+// retryUnregister removes the connections whose Unregister was deferred.
+// It reports how many are still pending.
+func (n *Node) retryUnregister(ctx context.Context) int {
+	n.pendingMu.Lock()
+	ids := make([]string, 0, len(n.pending))
+	for id := range n.pending {
+		ids = append(ids, id)
+	}
+	n.pendingMu.Unlock()
+	if len(ids) == 0 {
+		return 0
+	}
+	n.each(len(ids), func(i int) {
+		if ctx.Err() != nil {
+			return
+		}
+		ectx, cancel := n.engineCtx(ctx)
+		defer cancel()
+		if n.eng.Unregister(ectx, ids[i]) == nil {
+			n.pendingMu.Lock()
+			delete(n.pending, ids[i])
+			n.pendingMu.Unlock()
+		}
+	})
+	n.pendingMu.Lock()
+	left := len(n.pending)
+	n.pendingMu.Unlock()
+	if left == 0 {
+		n.log.Info("delayed registry removals done", "connections", len(ids))
+	}
+	return left
 }
 
 // UserConnections returns the records of principal's connections, oldest

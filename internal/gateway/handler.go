@@ -218,9 +218,7 @@ func (h *handler) refresh(ctx context.Context, c *edge.Conn, sess *session, data
 
 func (h *handler) Disconnect(ctx context.Context, c *edge.Conn, code int, reason string) {
 	g := h.g
-	if err := g.node.Unregister(context.WithoutCancel(ctx), c.ID()); err != nil {
-		g.log.Error("registry unregister failed", "connectionId", c.ID(), "err", err)
-	}
+	g.node.Unregister(context.WithoutCancel(ctx), c.ID())
 	sess, _ := c.Session.(*session)
 	if sess == nil {
 		return
