@@ -394,3 +394,95 @@ func TestClusterTopicTrafficOnlyToInterestedNodes(t *testing.T) {
 		}
 	})
 }
+
+// restartable is a test engine server that can be stopped and started again
+// on the same address.
+type restartable interface {
+	URL() string
+	Stop()
+	Start()
+}
+
+// TestClusterEngineRestart: while Redis or NATS is down, connections stay
+// up, local delivery works, calls that need the engine answer 503 and
+// /readyz says so; once it is back, the nodes register their connections
+// and subscriptions again and every call works across nodes.
+func TestClusterEngineRestart(t *testing.T) {
+	servers := map[string]func(t *testing.T) (restartable, func() cluster.Engine){
+		"redis": func(t *testing.T) (restartable, func() cluster.Engine) {
+			srv := servicetest.Redis(t)
+			return srv, func() cluster.Engine {
+				e, err := redisregistry.New(redisregistry.Config{URL: srv.URL(), Prefix: "restart"}, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return e
+			}
+		},
+		"nats": func(t *testing.T) (restartable, func() cluster.Engine) {
+			srv := servicetest.NATS(t)
+			return srv, func() cluster.Engine {
+				e, err := natsregistry.New(natsregistry.Config{URL: srv.URL(), Prefix: "restart"}, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return e
+			}
+		},
+	}
+	for _, name := range []string{"redis", "nats"} {
+		t.Run(name, func(t *testing.T) {
+			srv, newEngine := servers[name](t)
+			b := gt.NewBackend(t)
+			g := startCluster(t, b, 2, newEngine)
+			a := dialUser(t, g[0], b, "ann", 0, nil)
+			bo := dialUser(t, g[1], b, "ben", 1, nil)
+			mgmtJSON(t, g[0], "PUT", "/@connections/"+url.PathEscape(bo.ID)+"/topics/alerts", "", 204, nil)
+
+			srv.Stop()
+			for _, gw := range g {
+				gt.Eventually(t, func() bool {
+					status, _, _ := gw.MgmtDo(t, "GET", "/readyz", nil, nil)
+					return status == 503
+				}, "/readyz 503 while the engine is down")
+			}
+			mgmtJSON(t, g[0], "POST", "/@connections/"+url.PathEscape(a.ID), "local while down", 200, nil)
+			if got := a.NextText(); got != "local while down" {
+				t.Fatalf("local delivery while the engine is down: %q", got)
+			}
+			h := mgmtJSON(t, g[0], "POST", "/@connections/"+url.PathEscape(bo.ID), "remote while down", 503, nil)
+			if h.Get("X-Amzn-ErrorType") != "ServiceUnavailableException" {
+				t.Fatalf("error type %q", h.Get("X-Amzn-ErrorType"))
+			}
+			mgmtJSON(t, g[1], "GET", "/@users/ann", "", 503, nil)
+
+			srv.Start()
+			for _, gw := range g {
+				gt.Eventually(t, func() bool {
+					status, _, _ := gw.MgmtDo(t, "GET", "/readyz", nil, nil)
+					return status == 200
+				}, "/readyz 200 once the engine is back")
+			}
+			// Registrations come back with the nodes' next heartbeats.
+			gt.Eventually(t, func() bool {
+				var list struct{ Connections []any }
+				mgmtJSON(t, g[1], "GET", "/@users/ann", "", 200, &list)
+				var count struct{ Subscribers int }
+				mgmtJSON(t, g[0], "GET", "/@topics/alerts", "", 200, &count)
+				return len(list.Connections) == 1 && count.Subscribers == 1
+			}, "connections and subscriptions registered again")
+			mgmtJSON(t, g[0], "POST", "/@connections/"+url.PathEscape(bo.ID), "remote again", 200, nil)
+			if got := bo.NextText(); got != "remote again" {
+				t.Fatalf("ben got %q", got)
+			}
+			var res struct{ Delivered int }
+			mgmtJSON(t, g[0], "POST", "/@topics/alerts", "alert", 200, &res)
+			if got := bo.NextText(); got != "alert" || res.Delivered != 1 {
+				t.Fatalf("publication after the restart: %q, delivered %d", got, res.Delivered)
+			}
+			for _, e := range b.Events("/disconnect") {
+				t.Fatalf("a connection was lost during the outage: %s", e.RequestContext.ConnectionID)
+			}
+		})
+	}
+}
