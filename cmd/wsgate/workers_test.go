@@ -3,10 +3,12 @@ package main_test
 import (
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -20,48 +22,20 @@ import (
 // them, and a push through the shared management port reaches every
 // client whichever process holds it.
 func TestServeWorkers(t *testing.T) {
-	redis := servicetest.Redis(t)
 	b := gt.NewBackend(t)
-	ports := freePorts(t, 2)
-	dir := t.TempDir()
-	cfg := fmt.Sprintf(`listen: "127.0.0.1:%d"
-routes:
-  $connect: {integration: {type: http, url: %q}}
-  $default: {integration: {type: mock}, route_response: true}
-management:
-  listen: "127.0.0.1:%d"
-registry:
-  type: redis
-  redis: {url: %q}
-  prefix: workers
-  heartbeat_interval: 100ms
-  node_timeout: 1s
-`, ports[0], b.URLFor("/connect"), ports[1], redis.URL())
-	if err := os.WriteFile(filepath.Join(dir, "wsgate.yaml"), []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	dir, ports := workersConfig(t, b)
 	p := startWsgate(t, dir, "serve", "-c", "wsgate.yaml", "-workers", "3")
 	mgmtURL := fmt.Sprintf("http://127.0.0.1:%d", ports[1])
-	// A new TCP connection per request lets the kernel pick a worker each
-	// time.
-	fresh := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
 	nodes := map[string]bool{}
 	gt.Eventually(t, func() bool {
 		if p.exited() {
 			t.Fatalf("wsgate exited\nstderr:\n%s", p.stderr)
 		}
-		resp, err := fresh.Get(mgmtURL + "/readyz")
-		if err != nil {
-			return false
-		}
-		defer resp.Body.Close()
-		var body struct{ Status, NodeID string }
-		if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&body) != nil {
-			return false
-		}
-		nodes[body.NodeID] = true
+		nodes[readyNode(mgmtURL)] = true
+		delete(nodes, "")
 		return len(nodes) == 3
 	}, "three workers answering on the shared management port")
+	fresh := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
 
 	const clients = 30
 	var cs []*gt.Client
@@ -102,6 +76,103 @@ registry:
 	}
 }
 
+// workersConfig writes a config for workers on Redis in a new directory
+// and returns the directory and its client and management ports.
+func workersConfig(t *testing.T, b *gt.Backend) (string, []int) {
+	t.Helper()
+	redis := servicetest.Redis(t)
+	ports := freePorts(t, 2)
+	dir := t.TempDir()
+	cfg := fmt.Sprintf(`listen: "127.0.0.1:%d"
+routes:
+  $connect: {integration: {type: http, url: %q}}
+  $default: {integration: {type: mock}, route_response: true}
+management:
+  listen: "127.0.0.1:%d"
+registry:
+  type: redis
+  redis: {url: %q}
+  prefix: workers
+  heartbeat_interval: 100ms
+  node_timeout: 1s
+`, ports[0], b.URLFor("/connect"), ports[1], redis.URL())
+	if err := os.WriteFile(filepath.Join(dir, "wsgate.yaml"), []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return dir, ports
+}
+
+// readyNode asks the management port's /readyz over a new TCP connection,
+// so that the kernel picks a worker, and returns the node id that
+// answered, or "" when none did.
+func readyNode(mgmtURL string) string {
+	fresh := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	resp, err := fresh.Get(mgmtURL + "/readyz")
+	if err != nil {
+		return ""
+	}
+	defer resp.Body.Close()
+	var body struct{ Status, NodeID string }
+	if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&body) != nil {
+		return ""
+	}
+	return body.NodeID
+}
+
+// TestServeWorkersRestartCrashed: a worker killed with SIGKILL is started
+// again, and the new process serves on the shared ports.
+func TestServeWorkersRestartCrashed(t *testing.T) {
+	b := gt.NewBackend(t)
+	dir, ports := workersConfig(t, b)
+	p := startWsgate(t, dir, "serve", "-c", "wsgate.yaml", "-workers", "2")
+	mgmtURL := fmt.Sprintf("http://127.0.0.1:%d", ports[1])
+	before := map[string]bool{}
+	gt.Eventually(t, func() bool {
+		if p.exited() {
+			t.Fatalf("wsgate exited\nstderr:\n%s", p.stderr)
+		}
+		before[readyNode(mgmtURL)] = true
+		delete(before, "")
+		return len(before) == 2
+	}, "two workers ready")
+	// Each thread of the supervisor lists the children it forked.
+	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", p.cmd.Process.Pid))
+	if err != nil || len(tasks) == 0 {
+		t.Fatalf("cannot list the supervisor's threads: %v", err)
+	}
+	var children []string
+	for _, f := range tasks {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		children = append(children, strings.Fields(string(raw))...)
+	}
+	if len(children) != 2 {
+		t.Fatalf("supervisor has children %v, want 2 workers", children)
+	}
+	victim, _ := strconv.Atoi(children[0])
+	if err := syscall.Kill(victim, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	gt.Eventually(t, func() bool {
+		if p.exited() {
+			t.Fatalf("the supervisor exited when a worker was killed\nstderr:\n%s", p.stderr)
+		}
+		n := readyNode(mgmtURL)
+		return n != "" && !before[n]
+	}, "a new worker answering in place of the killed one")
+	if !strings.Contains(p.stderr.String(), "worker exited; restarting it") {
+		t.Fatalf("no restart logged:\n%s", p.stderr)
+	}
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if code := p.wait(t); code != 0 {
+		t.Fatalf("exit status %d, want 0", code)
+	}
+}
+
 // TestServeWorkersNeedSharedRegistry: several processes with the memory
 // registry would each see only their own connections.
 func TestServeWorkersNeedSharedRegistry(t *testing.T) {
@@ -116,5 +187,22 @@ func TestServeWorkersNeedSharedRegistry(t *testing.T) {
 	code, _, stderr = runWsgate(t, dir, "serve", "-workers", "0")
 	if code != 2 || !strings.Contains(stderr, "-workers must be at least 1") {
 		t.Fatalf("exit %d, stderr %q", code, stderr)
+	}
+}
+
+// TestServeWorkersPortTaken: workers that cannot start (their port is held
+// by a process that does not share it) stop the supervisor with an error
+// instead of being restarted forever.
+func TestServeWorkersPortTaken(t *testing.T) {
+	b := gt.NewBackend(t)
+	dir, ports := workersConfig(t, b)
+	ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", ports[0]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	code, _, stderr := runWsgate(t, dir, "serve", "-c", "wsgate.yaml", "-workers", "2")
+	if code != 1 || !strings.Contains(stderr, "exited while starting") || !strings.Contains(stderr, "address already in use") {
+		t.Fatalf("exit %d, stderr:\n%s\nwant 1, the worker's bind error and the supervisor's", code, stderr)
 	}
 }
