@@ -3,10 +3,11 @@ package auth
 import (
 	"container/list"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
+	"io"
 	"maps"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 )
@@ -42,11 +43,24 @@ func NewCache(ttl time.Duration, size int) *Cache {
 	return &Cache{ttl: ttl, size: size, entries: map[string]*list.Element{}, lru: list.New()}
 }
 
-// CacheKey returns the cache key of identity-source values: the hex SHA-256
-// of the values joined by NUL, so that the cache never holds a credential.
-func CacheKey(values []string) string {
-	sum := sha256.Sum256([]byte(strings.Join(values, "\x00")))
-	return hex.EncodeToString(sum[:])
+// CacheKey returns the cache key of identity-source values: values[i] holds
+// every value of source i, in order (Source.Values). The key is the hex
+// SHA-256 of an unambiguous encoding of them (each list and each value
+// prefixed by its length), so that the cache never holds a credential and
+// two requests share an entry only when every source has the same values in
+// the same order: the authorizer, which sees them all, decided for exactly
+// those.
+func CacheKey(values [][]string) string {
+	h := sha256.New()
+	var n [binary.MaxVarintLen64]byte
+	for _, vs := range values {
+		h.Write(n[:binary.PutUvarint(n[:], uint64(len(vs)))])
+		for _, v := range vs {
+			h.Write(n[:binary.PutUvarint(n[:], uint64(len(v)))])
+			io.WriteString(h, v)
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 func (c *Cache) disabled() bool {

@@ -1,8 +1,6 @@
 package auth
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
@@ -16,17 +14,24 @@ import (
 var cacheT0 = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 
 func TestCacheKey(t *testing.T) {
-	sum := sha256.Sum256([]byte("Bearer tok\x00csrf-1"))
 	tests := []struct {
 		name string
-		a, b []string
+		a, b [][]string
 		same bool
 	}{
-		{"same values", []string{"tok", "csrf"}, []string{"tok", "csrf"}, true},
-		{"order matters", []string{"tok", "csrf"}, []string{"csrf", "tok"}, false},
-		{"one value differs", []string{"tok", "csrf-1"}, []string{"tok", "csrf-2"}, false},
-		{"split differs", []string{"ab", "c"}, []string{"a", "bc"}, false},
-		{"extra empty value", []string{"tok"}, []string{"tok", ""}, false},
+		{"same values", [][]string{{"tok"}, {"csrf"}}, [][]string{{"tok"}, {"csrf"}}, true},
+		{"same repeated values", [][]string{{"x", "y"}}, [][]string{{"x", "y"}}, true},
+		{"order of sources matters", [][]string{{"tok"}, {"csrf"}}, [][]string{{"csrf"}, {"tok"}}, false},
+		{"one value differs", [][]string{{"tok"}, {"csrf-1"}}, [][]string{{"tok"}, {"csrf-2"}}, false},
+		{"split differs", [][]string{{"ab"}, {"c"}}, [][]string{{"a"}, {"bc"}}, false},
+		{"split at a NUL differs", [][]string{{"a\x00b"}, {"c"}}, [][]string{{"a"}, {"b\x00c"}}, false},
+		{"split within a source differs", [][]string{{"a\x00b"}}, [][]string{{"a", "b"}}, false},
+		{"a value moved to the next source", [][]string{{"x", "y"}, {}}, [][]string{{"x"}, {"y"}}, false},
+		{"extra empty value", [][]string{{"tok"}}, [][]string{{"tok"}, {""}}, false},
+		{"empty value against none", [][]string{{""}}, [][]string{{}}, false},
+		{"earlier repeated value differs", [][]string{{"x", "y"}}, [][]string{{"z", "y"}}, false},
+		{"only the last value alike", [][]string{{"x", "y"}}, [][]string{{"y"}}, false},
+		{"order of repeated values matters", [][]string{{"x", "y"}}, [][]string{{"y", "x"}}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -36,9 +41,9 @@ func TestCacheKey(t *testing.T) {
 			}
 		})
 	}
-	key := CacheKey([]string{"Bearer tok", "csrf-1"})
-	if want := hex.EncodeToString(sum[:]); key != want {
-		t.Errorf("CacheKey() = %s; want sha256 of the NUL-joined values %s", key, want)
+	key := CacheKey([][]string{{"Bearer tok"}, {"csrf-1"}})
+	if len(key) != 64 || strings.Trim(key, "0123456789abcdef") != "" {
+		t.Errorf("CacheKey() = %s; want 64 hex digits of a SHA-256", key)
 	}
 	if strings.Contains(key, "tok") || strings.Contains(key, "csrf") {
 		t.Errorf("CacheKey() = %s holds a value", key)
@@ -98,20 +103,20 @@ func TestCacheDenyStaysDeny(t *testing.T) {
 	c := NewCache(time.Minute, 10)
 	d := Forbidden("revoked")
 	d.Header = http.Header{"X-Reason": {"revoked"}}
-	c.Put(CacheKey([]string{"tok-1"}), nil, d, cacheT0)
-	c.Put(CacheKey([]string{"tok-2"}), &Identity{PrincipalID: "bob"}, nil, cacheT0)
-	c.Put(CacheKey([]string{"tok-1"}), nil, Failed("timeout"), cacheT0.Add(time.Second))
-	c.Put(CacheKey([]string{"tok-1"}), nil, nil, cacheT0.Add(time.Second))
+	c.Put(CacheKey([][]string{{"tok-1"}}), nil, d, cacheT0)
+	c.Put(CacheKey([][]string{{"tok-2"}}), &Identity{PrincipalID: "bob"}, nil, cacheT0)
+	c.Put(CacheKey([][]string{{"tok-1"}}), nil, Failed("timeout"), cacheT0.Add(time.Second))
+	c.Put(CacheKey([][]string{{"tok-1"}}), nil, nil, cacheT0.Add(time.Second))
 	d.Status, d.Header = http.StatusOK, nil
 
 	for _, at := range []time.Duration{0, time.Second, time.Minute - 1} {
-		id, deny, ok := c.Get(CacheKey([]string{"tok-1"}), cacheT0.Add(at))
+		id, deny, ok := c.Get(CacheKey([][]string{{"tok-1"}}), cacheT0.Add(at))
 		if !ok || id != nil || deny == nil || deny.Status != http.StatusForbidden || deny.Header.Get("X-Reason") != "revoked" {
 			t.Fatalf("Get(+%v) = %+v, %v, %v; want the cached 403", at, id, deny, ok)
 		}
 	}
-	c.Put(CacheKey([]string{"tok-1"}), &Identity{PrincipalID: "alice"}, nil, cacheT0.Add(2*time.Second))
-	if id, deny, ok := c.Get(CacheKey([]string{"tok-1"}), cacheT0.Add(2*time.Second)); !ok || deny != nil || id.PrincipalID != "alice" {
+	c.Put(CacheKey([][]string{{"tok-1"}}), &Identity{PrincipalID: "alice"}, nil, cacheT0.Add(2*time.Second))
+	if id, deny, ok := c.Get(CacheKey([][]string{{"tok-1"}}), cacheT0.Add(2*time.Second)); !ok || deny != nil || id.PrincipalID != "alice" {
 		t.Errorf("Get() after a new Allow = %+v, %v, %v; want alice", id, deny, ok)
 	}
 	if c.Len() != 2 {
@@ -254,7 +259,7 @@ func BenchmarkCacheGet(b *testing.B) {
 	c := NewCache(time.Minute, 10000)
 	keys := make([]string, 1000)
 	for i := range keys {
-		keys[i] = CacheKey([]string{fmt.Sprintf("token-%d", i)})
+		keys[i] = CacheKey([][]string{{fmt.Sprintf("token-%d", i)}})
 		c.Put(keys[i], &Identity{PrincipalID: fmt.Sprint(i), Context: map[string]any{"n": float64(i)}}, nil, cacheT0)
 	}
 	b.Run("hit", func(b *testing.B) {
@@ -269,7 +274,7 @@ func BenchmarkCacheGet(b *testing.B) {
 	})
 	b.Run("miss", func(b *testing.B) {
 		b.ReportAllocs()
-		key := CacheKey([]string{"absent"})
+		key := CacheKey([][]string{{"absent"}})
 		for b.Loop() {
 			c.Get(key, cacheT0)
 		}

@@ -13,14 +13,15 @@ import (
 // the same value in the URL.
 //
 // It returns nil, or a 403 Denial with reason "csrf token missing" when
-// either half is absent or empty and "csrf token mismatch" otherwise. When
-// the request carries several cookies of that name, every one must equal
-// the query value: a cookie planted from a sibling subdomain, which the
-// browser may send first, cannot stand in for the real one. The comparison
-// takes time that does not depend on where the values differ or on their
-// lengths.
+// either half is absent or empty and "csrf token mismatch" otherwise. Of a
+// repeated query parameter the last value counts, as for identity sources.
+// When the request carries several cookies of that name, every one must
+// equal the query value: a cookie planted from a sibling subdomain, which
+// the browser may send first, cannot stand in for the real one. The
+// comparison takes time that does not depend on where the values differ or
+// on their lengths.
 func CheckCSRF(h http.Header, q url.Values, cookieName, queryName string) error {
-	want := q.Get(queryName)
+	want := lastValue(q, queryName)
 	cookies := (&http.Request{Header: h}).CookiesNamed(cookieName)
 	if want == "" || len(cookies) == 0 {
 		return Forbidden("csrf token missing")

@@ -64,8 +64,10 @@ func TestCheckCSRFNames(t *testing.T) {
 		{"XSRF-TOKEN", "_csrf", url.Values{"_csrf": {"t1"}}, true},
 		{"__Host-csrf", "state", url.Values{"state": {"t2"}}, true},
 		{"__Host-csrf", "state", url.Values{"state": {"t1"}}, false},
-		{"XSRF-TOKEN", "_csrf", url.Values{"_csrf": {"t1", "t2"}}, true},
-		{"XSRF-TOKEN", "_csrf", url.Values{"_csrf": {"t2", "t1"}}, false},
+		// Of a repeated query parameter the last value counts.
+		{"XSRF-TOKEN", "_csrf", url.Values{"_csrf": {"t2", "t1"}}, true},
+		{"XSRF-TOKEN", "_csrf", url.Values{"_csrf": {"t1", "t2"}}, false},
+		{"XSRF-TOKEN", "_csrf", url.Values{"_csrf": {"t1", ""}}, false},
 	}
 	for _, tt := range tests {
 		if err := CheckCSRF(h, tt.q, tt.cookie, tt.query); (err == nil) != tt.ok {

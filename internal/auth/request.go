@@ -606,9 +606,12 @@ type requestEventIdentity struct {
 // Connection and Upgrade, which AWS shows in the authorizer input, plus what
 // API Gateway adds: Host (req.Host), content-length "0", X-Forwarded-For
 // (req.SourceIP appended to any value sent) and an X-Amzn-Trace-Id when the
-// request has none. Several values of one header are joined with "," in
-// headers. The query string appears only when there is one; a single-valued
-// parameter holds the last value.
+// request has none. The query string appears only when there is one. A
+// repeated header or query parameter has its last value in headers and
+// queryStringParameters and all of them in the multi-valued maps, as in the
+// $connect event (awsevent.Headers); several Cookie lines are joined with
+// "; ". So the value an identity source has (Source.Value) is the one
+// headers and queryStringParameters show.
 func (a *RequestAuthorizer) event(req *Request, now time.Time) *requestEvent {
 	connectedAt := req.Time
 	if connectedAt.IsZero() {
@@ -641,16 +644,6 @@ func (a *RequestAuthorizer) event(req *Request, now time.Time) *requestEvent {
 	for k, v := range req.StageVariables {
 		ev.StageVariables[k] = v
 	}
-	for k, vs := range req.Query {
-		if len(vs) == 0 {
-			continue
-		}
-		if ev.QueryStringParameters == nil {
-			ev.QueryStringParameters = make(map[string]string, len(req.Query))
-			ev.MultiValueQueryStringParameters = make(map[string][]string, len(req.Query))
-		}
-		ev.QueryStringParameters[k] = vs[len(vs)-1]
-		ev.MultiValueQueryStringParameters[k] = append([]string(nil), vs...)
-	}
+	ev.QueryStringParameters, ev.MultiValueQueryStringParameters = awsevent.Query(req.Query)
 	return ev
 }

@@ -625,7 +625,8 @@ func TestRequestEventValues(t *testing.T) {
 	t.Run("repeated values", func(t *testing.T) {
 		req := testRequest()
 		req.Query = url.Values{"a": {"1", "2"}, "b": {"x"}}
-		req.Header = http.Header{"Accept": {"text/html", "application/json"}, "X-Forwarded-For": {"198.51.100.1"}, "Content-Length": {"0"}}
+		req.Header = http.Header{"Accept": {"text/html", "application/json"}, "X-Forwarded-For": {"198.51.100.1"}, "Content-Length": {"0"},
+			"Cookie": {"s=1; t=2", "s=3"}}
 		req.StageVariables = map[string]string{"env": "test"}
 		got := decode(req)
 		if q := got["queryStringParameters"]; !reflect.DeepEqual(q, map[string]any{"a": "2", "b": "x"}) {
@@ -635,8 +636,11 @@ func TestRequestEventValues(t *testing.T) {
 			t.Errorf("multiValueQueryStringParameters = %v", q)
 		}
 		headers := got["headers"].(map[string]any)
-		if headers["Accept"] != "text/html,application/json" {
-			t.Errorf("headers[Accept] = %v, want the values joined with a comma", headers["Accept"])
+		if headers["Accept"] != "application/json" {
+			t.Errorf("headers[Accept] = %v, want the last value", headers["Accept"])
+		}
+		if headers["Cookie"] != "s=1; t=2; s=3" {
+			t.Errorf("headers[Cookie] = %v, want the lines joined with \"; \"", headers["Cookie"])
 		}
 		if mv := got["multiValueHeaders"].(map[string]any)["Accept"]; !reflect.DeepEqual(mv, []any{"text/html", "application/json"}) {
 			t.Errorf("multiValueHeaders[Accept] = %v", mv)

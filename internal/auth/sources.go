@@ -3,6 +3,7 @@ package auth
 import (
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 )
 
@@ -49,37 +50,96 @@ func ParseSource(expr string) (Source, error) {
 	return Source{}, fmt.Errorf("%q is not an identity source", expr)
 }
 
-// Value returns the source's value in r. protocols are the real subprotocols:
-// a subprotocol source yields the first offered item that is not one of
-// them.
-func (s Source) Value(r *Request, protocols []string) string {
+// Values returns every value of the source in r, in the order the client
+// sent them: each occurrence of a query parameter, each line of a header,
+// each cookie of that name across the Cookie headers, and each offered
+// subprotocol that is not one of protocols, the real subprotocols. A stage
+// variable has at most one value. The cache key covers all of them, because
+// a REQUEST authorizer sees all of them (multiValueQueryStringParameters,
+// multiValueHeaders, the Cookie header).
+func (s Source) Values(r *Request, protocols []string) []string {
 	switch s.Kind {
 	case SourceQuery:
-		return r.Query.Get(s.Name)
+		return r.Query[s.Name]
 	case SourceHeader:
-		return r.Header.Get(s.Name)
+		return r.Header.Values(s.Name)
 	case SourceCookie:
-		return Cookie(r.Header, s.Name)
+		cs := (&http.Request{Header: r.Header}).CookiesNamed(s.Name)
+		vs := make([]string, len(cs))
+		for i, c := range cs {
+			vs[i] = c.Value
+		}
+		return vs
 	case SourceStageVariable:
-		return r.StageVariables[s.Name]
+		if v, ok := r.StageVariables[s.Name]; ok {
+			return []string{v}
+		}
 	case SourceSubprotocol:
+		var vs []string
 		for _, p := range r.Subprotocols {
 			if !containsFold(protocols, p) {
-				return p
+				vs = append(vs, p)
 			}
 		}
+		return vs
 	}
-	return ""
+	return nil
 }
 
-// Cookie returns the value of the named cookie in h, or "".
-func Cookie(h http.Header, name string) string {
-	req := http.Request{Header: h}
-	c, err := req.Cookie(name)
-	if err != nil {
+// Value returns the source's value in r: the one the presence check tests,
+// the authorizer decides on and the events show in their single-valued maps.
+// Of a repeated query parameter, header or cookie it is the last, as AWS puts
+// the last value of a repeated parameter in queryStringParameters; of the
+// subprotocol list it is the first offered item that is not one of
+// protocols, the real subprotocols.
+func (s Source) Value(r *Request, protocols []string) string {
+	return s.pick(s.Values(r, protocols))
+}
+
+// pick returns the value that counts among values, as Value describes.
+func (s Source) pick(values []string) string {
+	switch {
+	case len(values) == 0:
 		return ""
+	case s.Kind == SourceSubprotocol:
+		return values[0]
 	}
-	return c.Value
+	return values[len(values)-1]
+}
+
+// ReadSources reads sources from req: it sets req.SourceValues to the value
+// of each (Value) and req.Token to the first one's, with "Bearer " stripped
+// from a header, and returns the cache key of every value of every source
+// (CacheKey of Values). A source whose value is missing or empty is a 401
+// naming the source, before any authorizer runs, as in AWS.
+func ReadSources(req *Request, sources []Source, protocols []string) (key string, err error) {
+	all := make([][]string, len(sources))
+	req.SourceValues = make([]string, len(sources))
+	for i, src := range sources {
+		all[i] = src.Values(req, protocols)
+		v := src.pick(all[i])
+		if v == "" {
+			return "", Unauthorized("identity source " + src.Expr + " is missing or empty")
+		}
+		req.SourceValues[i] = v
+	}
+	if len(sources) > 0 {
+		req.Token = bearer(sources[0], req.SourceValues[0])
+	}
+	return CacheKey(all), nil
+}
+
+// bearer strips "Bearer " from a header source's value.
+func bearer(src Source, v string) string {
+	if src.Kind == SourceHeader && len(v) > 7 && (v[:7] == "Bearer " || v[:7] == "bearer ") {
+		return v[7:]
+	}
+	return v
+}
+
+// lastValue returns the last value of the query parameter name, or "".
+func lastValue(q url.Values, name string) string {
+	return Source{Kind: SourceQuery, Name: name}.Value(&Request{Query: q}, nil)
 }
 
 func containsFold(list []string, s string) bool {

@@ -113,15 +113,15 @@ type ConnectRequest struct {
 // (ev.RequestContext.RequestID, equal to extendedRequestId) for the caller to
 // log or put into error frames.
 //
-// The headers are the upgrade request's, both single-valued (several values
-// joined with ",") and multi-valued, without the hop-by-hop Connection and
-// Upgrade headers, which AWS's captured $connect events never show. As API
-// Gateway does, the gateway adds X-Forwarded-For (c.SourceIP appended to any
-// value the client sent, so the last entry is always the real peer),
-// X-Forwarded-Proto and X-Forwarded-Port from r.Proto and r.Port when the
-// request lacks them, and an X-Amzn-Trace-Id when the request lacks one. The
-// query string appears only when there is one; a single-valued parameter
-// holds the last value, as in REST API proxy events.
+// The headers are the upgrade request's, both single-valued (the last value
+// of a repeated header, see Headers) and multi-valued, without the hop-by-hop
+// Connection and Upgrade headers, which AWS's captured $connect events never
+// show. As API Gateway does, the gateway adds X-Forwarded-For (c.SourceIP
+// appended to any value the client sent, so the last entry is always the
+// real peer), X-Forwarded-Proto and X-Forwarded-Port from r.Proto and r.Port
+// when the request lacks them, and an X-Amzn-Trace-Id when the request lacks
+// one. The query string appears only when there is one; a single-valued
+// parameter holds the last value, as in REST API proxy events.
 //
 // A nil r is treated as a request with no headers and no query string.
 func Connect(api API, c *Conn, r *ConnectRequest, now time.Time) *events.APIGatewayWebsocketProxyRequest {
@@ -136,18 +136,28 @@ func Connect(api API, c *Conn, r *ConnectRequest, now time.Time) *events.APIGate
 	if len(api.StageVariables) > 0 {
 		ev.StageVariables = api.StageVariables
 	}
-	if len(r.Query) > 0 {
-		ev.QueryStringParameters = make(map[string]string, len(r.Query))
-		ev.MultiValueQueryStringParameters = make(map[string][]string, len(r.Query))
-		for k, vs := range r.Query {
-			if len(vs) == 0 {
-				continue
-			}
-			ev.QueryStringParameters[k] = vs[len(vs)-1]
-			ev.MultiValueQueryStringParameters[k] = append([]string(nil), vs...)
-		}
-	}
+	ev.QueryStringParameters, ev.MultiValueQueryStringParameters = Query(r.Query)
 	return ev
+}
+
+// Query returns the queryStringParameters (the last value of a repeated
+// parameter, as AWS has it) and multiValueQueryStringParameters (every
+// value, in order) of an event made from q, or nil maps when q is empty, so
+// that the keys are left out. The slices returned never alias q's.
+func Query(q url.Values) (map[string]string, map[string][]string) {
+	if len(q) == 0 {
+		return nil, nil
+	}
+	single := make(map[string]string, len(q))
+	multi := make(map[string][]string, len(q))
+	for k, vs := range q {
+		if len(vs) == 0 {
+			continue
+		}
+		single[k] = vs[len(vs)-1]
+		multi[k] = append([]string(nil), vs...)
+	}
+	return single, multi
 }
 
 // Message returns the event for a message on connection c selected to
@@ -277,8 +287,9 @@ type HeaderOptions struct {
 	ContentLength bool
 }
 
-// Headers returns the single-valued (values joined with ",") and
-// multi-valued header maps of an event made from h: Go's canonical
+// Headers returns the single-valued (the last value of a repeated header;
+// several Cookie lines joined with "; ") and multi-valued (every value, in
+// order) header maps of an event made from h: Go's canonical
 // Sec-Websocket-* names spelled as clients send them, plus what o asks for
 // and an X-Amzn-Trace-Id when h has none. The slices returned never alias
 // h's.
@@ -331,9 +342,25 @@ func Headers(h http.Header, o HeaderOptions, now time.Time) (map[string]string, 
 
 	single := make(map[string]string, len(multi))
 	for k, vs := range multi {
-		single[k] = strings.Join(vs, ",")
+		single[k] = singleValue(k, vs)
 	}
 	return single, multi
+}
+
+// singleValue is the value of header name in an event's single-valued
+// headers map when the request had the lines vs: the last, as API Gateway
+// puts the last value of a repeated parameter in the single-valued maps of
+// its version 1.0 events. Cookie lines are the exception: they are one list
+// (RFC 6265 allows a client one Cookie line; RFC 9113 joins HTTP/2's several
+// with "; "), so they are joined and headers.Cookie holds every cookie.
+func singleValue(name string, vs []string) string {
+	switch {
+	case len(vs) == 0:
+		return ""
+	case strings.EqualFold(name, "Cookie"):
+		return strings.Join(vs, "; ")
+	}
+	return vs[len(vs)-1]
 }
 
 // findHeader returns the key of h that equals name ignoring case.

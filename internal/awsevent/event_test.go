@@ -106,11 +106,24 @@ func TestConnectHeaders(t *testing.T) {
 			absent:   []string{"X-Forwarded-Proto", "X-Forwarded-For", "X-Forwarded-Port"},
 		},
 		{
-			name:      "several values are joined with a comma",
+			name:      "a repeated header has its last value in headers, all in multiValueHeaders",
 			header:    http.Header{"Accept-Language": {"en", "fr"}},
-			want:      map[string]string{"Accept-Language": "en,fr"},
+			want:      map[string]string{"Accept-Language": "fr"},
 			wantMulti: map[string][]string{"Accept-Language": {"en", "fr"}},
 			absent:    []string{"X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Port"},
+		},
+		{
+			name:      "several Cookie lines are joined into one",
+			header:    http.Header{"Cookie": {"a=1; b=2", "a=3"}},
+			want:      map[string]string{"Cookie": "a=1; b=2; a=3"},
+			wantMulti: map[string][]string{"Cookie": {"a=1; b=2", "a=3"}},
+		},
+		{
+			name:      "a repeated X-Forwarded-For gets the peer on its last line",
+			header:    http.Header{"X-Forwarded-For": {"198.51.100.1", "203.0.113.9"}},
+			sourceIP:  "10.0.0.7",
+			want:      map[string]string{"X-Forwarded-For": "203.0.113.9, 10.0.0.7"},
+			wantMulti: map[string][]string{"X-Forwarded-For": {"198.51.100.1", "203.0.113.9, 10.0.0.7"}},
 		},
 		{
 			name: "hop-by-hop headers are dropped, host comes from the request",

@@ -156,26 +156,18 @@ func (a *authn) authenticate(ctx context.Context, req *auth.Request, r *http.Req
 	if a.authorizer == nil {
 		return nil, 0, nil
 	}
-	for i, src := range a.sources {
-		v := src.Value(req, a.protocols)
-		if v == "" {
-			d := auth.Unauthorized("identity source " + src.Expr + " is missing or empty")
-			d.Header = a.challenge
-			return nil, 0, reject(d)
-		}
-		if i == 0 {
-			req.Token = bearer(src, v)
-		}
-		req.SourceValues = append(req.SourceValues, v)
+	key, err := auth.ReadSources(req, a.sources, a.protocols)
+	if err != nil {
+		d := auth.AsDenial(err)
+		d.Header = a.challenge
+		return nil, 0, reject(d)
 	}
 	if a.csrf.Cookie != "" {
 		if err := auth.CheckCSRF(r.Header, req.Query, a.csrf.Cookie, a.csrf.Query); err != nil {
 			return nil, 0, reject(auth.AsDenial(err))
 		}
 	}
-	var key string
 	if a.cache != nil {
-		key = auth.CacheKey(req.SourceValues)
 		if id, deny, ok := a.cache.Get(key, req.Time); ok {
 			if deny != nil {
 				return nil, 0, reject(deny)
@@ -197,14 +189,6 @@ func (a *authn) authenticate(ctx context.Context, req *auth.Request, r *http.Req
 		a.cache.Put(key, id, nil, req.Time)
 	}
 	return id, latency, nil
-}
-
-// bearer strips "Bearer " from a header source's value.
-func bearer(src auth.Source, v string) string {
-	if src.Kind == auth.SourceHeader && len(v) > 7 && (v[:7] == "Bearer " || v[:7] == "bearer ") {
-		return v[7:]
-	}
-	return v
 }
 
 // authorizerContext is requestContext.authorizer as AWS builds it:

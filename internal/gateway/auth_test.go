@@ -392,12 +392,22 @@ authorizer:
   jwt: {secret_env: WSGATE_TEST_JWT_SECRET, algorithms: [HS256]}
 `)
 	tok := mint(t, jwt.MapClaims{"sub": "u", "exp": time.Now().Add(time.Hour).Unix()})
-	with := func(v string) *websocket.DialOptions {
-		return &websocket.DialOptions{HTTPHeader: http.Header{"Authorization": {v}}}
-	}
-	for v, want := range map[string]int{"Bearer " + tok: 101, "bearer " + tok: 101, tok: 101, "Bearer x" + tok: 401, "Basic abc": 401} {
-		if got := dialStatus(g.URL, with(v)); got != want {
-			t.Errorf("Authorization %.12q…: status %d, want %d", v, got, want)
+	for _, tc := range []struct {
+		values []string
+		want   int
+	}{
+		{[]string{"Bearer " + tok}, 101},
+		{[]string{"bearer " + tok}, 101},
+		{[]string{tok}, 101},
+		{[]string{"Bearer x" + tok}, 401},
+		{[]string{"Basic abc"}, 401},
+		// Of repeated headers the last one is verified.
+		{[]string{"Bearer garbage", "Bearer " + tok}, 101},
+		{[]string{"Bearer " + tok, "Bearer garbage"}, 401},
+		{[]string{"Bearer " + tok, ""}, 401},
+	} {
+		if got := dialStatus(g.URL, &websocket.DialOptions{HTTPHeader: http.Header{"Authorization": tc.values}}); got != tc.want {
+			t.Errorf("Authorization %.12q…: status %d, want %d", tc.values, got, tc.want)
 		}
 	}
 }
