@@ -27,10 +27,12 @@ const MaxTokenBytes = 8 << 10
 
 // JWT is the built-in authorizer for JSON Web Tokens. It verifies the
 // signature with a shared secret, a public key or a JWKS, checks exp, nbf,
-// iss and aud, and turns the principal claim and the context claims into the
-// connection's Identity. The key ID and algorithm come from the token header,
-// but only algorithms on the configured allow-list are accepted, and the jku,
-// x5u and jwk headers are never looked at: keys come from configuration only.
+// iat, iss and aud, and turns the principal claim and the context claims into
+// the connection's Identity. The key ID and algorithm come from the token
+// header, but only algorithms on the configured allow-list are accepted, and
+// the jku, x5u and jwk headers are never looked at: keys come from
+// configuration only. A crit header naming any extension but b64 true is
+// refused, as RFC 7515 asks of a recipient that does not implement it.
 //
 // A JWT is safe for concurrent use. With jwks_url it owns a refresh goroutine
 // that starts with the first verification and ends when the context given
@@ -122,6 +124,9 @@ func NewJWT(ctx context.Context, cfg config.JWTAuth, getenv func(string) string,
 		jwt.WithValidMethods(j.algorithms),
 		jwt.WithJSONNumber(),
 		jwt.WithLeeway(cfg.Leeway),
+		// golang-jwt checks iat only when asked: a token issued in the
+		// future beyond leeway is refused.
+		jwt.WithIssuedAt(),
 	}
 	if cfg.RequireExp == nil || *cfg.RequireExp {
 		opts = append(opts, jwt.WithExpirationRequired())
@@ -201,7 +206,7 @@ func (j *JWT) Verify(_ context.Context, token string) (*Identity, error) {
 		return nil, Unauthorized(fmt.Sprintf("token is %d bytes, over the %d-byte limit", len(token), MaxTokenBytes))
 	}
 	claims := jwt.MapClaims{}
-	parsed, err := j.parser.ParseWithClaims(token, claims, j.keyfunc)
+	parsed, err := j.parser.ParseWithClaims(token, claims, j.verificationKey)
 	if err != nil {
 		return nil, Unauthorized(j.reason(parsed, err))
 	}
@@ -229,6 +234,59 @@ func (j *JWT) Verify(_ context.Context, token string) (*Identity, error) {
 		}
 	}
 	return id, nil
+}
+
+// verificationKey is the parser's keyfunc: it refuses a header with
+// extensions wsgate does not implement, which golang-jwt does not look at,
+// before any key is looked up.
+func (j *JWT) verificationKey(tok *jwt.Token) (any, error) {
+	if err := checkExtensions(tok.Header); err != nil {
+		return nil, err
+	}
+	return j.keyfunc(tok)
+}
+
+// understood lists the header parameters wsgate implements as extensions
+// (RFC 7515 §4.1.11): b64 (RFC 7797), when its value is true, asks for the
+// base64url payload every JWT has.
+var understood = map[string]bool{"b64": true}
+
+// checkExtensions applies RFC 7515 §4.1.11 and RFC 7797 to a token header.
+// crit, when present, must be a non-empty list of names of parameters the
+// header holds, each an extension wsgate understands; any other crit makes
+// the token invalid. b64, when present, must be true: an unencoded payload
+// (b64 false) would be read differently from what was signed. Its reasons
+// quote a header name at most 40 characters long.
+func checkExtensions(header map[string]any) error {
+	if b64, ok := header["b64"]; ok && b64 != true {
+		return &keyError{"unencoded payload (b64) is not supported"}
+	}
+	raw, ok := header["crit"]
+	if !ok {
+		return nil
+	}
+	list, ok := raw.([]any)
+	if !ok {
+		return &keyError{"crit header is not a list of header names"}
+	}
+	if len(list) == 0 {
+		return &keyError{"crit header is an empty list"}
+	}
+	for _, v := range list {
+		if _, ok := v.(string); !ok {
+			return &keyError{"crit header is not a list of header names"}
+		}
+	}
+	for _, v := range list {
+		name := v.(string)
+		if _, ok := header[name]; !ok {
+			return &keyError{fmt.Sprintf("crit header names %.40q, which the header lacks", name)}
+		}
+		if !understood[name] {
+			return &keyError{fmt.Sprintf("crit header names %.40q, an extension wsgate does not support", name)}
+		}
+	}
+	return nil
 }
 
 // Close stops the JWKS refresh and waits for it. It is safe to call more

@@ -410,6 +410,20 @@ func TestJWTAttacks(t *testing.T) {
 		{"RS256 signed by another key", rs, jwtSign(t, jwt.SigningMethodRS256, k.rsa2, jwtClaims(nil), nil), "bad signature"},
 		{"expired", hs, jwtSign(t, jwt.SigningMethodHS256, secret, valid(jwt.MapClaims{"exp": now.Add(-time.Minute).Unix()}), nil), "expired"},
 		{"nbf in the future", hs, jwtSign(t, jwt.SigningMethodHS256, secret, valid(jwt.MapClaims{"nbf": now.Add(time.Minute).Unix()}), nil), "not valid yet"},
+		{"iat in the future", hs, jwtSign(t, jwt.SigningMethodHS256, secret, valid(jwt.MapClaims{"iat": now.Add(time.Minute).Unix()}), nil), "used before issued"},
+		{"iat not a number", hs, jwtSign(t, jwt.SigningMethodHS256, secret, valid(jwt.MapClaims{"iat": "now"}), nil), "iat is invalid"},
+		{"crit naming an unknown extension", hs, jwtSign(t, jwt.SigningMethodHS256, secret, valid(nil), map[string]any{"crit": []string{"http://example.com/ext"}, "http://example.com/ext": true}), `crit header names "http://example.com/ext", an extension wsgate does not support`},
+		{"crit naming a registered header", hs, jwtSign(t, jwt.SigningMethodHS256, secret, valid(nil), map[string]any{"crit": []string{"alg"}}), `crit header names "alg", an extension wsgate does not support`},
+		{"crit naming an absent header", hs, jwtSign(t, jwt.SigningMethodHS256, secret, valid(nil), map[string]any{"crit": []string{"ext"}}), `crit header names "ext", which the header lacks`},
+		{"crit empty", hs, jwtSign(t, jwt.SigningMethodHS256, secret, valid(nil), map[string]any{"crit": []string{}}), "crit header is an empty list"},
+		{"crit null", hs, jwtSignedHeader(t, `{"alg":"HS256","crit":null}`, valid(nil)), "crit header is not a list of header names"},
+		{"crit a string", hs, jwtSign(t, jwt.SigningMethodHS256, secret, valid(nil), map[string]any{"crit": "ext", "ext": 1}), "crit header is not a list of header names"},
+		{"crit holding a number", hs, jwtSign(t, jwt.SigningMethodHS256, secret, valid(nil), map[string]any{"crit": []any{"ext", 1}, "ext": 1}), "crit header is not a list of header names"},
+		{"crit with a long name", hs, jwtSign(t, jwt.SigningMethodHS256, secret, valid(nil), map[string]any{"crit": []string{strings.Repeat("n", 200)}, strings.Repeat("n", 200): 1}), "an extension wsgate does not support"},
+		{"b64 false with crit", hs, jwtSign(t, jwt.SigningMethodHS256, secret, valid(nil), map[string]any{"b64": false, "crit": []string{"b64"}}), "unencoded payload (b64) is not supported"},
+		{"b64 false without crit", hs, jwtSign(t, jwt.SigningMethodHS256, secret, valid(nil), map[string]any{"b64": false}), "unencoded payload (b64) is not supported"},
+		{"b64 not a boolean", hs, jwtSign(t, jwt.SigningMethodHS256, secret, valid(nil), map[string]any{"b64": "true", "crit": []string{"b64"}}), "unencoded payload (b64) is not supported"},
+		{"crit on an RS256 token", rs, jwtSign(t, jwt.SigningMethodRS256, k.rsa, jwtClaims(nil), map[string]any{"crit": []string{"ext"}, "ext": 1}), "an extension wsgate does not support"},
 		{"no exp", hs, jwtSign(t, jwt.SigningMethodHS256, secret, valid(jwt.MapClaims{"exp": nil}), nil), "exp claim is required"},
 		{"exp not a number", hs, jwtSign(t, jwt.SigningMethodHS256, secret, valid(jwt.MapClaims{"exp": "tomorrow"}), nil), "exp is invalid"},
 		{"wrong iss", hs, jwtSign(t, jwt.SigningMethodHS256, secret, valid(jwt.MapClaims{"iss": "https://evil.example"}), nil), "invalid issuer"},
@@ -456,6 +470,21 @@ func jwtSignedHeader(t testing.TB, header string, claims jwt.MapClaims) string {
 
 func trimEnd(s string, n int) string { return s[:len(s)-n] }
 
+// TestJWTB64True: b64 true asks for the base64url payload every JWT has,
+// so it is accepted, listed in crit (RFC 7797 §6) or not.
+func TestJWTB64True(t *testing.T) {
+	j := newTestJWT(t, config.JWTAuth{SecretEnv: "JWT_SECRET", Algorithms: []string{"HS256"}})
+	for _, header := range []map[string]any{
+		{"b64": true, "crit": []string{"b64"}},
+		{"b64": true},
+	} {
+		token := jwtSign(t, jwt.SigningMethodHS256, []byte(jwtSecret), jwtClaims(nil), header)
+		if _, err := j.Authorize(t.Context(), &Request{Token: token}); err != nil {
+			t.Errorf("header %v: %v", header, err)
+		}
+	}
+}
+
 func TestJWTIssuerAudienceAccepted(t *testing.T) {
 	j := newTestJWT(t, config.JWTAuth{SecretEnv: "JWT_SECRET", Algorithms: []string{"HS256"}, Issuer: "https://issuer.example", Audience: config.OneOrMore{"wsgate", "chat"}})
 	for _, aud := range []any{"wsgate", "chat", []string{"other", "chat"}} {
@@ -471,19 +500,29 @@ func TestJWTLeeway(t *testing.T) {
 	now := time.Now()
 	late := jwtSign(t, jwt.SigningMethodHS256, secret, jwtClaims(jwt.MapClaims{"exp": now.Add(-10 * time.Second).Unix()}), nil)
 	early := jwtSign(t, jwt.SigningMethodHS256, secret, jwtClaims(jwt.MapClaims{"nbf": now.Add(10 * time.Second).Unix()}), nil)
+	issuedLater := jwtSign(t, jwt.SigningMethodHS256, secret, jwtClaims(jwt.MapClaims{"iat": now.Add(10 * time.Second).Unix()}), nil)
+	issuedMuchLater := jwtSign(t, jwt.SigningMethodHS256, secret, jwtClaims(jwt.MapClaims{"iat": now.Add(2 * time.Minute).Unix()}), nil)
+	issued := jwtSign(t, jwt.SigningMethodHS256, secret, jwtClaims(jwt.MapClaims{"iat": now.Add(-time.Hour).Unix()}), nil)
 
 	strict := newTestJWT(t, config.JWTAuth{SecretEnv: "JWT_SECRET", Algorithms: []string{"HS256"}})
 	_, err := strict.Authorize(t.Context(), &Request{Token: late})
 	jwtWantDenied(t, err, late, "expired")
 	_, err = strict.Authorize(t.Context(), &Request{Token: early})
 	jwtWantDenied(t, err, early, "not valid yet")
+	_, err = strict.Authorize(t.Context(), &Request{Token: issuedLater})
+	jwtWantDenied(t, err, issuedLater, "used before issued")
+	if _, err := strict.Authorize(t.Context(), &Request{Token: issued}); err != nil {
+		t.Errorf("iat in the past: %v", err)
+	}
 
 	lenient := newTestJWT(t, config.JWTAuth{SecretEnv: "JWT_SECRET", Algorithms: []string{"HS256"}, Leeway: time.Minute})
-	for _, token := range []string{late, early} {
+	for _, token := range []string{late, early, issuedLater, issued} {
 		if _, err := lenient.Authorize(t.Context(), &Request{Token: token}); err != nil {
 			t.Errorf("leeway 1m: %v", err)
 		}
 	}
+	_, err = lenient.Authorize(t.Context(), &Request{Token: issuedMuchLater})
+	jwtWantDenied(t, err, issuedMuchLater, "used before issued")
 }
 
 func TestJWTRequireExp(t *testing.T) {
