@@ -3,6 +3,9 @@ package auth
 import (
 	"context"
 	"encoding/json"
+	"net/http"
+	"net/url"
+	"slices"
 	"testing"
 
 	"github.com/wsgate/wsgate/internal/config"
@@ -60,5 +63,54 @@ func TestLambdaRequestMapping(t *testing.T) {
 				t.Fatalf("err = %v, want status %d", err, tt.want)
 			}
 		})
+	}
+}
+
+// TestLambdaRequestEventShowsSourceValues: the event a lambda authorizer
+// gets shows each identity source's value (ReadSources) in its
+// single-valued maps, and every value in the multi-valued ones.
+func TestLambdaRequestEventShowsSourceValues(t *testing.T) {
+	var sources []Source
+	for _, e := range []string{"route.request.querystring.Auth", "route.request.header.X-Auth", "route.request.cookie.s", "route.request.header.Cookie"} {
+		src, err := ParseSource(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sources = append(sources, src)
+	}
+	req := &Request{
+		ConnectionID: "c1",
+		Query:        url.Values{"Auth": {"q1", "q2"}},
+		Header:       http.Header{"X-Auth": {"h1", "h2"}, "Cookie": {"s=c1; t=1", "s=c2"}},
+	}
+	if _, err := ReadSources(req, sources, nil); err != nil {
+		t.Fatal(err)
+	}
+	var got []byte
+	a := NewLambdaRequest(config.RequestAuth{}, API{APIID: "api"}, invokerFunc(func(_ context.Context, p []byte) ([]byte, error) {
+		got = p
+		return []byte(`"Unauthorized"`), nil
+	}))
+	_, _ = a.Authorize(context.Background(), req)
+	var ev struct {
+		Headers                         map[string]string   `json:"headers"`
+		MultiValueHeaders               map[string][]string `json:"multiValueHeaders"`
+		QueryStringParameters           map[string]string   `json:"queryStringParameters"`
+		MultiValueQueryStringParameters map[string][]string `json:"multiValueQueryStringParameters"`
+	}
+	if err := json.Unmarshal(got, &ev); err != nil {
+		t.Fatal(err)
+	}
+	shown := []string{
+		ev.QueryStringParameters["Auth"],
+		ev.Headers["X-Auth"],
+		sources[2].Value(&Request{Header: http.Header{"Cookie": {ev.Headers["Cookie"]}}}, nil),
+		ev.Headers["Cookie"],
+	}
+	if !slices.Equal(shown, req.SourceValues) || !slices.Equal(req.SourceValues, []string{"q2", "h2", "c2", "s=c1; t=1; s=c2"}) {
+		t.Errorf("the event shows %q; the sources' values are %q, want the last ones", shown, req.SourceValues)
+	}
+	if !slices.Equal(ev.MultiValueQueryStringParameters["Auth"], []string{"q1", "q2"}) || !slices.Equal(ev.MultiValueHeaders["X-Auth"], []string{"h1", "h2"}) {
+		t.Errorf("multi-valued maps %q, %q; want every value in order", ev.MultiValueQueryStringParameters["Auth"], ev.MultiValueHeaders["X-Auth"])
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/wsgate/wsgate/internal/awsevent"
 )
 
 // SourceKind is where an identity source reads from.
@@ -89,9 +91,10 @@ func (s Source) Values(r *Request, protocols []string) []string {
 // Value returns the source's value in r: the one the presence check tests,
 // the authorizer decides on and the events show in their single-valued maps.
 // Of a repeated query parameter, header or cookie it is the last, as AWS puts
-// the last value of a repeated parameter in queryStringParameters; of the
-// subprotocol list it is the first offered item that is not one of
-// protocols, the real subprotocols.
+// the last value of a repeated parameter in queryStringParameters; several
+// Cookie header lines are joined, as in the events' headers
+// (awsevent.HeaderValue). Of the subprotocol list it is the first offered
+// item that is not one of protocols, the real subprotocols.
 func (s Source) Value(r *Request, protocols []string) string {
 	return s.pick(s.Values(r, protocols))
 }
@@ -103,6 +106,8 @@ func (s Source) pick(values []string) string {
 		return ""
 	case s.Kind == SourceSubprotocol:
 		return values[0]
+	case s.Kind == SourceHeader:
+		return awsevent.HeaderValue(s.Name, values)
 	}
 	return values[len(values)-1]
 }

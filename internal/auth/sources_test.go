@@ -62,6 +62,8 @@ func TestSourceValues(t *testing.T) {
 		{"route.request.header.X-Auth", []string{"h1", "h2"}, "h2"},
 		{"route.request.header.x-auth", []string{"h1", "h2"}, "h2"}, // header names are not
 		{"route.request.header.Absent", nil, ""},
+		// Cookie lines are one list: joined, as the events' headers show them.
+		{"route.request.header.Cookie", []string{"session=c1; theme=dark", "session=c2", "other=1; session=c3"}, "session=c1; theme=dark; session=c2; other=1; session=c3"},
 		{"route.request.cookie.session", []string{"c1", "c2", "c3"}, "c3"},
 		{"route.request.cookie.theme", []string{"dark"}, "dark"},
 		{"route.request.cookie.absent", []string{}, ""},

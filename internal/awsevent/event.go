@@ -342,18 +342,18 @@ func Headers(h http.Header, o HeaderOptions, now time.Time) (map[string]string, 
 
 	single := make(map[string]string, len(multi))
 	for k, vs := range multi {
-		single[k] = singleValue(k, vs)
+		single[k] = HeaderValue(k, vs)
 	}
 	return single, multi
 }
 
-// singleValue is the value of header name in an event's single-valued
+// HeaderValue is the value of header name in an event's single-valued
 // headers map when the request had the lines vs: the last, as API Gateway
 // puts the last value of a repeated parameter in the single-valued maps of
 // its version 1.0 events. Cookie lines are the exception: they are one list
 // (RFC 6265 allows a client one Cookie line; RFC 9113 joins HTTP/2's several
 // with "; "), so they are joined and headers.Cookie holds every cookie.
-func singleValue(name string, vs []string) string {
+func HeaderValue(name string, vs []string) string {
 	switch {
 	case len(vs) == 0:
 		return ""
