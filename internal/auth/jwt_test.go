@@ -1131,3 +1131,54 @@ func jwtVerifyNoLeaks(t *testing.T) {
 	ignore := goleak.IgnoreCurrent()
 	t.Cleanup(func() { goleak.VerifyNone(t, ignore) })
 }
+
+// FuzzJWTHeader signs claims under arbitrary header JSON: Verify never
+// panics, refuses with a 401 Denial, and accepts only a JSON object whose
+// crit, if any, lists only b64 and whose b64, if any, is true.
+func FuzzJWTHeader(f *testing.F) {
+	for _, seed := range []string{
+		`{"alg":"HS256"}`,
+		`{"alg":"HS256","crit":["b64"],"b64":true}`,
+		`{"alg":"HS256","crit":[]}`,
+		`{"alg":"HS256","crit":["x"],"x":1}`,
+		`{"alg":"HS256","crit":["x"]}`,
+		`{"alg":"HS256","crit":"b64","b64":true}`,
+		`{"alg":"HS256","crit":[1]}`,
+		`{"alg":"HS256","b64":false}`,
+		`{"alg":"HS256","crit":null}`,
+		`[]`,
+	} {
+		f.Add(seed)
+	}
+	j := newTestJWT(f, config.JWTAuth{SecretEnv: "JWT_SECRET", Algorithms: []string{"HS256"}})
+	claims := jwtClaims(nil)
+	f.Fuzz(func(t *testing.T, header string) {
+		token := jwtSignedHeader(t, header, claims)
+		_, err := j.Verify(context.Background(), token)
+		if err != nil {
+			var d *Denial
+			if !errors.As(err, &d) || d.Status != http.StatusUnauthorized {
+				t.Fatalf("Verify() = %v; want a 401 Denial", err)
+			}
+			return
+		}
+		var h map[string]any
+		if err := json.Unmarshal([]byte(header), &h); err != nil {
+			t.Fatalf("accepted a header that is not a JSON object: %q", header)
+		}
+		if b64, ok := h["b64"]; ok && b64 != true {
+			t.Fatalf("accepted b64 %v", b64)
+		}
+		if crit, ok := h["crit"]; ok {
+			list, _ := crit.([]any)
+			if len(list) == 0 {
+				t.Fatalf("accepted crit %v", crit)
+			}
+			for _, name := range list {
+				if name != "b64" {
+					t.Fatalf("accepted crit %v", crit)
+				}
+			}
+		}
+	})
+}
