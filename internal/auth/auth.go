@@ -29,9 +29,10 @@ type Request struct {
 	// Subprotocols are the Sec-WebSocket-Protocol items offered, in order.
 	Subprotocols []string
 	// Token is the value of the first identity source (for jwt: the token,
-	// with "Bearer " stripped from a header source).
+	// with "Bearer " stripped from a header source). ReadSources sets it.
 	Token string
-	// SourceValues are the values of all identity sources, in order.
+	// SourceValues are the values of all identity sources, in order
+	// (Source.Value: the last of a repeated parameter, header or cookie).
 	SourceValues   []string
 	SourceIP       string
 	UserAgent      string
