@@ -34,6 +34,9 @@ var (
 	ErrLimitExceeded = &Error{Status: http.StatusTooManyRequests, Type: "LimitExceededException",
 		Message: "The client is sending more than the allowed number of requests per unit of time or the WebSocket client side buffer is full"}
 
+	errNonCanonicalPath = &Error{Status: http.StatusNotFound, Type: "NotFoundException",
+		Message: "Not Found: the path has an empty, '.' or '..' segment"}
+
 	errUnavailable = &Error{Status: http.StatusServiceUnavailable, Type: "ServiceUnavailableException",
 		Message: "The gateway cannot reach its cluster engine; retry later"}
 

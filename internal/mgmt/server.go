@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"path"
 	"strings"
 	"time"
 
@@ -94,6 +95,7 @@ var _ http.Handler = (*Server)(nil)
 func New(cfg Config, conns Connections, logger *slog.Logger) *Server {
 	s := &Server{cfg: cfg, conns: conns, log: logger.With("component", "mgmt"),
 		mux: http.NewServeMux(), unstaged: http.NewServeMux()}
+	notFound := s.handle(func(http.ResponseWriter, *http.Request) error { return ErrNotFound })
 	for _, t := range cfg.BearerTokens {
 		s.tokens = append(s.tokens, sha256.Sum256([]byte(t)))
 	}
@@ -111,7 +113,11 @@ func New(cfg Config, conns Connections, logger *slog.Logger) *Server {
 		mux.Handle("POST /@topics/{topic...}", s.handle(s.publish))
 		mux.Handle("GET /@topics/{topic...}", s.handle(s.getTopic))
 		mux.Handle("POST /@batch", s.handle(s.batch))
-		mux.Handle("/", s.handle(func(http.ResponseWriter, *http.Request) error { return ErrNotFound }))
+		// Without these, ServeMux would redirect /@topics to /@topics/,
+		// which the topic patterns match, and drop the stage.
+		mux.Handle("/@topics", notFound)
+		mux.Handle("/@connections/{id}/topics", notFound)
+		mux.Handle("/", notFound)
 	}
 	s.mux.Handle("GET /healthz", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
@@ -119,7 +125,7 @@ func New(cfg Config, conns Connections, logger *slog.Logger) *Server {
 	}))
 	s.mux.Handle("GET /readyz", http.HandlerFunc(s.readyz))
 	s.mux.Handle("/{stage}/{rest...}", http.HandlerFunc(s.stripStage))
-	s.mux.Handle("/{stage}", s.handle(func(http.ResponseWriter, *http.Request) error { return ErrNotFound }))
+	s.mux.Handle("/{stage}", notFound)
 	return s
 }
 
@@ -145,7 +151,8 @@ func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
 }
 
 // ServeHTTP implements http.Handler. Apart from GET /healthz and /readyz, a call must
-// pass the rate limit and then authentication before it is routed.
+// pass the rate limit and then authentication before it is routed. A path
+// that is not canonical is answered 404, never redirected.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header()["x-amzn-RequestId"] = []string{awsevent.NewID()}
 	if r.URL.Path != "/healthz" && r.URL.Path != "/readyz" {
@@ -155,7 +162,29 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if !canonicalPath(r.URL.EscapedPath()) {
+		s.fail(w, r, errNonCanonicalPath)
+		return
+	}
 	s.mux.ServeHTTP(w, r)
+}
+
+// canonicalPath reports whether p, an escaped URL path, starts with "/" and
+// has no empty, "." or ".." segment before its last (a trailing "/" is
+// allowed). ServeMux redirects any other path to a cleaned form, escaping
+// it again on the way, so that a connection id's "%3D" would come back as
+// "%253D" and name a connection that does not exist; and cleaning would
+// silently turn topic "a//b" into "a/b". Such paths are answered 404
+// instead.
+func canonicalPath(p string) bool {
+	if p == "" || p[0] != '/' {
+		return false
+	}
+	c := path.Clean(p)
+	if c != "/" && strings.HasSuffix(p, "/") {
+		c += "/"
+	}
+	return c == p
 }
 
 // admit applies the rate limit, then authentication.
