@@ -160,6 +160,12 @@ type Limits struct {
 	// {"message": "Limit Exceeded", …} and the connection stays open.
 	// Default: no limit.
 	MessagesPerSecond RateLimit `yaml:"messages_per_second"`
+
+	// MaxSubscriptionsPerConnection caps the topics one connection may be
+	// subscribed to, by itself (built-in subscribe route) or by the
+	// management API together. A subscription over it is refused; the
+	// connection stays open. At least 1. Default 128.
+	MaxSubscriptionsPerConnection int `yaml:"max_subscriptions_per_connection"`
 }
 
 // Route keys with a meaning of their own. Every other route key is custom

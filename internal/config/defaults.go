@@ -29,6 +29,7 @@ func (c *Config) FillDefaults() {
 	setDefault(&l.OutboundQueueBytes, 1<<20)
 	setDefault(&l.HandshakeTimeout, 10*time.Second)
 	setDefault(&l.UserLimitPolicy, RefuseNewest)
+	setDefault(&l.MaxSubscriptionsPerConnection, 128)
 
 	if len(c.Routes) == 0 {
 		c.Routes = map[string]Route{

@@ -107,6 +107,19 @@ func TestValidateRules(t *testing.T) {
 		{"max_connections negative", "limits:\n  max_connections: -1",
 			[]string{`wsgate.yaml:2: limits.max_connections: must not be negative (0 means unlimited), got -1`}},
 		{"max_connections set", "limits:\n  max_connections: 5", nil},
+		{"max_subscriptions_per_connection negative", "limits:\n  max_subscriptions_per_connection: -1",
+			[]string{`wsgate.yaml:2: limits.max_subscriptions_per_connection: must be at least 1, got -1`}},
+		{"max_subscriptions_per_connection of 1", "limits:\n  max_subscriptions_per_connection: 1", nil},
+		{"topic patterns that match topics", `topics: {allow: ["news", "orders/*", "user/{principalId}/*", "*/x/*", ".a/b."]}`, nil},
+		{"topic patterns that match no topic", `topics: {allow: ["orders/", "/news", "a//*", "a/./*", "a/..", "` + strings.Repeat("x", 257) + `"]}`,
+			[]string{
+				`wsgate.yaml:1: topics.allow[0]: "orders/" matches no topic: topic has an empty segment: it starts or ends with / or holds //`,
+				`wsgate.yaml:1: topics.allow[1]: "/news" matches no topic: topic has an empty segment: it starts or ends with / or holds //`,
+				`wsgate.yaml:1: topics.allow[2]: "a//*" matches no topic: topic has an empty segment: it starts or ends with / or holds //`,
+				`wsgate.yaml:1: topics.allow[3]: "a/./*" matches no topic: topic has a "." segment`,
+				`wsgate.yaml:1: topics.allow[4]: "a/.." matches no topic: topic has a ".." segment`,
+				`wsgate.yaml:1: topics.allow[5]: "` + strings.Repeat("x", 257) + `" matches no topic: topic is 257 bytes; at most 256 are allowed`,
+			}},
 
 		// Routes.
 		{"empty route key", "routes:\n  \"\":\n    integration: {type: mock}",

@@ -211,6 +211,8 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		Lost:              g.lostConnection,
 		Records:           g.records,
 		Logger:            g.log,
+
+		MaxSubscriptionsPerConnection: cfg.Limits.MaxSubscriptionsPerConnection,
 	}, eng, g.hub)
 	l := cfg.Limits
 	g.edge = edge.New(edge.Config{
