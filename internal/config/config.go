@@ -258,6 +258,27 @@ type Management struct {
 	// 429 LimitExceededException. Default: no limit.
 	RateLimit RateLimit `yaml:"rate_limit"`
 
+	// ReadTimeout bounds the time from a call's first byte until its headers
+	// and body have arrived; the connection of a call that takes longer is
+	// closed. It must leave time for the largest body (a 10 MB @batch) on
+	// the slowest link callers use. Headers alone get the lesser of 10s and
+	// ReadTimeout. Default 1m.
+	ReadTimeout time.Duration `yaml:"read_timeout"`
+
+	// IdleTimeout closes a keep-alive connection on which no call arrives
+	// for this long. Longer than the 90s after which Go's HTTP client (and
+	// the AWS SDK) drops idle connections itself, so that the client, not
+	// the server, closes first. Default 2m.
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
+
+	// MaxBodyBytesInFlight bounds the request body bytes all management
+	// calls together may be reading or holding at once, reserved by the
+	// length each body declares; a call whose body does not fit gets 429
+	// LimitExceededException (which the AWS SDK retries) without it being
+	// read. At least 10485760, the largest @batch body. Default 67108864
+	// (64 MiB).
+	MaxBodyBytesInFlight int64 `yaml:"max_body_bytes_in_flight"`
+
 	// Auth names where the bearer tokens of the management API come from.
 	// Default none, which is only allowed on a loopback address.
 	Auth ManagementAuth `yaml:"auth"`

@@ -54,6 +54,9 @@ func (c *Config) FillDefaults() {
 
 	m := &c.Management
 	setDefault(&m.Listen, "127.0.0.1:9090")
+	setDefault(&m.ReadTimeout, time.Minute)
+	setDefault(&m.IdleTimeout, 2*time.Minute)
+	setDefault(&m.MaxBodyBytesInFlight, 64<<20)
 	if m.Auth.SigV4.Configured() {
 		setDefault(&m.Auth.SigV4.Region, "us-east-1")
 	}

@@ -37,8 +37,8 @@ func bodyLimit(r *http.Request) int64 {
 }
 
 // payload reads a message to push: 1 to MaxPayloadBytes bytes.
-func payload(w http.ResponseWriter, r *http.Request) ([]byte, error) {
-	body, err := readBody(w, r, MaxPayloadBytes)
+func (s *Server) payload(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	body, err := s.readBody(w, r, MaxPayloadBytes)
 	if err != nil {
 		return nil, err
 	}
@@ -87,7 +87,7 @@ type delivered struct {
 }
 
 func (s *Server) postToUser(w http.ResponseWriter, r *http.Request) error {
-	data, err := payload(w, r)
+	data, err := s.payload(w, r)
 	if err != nil {
 		return err
 	}
@@ -103,7 +103,7 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request) error {
 	if err := checkTopic(topic); err != nil {
 		return err
 	}
-	data, err := payload(w, r)
+	data, err := s.payload(w, r)
 	if err != nil {
 		return err
 	}
@@ -230,7 +230,7 @@ type batchResult struct {
 // batch delivers each item in order and answers with one result per item;
 // one item failing does not stop the others.
 func (s *Server) batch(w http.ResponseWriter, r *http.Request) error {
-	body, err := readBody(w, r, MaxBatchBytes)
+	body, err := s.readBody(w, r, MaxBatchBytes)
 	if err != nil {
 		return err
 	}

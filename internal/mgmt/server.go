@@ -60,6 +60,12 @@ type Config struct {
 	// RateLimit bounds the calls this server accepts; beyond it they get 429
 	// LimitExceededException. The zero value means no limit.
 	RateLimit RateLimit
+	// MaxBodyBytesInFlight bounds the request body bytes all calls together
+	// may be reading or holding; a call whose body does not fit gets 429
+	// LimitExceededException without it being read. Less than MaxBatchBytes
+	// refuses the largest batches always. Zero means
+	// DefaultMaxBodyBytesInFlight.
+	MaxBodyBytesInFlight int64
 }
 
 // RateLimit is a token bucket: Rate calls per second, Burst at once.
@@ -76,6 +82,7 @@ type Server struct {
 	tokens [][32]byte
 	// limiter is nil when there is no rate limit.
 	limiter *rate.Limiter
+	bodies  budget
 	// mux routes requests as they arrive; unstaged routes them once a stage
 	// prefix is stripped. Both hold the same API patterns without a stage.
 	mux      *http.ServeMux
@@ -98,6 +105,10 @@ func New(cfg Config, conns Connections, logger *slog.Logger) *Server {
 	notFound := s.handle(func(http.ResponseWriter, *http.Request) error { return ErrNotFound })
 	for _, t := range cfg.BearerTokens {
 		s.tokens = append(s.tokens, sha256.Sum256([]byte(t)))
+	}
+	s.bodies.free = cfg.MaxBodyBytesInFlight
+	if s.bodies.free <= 0 {
+		s.bodies.free = DefaultMaxBodyBytesInFlight
 	}
 	if cfg.RateLimit.Rate > 0 {
 		s.limiter = rate.NewLimiter(rate.Limit(cfg.RateLimit.Rate), max(cfg.RateLimit.Burst, 1))
@@ -155,6 +166,9 @@ func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
 // that is not canonical is answered 404, never redirected.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header()["x-amzn-RequestId"] = []string{awsevent.NewID()}
+	c := &call{}
+	r = withCall(r, c)
+	defer func() { s.bodies.give(c.reserved) }()
 	if r.URL.Path != "/healthz" && r.URL.Path != "/readyz" {
 		err := s.admit(w, r)
 		if err != nil {
@@ -221,12 +235,18 @@ func (s *Server) handle(f func(http.ResponseWriter, *http.Request) error) http.H
 }
 
 // fail writes err as the response: an *Error as the AWS error response,
-// anything else as a logged 500.
+// anything else as a logged 500. When the call has a body that was not
+// read, the connection is closed after the response, which then goes out
+// at once instead of after net/http has drained the body (which a client
+// can send as slowly as it likes).
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	e := asError(err)
 	if e == nil {
 		s.log.Error("management call failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		e = errInternal
+	}
+	if r.ContentLength != 0 && !callOf(r).read {
+		w.Header().Set("Connection", "close")
 	}
 	writeError(w, e)
 }
@@ -242,9 +262,13 @@ func writeError(w http.ResponseWriter, e *Error) {
 }
 
 // authenticate accepts a request that carries a configured bearer token
-// (compared in constant time) or a valid SigV4 signature. To check a
-// signature it reads the body, up to the call's limit (bodyLimit), and puts it
-// back for the handler.
+// (compared in constant time) or a valid SigV4 signature. No body is read
+// for a request that fails a check that does not need it. A signature
+// covers the body's SHA-256: when the request declares it in
+// X-Amz-Content-Sha256, the signature is checked over that first and the
+// body, read afterwards, must match it; otherwise the body is read (up to
+// the call's limit, bodyLimit) and hashed. Either way the handler gets the
+// body from the call.
 func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) error {
 	sigv4 := s.cfg.SigV4.enabled()
 	if len(s.tokens) == 0 && !sigv4 {
@@ -252,11 +276,27 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) error {
 	}
 	auth := r.Header.Get("Authorization")
 	if sigv4 && strings.HasPrefix(auth, sigv4Algorithm+" ") {
-		body, err := readBody(w, r, bodyLimit(r))
+		a, at, err := s.cfg.SigV4.precheck(r)
 		if err != nil {
 			return err
 		}
-		return s.cfg.SigV4.verify(r, body)
+		declared := r.Header.Get("X-Amz-Content-Sha256")
+		if declared != "" {
+			if err := s.cfg.SigV4.checkSignature(r, a, at, r.ContentLength, declared); err != nil {
+				return err
+			}
+		}
+		body, err := s.readBody(w, r, bodyLimit(r))
+		if err != nil {
+			return err
+		}
+		if declared != "" {
+			if sha256Hex(body) != declared {
+				return sigv4Error("The request body does not match its X-Amz-Content-Sha256 header.")
+			}
+			return nil
+		}
+		return s.cfg.SigV4.checkSignature(r, a, at, int64(len(body)), sha256Hex(body))
 	}
 	const prefix = "bearer "
 	if len(s.tokens) == 0 || len(auth) <= len(prefix) || !strings.EqualFold(auth[:len(prefix)], prefix) {
@@ -277,7 +317,7 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) postToConnection(w http.ResponseWriter, r *http.Request) error {
-	body, err := payload(w, r)
+	body, err := s.payload(w, r)
 	if err != nil {
 		return err
 	}
