@@ -37,6 +37,16 @@ func LimitExceededFrame(connectionID, requestID string) []byte {
 	return errorFrame("Limit Exceeded", connectionID, requestID)
 }
 
+// SubscriptionLimitFrame returns the text frame a client gets, the socket
+// staying open, when it asks the built-in subscribe route for one topic more
+// than limits.max_subscriptions_per_connection allows. AWS has no such
+// limit; the frame has the shape and spacing of ForbiddenFrame.
+//
+//	{"message": "Subscription limit exceeded", "connectionId":"…", "requestId":"…"}
+func SubscriptionLimitFrame(connectionID, requestID string) []byte {
+	return errorFrame("Subscription limit exceeded", connectionID, requestID)
+}
+
 func errorFrame(message, connectionID, requestID string) []byte {
 	b := make([]byte, 0, len(`{"message": "", "connectionId":"", "requestId":""}`)+
 		len(message)+len(connectionID)+len(requestID))

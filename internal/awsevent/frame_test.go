@@ -28,6 +28,11 @@ func TestErrorFrames(t *testing.T) {
 			`{"message": "Limit Exceeded", "connectionId":"XDmENcnwIE0CFEQ=", "requestId":"XDmGEE2RoE0FRdQ="}`,
 		},
 		{
+			"subscription limit",
+			SubscriptionLimitFrame("XDmENcnwIE0CFEQ=", "XDmGEE2RoE0FRdQ="),
+			`{"message": "Subscription limit exceeded", "connectionId":"XDmENcnwIE0CFEQ=", "requestId":"XDmGEE2RoE0FRdQ="}`,
+		},
+		{
 			"url-safe ids are not escaped",
 			ForbiddenFrame("a-b_c==", "-_-_"),
 			`{"message": "Forbidden", "connectionId":"a-b_c==", "requestId":"-_-_"}`,
@@ -69,6 +74,7 @@ func FuzzErrorFrame(f *testing.F) {
 			ForbiddenFrame(connectionID, requestID),
 			InternalErrorFrame(connectionID, requestID),
 			LimitExceededFrame(connectionID, requestID),
+			SubscriptionLimitFrame(connectionID, requestID),
 		} {
 			var got struct {
 				Message, ConnectionID, RequestID string

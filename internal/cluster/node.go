@@ -17,6 +17,10 @@ import (
 // the cluster.
 var ErrGone = errors.New("connection is gone")
 
+// ErrSubscriptionLimit is returned by Subscribe for a connection that
+// already holds Config.MaxSubscriptionsPerConnection subscriptions.
+var ErrSubscriptionLimit = errors.New("the connection holds the most subscriptions allowed")
+
 // ErrUnavailable wraps a failure of the engine: the operation needed the
 // cluster and could not reach it within Config.Timeout.
 var ErrUnavailable = errors.New("cluster engine unavailable")
@@ -56,6 +60,11 @@ type Config struct {
 	// engine outage the node registers them again. Nil means none.
 	Records func() []registry.Record
 	Logger  *slog.Logger
+
+	// MaxSubscriptionsPerConnection caps the topics one connection may
+	// subscribe to; the node that holds the connection counts them, so the
+	// cap holds whichever node a call reaches. Zero means no cap.
+	MaxSubscriptionsPerConnection int
 }
 
 func (c *Config) fill() {
@@ -384,6 +393,8 @@ func statusErr(s status) error {
 		return nil
 	case statusGone:
 		return ErrGone
+	case statusLimit:
+		return ErrSubscriptionLimit
 	default:
 		return fmt.Errorf("%w: the connection's node could not reach the engine", ErrUnavailable)
 	}
@@ -693,11 +704,21 @@ func (n *Node) changeTopic(ctx context.Context, o op, id, topic string) error {
 
 // subscribeLocal records the subscription in the registry and in the local
 // index, and subscribes the node to the topic when it is the first local
-// subscriber.
+// subscriber. A new subscription beyond MaxSubscriptionsPerConnection is
+// ErrSubscriptionLimit.
 func (n *Node) subscribeLocal(ctx context.Context, c hub.Conn, topic string) error {
 	id := c.ID()
 	n.changeMu.Lock()
 	defer n.changeMu.Unlock()
+	if limit := n.cfg.MaxSubscriptionsPerConnection; limit > 0 {
+		n.topicsMu.RLock()
+		_, held := n.topics[topic][id]
+		count := len(n.connTopics[id])
+		n.topicsMu.RUnlock()
+		if !held && count >= limit {
+			return ErrSubscriptionLimit
+		}
+	}
 	ectx, cancel := n.engineCtx(ctx)
 	defer cancel()
 	if err := n.eng.Subscribe(ectx, id, topic); err != nil {
@@ -916,6 +937,8 @@ func (n *Node) HandleRequest(req []byte) []byte {
 			return []byte{byte(statusOK)}
 		case errors.Is(err, ErrGone):
 			return []byte{byte(statusGone)}
+		case errors.Is(err, ErrSubscriptionLimit):
+			return []byte{byte(statusLimit)}
 		default:
 			return []byte{byte(statusFail)}
 		}

@@ -25,9 +25,10 @@ const (
 type status byte
 
 const (
-	statusOK   status = iota // done
-	statusGone               // no such connection on the node
-	statusFail               // the node could not do it (its engine failed)
+	statusOK    status = iota // done
+	statusGone                // no such connection on the node
+	statusFail                // the node could not do it (its engine failed)
+	statusLimit               // the connection is at its subscription limit
 )
 
 // errMalformed is an answer or request that does not decode.

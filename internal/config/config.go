@@ -160,6 +160,12 @@ type Limits struct {
 	// {"message": "Limit Exceeded", …} and the connection stays open.
 	// Default: no limit.
 	MessagesPerSecond RateLimit `yaml:"messages_per_second"`
+
+	// MaxSubscriptionsPerConnection caps the topics one connection may be
+	// subscribed to, by itself (built-in subscribe route) or by the
+	// management API together. A subscription over it is refused; the
+	// connection stays open. At least 1. Default 128.
+	MaxSubscriptionsPerConnection int `yaml:"max_subscriptions_per_connection"`
 }
 
 // Route keys with a meaning of their own. Every other route key is custom
@@ -251,6 +257,27 @@ type Management struct {
 	// RateLimit limits management calls of this process; calls over it get
 	// 429 LimitExceededException. Default: no limit.
 	RateLimit RateLimit `yaml:"rate_limit"`
+
+	// ReadTimeout bounds the time from a call's first byte until its headers
+	// and body have arrived; the connection of a call that takes longer is
+	// closed. It must leave time for the largest body (a 10 MB @batch) on
+	// the slowest link callers use. Headers alone get the lesser of 10s and
+	// ReadTimeout. Default 1m.
+	ReadTimeout time.Duration `yaml:"read_timeout"`
+
+	// IdleTimeout closes a keep-alive connection on which no call arrives
+	// for this long. Longer than the 90s after which Go's HTTP client (and
+	// the AWS SDK) drops idle connections itself, so that the client, not
+	// the server, closes first. Default 2m.
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
+
+	// MaxBodyBytesInFlight bounds the request body bytes all management
+	// calls together may be reading or holding at once, reserved by the
+	// length each body declares; a call whose body does not fit gets 429
+	// LimitExceededException (which the AWS SDK retries) without it being
+	// read. At least 10485760, the largest @batch body. Default 67108864
+	// (64 MiB).
+	MaxBodyBytesInFlight int64 `yaml:"max_body_bytes_in_flight"`
 
 	// Auth names where the bearer tokens of the management API come from.
 	// Default none, which is only allowed on a loopback address.

@@ -29,6 +29,7 @@ func (c *Config) FillDefaults() {
 	setDefault(&l.OutboundQueueBytes, 1<<20)
 	setDefault(&l.HandshakeTimeout, 10*time.Second)
 	setDefault(&l.UserLimitPolicy, RefuseNewest)
+	setDefault(&l.MaxSubscriptionsPerConnection, 128)
 
 	if len(c.Routes) == 0 {
 		c.Routes = map[string]Route{
@@ -53,6 +54,9 @@ func (c *Config) FillDefaults() {
 
 	m := &c.Management
 	setDefault(&m.Listen, "127.0.0.1:9090")
+	setDefault(&m.ReadTimeout, time.Minute)
+	setDefault(&m.IdleTimeout, 2*time.Minute)
+	setDefault(&m.MaxBodyBytesInFlight, 64<<20)
 	if m.Auth.SigV4.Configured() {
 		setDefault(&m.Auth.SigV4.Region, "us-east-1")
 	}

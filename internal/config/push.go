@@ -3,6 +3,8 @@ package config
 import (
 	"fmt"
 	"strings"
+
+	"github.com/wsgate/wsgate/internal/topic"
 )
 
 // Builtin names an action the gateway performs itself instead of calling
@@ -54,11 +56,22 @@ func (k *checker) push(c *Config) {
 	for i, p := range c.Topics.Allow {
 		if p == "" || strings.ContainsAny(p, " \t\r\n") {
 			k.add(fmt.Sprintf("topics.allow[%d]", i), "%q is not a topic pattern", p)
+			continue
+		}
+		// A pattern is shaped like the topics it matches: with its
+		// wildcards filled in, it must be a valid topic, or it matches
+		// none.
+		filled := strings.NewReplacer("{principalId}", "p", "*", "x").Replace(p)
+		if err := topic.Check(filled); err != nil {
+			k.add(fmt.Sprintf("topics.allow[%d]", i), "%q matches no topic: %v", p, err)
 		}
 	}
 	l := c.Limits
 	if l.MaxConnectionsPerUser < 0 {
 		k.add("limits.max_connections_per_user", "must not be negative (0 means unlimited), got %d", l.MaxConnectionsPerUser)
+	}
+	if l.MaxSubscriptionsPerConnection < 0 {
+		k.add("limits.max_subscriptions_per_connection", "must be at least 1, got %d", l.MaxSubscriptionsPerConnection)
 	}
 	switch l.UserLimitPolicy {
 	case RefuseNewest, CloseOldest:

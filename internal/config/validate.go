@@ -21,6 +21,9 @@ const (
 	queueOverheadBytes = 16 // room for one frame header beside the largest message
 	minIntegrationWait = 50 * time.Millisecond
 	maxIntegrationWait = 29 * time.Second
+	// minBodyBytesInFlight is the largest management call body, a 10 MB
+	// @batch (mgmt.MaxBatchBytes).
+	minBodyBytesInFlight = 10 << 20
 )
 
 // supportedIntegrations lists the integration types in messages.
@@ -308,6 +311,11 @@ func (k *checker) management(m Management, clientListen string) {
 		if !m.Loopback() && !m.HasAuth() {
 			k.add(path, "non-loopback address requires management.auth; set management.auth.bearer_tokens_env or management.auth.bearer_tokens_file, or listen on 127.0.0.1")
 		}
+	}
+	k.positive("management.read_timeout", m.ReadTimeout)
+	k.positive("management.idle_timeout", m.IdleTimeout)
+	if m.MaxBodyBytesInFlight < minBodyBytesInFlight {
+		k.add("management.max_body_bytes_in_flight", "must be at least %d, the largest @batch body, got %d", minBodyBytesInFlight, m.MaxBodyBytesInFlight)
 	}
 	k.sigv4("management.auth.sigv4", m.Auth.SigV4)
 	if env := m.Auth.BearerTokensEnv; env != "" && !envNamePattern.MatchString(env) {

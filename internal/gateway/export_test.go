@@ -3,10 +3,7 @@ package gateway
 import "context"
 
 // Test hooks for the external gateway_test package.
-var (
-	MatchTopic = matchTopic
-	ValidTopic = validTopic
-)
+var MatchTopic = matchTopic
 
 // TopicCount reports how many connections the registry has subscribed to
 // topic.

@@ -211,6 +211,8 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		Lost:              g.lostConnection,
 		Records:           g.records,
 		Logger:            g.log,
+
+		MaxSubscriptionsPerConnection: cfg.Limits.MaxSubscriptionsPerConnection,
 	}, eng, g.hub)
 	l := cfg.Limits
 	g.edge = edge.New(edge.Config{
@@ -228,12 +230,19 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		},
 	}, &handler{g: g}, g.hub, g.log)
 	if cfg.Management.IsEnabled() {
-		rl := cfg.Management.RateLimit
+		mc := cfg.Management
 		g.mgmt = mgmt.New(mgmt.Config{NodeID: g.nodeID, BearerTokens: tokens, SigV4: sigv4,
-			RateLimit: mgmt.RateLimit{Rate: rl.Rate, Burst: rl.Burst}}, g.node, g.log)
+			RateLimit:            mgmt.RateLimit{Rate: mc.RateLimit.Rate, Burst: mc.RateLimit.Burst},
+			MaxBodyBytesInFlight: mc.MaxBodyBytesInFlight}, g.node, g.log)
+		// Every timeout is set: the management listener shares the
+		// process's file descriptors with the clients, so a connection
+		// that stalls or idles must not be held forever.
 		g.mgmtHTTP = &http.Server{
 			Handler:           g.mgmt,
-			ReadHeaderTimeout: 10 * time.Second,
+			ReadHeaderTimeout: min(10*time.Second, mc.ReadTimeout),
+			ReadTimeout:       mc.ReadTimeout,
+			IdleTimeout:       mc.IdleTimeout,
+			MaxHeaderBytes:    mgmt.MaxHeaderBytes,
 			ErrorLog:          slog.NewLogLogger(g.log.Handler(), slog.LevelDebug),
 		}
 	}

@@ -6,8 +6,6 @@ import (
 	"errors"
 	"net/http"
 	"strings"
-	"unicode"
-	"unicode/utf8"
 
 	"golang.org/x/time/rate"
 
@@ -15,10 +13,8 @@ import (
 	"github.com/wsgate/wsgate/internal/cluster"
 	"github.com/wsgate/wsgate/internal/config"
 	"github.com/wsgate/wsgate/internal/edge"
+	"github.com/wsgate/wsgate/internal/topic"
 )
-
-// maxTopicBytes bounds the length of a topic a client names.
-const maxTopicBytes = 256
 
 // closeUserLimit is the close code of a connection closed because its user
 // opened too many (policy close_oldest).
@@ -29,20 +25,6 @@ const (
 
 // principalVar is replaced by the connection's principal in a topic pattern.
 const principalVar = "{principalId}"
-
-// validTopic reports whether a client may name topic: 1 to 256 bytes of
-// valid UTF-8, every character printable.
-func validTopic(topic string) bool {
-	if topic == "" || len(topic) > maxTopicBytes || !utf8.ValidString(topic) {
-		return false
-	}
-	for _, r := range topic {
-		if !unicode.IsPrint(r) {
-			return false
-		}
-	}
-	return true
-}
 
 // topicAllowed reports whether any of patterns lets the connection of
 // principal subscribe itself to topic.
@@ -159,14 +141,17 @@ func (m *topicMatcher) match(i, j int) bool {
 
 // builtin performs a route the gateway handles itself: subscribe or
 // unsubscribe the sender to the message's "topic". A topic that is missing,
-// malformed or not allowed by topics.allow gets AWS's Forbidden frame.
+// malformed (topic.Check) or not allowed by topics.allow gets AWS's
+// Forbidden frame; a subscription over
+// limits.max_subscriptions_per_connection gets the subscription limit
+// frame.
 func (h *handler) builtin(ctx context.Context, c *edge.Conn, sess *session, rt *Route, data []byte) {
 	g := h.g
 	requestID := awsevent.NewID()
 	var body struct {
 		Topic string `json:"topic"`
 	}
-	if err := json.Unmarshal(data, &body); err != nil || !validTopic(body.Topic) {
+	if err := json.Unmarshal(data, &body); err != nil || topic.Check(body.Topic) != nil {
 		g.log.Info("topic request refused", "connectionId", c.ID(), "builtin", rt.Builtin, "reason", "missing or malformed topic")
 		_ = c.Send(awsevent.ForbiddenFrame(c.ID(), requestID))
 		return
@@ -187,6 +172,11 @@ func (h *handler) builtin(ctx context.Context, c *edge.Conn, sess *session, rt *
 	default:
 		g.log.Error("unknown built-in route", "connectionId", c.ID(), "builtin", rt.Builtin)
 		_ = c.Send(awsevent.ForbiddenFrame(c.ID(), requestID))
+		return
+	}
+	if errors.Is(err, cluster.ErrSubscriptionLimit) {
+		g.log.Info("topic request refused", "connectionId", c.ID(), "builtin", rt.Builtin, "topic", body.Topic, "reason", "at limits.max_subscriptions_per_connection")
+		_ = c.Send(awsevent.SubscriptionLimitFrame(c.ID(), requestID))
 		return
 	}
 	if err != nil {

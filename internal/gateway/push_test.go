@@ -61,29 +61,6 @@ func TestMatchTopic(t *testing.T) {
 	}
 }
 
-func TestValidTopic(t *testing.T) {
-	tests := []struct {
-		topic string
-		want  bool
-	}{
-		{"orders/42", true},
-		{"é/ü", true},
-		{"a b", true},
-		{strings.Repeat("x", 256), true},
-		{"", false},
-		{strings.Repeat("x", 257), false},
-		{"a\nb", false},
-		{"a\x00", false},
-		{"a\x7f", false},
-		{"a\xff", false},
-	}
-	for _, tt := range tests {
-		if got := gateway.ValidTopic(tt.topic); got != tt.want {
-			t.Errorf("ValidTopic(%q) = %v, want %v", tt.topic, got, tt.want)
-		}
-	}
-}
-
 func FuzzMatchTopic(f *testing.F) {
 	f.Add("user/{principalId}/*", "user/alice/inbox", "alice")
 	f.Add("rooms/*/chat", "rooms/lobby/chat", "")

@@ -31,6 +31,15 @@ management:
     sigv4: {access_key_id: ` + gt.TestSigV4KeyID + `, secret_access_key_env: WSGATE_TEST_SIGV4_SECRET}
 `
 
+// sigv4AndBearerConfig accepts both the test key's signatures and the test
+// bearer tokens.
+const sigv4AndBearerConfig = `
+management:
+  auth:
+    bearer_tokens_env: WSGATE_TEST_TOKEN
+    sigv4: {access_key_id: ` + gt.TestSigV4KeyID + `, secret_access_key_env: WSGATE_TEST_SIGV4_SECRET}
+`
+
 // sdkClient is the unmodified AWS SDK management client, pointed at g's
 // management API for stage prod.
 func sdkClient(g *gt.Gateway, keyID, secret, token string, optFns ...func(*apigatewaymanagementapi.Options)) *apigatewaymanagementapi.Client {
@@ -187,12 +196,7 @@ func TestSDKForbidden(t *testing.T) {
 
 func TestSDKSigV4AndBearerTokens(t *testing.T) {
 	b := gt.NewBackend(t)
-	g := gt.Start(t, backendConfig(b, `
-management:
-  auth:
-    bearer_tokens_env: WSGATE_TEST_TOKEN
-    sigv4: {access_key_id: `+gt.TestSigV4KeyID+`, secret_access_key_env: WSGATE_TEST_SIGV4_SECRET}
-`))
+	g := gt.Start(t, backendConfig(b, sigv4AndBearerConfig))
 	c := gt.Dial(t, g.URL, nil)
 	id := b.ConnectionID(t, "/connect", 0)
 	client := sdkClient(g, gt.TestSigV4KeyID, gt.TestSigV4Secret, "")

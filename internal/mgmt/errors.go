@@ -34,6 +34,12 @@ var (
 	ErrLimitExceeded = &Error{Status: http.StatusTooManyRequests, Type: "LimitExceededException",
 		Message: "The client is sending more than the allowed number of requests per unit of time or the WebSocket client side buffer is full"}
 
+	errNonCanonicalPath = &Error{Status: http.StatusNotFound, Type: "NotFoundException",
+		Message: "Not Found: the path has an empty, '.' or '..' segment"}
+
+	errSubscriptionLimit = &Error{Status: http.StatusBadRequest, Type: "BadRequestException",
+		Message: "The connection holds the most subscriptions allowed (limits.max_subscriptions_per_connection); unsubscribe it from a topic first"}
+
 	errUnavailable = &Error{Status: http.StatusServiceUnavailable, Type: "ServiceUnavailableException",
 		Message: "The gateway cannot reach its cluster engine; retry later"}
 
@@ -64,6 +70,8 @@ func asError(err error) *Error {
 		return e
 	case errors.Is(err, cluster.ErrGone), errors.Is(err, registry.ErrNotFound):
 		return ErrGone
+	case errors.Is(err, cluster.ErrSubscriptionLimit):
+		return errSubscriptionLimit
 	case errors.Is(err, cluster.ErrUnavailable):
 		return errUnavailable
 	}

@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/wsgate/wsgate/internal/cluster"
+	"github.com/wsgate/wsgate/internal/topic"
 )
 
 // Limits of the calls beyond AWS's @connections API.
@@ -36,8 +37,8 @@ func bodyLimit(r *http.Request) int64 {
 }
 
 // payload reads a message to push: 1 to MaxPayloadBytes bytes.
-func payload(w http.ResponseWriter, r *http.Request) ([]byte, error) {
-	body, err := readBody(w, r, MaxPayloadBytes)
+func (s *Server) payload(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	body, err := s.readBody(w, r, MaxPayloadBytes)
 	if err != nil {
 		return nil, err
 	}
@@ -56,12 +57,19 @@ func (s *Server) pushToUser(ctx context.Context, principalID string, data []byte
 	return s.conns.SendToUser(ctx, principalID, data)
 }
 
-// pushToTopic sends data to every subscriber of topic; none is not an error.
+// pushToTopic sends data to every subscriber of topic, a name checkTopic
+// has passed; none is not an error.
 func (s *Server) pushToTopic(ctx context.Context, topic string, data []byte) (int, error) {
-	if topic == "" {
-		return 0, badRequest("topic is empty")
-	}
 	return s.conns.Publish(ctx, topic, data)
+}
+
+// checkTopic is BadRequestException for a name that breaks topic.Check's
+// rules, the rules the built-in subscribe route applies.
+func checkTopic(name string) error {
+	if err := topic.Check(name); err != nil {
+		return badRequest("%v", err)
+	}
+	return nil
 }
 
 func writeJSON(w http.ResponseWriter, v any) error {
@@ -79,7 +87,7 @@ type delivered struct {
 }
 
 func (s *Server) postToUser(w http.ResponseWriter, r *http.Request) error {
-	data, err := payload(w, r)
+	data, err := s.payload(w, r)
 	if err != nil {
 		return err
 	}
@@ -91,11 +99,15 @@ func (s *Server) postToUser(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) publish(w http.ResponseWriter, r *http.Request) error {
-	data, err := payload(w, r)
+	topic := r.PathValue("topic")
+	if err := checkTopic(topic); err != nil {
+		return err
+	}
+	data, err := s.payload(w, r)
 	if err != nil {
 		return err
 	}
-	n, err := s.pushToTopic(r.Context(), r.PathValue("topic"), data)
+	n, err := s.pushToTopic(r.Context(), topic, data)
 	if err != nil {
 		return err
 	}
@@ -134,8 +146,8 @@ func (s *Server) getUser(w http.ResponseWriter, r *http.Request) error {
 
 func (s *Server) getTopic(w http.ResponseWriter, r *http.Request) error {
 	topic := r.PathValue("topic")
-	if topic == "" {
-		return badRequest("topic is empty")
+	if err := checkTopic(topic); err != nil {
+		return err
 	}
 	n, err := s.conns.TopicCount(r.Context(), topic)
 	if err != nil {
@@ -149,8 +161,8 @@ func (s *Server) getTopic(w http.ResponseWriter, r *http.Request) error {
 
 func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) error {
 	topic := r.PathValue("topic")
-	if topic == "" {
-		return badRequest("topic is empty")
+	if err := checkTopic(topic); err != nil {
+		return err
 	}
 	if err := s.conns.Subscribe(r.Context(), r.PathValue("id"), topic); err != nil {
 		return err
@@ -161,8 +173,8 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) error {
 
 func (s *Server) unsubscribe(w http.ResponseWriter, r *http.Request) error {
 	id, topic := r.PathValue("id"), r.PathValue("topic")
-	if topic == "" {
-		return badRequest("topic is empty")
+	if err := checkTopic(topic); err != nil {
+		return err
 	}
 	if err := s.conns.Unsubscribe(r.Context(), id, topic); err != nil {
 		return err
@@ -218,7 +230,7 @@ type batchResult struct {
 // batch delivers each item in order and answers with one result per item;
 // one item failing does not stop the others.
 func (s *Server) batch(w http.ResponseWriter, r *http.Request) error {
-	body, err := readBody(w, r, MaxBatchBytes)
+	body, err := s.readBody(w, r, MaxBatchBytes)
 	if err != nil {
 		return err
 	}
@@ -348,6 +360,9 @@ func parseBatchItem(it batchItem) (batchTarget, error) {
 	case it.PrincipalID != nil:
 		return batchTarget{targetUser, *it.PrincipalID, data}, nil
 	default:
+		if err := checkTopic(*it.Topic); err != nil {
+			return batchTarget{}, err
+		}
 		return batchTarget{targetTopic, *it.Topic, data}, nil
 	}
 }

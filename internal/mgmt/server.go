@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"path"
 	"strings"
 	"time"
 
@@ -59,6 +60,12 @@ type Config struct {
 	// RateLimit bounds the calls this server accepts; beyond it they get 429
 	// LimitExceededException. The zero value means no limit.
 	RateLimit RateLimit
+	// MaxBodyBytesInFlight bounds the request body bytes all calls together
+	// may be reading or holding; a call whose body does not fit gets 429
+	// LimitExceededException without it being read. Less than MaxBatchBytes
+	// refuses the largest batches always. Zero means
+	// DefaultMaxBodyBytesInFlight.
+	MaxBodyBytesInFlight int64
 }
 
 // RateLimit is a token bucket: Rate calls per second, Burst at once.
@@ -75,6 +82,7 @@ type Server struct {
 	tokens [][32]byte
 	// limiter is nil when there is no rate limit.
 	limiter *rate.Limiter
+	bodies  budget
 	// mux routes requests as they arrive; unstaged routes them once a stage
 	// prefix is stripped. Both hold the same API patterns without a stage.
 	mux      *http.ServeMux
@@ -94,8 +102,13 @@ var _ http.Handler = (*Server)(nil)
 func New(cfg Config, conns Connections, logger *slog.Logger) *Server {
 	s := &Server{cfg: cfg, conns: conns, log: logger.With("component", "mgmt"),
 		mux: http.NewServeMux(), unstaged: http.NewServeMux()}
+	notFound := s.handle(func(http.ResponseWriter, *http.Request) error { return ErrNotFound })
 	for _, t := range cfg.BearerTokens {
 		s.tokens = append(s.tokens, sha256.Sum256([]byte(t)))
+	}
+	s.bodies.free = cfg.MaxBodyBytesInFlight
+	if s.bodies.free <= 0 {
+		s.bodies.free = DefaultMaxBodyBytesInFlight
 	}
 	if cfg.RateLimit.Rate > 0 {
 		s.limiter = rate.NewLimiter(rate.Limit(cfg.RateLimit.Rate), max(cfg.RateLimit.Burst, 1))
@@ -111,7 +124,11 @@ func New(cfg Config, conns Connections, logger *slog.Logger) *Server {
 		mux.Handle("POST /@topics/{topic...}", s.handle(s.publish))
 		mux.Handle("GET /@topics/{topic...}", s.handle(s.getTopic))
 		mux.Handle("POST /@batch", s.handle(s.batch))
-		mux.Handle("/", s.handle(func(http.ResponseWriter, *http.Request) error { return ErrNotFound }))
+		// Without these, ServeMux would redirect /@topics to /@topics/,
+		// which the topic patterns match, and drop the stage.
+		mux.Handle("/@topics", notFound)
+		mux.Handle("/@connections/{id}/topics", notFound)
+		mux.Handle("/", notFound)
 	}
 	s.mux.Handle("GET /healthz", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
@@ -119,7 +136,7 @@ func New(cfg Config, conns Connections, logger *slog.Logger) *Server {
 	}))
 	s.mux.Handle("GET /readyz", http.HandlerFunc(s.readyz))
 	s.mux.Handle("/{stage}/{rest...}", http.HandlerFunc(s.stripStage))
-	s.mux.Handle("/{stage}", s.handle(func(http.ResponseWriter, *http.Request) error { return ErrNotFound }))
+	s.mux.Handle("/{stage}", notFound)
 	return s
 }
 
@@ -145,9 +162,13 @@ func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
 }
 
 // ServeHTTP implements http.Handler. Apart from GET /healthz and /readyz, a call must
-// pass the rate limit and then authentication before it is routed.
+// pass the rate limit and then authentication before it is routed. A path
+// that is not canonical is answered 404, never redirected.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header()["x-amzn-RequestId"] = []string{awsevent.NewID()}
+	c := &call{}
+	r = withCall(r, c)
+	defer func() { s.bodies.give(c.reserved) }()
 	if r.URL.Path != "/healthz" && r.URL.Path != "/readyz" {
 		err := s.admit(w, r)
 		if err != nil {
@@ -155,7 +176,29 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if !canonicalPath(r.URL.EscapedPath()) {
+		s.fail(w, r, errNonCanonicalPath)
+		return
+	}
 	s.mux.ServeHTTP(w, r)
+}
+
+// canonicalPath reports whether p, an escaped URL path, starts with "/" and
+// has no empty, "." or ".." segment before its last (a trailing "/" is
+// allowed). ServeMux redirects any other path to a cleaned form, escaping
+// it again on the way, so that a connection id's "%3D" would come back as
+// "%253D" and name a connection that does not exist; and cleaning would
+// silently turn topic "a//b" into "a/b". Such paths are answered 404
+// instead.
+func canonicalPath(p string) bool {
+	if p == "" || p[0] != '/' {
+		return false
+	}
+	c := path.Clean(p)
+	if c != "/" && strings.HasSuffix(p, "/") {
+		c += "/"
+	}
+	return c == p
 }
 
 // admit applies the rate limit, then authentication.
@@ -192,12 +235,18 @@ func (s *Server) handle(f func(http.ResponseWriter, *http.Request) error) http.H
 }
 
 // fail writes err as the response: an *Error as the AWS error response,
-// anything else as a logged 500.
+// anything else as a logged 500. When the call has a body that was not
+// read, the connection is closed after the response, which then goes out
+// at once instead of after net/http has drained the body (which a client
+// can send as slowly as it likes).
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	e := asError(err)
 	if e == nil {
 		s.log.Error("management call failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		e = errInternal
+	}
+	if r.ContentLength != 0 && !callOf(r).read {
+		w.Header().Set("Connection", "close")
 	}
 	writeError(w, e)
 }
@@ -213,9 +262,13 @@ func writeError(w http.ResponseWriter, e *Error) {
 }
 
 // authenticate accepts a request that carries a configured bearer token
-// (compared in constant time) or a valid SigV4 signature. To check a
-// signature it reads the body, up to the call's limit (bodyLimit), and puts it
-// back for the handler.
+// (compared in constant time) or a valid SigV4 signature. No body is read
+// for a request that fails a check that does not need it. A signature
+// covers the body's SHA-256: when the request declares it in
+// X-Amz-Content-Sha256, the signature is checked over that first and the
+// body, read afterwards, must match it; otherwise the body is read (up to
+// the call's limit, bodyLimit) and hashed. Either way the handler gets the
+// body from the call.
 func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) error {
 	sigv4 := s.cfg.SigV4.enabled()
 	if len(s.tokens) == 0 && !sigv4 {
@@ -223,11 +276,27 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) error {
 	}
 	auth := r.Header.Get("Authorization")
 	if sigv4 && strings.HasPrefix(auth, sigv4Algorithm+" ") {
-		body, err := readBody(w, r, bodyLimit(r))
+		a, at, err := s.cfg.SigV4.precheck(r)
 		if err != nil {
 			return err
 		}
-		return s.cfg.SigV4.verify(r, body)
+		declared := r.Header.Get("X-Amz-Content-Sha256")
+		if declared != "" {
+			if err := s.cfg.SigV4.checkSignature(r, a, at, r.ContentLength, declared); err != nil {
+				return err
+			}
+		}
+		body, err := s.readBody(w, r, bodyLimit(r))
+		if err != nil {
+			return err
+		}
+		if declared != "" {
+			if sha256Hex(body) != declared {
+				return sigv4Error("The request body does not match its X-Amz-Content-Sha256 header.")
+			}
+			return nil
+		}
+		return s.cfg.SigV4.checkSignature(r, a, at, int64(len(body)), sha256Hex(body))
 	}
 	const prefix = "bearer "
 	if len(s.tokens) == 0 || len(auth) <= len(prefix) || !strings.EqualFold(auth[:len(prefix)], prefix) {
@@ -248,7 +317,7 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) postToConnection(w http.ResponseWriter, r *http.Request) error {
-	body, err := payload(w, r)
+	body, err := s.payload(w, r)
 	if err != nil {
 		return err
 	}

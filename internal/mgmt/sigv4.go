@@ -1,13 +1,11 @@
 package mgmt
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"slices"
 	"strings"
@@ -169,51 +167,70 @@ func truncate(s string, n int) string {
 	return s
 }
 
-// verify checks r's SigV4 signature over body (the whole request body,
-// already read). The signature is recomputed with the AWS SDK's signer on a
-// copy of r that holds only the signed headers, the same escaped URL and the
-// body's SHA-256, at the X-Amz-Date time, and compared in constant time.
-// Every failure is a 403 ForbiddenException whose message never contains the
-// secret or a signature.
-func (c SigV4) verify(r *http.Request, body []byte) error {
+// precheck checks everything about r's SigV4 Authorization header that
+// does not need the body: its syntax, the access key id, the credential
+// scope's service and region, that host, x-amz-date and every other signed
+// header are present, and that X-Amz-Date is well formed, agrees with the
+// scope and lies within MaxClockSkew. It returns the parsed header and the
+// signing time for checkSignature. Every failure is a 403
+// ForbiddenException whose message never contains the secret or a
+// signature.
+func (c SigV4) precheck(r *http.Request) (authorization, time.Time, error) {
 	a, err := parseAuthorization(r.Header.Get("Authorization"))
 	if err != nil {
-		return sigv4Error("Authorization header is not a valid AWS Signature Version 4 header: " + err.Error())
+		return a, time.Time{}, sigv4Error("Authorization header is not a valid AWS Signature Version 4 header: " + err.Error())
 	}
 	if subtle.ConstantTimeCompare([]byte(a.AccessKeyID), []byte(c.AccessKeyID)) != 1 {
-		return sigv4Error("The security token included in the request is invalid: unknown access key id")
+		return a, time.Time{}, sigv4Error("The security token included in the request is invalid: unknown access key id")
 	}
 	if a.Service != SigV4Service {
-		return sigv4Error("Credential should be scoped to correct service: '" + SigV4Service + "'.")
+		return a, time.Time{}, sigv4Error("Credential should be scoped to correct service: '" + SigV4Service + "'.")
 	}
 	if a.Region != c.Region {
-		return sigv4Error(fmt.Sprintf("Credential should be scoped to a valid region, not '%s'; this gateway signs as '%s'.", truncate(a.Region, 32), c.Region))
+		return a, time.Time{}, sigv4Error(fmt.Sprintf("Credential should be scoped to a valid region, not '%s'; this gateway signs as '%s'.", truncate(a.Region, 32), c.Region))
 	}
 	if !slices.Contains(a.SignedHeaders, "host") {
-		return sigv4Error("'Host' must be a 'SignedHeader' in the AWS Authorization.")
+		return a, time.Time{}, sigv4Error("'Host' must be a 'SignedHeader' in the AWS Authorization.")
 	}
 	if !slices.Contains(a.SignedHeaders, "x-amz-date") {
-		return sigv4Error("'X-Amz-Date' must be a 'SignedHeader' in the AWS Authorization.")
+		return a, time.Time{}, sigv4Error("'X-Amz-Date' must be a 'SignedHeader' in the AWS Authorization.")
+	}
+	for _, name := range a.SignedHeaders {
+		switch name {
+		case "host", "content-length", "transfer-encoding":
+			// Not kept in r.Header.
+		default:
+			if _, ok := r.Header[http.CanonicalHeaderKey(name)]; !ok {
+				return a, time.Time{}, sigv4Error(fmt.Sprintf("The signed header '%s' is missing from the request.", truncate(name, 64)))
+			}
+		}
 	}
 	amzDate := r.Header.Get("X-Amz-Date")
 	at, err := time.Parse(amzDateFormat, amzDate)
 	if err != nil {
-		return sigv4Error("X-Amz-Date must be an ISO 8601 basic date-time such as 20260101T120000Z.")
+		return a, time.Time{}, sigv4Error("X-Amz-Date must be an ISO 8601 basic date-time such as 20260101T120000Z.")
 	}
 	if a.Date != amzDate[:8] {
-		return sigv4Error("Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP.")
+		return a, time.Time{}, sigv4Error("Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP.")
 	}
 	now := c.now().UTC()
 	if at.Before(now.Add(-MaxClockSkew)) {
-		return sigv4Error(fmt.Sprintf("Signature expired: %s is now earlier than %s (%s - 5 min.)",
+		return a, time.Time{}, sigv4Error(fmt.Sprintf("Signature expired: %s is now earlier than %s (%s - 5 min.)",
 			amzDate, now.Add(-MaxClockSkew).Format(amzDateFormat), now.Format(amzDateFormat)))
 	}
 	if at.After(now.Add(MaxClockSkew)) {
-		return sigv4Error(fmt.Sprintf("Signature not yet current: %s is still later than %s (%s + 5 min.)",
+		return a, time.Time{}, sigv4Error(fmt.Sprintf("Signature not yet current: %s is still later than %s (%s + 5 min.)",
 			amzDate, now.Add(MaxClockSkew).Format(amzDateFormat), now.Format(amzDateFormat)))
 	}
+	return a, at, nil
+}
 
-	want, err := c.sign(r, a, body, at)
+// checkSignature recomputes the signature of r, which precheck has passed
+// as a and at, for a body of contentLength bytes whose SHA-256 is
+// payloadHash (lower-case hex), and compares it with the one r carries in
+// constant time.
+func (c SigV4) checkSignature(r *http.Request, a authorization, at time.Time, contentLength int64, payloadHash string) error {
+	want, err := c.sign(r, a, contentLength, payloadHash, at)
 	if err != nil {
 		return err
 	}
@@ -223,9 +240,26 @@ func (c SigV4) verify(r *http.Request, body []byte) error {
 	return nil
 }
 
+// verify checks r's SigV4 signature over body (the whole request body,
+// already read): precheck, then checkSignature with the body's SHA-256.
+func (c SigV4) verify(r *http.Request, body []byte) error {
+	a, at, err := c.precheck(r)
+	if err != nil {
+		return err
+	}
+	return c.checkSignature(r, a, at, int64(len(body)), sha256Hex(body))
+}
+
+func sha256Hex(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
 // sign recomputes the signature of r as a client holding the configured
-// secret would have made it.
-func (c SigV4) sign(r *http.Request, a authorization, body []byte, at time.Time) (string, error) {
+// secret would have made it. The copy of r that is signed holds only the
+// signed headers, the same escaped URL, and contentLength and payloadHash
+// for the body.
+func (c SigV4) sign(r *http.Request, a authorization, contentLength int64, payloadHash string, at time.Time) (string, error) {
 	u := *r.URL
 	u.Host = r.Host
 	u.Scheme = "http"
@@ -243,7 +277,7 @@ func (c SigV4) sign(r *http.Request, a authorization, body []byte, at time.Time)
 		case "host":
 		case "content-length":
 			// The signer signs ContentLength itself, when it is not zero.
-			cp.ContentLength = int64(len(body))
+			cp.ContentLength = contentLength
 		default:
 			key := http.CanonicalHeaderKey(name)
 			if v, ok := r.Header[key]; ok {
@@ -256,8 +290,7 @@ func (c SigV4) sign(r *http.Request, a authorization, body []byte, at time.Time)
 		SecretAccessKey: c.SecretAccessKey,
 		SessionToken:    r.Header.Get("X-Amz-Security-Token"),
 	}
-	sum := sha256.Sum256(body)
-	err := v4.NewSigner().SignHTTP(r.Context(), creds, cp, hex.EncodeToString(sum[:]), a.Service, a.Region, at)
+	err := v4.NewSigner().SignHTTP(r.Context(), creds, cp, payloadHash, a.Service, a.Region, at)
 	if err != nil {
 		return "", fmt.Errorf("sigv4: signing the request copy: %w", err)
 	}
@@ -266,19 +299,4 @@ func (c SigV4) sign(r *http.Request, a authorization, body []byte, at time.Time)
 		return "", errors.New("sigv4: the signer wrote no signature")
 	}
 	return sig, nil
-}
-
-// readBody reads r's whole body, up to limit bytes, and puts the bytes back
-// as r.Body for the handler. A longer body is PayloadTooLargeException.
-func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return nil, payloadTooLarge(limit)
-		}
-		return nil, &Error{Status: http.StatusBadRequest, Type: "BadRequestException", Message: "Could not read request body"}
-	}
-	r.Body = io.NopCloser(bytes.NewReader(body))
-	return body, nil
 }
