@@ -764,6 +764,10 @@ func TestMaxConnections(t *testing.T) {
 func TestHTTPRejections(t *testing.T) {
 	s := startServer(t, edge.Config{Path: "/prod", Limits: awsLimits()}, nil)
 	valid := upgradeRequest(s.addr, "/prod", "http")
+	smuggled := clientFrame(wsproto.OpText, true, []byte("smuggled"))
+	withBody := func(req, header, body string) string {
+		return strings.TrimSuffix(req, "\r\n") + header + "\r\n\r\n" + body
+	}
 	for _, tc := range []struct {
 		name   string
 		req    string
@@ -779,6 +783,10 @@ func TestHTTPRejections(t *testing.T) {
 		{"no version", strings.Replace(valid, "Sec-WebSocket-Version: 13\r\n", "", 1), http.StatusUpgradeRequired},
 		{"short key", strings.Replace(valid, testKey, "c2hvcnQ=", 1), http.StatusBadRequest},
 		{"no key", strings.Replace(valid, "Sec-WebSocket-Key: "+testKey+"\r\n", "", 1), http.StatusBadRequest},
+		// A request body would reach the frame parser as the client's
+		// first frames.
+		{"body with Content-Length", withBody(valid, fmt.Sprintf("Content-Length: %d", len(smuggled)), string(smuggled)), http.StatusBadRequest},
+		{"chunked body", withBody(valid, "Transfer-Encoding: chunked", fmt.Sprintf("%x\r\n%s\r\n0\r\n\r\n", len(smuggled), smuggled)), http.StatusBadRequest},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.status != http.StatusNotFound {

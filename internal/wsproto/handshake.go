@@ -26,14 +26,20 @@ func AcceptKey(clientKey string) string {
 // response body: [http.StatusMethodNotAllowed] when the method is not GET,
 // [http.StatusUpgradeRequired] when Sec-WebSocket-Version is missing or is
 // not 13 (the caller then adds "Sec-WebSocket-Version: 13" to the
-// response), and [http.StatusBadRequest] for anything else. CheckUpgrade
-// does not look at Origin or Sec-WebSocket-Protocol.
+// response), and [http.StatusBadRequest] for anything else, including a
+// request with a body (Content-Length above zero or any
+// Transfer-Encoding): after the upgrade its bytes would be read as the
+// client's first frames. CheckUpgrade does not look at Origin or
+// Sec-WebSocket-Protocol.
 func CheckUpgrade(r *http.Request) (status int, err error) {
 	if r.Method != http.MethodGet {
 		return http.StatusMethodNotAllowed, errors.New("websocket upgrade requires method get")
 	}
 	if !r.ProtoAtLeast(1, 1) {
 		return http.StatusBadRequest, errors.New("websocket upgrade requires http/1.1 or later")
+	}
+	if r.ContentLength > 0 || len(r.TransferEncoding) > 0 {
+		return http.StatusBadRequest, errors.New("websocket upgrade request must not have a body")
 	}
 	if !headerHasToken(r.Header, "Connection", "upgrade") {
 		return http.StatusBadRequest, errors.New("missing connection: upgrade header")

@@ -45,6 +45,9 @@ func TestCheckUpgrade(t *testing.T) {
 		{"key of 15 bytes", func(r *http.Request) { r.Header.Set("Sec-WebSocket-Key", "AAAAAAAAAAAAAAAAAAAA") }, http.StatusBadRequest},
 		{"key of 17 bytes", func(r *http.Request) { r.Header.Set("Sec-WebSocket-Key", "AAAAAAAAAAAAAAAAAAAAAAA=") }, http.StatusBadRequest},
 		{"two keys", func(r *http.Request) { r.Header.Add("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==") }, http.StatusBadRequest},
+		{"empty body declared", func(r *http.Request) { r.ContentLength = 0 }, http.StatusSwitchingProtocols},
+		{"body with content-length", func(r *http.Request) { r.ContentLength = 5 }, http.StatusBadRequest},
+		{"chunked body", func(r *http.Request) { r.ContentLength, r.TransferEncoding = -1, []string{"chunked"} }, http.StatusBadRequest},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
