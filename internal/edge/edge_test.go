@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"runtime"
 	"strings"
 	"sync"
@@ -62,7 +63,7 @@ func TestUpgradeAndEcho(t *testing.T) {
 		_ = c.Send(append([]byte(c.Session.(string)+":"), data...))
 	}
 	s := startServer(t, edge.Config{Path: "/prod", Limits: awsLimits()}, rec)
-	c, resp := s.tryDial(t)
+	c, resp := s.tryDialWith(t, []string{"Sec-WebSocket-Protocol: chat.v2, chat.v1"})
 	if resp.StatusCode != http.StatusSwitchingProtocols || resp.Header.Get("Sec-WebSocket-Accept") != testAccept ||
 		resp.Header.Get("Sec-WebSocket-Protocol") != "chat.v1" {
 		t.Fatalf("upgrade response %s %v", resp.Status, resp.Header)
@@ -78,7 +79,7 @@ func TestUpgradeAndEcho(t *testing.T) {
 	c.expectText(c.name + ":hello")
 
 	// The trailing-slash form of the stage path upgrades too.
-	req := strings.Replace(upgradeRequest(s.addr, "/prod/", "slash"), "X-Test-Client", "X-Other", 1)
+	req := strings.Replace(upgradeRequest(s.addr, "/prod/", "slash", "Sec-WebSocket-Protocol: chat.v1"), "X-Test-Client", "X-Other", 1)
 	if resp, body := rawHTTP(t, s.addr, req); resp.StatusCode != http.StatusSwitchingProtocols {
 		t.Fatalf("GET /prod/: %s %s", resp.Status, body)
 	}
@@ -765,9 +766,6 @@ func TestHTTPRejections(t *testing.T) {
 	s := startServer(t, edge.Config{Path: "/prod", Limits: awsLimits()}, nil)
 	valid := upgradeRequest(s.addr, "/prod", "http")
 	smuggled := clientFrame(wsproto.OpText, true, []byte("smuggled"))
-	withBody := func(req, header, body string) string {
-		return strings.TrimSuffix(req, "\r\n") + header + "\r\n\r\n" + body
-	}
 	for _, tc := range []struct {
 		name   string
 		req    string
@@ -785,8 +783,8 @@ func TestHTTPRejections(t *testing.T) {
 		{"no key", strings.Replace(valid, "Sec-WebSocket-Key: "+testKey+"\r\n", "", 1), http.StatusBadRequest},
 		// A request body would reach the frame parser as the client's
 		// first frames.
-		{"body with Content-Length", withBody(valid, fmt.Sprintf("Content-Length: %d", len(smuggled)), string(smuggled)), http.StatusBadRequest},
-		{"chunked body", withBody(valid, "Transfer-Encoding: chunked", fmt.Sprintf("%x\r\n%s\r\n0\r\n\r\n", len(smuggled), smuggled)), http.StatusBadRequest},
+		{"body with Content-Length", upgradeRequest(s.addr, "/prod", "http", fmt.Sprintf("Content-Length: %d", len(smuggled))) + string(smuggled), http.StatusBadRequest},
+		{"chunked body", upgradeRequest(s.addr, "/prod", "http", "Transfer-Encoding: chunked") + fmt.Sprintf("%x\r\n%s\r\n0\r\n\r\n", len(smuggled), smuggled), http.StatusBadRequest},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.status != http.StatusNotFound {
@@ -849,6 +847,64 @@ func TestConnectRejected(t *testing.T) {
 		t.Fatalf("rejected connections in the hub: %d", n)
 	}
 	// rec.check, run at shutdown, requires that no Disconnect ran for them.
+}
+
+// TestSubprotocolMustBeOffered: the 101 carries the handler's subprotocol
+// only when it is, exactly, one the client offered; anything else is the
+// handler's failure (502), and the connection, whose Connect succeeded, gets
+// its Disconnect.
+func TestSubprotocolMustBeOffered(t *testing.T) {
+	rec := newRecorder()
+	rec.onConnect = func(_ *edge.Conn, r *http.Request) (string, error) {
+		return r.URL.Query().Get("sub"), nil
+	}
+	s := startServer(t, edge.Config{Limits: awsLimits()}, rec)
+	for _, tc := range []struct {
+		name, offer, sub string
+		status           int
+	}{
+		{"offered", "chat, superchat", "superchat", http.StatusSwitchingProtocols},
+		{"none chosen", "chat", "", http.StatusSwitchingProtocols},
+		{"not offered", "chat", "superchat", http.StatusBadGateway},
+		{"nothing offered", "", "chat", http.StatusBadGateway},
+		{"other case", "chat", "Chat", http.StatusBadGateway},
+		{"a whole offer list", "chat, superchat", "chat, superchat", http.StatusBadGateway},
+		{"header injection", "chat", "chat\r\nSet-Cookie: session=stolen", http.StatusBadGateway},
+		{"not a token", "a/b", "a/b", http.StatusBadGateway},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := len(rec.acceptedConns())
+			var offer []string
+			if tc.offer != "" {
+				offer = append(offer, "Sec-WebSocket-Protocol: "+tc.offer)
+			}
+			req := upgradeRequest(s.addr, "/?sub="+url.QueryEscape(tc.sub), "sub-"+tc.name, offer...)
+			resp, body := rawHTTP(t, s.addr, req)
+			if c := resp.Header.Get("Set-Cookie"); c != "" {
+				t.Fatalf("response sets a cookie: %q", c)
+			}
+			if resp.StatusCode != tc.status {
+				t.Fatalf("status %s (body %q), want %d", resp.Status, body, tc.status)
+			}
+			if got := resp.Header.Values("Sec-WebSocket-Protocol"); tc.status == http.StatusSwitchingProtocols && tc.sub != "" {
+				if len(got) != 1 || got[0] != tc.sub {
+					t.Fatalf("Sec-WebSocket-Protocol %q, want %q", got, tc.sub)
+				}
+			} else if len(got) != 0 {
+				t.Fatalf("Sec-WebSocket-Protocol %q, want none", got)
+			}
+			conns := rec.acceptedConns()
+			if len(conns) != before+1 {
+				t.Fatalf("Connect ran %d times", len(conns)-before)
+			}
+			// The client has hung up: every connection ends with one
+			// Disconnect, a refused one with 1011.
+			d := rec.waitDisconnect(t, conns[len(conns)-1])
+			if tc.status == http.StatusBadGateway && d.code != wsproto.CloseInternalError {
+				t.Fatalf("Disconnect(%d, %q), want 1011", d.code, d.reason)
+			}
+		})
+	}
 }
 
 func TestShutdown(t *testing.T) {

@@ -93,3 +93,33 @@ func TestParseSubprotocols(t *testing.T) {
 		}
 	}
 }
+
+func TestOffered(t *testing.T) {
+	offered := []string{"chat", "v2.chat", "a b"}
+	tests := []struct {
+		sub  string
+		want bool
+	}{
+		{"chat", true},
+		{"v2.chat", true},
+		{"", false},
+		{"Chat", false},
+		{"superchat", false},
+		{"chat, v2.chat", false},
+		{"a b", false}, // offered, but not a token
+		{"chat\r\nSet-Cookie: x=y", false},
+		{"chat\n", false},
+		{" chat", false},
+	}
+	for _, tt := range tests {
+		if got := Offered(offered, tt.sub); got != tt.want {
+			t.Errorf("Offered(%q, %q) = %v, want %v", offered, tt.sub, got, tt.want)
+		}
+	}
+	if Offered(nil, "chat") {
+		t.Error("Offered(nil, chat) = true")
+	}
+	if !Offered([]string{"!#$%&'*+-.^_`|~09AZaz"}, "!#$%&'*+-.^_`|~09AZaz") {
+		t.Error("a token of every allowed punctuation character is refused")
+	}
+}
