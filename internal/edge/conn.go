@@ -117,16 +117,31 @@ func (c *Conn) Send(data []byte) error {
 // the outbox is written by the sender itself once it holds
 // inlineFlushBytes.
 func (c *Conn) acceptLocked(n int) bool {
-	if c.state != stateOpen {
+	if c.state != stateOpen || !c.roomLocked(n) {
 		return false
 	}
+	c.lastActive.Store(time.Now().UnixNano())
+	return true
+}
+
+// roomLocked reports whether n more bytes fit in the client's outbound
+// queue, and closes a client that is over its bound as a slow consumer.
+// Control frames the server sends (pongs, keepalive pings) count like data:
+// a client that pings without reading fills its queue with pongs.
+func (c *Conn) roomLocked(n int) bool {
 	if limit := c.srv.cfg.Limits.OutboundQueueBytes; limit > 0 && c.queued.Load()+int64(n) > int64(limit) {
 		c.srv.log.Info("closing slow consumer", "connectionId", c.id, "queuedBytes", c.queued.Load())
 		c.dropLocked(wsproto.ClosePolicyViolation, "slow consumer")
 		return false
 	}
-	c.lastActive.Store(time.Now().UnixNano())
 	return true
+}
+
+// writeControlLocked writes a pong or ping within the outbound queue bound.
+func (c *Conn) writeControlLocked(frame []byte) {
+	if c.roomLocked(len(frame)) {
+		c.writeLocked(frame)
+	}
 }
 
 // CloseAt arranges for the connection to be closed with code and reason at
@@ -259,7 +274,7 @@ func (c *Conn) check(now time.Time) {
 			c.dropLocked(wsproto.CloseAbnormal, "ping timeout")
 		case l.PingInterval > 0 && now.Sub(time.Unix(0, c.lastPing.Load())) >= l.PingInterval:
 			c.lastPing.Store(now.UnixNano())
-			c.writeLocked(wsproto.AppendFrame(nil, wsproto.OpPing, true, nil))
+			c.writeControlLocked(wsproto.AppendFrame(nil, wsproto.OpPing, true, nil))
 		}
 	}
 }
@@ -306,7 +321,7 @@ func (h *frameHandler) OnMessage(op wsproto.Opcode, payload []byte) error {
 func (h *frameHandler) OnPing(payload []byte) error {
 	c := (*Conn)(h)
 	if c.state == stateOpen {
-		c.writeLocked(wsproto.AppendFrame(nil, wsproto.OpPong, true, payload))
+		c.writeControlLocked(wsproto.AppendFrame(nil, wsproto.OpPong, true, payload))
 	}
 	return nil
 }

@@ -667,6 +667,31 @@ func TestSlowConsumer(t *testing.T) {
 	}
 }
 
+// TestPingFloodIsSlowConsumer: pongs count toward the outbound queue like
+// data, so a client that pings in a loop and never reads is closed as a slow
+// consumer, not dropped by the event loop once its write buffer overflows.
+func TestPingFloodIsSlowConsumer(t *testing.T) {
+	l := awsLimits()
+	l.OutboundQueueBytes = 64 << 10
+	s := startServer(t, edge.Config{Limits: l}, nil)
+	// The client's receive buffer keeps its size: shrinking it below the
+	// window it has already advertised makes it drop the server's segments,
+	// with the acknowledgements they carry, and stalls both directions.
+	c := s.dial(t)
+	pings := bytes.Repeat(clientFrame(wsproto.OpPing, true, bytes.Repeat([]byte("p"), 125)), 1000)
+	deadline := time.Now().Add(ioTimeout)
+	for len(s.rec.disconnects(c.conn)) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("a client pinging without reading was never disconnected")
+		}
+		// Fails once the server has closed the socket.
+		_ = c.writeErr(pings)
+	}
+	if d := s.rec.disconnects(c.conn)[0]; d != (disconnect{wsproto.ClosePolicyViolation, "slow consumer"}) {
+		t.Fatalf("Disconnect(%d, %q), want (1008, \"slow consumer\")", d.code, d.reason)
+	}
+}
+
 // TestSendRightAfterUpgrade sends to each connection as soon as its client
 // has read the 101: a connection is open from the moment the client can
 // know it is.
