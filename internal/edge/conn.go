@@ -54,7 +54,7 @@ type Conn struct {
 	// mu guards the fields below and orders every write to the socket.
 	mu           sync.Mutex
 	parser       *wsproto.Parser
-	parserDone   bool
+	parserFailed bool // the parser returned an error; it only reads on for the close reply
 	state        connState
 	closeCode    int
 	closeReason  string
@@ -232,24 +232,30 @@ func (c *Conn) closeWhenFlushedLocked() {
 	}
 }
 
+// feedLocked parses data. After a protocol error the parser reads on for
+// the client's reply to the close frame the error sent, and the socket is
+// closed as soon as it arrives (or the stream can no longer be followed)
+// rather than at the close timeout.
 func (c *Conn) feedLocked(data []byte) {
-	if c.state == stateClosed || c.parserDone {
+	if c.state == stateClosed {
 		return
 	}
 	c.lastRead.Store(time.Now().UnixNano())
 	err := c.parser.Feed(data, (*frameHandler)(c))
-	if err == nil {
-		return
+	if err != nil && !c.parserFailed {
+		c.parserFailed = true
+		var ce *wsproto.CloseError
+		if errors.As(err, &ce) {
+			c.srv.log.Debug("closing on protocol error", "connectionId", c.id, "code", ce.Code, "reason", ce.Reason)
+			c.closeLocked(ce.Code, ce.Reason)
+		} else {
+			c.srv.log.Warn("closing on unexpected read error", "connectionId", c.id, "err", err)
+			c.closeLocked(wsproto.CloseInternalError, "internal error")
+		}
 	}
-	c.parserDone = true
-	var ce *wsproto.CloseError
-	if errors.As(err, &ce) {
-		c.srv.log.Debug("closing on protocol error", "connectionId", c.id, "code", ce.Code, "reason", ce.Reason)
-		c.closeLocked(ce.Code, ce.Reason)
-		return
+	if c.parserFailed && c.parser.Closed() {
+		c.closeWhenFlushedLocked()
 	}
-	c.srv.log.Warn("closing on unexpected read error", "connectionId", c.id, "err", err)
-	c.closeLocked(wsproto.CloseInternalError, "internal error")
 }
 
 // check runs from the sweeper: timeouts and keepalive.

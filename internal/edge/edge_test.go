@@ -38,16 +38,21 @@ func awsLimits() edge.Limits {
 	}
 }
 
-// expectProtocolClose requires the server to close c with code, and the
-// Disconnect call to report the same code and the reason the close frame
-// carried.
-func expectProtocolClose(t *testing.T, s *testServer, c *client, code int) {
+// expectProtocolClose requires the server to close c with code; the client
+// then sends the rest of the frame it was writing, if any, and its close
+// reply, and the server must end the TCP connection on that reply (the
+// close timeout, a minute, is beyond the test's wait). The Disconnect call
+// must report the code and the reason the close frame carried.
+func expectProtocolClose(t *testing.T, s *testServer, c *client, code int, rest ...byte) {
 	t.Helper()
 	reason := c.expectClose(code)
 	if reason == "" {
 		t.Errorf("close frame %d has no reason", code)
 	}
-	c.hangUp(code)
+	if len(rest) > 0 {
+		c.write(rest)
+	}
+	c.finishClose(code)
 	if d := s.rec.waitDisconnect(t, c.conn); d != (disconnect{code, reason}) {
 		t.Fatalf("Disconnect(%d, %q), want (%d, %q)", d.code, d.reason, code, reason)
 	}
@@ -90,9 +95,9 @@ func TestFrameTooBigClosesAtHeader(t *testing.T) {
 	c := s.dial(t)
 	// Only the header of a 40 KB text frame: 2 bytes, a 16-bit length and
 	// the masking key. The close must come without any payload.
-	hdr := clientFrame(wsproto.OpText, true, make([]byte, 40<<10))[:8]
-	c.write(hdr)
-	expectProtocolClose(t, s, c, wsproto.CloseTooBig)
+	f := clientFrame(wsproto.OpText, true, make([]byte, 40<<10))
+	c.write(f[:8])
+	expectProtocolClose(t, s, c, wsproto.CloseTooBig, f[8:]...)
 	if n := len(s.rec.messages(c.conn)); n != 0 {
 		t.Fatalf("%d messages delivered", n)
 	}
@@ -130,8 +135,9 @@ func TestMessageTooBigAcrossFrames(t *testing.T) {
 		c.send(wsproto.OpContinuation, false, chunk)
 		c.send(wsproto.OpContinuation, false, chunk)
 		// The header of the frame that would pass 128 KB is enough.
-		c.write(clientFrame(wsproto.OpContinuation, true, []byte("b"))[:6])
-		expectProtocolClose(t, s, c, wsproto.CloseTooBig)
+		f := clientFrame(wsproto.OpContinuation, true, []byte("b"))
+		c.write(f[:6])
+		expectProtocolClose(t, s, c, wsproto.CloseTooBig, f[6:]...)
 		if n := len(s.rec.messages(c.conn)); n != 0 {
 			t.Fatalf("%d messages delivered", n)
 		}
@@ -248,6 +254,59 @@ func TestProtocolErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestProtocolErrorClosingHandshake: after a protocol error the server
+// reads on until the client's close reply, answering nothing and
+// delivering nothing, and ends the connection on that reply; a second
+// protocol error while it waits ends it at once.
+func TestProtocolErrorClosingHandshake(t *testing.T) {
+	s := startServer(t, edge.Config{Limits: awsLimits()}, nil)
+	// The rest of the broken frame's payload looks like a close frame;
+	// it must be skipped as payload.
+	lookalike := clientFrame(wsproto.OpClose, true, closePayload(1000, ""))
+	broken := append([]byte{0x81 | 0x40, byte(0x80 | len(lookalike))}, maskKey[:]...)
+	broken = append(broken, lookalike...)
+	traffic := [][]byte{
+		clientFrame(wsproto.OpText, true, []byte("late")),
+		clientFrame(wsproto.OpPing, true, []byte("ping")),
+		clientFrame(wsproto.OpBinary, false, []byte{1}),
+		clientFrame(wsproto.OpContinuation, true, make([]byte, 40<<10)),
+	}
+
+	t.Run("close reply", func(t *testing.T) {
+		c := s.dial(t)
+		c.write(broken[:3])
+		reason := c.expectClose(wsproto.CloseProtocolError)
+		c.write(broken[3:])
+		for _, f := range traffic {
+			c.write(f)
+		}
+		// The server waits for the close reply: the connection is open.
+		c.write(clientFrame(wsproto.OpText, true, []byte("x"))[:3])
+		if d := s.rec.disconnects(c.conn); len(d) != 0 {
+			t.Fatalf("disconnected before the close reply: %v", d)
+		}
+		c.write(clientFrame(wsproto.OpText, true, []byte("x"))[3:])
+		c.finishClose(wsproto.CloseProtocolError)
+		if d := s.rec.waitDisconnect(t, c.conn); d != (disconnect{wsproto.CloseProtocolError, reason}) {
+			t.Fatalf("Disconnect(%d, %q), want (1002, %q)", d.code, d.reason, reason)
+		}
+		if m := s.rec.messages(c.conn); len(m) != 0 {
+			t.Fatalf("messages delivered after the error: %v", m)
+		}
+	})
+	t.Run("second protocol error", func(t *testing.T) {
+		c := s.dial(t)
+		c.write(broken)
+		reason := c.expectClose(wsproto.CloseProtocolError)
+		c.write(traffic[0])
+		c.write(wsproto.AppendFrame(nil, wsproto.OpText, true, []byte("unmasked")))
+		c.expectEOF()
+		if d := s.rec.waitDisconnect(t, c.conn); d != (disconnect{wsproto.CloseProtocolError, reason}) {
+			t.Fatalf("Disconnect(%d, %q), want (1002, %q)", d.code, d.reason, reason)
+		}
+	})
 }
 
 func TestPingAnsweredWithPong(t *testing.T) {
