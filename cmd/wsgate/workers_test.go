@@ -23,18 +23,8 @@ import (
 // client whichever process holds it.
 func TestServeWorkers(t *testing.T) {
 	b := gt.NewBackend(t)
-	dir, ports := workersConfig(t, b)
-	p := startWsgate(t, dir, "serve", "-c", "wsgate.yaml", "-workers", "3")
+	p, ports, _ := startWorkers(t, b, 3)
 	mgmtURL := fmt.Sprintf("http://127.0.0.1:%d", ports[1])
-	nodes := map[string]bool{}
-	gt.Eventually(t, func() bool {
-		if p.exited() {
-			t.Fatalf("wsgate exited\nstderr:\n%s", p.stderr)
-		}
-		nodes[readyNode(mgmtURL)] = true
-		delete(nodes, "")
-		return len(nodes) == 3
-	}, "three workers answering on the shared management port")
 	fresh := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
 
 	const clients = 30
@@ -76,6 +66,26 @@ func TestServeWorkers(t *testing.T) {
 	}
 }
 
+// startWorkers runs `wsgate serve -workers n` with workersConfig and waits
+// until n workers answer on the shared management port. It returns the
+// supervisor, the client and management ports and the workers' node ids.
+func startWorkers(t *testing.T, b *gt.Backend, n int) (*process, []int, map[string]bool) {
+	t.Helper()
+	dir, ports := workersConfig(t, b)
+	p := startWsgate(t, dir, "serve", "-c", "wsgate.yaml", "-workers", strconv.Itoa(n))
+	mgmtURL := fmt.Sprintf("http://127.0.0.1:%d", ports[1])
+	nodes := map[string]bool{}
+	gt.Eventually(t, func() bool {
+		if p.exited() {
+			t.Fatalf("wsgate exited\nstderr:\n%s", p.stderr)
+		}
+		nodes[readyNode(mgmtURL)] = true
+		delete(nodes, "")
+		return len(nodes) == n
+	}, "%d workers answering on the shared management port", n)
+	return p, ports, nodes
+}
+
 // workersConfig writes a config for workers on Redis in a new directory
 // and returns the directory and its client and management ports.
 func workersConfig(t *testing.T, b *gt.Backend) (string, []int) {
@@ -86,6 +96,7 @@ func workersConfig(t *testing.T, b *gt.Backend) (string, []int) {
 	cfg := fmt.Sprintf(`listen: "127.0.0.1:%d"
 routes:
   $connect: {integration: {type: http, url: %q}}
+  $disconnect: {integration: {type: http, url: %q}}
   $default: {integration: {type: mock}, route_response: true}
 management:
   listen: "127.0.0.1:%d"
@@ -95,7 +106,7 @@ registry:
   prefix: workers
   heartbeat_interval: 100ms
   node_timeout: 1s
-`, ports[0], b.URLFor("/connect"), ports[1], redis.URL())
+`, ports[0], b.URLFor("/connect"), b.URLFor("/disconnect"), ports[1], redis.URL())
 	if err := os.WriteFile(filepath.Join(dir, "wsgate.yaml"), []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -123,35 +134,9 @@ func readyNode(mgmtURL string) string {
 // again, and the new process serves on the shared ports.
 func TestServeWorkersRestartCrashed(t *testing.T) {
 	b := gt.NewBackend(t)
-	dir, ports := workersConfig(t, b)
-	p := startWsgate(t, dir, "serve", "-c", "wsgate.yaml", "-workers", "2")
+	p, ports, before := startWorkers(t, b, 2)
 	mgmtURL := fmt.Sprintf("http://127.0.0.1:%d", ports[1])
-	before := map[string]bool{}
-	gt.Eventually(t, func() bool {
-		if p.exited() {
-			t.Fatalf("wsgate exited\nstderr:\n%s", p.stderr)
-		}
-		before[readyNode(mgmtURL)] = true
-		delete(before, "")
-		return len(before) == 2
-	}, "two workers ready")
-	// Each thread of the supervisor lists the children it forked.
-	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", p.cmd.Process.Pid))
-	if err != nil || len(tasks) == 0 {
-		t.Fatalf("cannot list the supervisor's threads: %v", err)
-	}
-	var children []string
-	for _, f := range tasks {
-		raw, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		children = append(children, strings.Fields(string(raw))...)
-	}
-	if len(children) != 2 {
-		t.Fatalf("supervisor has children %v, want 2 workers", children)
-	}
-	victim, _ := strconv.Atoi(children[0])
+	victim := workerPIDs(t, p, 2)[0]
 	if err := syscall.Kill(victim, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
@@ -170,6 +155,74 @@ func TestServeWorkersRestartCrashed(t *testing.T) {
 	}
 	if code := p.wait(t); code != 0 {
 		t.Fatalf("exit status %d, want 0", code)
+	}
+}
+
+// workerPIDs returns the process ids of the supervisor's n workers.
+func workerPIDs(t *testing.T, p *process, n int) []int {
+	t.Helper()
+	// Each thread of the supervisor lists the children it forked.
+	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", p.cmd.Process.Pid))
+	if err != nil || len(tasks) == 0 {
+		t.Fatalf("cannot list the supervisor's threads: %v", err)
+	}
+	var pids []int
+	for _, f := range tasks {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, field := range strings.Fields(string(raw)) {
+			pid, err := strconv.Atoi(field)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pids = append(pids, pid)
+		}
+	}
+	if len(pids) != n {
+		t.Fatalf("supervisor has children %v, want %d workers", pids, n)
+	}
+	return pids
+}
+
+// TestServeWorkersSIGHUP: SIGHUP stops `serve -workers` gracefully, whether
+// it reaches the supervisor alone or, as when a terminal hangs up, every
+// process at once: each client gets close 1001, the backend each
+// connection's $disconnect, and the supervisor exits 0.
+func TestServeWorkersSIGHUP(t *testing.T) {
+	for _, target := range []string{"supervisor", "every process"} {
+		t.Run(target, func(t *testing.T) {
+			b := gt.NewBackend(t)
+			p, ports, _ := startWorkers(t, b, 2)
+			var cs []*gt.Client
+			for i := range 4 {
+				c := gt.Dial(t, fmt.Sprintf("ws://127.0.0.1:%d/", ports[0]), nil)
+				c.ID = b.ConnectionID(t, "/connect", i)
+				cs = append(cs, c)
+			}
+			pids := []int{p.cmd.Process.Pid}
+			if target == "every process" {
+				pids = append(workerPIDs(t, p, 2), pids...)
+			}
+			for _, pid := range pids {
+				if err := syscall.Kill(pid, syscall.SIGHUP); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for _, c := range cs {
+				c.ExpectClose(1001)
+			}
+			if code := p.wait(t); code != 0 {
+				t.Fatalf("exit status %d after SIGHUP, want 0", code)
+			}
+			for _, c := range cs {
+				ev := b.WaitEvent(t, "/disconnect", func(e gt.Event) bool { return e.RequestContext.ConnectionID == c.ID })
+				if code := ev.RequestContext.DisconnectStatusCode; code != 1001 {
+					t.Fatalf("%s: $disconnect with code %d, want 1001", c.ID, code)
+				}
+			}
+		})
 	}
 }
 

@@ -48,22 +48,20 @@ type workerExit struct {
 	err error
 }
 
-// exitedByItself reports whether a worker ended with an exit status, as it
-// does when it cannot start (a port taken, a bad secret), rather than being
-// killed by a signal, which is a crash to recover from.
-func exitedByItself(err error) bool {
+// exitedWithError reports whether a worker ended with a failure status, as
+// it does when it cannot start (a port taken, a bad secret). One killed by a
+// signal crashed, a crash to recover from; one that exited 0 was stopped by
+// a signal it handles (SIGTERM, SIGINT, SIGHUP).
+func exitedWithError(err error) bool {
 	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		return ee.ExitCode() >= 0
-	}
-	return err == nil
+	return errors.As(err, &ee) && ee.ExitCode() > 0
 }
 
 // superviseWorkers runs n copies of this program as `serve -c path
-// -reuse-port`, restarts one that crashes, and stops them all with SIGTERM
-// when ctx ends. A worker that exits by itself within startupGrace of
-// starting (a port taken, a bad secret) stops all of them: the error is
-// not one a restart fixes.
+// -reuse-port`, restarts one that crashes or is stopped on its own, and
+// stops them all with SIGTERM when ctx ends. A worker that exits with a
+// failure status within startupGrace of starting (a port taken, a bad
+// secret) stops all of them: the error is not one a restart fixes.
 func superviseWorkers(ctx context.Context, n int, path string, cfg *config.Config, logger *slog.Logger, stderr io.Writer) error {
 	exe, err := os.Executable()
 	if err != nil {
@@ -129,7 +127,12 @@ func superviseWorkers(ctx context.Context, n int, path string, cfg *config.Confi
 		case e := <-exits:
 			running--
 			procs[e.n] = nil
-			if time.Since(started[e.n]) < startupGrace && exitedByItself(e.err) {
+			if ctx.Err() != nil {
+				// The signal stopping the supervisor reached the worker
+				// too (a terminal hangs up on the whole process group).
+				continue
+			}
+			if time.Since(started[e.n]) < startupGrace && exitedWithError(e.err) {
 				stopAll()
 				return fmt.Errorf("worker %d exited while starting (%v); its log above says why", e.n, e.err)
 			}

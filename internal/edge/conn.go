@@ -54,7 +54,7 @@ type Conn struct {
 	// mu guards the fields below and orders every write to the socket.
 	mu           sync.Mutex
 	parser       *wsproto.Parser
-	parserDone   bool
+	parserFailed bool // the parser returned an error; it only reads on for the close reply
 	state        connState
 	closeCode    int
 	closeReason  string
@@ -117,16 +117,31 @@ func (c *Conn) Send(data []byte) error {
 // the outbox is written by the sender itself once it holds
 // inlineFlushBytes.
 func (c *Conn) acceptLocked(n int) bool {
-	if c.state != stateOpen {
+	if c.state != stateOpen || !c.roomLocked(n) {
 		return false
 	}
+	c.lastActive.Store(time.Now().UnixNano())
+	return true
+}
+
+// roomLocked reports whether n more bytes fit in the client's outbound
+// queue, and closes a client that is over its bound as a slow consumer.
+// Control frames the server sends (pongs, keepalive pings) count like data:
+// a client that pings without reading fills its queue with pongs.
+func (c *Conn) roomLocked(n int) bool {
 	if limit := c.srv.cfg.Limits.OutboundQueueBytes; limit > 0 && c.queued.Load()+int64(n) > int64(limit) {
 		c.srv.log.Info("closing slow consumer", "connectionId", c.id, "queuedBytes", c.queued.Load())
 		c.dropLocked(wsproto.ClosePolicyViolation, "slow consumer")
 		return false
 	}
-	c.lastActive.Store(time.Now().UnixNano())
 	return true
+}
+
+// writeControlLocked writes a pong or ping within the outbound queue bound.
+func (c *Conn) writeControlLocked(frame []byte) {
+	if c.roomLocked(len(frame)) {
+		c.writeLocked(frame)
+	}
 }
 
 // CloseAt arranges for the connection to be closed with code and reason at
@@ -217,24 +232,30 @@ func (c *Conn) closeWhenFlushedLocked() {
 	}
 }
 
+// feedLocked parses data. After a protocol error the parser reads on for
+// the client's reply to the close frame the error sent, and the socket is
+// closed as soon as it arrives (or the stream can no longer be followed)
+// rather than at the close timeout.
 func (c *Conn) feedLocked(data []byte) {
-	if c.state == stateClosed || c.parserDone {
+	if c.state == stateClosed {
 		return
 	}
 	c.lastRead.Store(time.Now().UnixNano())
 	err := c.parser.Feed(data, (*frameHandler)(c))
-	if err == nil {
-		return
+	if err != nil && !c.parserFailed {
+		c.parserFailed = true
+		var ce *wsproto.CloseError
+		if errors.As(err, &ce) {
+			c.srv.log.Debug("closing on protocol error", "connectionId", c.id, "code", ce.Code, "reason", ce.Reason)
+			c.closeLocked(ce.Code, ce.Reason)
+		} else {
+			c.srv.log.Warn("closing on unexpected read error", "connectionId", c.id, "err", err)
+			c.closeLocked(wsproto.CloseInternalError, "internal error")
+		}
 	}
-	c.parserDone = true
-	var ce *wsproto.CloseError
-	if errors.As(err, &ce) {
-		c.srv.log.Debug("closing on protocol error", "connectionId", c.id, "code", ce.Code, "reason", ce.Reason)
-		c.closeLocked(ce.Code, ce.Reason)
-		return
+	if c.parserFailed && c.parser.Closed() {
+		c.closeWhenFlushedLocked()
 	}
-	c.srv.log.Warn("closing on unexpected read error", "connectionId", c.id, "err", err)
-	c.closeLocked(wsproto.CloseInternalError, "internal error")
 }
 
 // check runs from the sweeper: timeouts and keepalive.
@@ -259,7 +280,7 @@ func (c *Conn) check(now time.Time) {
 			c.dropLocked(wsproto.CloseAbnormal, "ping timeout")
 		case l.PingInterval > 0 && now.Sub(time.Unix(0, c.lastPing.Load())) >= l.PingInterval:
 			c.lastPing.Store(now.UnixNano())
-			c.writeLocked(wsproto.AppendFrame(nil, wsproto.OpPing, true, nil))
+			c.writeControlLocked(wsproto.AppendFrame(nil, wsproto.OpPing, true, nil))
 		}
 	}
 }
@@ -306,7 +327,7 @@ func (h *frameHandler) OnMessage(op wsproto.Opcode, payload []byte) error {
 func (h *frameHandler) OnPing(payload []byte) error {
 	c := (*Conn)(h)
 	if c.state == stateOpen {
-		c.writeLocked(wsproto.AppendFrame(nil, wsproto.OpPong, true, payload))
+		c.writeControlLocked(wsproto.AppendFrame(nil, wsproto.OpPong, true, payload))
 	}
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"runtime"
 	"strings"
 	"sync"
@@ -37,16 +38,21 @@ func awsLimits() edge.Limits {
 	}
 }
 
-// expectProtocolClose requires the server to close c with code, and the
-// Disconnect call to report the same code and the reason the close frame
-// carried.
-func expectProtocolClose(t *testing.T, s *testServer, c *client, code int) {
+// expectProtocolClose requires the server to close c with code; the client
+// then sends the rest of the frame it was writing, if any, and its close
+// reply, and the server must end the TCP connection on that reply (the
+// close timeout, a minute, is beyond the test's wait). The Disconnect call
+// must report the code and the reason the close frame carried.
+func expectProtocolClose(t *testing.T, s *testServer, c *client, code int, rest ...byte) {
 	t.Helper()
 	reason := c.expectClose(code)
 	if reason == "" {
 		t.Errorf("close frame %d has no reason", code)
 	}
-	c.hangUp(code)
+	if len(rest) > 0 {
+		c.write(rest)
+	}
+	c.finishClose(code)
 	if d := s.rec.waitDisconnect(t, c.conn); d != (disconnect{code, reason}) {
 		t.Fatalf("Disconnect(%d, %q), want (%d, %q)", d.code, d.reason, code, reason)
 	}
@@ -62,7 +68,7 @@ func TestUpgradeAndEcho(t *testing.T) {
 		_ = c.Send(append([]byte(c.Session.(string)+":"), data...))
 	}
 	s := startServer(t, edge.Config{Path: "/prod", Limits: awsLimits()}, rec)
-	c, resp := s.tryDial(t)
+	c, resp := s.tryDialWith(t, []string{"Sec-WebSocket-Protocol: chat.v2, chat.v1"})
 	if resp.StatusCode != http.StatusSwitchingProtocols || resp.Header.Get("Sec-WebSocket-Accept") != testAccept ||
 		resp.Header.Get("Sec-WebSocket-Protocol") != "chat.v1" {
 		t.Fatalf("upgrade response %s %v", resp.Status, resp.Header)
@@ -78,7 +84,7 @@ func TestUpgradeAndEcho(t *testing.T) {
 	c.expectText(c.name + ":hello")
 
 	// The trailing-slash form of the stage path upgrades too.
-	req := strings.Replace(upgradeRequest(s.addr, "/prod/", "slash"), "X-Test-Client", "X-Other", 1)
+	req := strings.Replace(upgradeRequest(s.addr, "/prod/", "slash", "Sec-WebSocket-Protocol: chat.v1"), "X-Test-Client", "X-Other", 1)
 	if resp, body := rawHTTP(t, s.addr, req); resp.StatusCode != http.StatusSwitchingProtocols {
 		t.Fatalf("GET /prod/: %s %s", resp.Status, body)
 	}
@@ -89,9 +95,9 @@ func TestFrameTooBigClosesAtHeader(t *testing.T) {
 	c := s.dial(t)
 	// Only the header of a 40 KB text frame: 2 bytes, a 16-bit length and
 	// the masking key. The close must come without any payload.
-	hdr := clientFrame(wsproto.OpText, true, make([]byte, 40<<10))[:8]
-	c.write(hdr)
-	expectProtocolClose(t, s, c, wsproto.CloseTooBig)
+	f := clientFrame(wsproto.OpText, true, make([]byte, 40<<10))
+	c.write(f[:8])
+	expectProtocolClose(t, s, c, wsproto.CloseTooBig, f[8:]...)
 	if n := len(s.rec.messages(c.conn)); n != 0 {
 		t.Fatalf("%d messages delivered", n)
 	}
@@ -129,8 +135,9 @@ func TestMessageTooBigAcrossFrames(t *testing.T) {
 		c.send(wsproto.OpContinuation, false, chunk)
 		c.send(wsproto.OpContinuation, false, chunk)
 		// The header of the frame that would pass 128 KB is enough.
-		c.write(clientFrame(wsproto.OpContinuation, true, []byte("b"))[:6])
-		expectProtocolClose(t, s, c, wsproto.CloseTooBig)
+		f := clientFrame(wsproto.OpContinuation, true, []byte("b"))
+		c.write(f[:6])
+		expectProtocolClose(t, s, c, wsproto.CloseTooBig, f[6:]...)
 		if n := len(s.rec.messages(c.conn)); n != 0 {
 			t.Fatalf("%d messages delivered", n)
 		}
@@ -247,6 +254,59 @@ func TestProtocolErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestProtocolErrorClosingHandshake: after a protocol error the server
+// reads on until the client's close reply, answering nothing and
+// delivering nothing, and ends the connection on that reply; a second
+// protocol error while it waits ends it at once.
+func TestProtocolErrorClosingHandshake(t *testing.T) {
+	s := startServer(t, edge.Config{Limits: awsLimits()}, nil)
+	// The rest of the broken frame's payload looks like a close frame;
+	// it must be skipped as payload.
+	lookalike := clientFrame(wsproto.OpClose, true, closePayload(1000, ""))
+	broken := append([]byte{0x81 | 0x40, byte(0x80 | len(lookalike))}, maskKey[:]...)
+	broken = append(broken, lookalike...)
+	traffic := [][]byte{
+		clientFrame(wsproto.OpText, true, []byte("late")),
+		clientFrame(wsproto.OpPing, true, []byte("ping")),
+		clientFrame(wsproto.OpBinary, false, []byte{1}),
+		clientFrame(wsproto.OpContinuation, true, make([]byte, 40<<10)),
+	}
+
+	t.Run("close reply", func(t *testing.T) {
+		c := s.dial(t)
+		c.write(broken[:3])
+		reason := c.expectClose(wsproto.CloseProtocolError)
+		c.write(broken[3:])
+		for _, f := range traffic {
+			c.write(f)
+		}
+		// The server waits for the close reply: the connection is open.
+		c.write(clientFrame(wsproto.OpText, true, []byte("x"))[:3])
+		if d := s.rec.disconnects(c.conn); len(d) != 0 {
+			t.Fatalf("disconnected before the close reply: %v", d)
+		}
+		c.write(clientFrame(wsproto.OpText, true, []byte("x"))[3:])
+		c.finishClose(wsproto.CloseProtocolError)
+		if d := s.rec.waitDisconnect(t, c.conn); d != (disconnect{wsproto.CloseProtocolError, reason}) {
+			t.Fatalf("Disconnect(%d, %q), want (1002, %q)", d.code, d.reason, reason)
+		}
+		if m := s.rec.messages(c.conn); len(m) != 0 {
+			t.Fatalf("messages delivered after the error: %v", m)
+		}
+	})
+	t.Run("second protocol error", func(t *testing.T) {
+		c := s.dial(t)
+		c.write(broken)
+		reason := c.expectClose(wsproto.CloseProtocolError)
+		c.write(traffic[0])
+		c.write(wsproto.AppendFrame(nil, wsproto.OpText, true, []byte("unmasked")))
+		c.expectEOF()
+		if d := s.rec.waitDisconnect(t, c.conn); d != (disconnect{wsproto.CloseProtocolError, reason}) {
+			t.Fatalf("Disconnect(%d, %q), want (1002, %q)", d.code, d.reason, reason)
+		}
+	})
 }
 
 func TestPingAnsweredWithPong(t *testing.T) {
@@ -666,6 +726,31 @@ func TestSlowConsumer(t *testing.T) {
 	}
 }
 
+// TestPingFloodIsSlowConsumer: pongs count toward the outbound queue like
+// data, so a client that pings in a loop and never reads is closed as a slow
+// consumer, not dropped by the event loop once its write buffer overflows.
+func TestPingFloodIsSlowConsumer(t *testing.T) {
+	l := awsLimits()
+	l.OutboundQueueBytes = 64 << 10
+	s := startServer(t, edge.Config{Limits: l}, nil)
+	// The client's receive buffer keeps its size: shrinking it below the
+	// window it has already advertised makes it drop the server's segments,
+	// with the acknowledgements they carry, and stalls both directions.
+	c := s.dial(t)
+	pings := bytes.Repeat(clientFrame(wsproto.OpPing, true, bytes.Repeat([]byte("p"), 125)), 1000)
+	deadline := time.Now().Add(ioTimeout)
+	for len(s.rec.disconnects(c.conn)) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("a client pinging without reading was never disconnected")
+		}
+		// Fails once the server has closed the socket.
+		_ = c.writeErr(pings)
+	}
+	if d := s.rec.disconnects(c.conn)[0]; d != (disconnect{wsproto.ClosePolicyViolation, "slow consumer"}) {
+		t.Fatalf("Disconnect(%d, %q), want (1008, \"slow consumer\")", d.code, d.reason)
+	}
+}
+
 // TestSendRightAfterUpgrade sends to each connection as soon as its client
 // has read the 101: a connection is open from the moment the client can
 // know it is.
@@ -764,6 +849,7 @@ func TestMaxConnections(t *testing.T) {
 func TestHTTPRejections(t *testing.T) {
 	s := startServer(t, edge.Config{Path: "/prod", Limits: awsLimits()}, nil)
 	valid := upgradeRequest(s.addr, "/prod", "http")
+	smuggled := clientFrame(wsproto.OpText, true, []byte("smuggled"))
 	for _, tc := range []struct {
 		name   string
 		req    string
@@ -779,6 +865,10 @@ func TestHTTPRejections(t *testing.T) {
 		{"no version", strings.Replace(valid, "Sec-WebSocket-Version: 13\r\n", "", 1), http.StatusUpgradeRequired},
 		{"short key", strings.Replace(valid, testKey, "c2hvcnQ=", 1), http.StatusBadRequest},
 		{"no key", strings.Replace(valid, "Sec-WebSocket-Key: "+testKey+"\r\n", "", 1), http.StatusBadRequest},
+		// A request body would reach the frame parser as the client's
+		// first frames.
+		{"body with Content-Length", upgradeRequest(s.addr, "/prod", "http", fmt.Sprintf("Content-Length: %d", len(smuggled))) + string(smuggled), http.StatusBadRequest},
+		{"chunked body", upgradeRequest(s.addr, "/prod", "http", "Transfer-Encoding: chunked") + fmt.Sprintf("%x\r\n%s\r\n0\r\n\r\n", len(smuggled), smuggled), http.StatusBadRequest},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.status != http.StatusNotFound {
@@ -841,6 +931,64 @@ func TestConnectRejected(t *testing.T) {
 		t.Fatalf("rejected connections in the hub: %d", n)
 	}
 	// rec.check, run at shutdown, requires that no Disconnect ran for them.
+}
+
+// TestSubprotocolMustBeOffered: the 101 carries the handler's subprotocol
+// only when it is, exactly, one the client offered; anything else is the
+// handler's failure (502), and the connection, whose Connect succeeded, gets
+// its Disconnect.
+func TestSubprotocolMustBeOffered(t *testing.T) {
+	rec := newRecorder()
+	rec.onConnect = func(_ *edge.Conn, r *http.Request) (string, error) {
+		return r.URL.Query().Get("sub"), nil
+	}
+	s := startServer(t, edge.Config{Limits: awsLimits()}, rec)
+	for _, tc := range []struct {
+		name, offer, sub string
+		status           int
+	}{
+		{"offered", "chat, superchat", "superchat", http.StatusSwitchingProtocols},
+		{"none chosen", "chat", "", http.StatusSwitchingProtocols},
+		{"not offered", "chat", "superchat", http.StatusBadGateway},
+		{"nothing offered", "", "chat", http.StatusBadGateway},
+		{"other case", "chat", "Chat", http.StatusBadGateway},
+		{"a whole offer list", "chat, superchat", "chat, superchat", http.StatusBadGateway},
+		{"header injection", "chat", "chat\r\nSet-Cookie: session=stolen", http.StatusBadGateway},
+		{"not a token", "a/b", "a/b", http.StatusBadGateway},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := len(rec.acceptedConns())
+			var offer []string
+			if tc.offer != "" {
+				offer = append(offer, "Sec-WebSocket-Protocol: "+tc.offer)
+			}
+			req := upgradeRequest(s.addr, "/?sub="+url.QueryEscape(tc.sub), "sub-"+tc.name, offer...)
+			resp, body := rawHTTP(t, s.addr, req)
+			if c := resp.Header.Get("Set-Cookie"); c != "" {
+				t.Fatalf("response sets a cookie: %q", c)
+			}
+			if resp.StatusCode != tc.status {
+				t.Fatalf("status %s (body %q), want %d", resp.Status, body, tc.status)
+			}
+			if got := resp.Header.Values("Sec-WebSocket-Protocol"); tc.status == http.StatusSwitchingProtocols && tc.sub != "" {
+				if len(got) != 1 || got[0] != tc.sub {
+					t.Fatalf("Sec-WebSocket-Protocol %q, want %q", got, tc.sub)
+				}
+			} else if len(got) != 0 {
+				t.Fatalf("Sec-WebSocket-Protocol %q, want none", got)
+			}
+			conns := rec.acceptedConns()
+			if len(conns) != before+1 {
+				t.Fatalf("Connect ran %d times", len(conns)-before)
+			}
+			// The client has hung up: every connection ends with one
+			// Disconnect, a refused one with 1011.
+			d := rec.waitDisconnect(t, conns[len(conns)-1])
+			if tc.status == http.StatusBadGateway && d.code != wsproto.CloseInternalError {
+				t.Fatalf("Disconnect(%d, %q), want 1011", d.code, d.reason)
+			}
+		})
+	}
 }
 
 func TestShutdown(t *testing.T) {

@@ -152,10 +152,13 @@ func (r *recorder) disconnects(c *edge.Conn) []disconnect {
 	return append([]disconnect(nil), r.discs[c]...)
 }
 
-func (r *recorder) acceptedCount() int {
+func (r *recorder) acceptedCount() int { return len(r.acceptedConns()) }
+
+// acceptedConns returns the connections whose Connect succeeded, in order.
+func (r *recorder) acceptedConns() []*edge.Conn {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return len(r.accepted)
+	return append([]*edge.Conn(nil), r.accepted...)
 }
 
 // waitDisconnect waits for the Disconnect call of c and returns it.
@@ -274,8 +277,8 @@ const (
 var clientSeq atomic.Int64
 
 // upgradeRequest returns a valid opening handshake for path from a client
-// called name.
-func upgradeRequest(addr, path, name string) string {
+// called name, with extra header lines ("Name: value").
+func upgradeRequest(addr, path, name string, headers ...string) string {
 	return "GET " + path + " HTTP/1.1\r\n" +
 		"Host: " + addr + "\r\n" +
 		"Upgrade: websocket\r\n" +
@@ -284,6 +287,7 @@ func upgradeRequest(addr, path, name string) string {
 		"Sec-WebSocket-Version: 13\r\n" +
 		"User-Agent: edge-test\r\n" +
 		"X-Test-Client: " + name + "\r\n" +
+		strings.Join(append(headers, ""), "\r\n") +
 		"\r\n"
 }
 
@@ -319,13 +323,19 @@ func (s *testServer) dial(t testing.TB, extra ...byte) *client {
 // response, whatever its status.
 func (s *testServer) tryDial(t testing.TB, extra ...byte) (*client, *http.Response) {
 	t.Helper()
+	return s.tryDialWith(t, nil, extra...)
+}
+
+// tryDialWith is tryDial with extra header lines in the request.
+func (s *testServer) tryDialWith(t testing.TB, headers []string, extra ...byte) (*client, *http.Response) {
+	t.Helper()
 	nc, err := net.DialTimeout("tcp", s.addr, ioTimeout)
 	if err != nil {
 		t.Fatalf("dial: %v", err)
 	}
 	t.Cleanup(func() { _ = nc.Close() })
 	c := &client{t: t, name: fmt.Sprintf("client-%d", clientSeq.Add(1)), nc: nc, br: bufio.NewReader(nc)}
-	c.write(append([]byte(upgradeRequest(s.addr, s.path, c.name)), extra...))
+	c.write(append([]byte(upgradeRequest(s.addr, s.path, c.name, headers...)), extra...))
 	_ = nc.SetReadDeadline(time.Now().Add(ioTimeout))
 	resp, err := http.ReadResponse(c.br, nil)
 	if err != nil {

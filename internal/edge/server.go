@@ -65,8 +65,10 @@ func (e *RejectError) Error() string {
 // Handler is the gateway's logic at each stage of a connection.
 type Handler interface {
 	// Connect runs before the upgrade completes. It returns the
-	// Sec-WebSocket-Protocol to answer with ("" for none), or an error: a
-	// *RejectError answers with its status, any other error with 502.
+	// Sec-WebSocket-Protocol to answer with ("" for none), which must be one
+	// the client offered (anything else answers 502, and Disconnect runs),
+	// or an error: a *RejectError answers with its status, any other error
+	// with 502.
 	// Connect may set c.Session.
 	Connect(ctx context.Context, c *Conn, r *http.Request) (subprotocol string, err error)
 	// Message handles one complete client message. Calls for one connection
@@ -315,6 +317,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		s.log.Warn("connect failed", "connectionId", c.id, "err", err)
+		writeReject(w, http.StatusBadGateway, "Bad Gateway")
+		return
+	}
+	if sub != "" && !wsproto.Offered(wsproto.ParseSubprotocols(r.Header), sub) {
+		// Not one the client offered: the client would fail the handshake,
+		// and a value with CR or LF would add headers to the 101. The value
+		// is not logged: clients put tokens in their offer.
+		s.log.Warn("connect chose a subprotocol the client did not offer; refusing the handshake", "connectionId", c.id)
+		s.disconnectLater(c, wsproto.CloseInternalError, "subprotocol not offered")
 		writeReject(w, http.StatusBadGateway, "Bad Gateway")
 		return
 	}

@@ -1,12 +1,14 @@
 package gateway_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/coder/websocket"
@@ -211,6 +213,72 @@ func TestConnectSubprotocolFromIntegration(t *testing.T) {
 	ev := b.Events("/connect")[1]
 	if ev.Headers["Sec-WebSocket-Protocol"] != "chat,other" {
 		t.Fatalf("$connect event Sec-WebSocket-Protocol header = %q", ev.Headers["Sec-WebSocket-Protocol"])
+	}
+}
+
+// TestConnectSubprotocolNotOffered: a Sec-WebSocket-Protocol from the
+// $connect integration that the client did not offer is the integration's
+// failure: the handshake is refused with 502, nothing of the value reaches
+// the response or the log, and the backend, which accepted the $connect,
+// gets the connection's $disconnect.
+func TestConnectSubprotocolNotOffered(t *testing.T) {
+	b := gt.NewBackend(t)
+	g := gt.Start(t, backendConfig(b, ""))
+	for i, sub := range []string{
+		"chat\r\nSet-Cookie: session=secret-cookie-value",
+		"superchat",
+		"chat, secret-offered-token",
+		"Chat",
+	} {
+		b.On("/connect", func(gt.Event) gt.Reply {
+			return gt.Reply{Proxy: &events.APIGatewayProxyResponse{StatusCode: 200,
+				Headers: map[string]string{"Sec-WebSocket-Protocol": sub}}}
+		})
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		c, resp, err := websocket.Dial(ctx, g.URL, &websocket.DialOptions{Subprotocols: []string{"chat", "secret-offered-token"}})
+		cancel()
+		if err == nil {
+			_ = c.CloseNow()
+		}
+		if resp == nil {
+			t.Fatalf("%q: no handshake response (%v)", sub, err)
+		}
+		if cookie := resp.Header.Get("Set-Cookie"); cookie != "" {
+			t.Fatalf("%q: the response sets a cookie %q", sub, cookie)
+		}
+		if resp.StatusCode != http.StatusBadGateway {
+			t.Fatalf("%q: status %s, want 502", sub, resp.Status)
+		}
+		id := b.ConnectionID(t, "/connect", i)
+		ev := b.WaitEvent(t, "/disconnect", func(e gt.Event) bool { return e.RequestContext.ConnectionID == id })
+		if code := ev.RequestContext.DisconnectStatusCode; code != 1011 {
+			t.Fatalf("%q: $disconnect with code %d, want 1011", sub, code)
+		}
+	}
+	for _, secret := range []string{"secret-cookie-value", "secret-offered-token"} {
+		if strings.Contains(g.Logs.String(), secret) {
+			t.Fatalf("the log holds %q", secret)
+		}
+	}
+}
+
+// TestConnectSubprotocolNotOfferedKeepsOthers: a connection refused for
+// its subprotocol never counts as open, so with user_limit_policy
+// close_oldest it does not close the user's connection in its place.
+func TestConnectSubprotocolNotOfferedKeepsOthers(t *testing.T) {
+	b := gt.NewBackend(t)
+	g := gt.Start(t, pushConfig(b, "limits: {max_connections_per_user: 1, user_limit_policy: close_oldest}"))
+	first := gt.Dial(t, userURL(t, g, "alice"), nil)
+	b.On("/connect", func(gt.Event) gt.Reply {
+		return gt.Reply{Proxy: &events.APIGatewayProxyResponse{StatusCode: 200,
+			Headers: map[string]string{"Sec-WebSocket-Protocol": "superchat"}}}
+	})
+	if got := dialStatus(userURL(t, g, "alice"), &websocket.DialOptions{Subprotocols: []string{"chat"}}); got != http.StatusBadGateway {
+		t.Fatalf("status %d, want 502", got)
+	}
+	first.Send(`{"action":"still here"}`)
+	if got := first.NextText(); got != `{"action":"still here"}` {
+		t.Fatalf("the user's connection got %q", got)
 	}
 }
 

@@ -101,9 +101,17 @@ func (h *handler) Connect(ctx context.Context, c *edge.Conn, r *http.Request) (s
 			return "", &edge.RejectError{Status: resp.StatusCode, Message: statusMessage(resp.StatusCode)}
 		}
 		// As in AWS, the integration may choose the subprotocol; with
-		// configured subprotocols the gateway's choice stands.
+		// configured subprotocols the gateway's choice stands. A choice
+		// the client did not offer fails the integration before the
+		// connection counts anywhere; the value may hold the client's
+		// token, so it is not logged.
 		if sub == "" {
 			sub = headerValue(resp.Headers, "Sec-WebSocket-Protocol")
+			if sub != "" && !wsproto.Offered(offered, sub) {
+				g.log.Warn("$connect integration chose a subprotocol the client did not offer", "connectionId", c.ID(), "requestId", ev.RequestContext.RequestID)
+				h.disconnectEvent(ctx, c, sess, closeInternal, "subprotocol not offered")
+				return "", errors.New("$connect integration chose a subprotocol the client did not offer")
+			}
 		}
 		connected = true
 	}

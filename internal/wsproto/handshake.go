@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 )
 
@@ -26,14 +27,20 @@ func AcceptKey(clientKey string) string {
 // response body: [http.StatusMethodNotAllowed] when the method is not GET,
 // [http.StatusUpgradeRequired] when Sec-WebSocket-Version is missing or is
 // not 13 (the caller then adds "Sec-WebSocket-Version: 13" to the
-// response), and [http.StatusBadRequest] for anything else. CheckUpgrade
-// does not look at Origin or Sec-WebSocket-Protocol.
+// response), and [http.StatusBadRequest] for anything else, including a
+// request with a body (Content-Length above zero or any
+// Transfer-Encoding): after the upgrade its bytes would be read as the
+// client's first frames. CheckUpgrade does not look at Origin or
+// Sec-WebSocket-Protocol.
 func CheckUpgrade(r *http.Request) (status int, err error) {
 	if r.Method != http.MethodGet {
 		return http.StatusMethodNotAllowed, errors.New("websocket upgrade requires method get")
 	}
 	if !r.ProtoAtLeast(1, 1) {
 		return http.StatusBadRequest, errors.New("websocket upgrade requires http/1.1 or later")
+	}
+	if r.ContentLength > 0 || len(r.TransferEncoding) > 0 {
+		return http.StatusBadRequest, errors.New("websocket upgrade request must not have a body")
 	}
 	if !headerHasToken(r.Header, "Connection", "upgrade") {
 		return http.StatusBadRequest, errors.New("missing connection: upgrade header")
@@ -67,6 +74,33 @@ func ParseSubprotocols(h http.Header) []string {
 		}
 	}
 	return protos
+}
+
+// Offered reports whether a server may answer a client that offered the
+// subprotocols offered (see [ParseSubprotocols]) with
+// "Sec-WebSocket-Protocol: sub": sub must be a token (RFC 7230 section
+// 3.2.6) equal, byte for byte, to one of them (RFC 6455 section 4.2.2).
+// Anything else, written into the response, would make the client fail the
+// handshake or, with CR or LF in it, add headers of its own.
+func Offered(offered []string, sub string) bool {
+	return isToken(sub) && slices.Contains(offered, sub)
+}
+
+// isToken reports whether s is a non-empty RFC 7230 token.
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // headerHasToken reports whether any line of the comma-separated header

@@ -45,6 +45,9 @@ func TestCheckUpgrade(t *testing.T) {
 		{"key of 15 bytes", func(r *http.Request) { r.Header.Set("Sec-WebSocket-Key", "AAAAAAAAAAAAAAAAAAAA") }, http.StatusBadRequest},
 		{"key of 17 bytes", func(r *http.Request) { r.Header.Set("Sec-WebSocket-Key", "AAAAAAAAAAAAAAAAAAAAAAA=") }, http.StatusBadRequest},
 		{"two keys", func(r *http.Request) { r.Header.Add("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==") }, http.StatusBadRequest},
+		{"empty body declared", func(r *http.Request) { r.ContentLength = 0 }, http.StatusSwitchingProtocols},
+		{"body with content-length", func(r *http.Request) { r.ContentLength = 5 }, http.StatusBadRequest},
+		{"chunked body", func(r *http.Request) { r.ContentLength, r.TransferEncoding = -1, []string{"chunked"} }, http.StatusBadRequest},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -88,5 +91,35 @@ func TestParseSubprotocols(t *testing.T) {
 		if got := ParseSubprotocols(h); !reflect.DeepEqual(got, tt.want) {
 			t.Errorf("ParseSubprotocols(%q) = %q, want %q", tt.lines, got, tt.want)
 		}
+	}
+}
+
+func TestOffered(t *testing.T) {
+	offered := []string{"chat", "v2.chat", "a b"}
+	tests := []struct {
+		sub  string
+		want bool
+	}{
+		{"chat", true},
+		{"v2.chat", true},
+		{"", false},
+		{"Chat", false},
+		{"superchat", false},
+		{"chat, v2.chat", false},
+		{"a b", false}, // offered, but not a token
+		{"chat\r\nSet-Cookie: x=y", false},
+		{"chat\n", false},
+		{" chat", false},
+	}
+	for _, tt := range tests {
+		if got := Offered(offered, tt.sub); got != tt.want {
+			t.Errorf("Offered(%q, %q) = %v, want %v", offered, tt.sub, got, tt.want)
+		}
+	}
+	if Offered(nil, "chat") {
+		t.Error("Offered(nil, chat) = true")
+	}
+	if !Offered([]string{"!#$%&'*+-.^_`|~09AZaz"}, "!#$%&'*+-.^_`|~09AZaz") {
+		t.Error("a token of every allowed punctuation character is refused")
 	}
 }

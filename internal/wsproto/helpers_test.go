@@ -73,6 +73,7 @@ type result struct {
 	events   []event
 	err      error
 	buffered int
+	closed   bool // Closed() at the end
 }
 
 // errCode returns the close code of err, 0 for nil and -1 for an error
@@ -134,19 +135,19 @@ func fixedChunks(n, size int) []int {
 	return append(s, n)
 }
 
-// feedChunks feeds stream to a new parser in pieces of the given lengths
-// and stops at the first error.
+// feedChunks feeds stream to a new parser in pieces of the given lengths,
+// all of them, also after an error, and returns the first error.
 func feedChunks(l Limits, stream []byte, pieces []int) result {
 	p := NewParser(l)
 	var rec recorder
-	var err error
+	var first error
 	for _, n := range pieces {
-		if err = p.Feed(stream[:n], &rec); err != nil {
-			break
+		if err := p.Feed(stream[:n], &rec); err != nil && first == nil {
+			first = err
 		}
 		stream = stream[n:]
 	}
-	return result{events: rec.events, err: err, buffered: p.Buffered()}
+	return result{events: rec.events, err: first, buffered: p.Buffered(), closed: p.Closed()}
 }
 
 // parse feeds stream whole, one byte at a time (997 bytes at a time above
@@ -164,7 +165,8 @@ func parse(t *testing.T, l Limits, stream []byte) result {
 			continue
 		}
 		if !sameResult(got, want) {
-			t.Fatalf("chunking %s: got %v, %v; whole stream gave %v, %v", c.name, got.events, got.err, want.events, want.err)
+			t.Fatalf("chunking %s: got %v, %v (buffered %d, closed %v); whole stream gave %v, %v (buffered %d, closed %v)",
+				c.name, got.events, got.err, got.buffered, got.closed, want.events, want.err, want.buffered, want.closed)
 		}
 	}
 	if want.err != nil && want.buffered != 0 {
@@ -197,7 +199,7 @@ func checkTerminal(t *testing.T, l Limits, stream []byte) {
 }
 
 func sameResult(a, b result) bool {
-	if !reflect.DeepEqual(a.events, b.events) || a.buffered != b.buffered {
+	if !reflect.DeepEqual(a.events, b.events) || a.buffered != b.buffered || a.closed != b.closed {
 		return false
 	}
 	if a.err == nil || b.err == nil {

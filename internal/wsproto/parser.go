@@ -30,10 +30,11 @@ type Handler interface {
 type parserState uint8
 
 const (
-	stateHeader  parserState = iota // reading a frame header
-	statePayload                    // reading the payload of the current frame
-	stateClosed                     // a close frame was delivered
-	stateFailed                     // err ended the stream
+	stateHeader      parserState = iota // reading a frame header
+	statePayload                        // reading the payload of the current frame
+	stateClosed                         // reading nothing more: see Closed
+	stateSkipHeader                     // after an error: reading a frame header
+	stateSkipPayload                    // after an error: skipping remain bytes of payload and masking key
 )
 
 // maxHeader is the longest frame header: 2 bytes, a 64-bit length and a
@@ -51,8 +52,11 @@ const maxHeader = 2 + 8 + 4
 // when its first byte arrives and returned once the handler has seen it.
 type Parser struct {
 	limits Limits
-	err    error
+	err    error // the first error; once set, the parser only skips (see Feed)
 	state  parserState
+	// skipChecked: the header read in stateSkipHeader is the one that
+	// broke the stream, already judged.
+	skipChecked bool
 
 	// The header of the current frame, as far as it has arrived.
 	hdr  [maxHeader]byte
@@ -85,15 +89,28 @@ func NewParser(l Limits) *Parser {
 // Feed consumes data, calling h for every message and control frame that
 // completes. It returns nil when data has been consumed and more input is
 // expected, a [*CloseError] when the stream breaks the protocol or the
-// limits, or the first error a handler returned. After an error, every
-// later call returns the same error without reading data. After a close
-// frame, the rest of data and all later input are ignored and Feed returns
-// nil. Feed does not modify or retain data.
+// limits, or the first error a handler returned. After a close frame, the
+// rest of data and all later input are ignored and Feed returns nil. Feed
+// does not modify or retain data.
+//
+// After an error every later call returns the same error and no handler is
+// called again, but the parser reads on for the closing handshake (RFC 6455
+// section 7), in which the peer answers the close frame the error calls for
+// with its own: it skips the rest of the frame that broke the stream, as
+// far as that frame's header tells, then follows the frames after it by
+// their headers, discarding payloads, until a close frame arrives, and
+// [Parser.Closed] reports true. A header that breaks the frame rules again
+// (reserved bits or opcode, no mask, a fragmented or oversized control
+// frame, a length with the top bit set) ends the wait as well, since frames
+// can no longer be told apart; so does an error in a close frame, which the
+// peer sent as its side of the handshake.
 func (p *Parser) Feed(data []byte, h Handler) error {
+	if p.err != nil {
+		p.skip(data)
+		return p.err
+	}
 	for {
 		switch p.state {
-		case stateFailed:
-			return p.err
 		case stateClosed:
 			return nil
 		case stateHeader:
@@ -103,7 +120,7 @@ func (p *Parser) Feed(data []byte, h Handler) error {
 			n, err := p.readHeader(data)
 			data = data[n:]
 			if err != nil {
-				return p.fail(err)
+				return p.fail(err, data)
 			}
 			if p.state == stateHeader {
 				return nil
@@ -117,21 +134,27 @@ func (p *Parser) Feed(data []byte, h Handler) error {
 				if uint64(n) > p.remain {
 					n = int(p.remain)
 				}
-				if err := p.readPayload(data[:n]); err != nil {
-					return p.fail(err)
-				}
+				chunk := data[:n]
 				data = data[n:]
 				p.remain -= uint64(n)
+				if err := p.readPayload(chunk); err != nil {
+					return p.fail(err, data)
+				}
 				if p.remain > 0 {
 					return nil
 				}
 			}
 			if err := p.endFrame(h); err != nil {
-				return p.fail(err)
+				return p.fail(err, data)
 			}
 		}
 	}
 }
+
+// Closed reports whether the parser reads no more input: the peer's close
+// frame has arrived (delivered, or skipped after an error), or after an
+// error the stream could no longer be followed (see [Parser.Feed]).
+func (p *Parser) Closed() bool { return p.state == stateClosed }
 
 // Buffered returns the number of bytes the parser holds for a partial
 // frame header, control frame or message. It is zero between messages.
@@ -146,14 +169,100 @@ func (p *Parser) Buffered() int {
 	return n
 }
 
-// fail makes err the terminal state of the parser and releases its buffers.
-func (p *Parser) fail(err error) error {
+// fail records err, releases the parser's buffers and skips rest, the
+// input after the point where err arose, for the closing handshake.
+func (p *Parser) fail(err error, rest []byte) error {
 	p.err = err
-	p.state = stateFailed
-	p.hdrN = 0
+	p.msgOp, p.msgLen = 0, 0
 	p.releaseMsg()
 	p.releaseCtl()
+	switch {
+	case p.state == statePayload:
+		// Inside a frame: the rest of its payload comes first.
+		p.state = stateSkipPayload
+	case p.hdrN > 0:
+		// Inside a header, whose first two bytes have arrived.
+		p.state, p.skipChecked = stateSkipHeader, true
+		p.skipStart()
+	case p.op == OpClose:
+		// A close frame that broke the rules is still the peer's close.
+		p.state = stateClosed
+	default:
+		p.state = stateSkipHeader
+	}
+	p.skip(rest)
 	return err
+}
+
+// skip follows data after an error, frame by frame, until a close frame or
+// a header that breaks the frame rules closes the parser.
+func (p *Parser) skip(data []byte) {
+	for {
+		switch p.state {
+		case stateSkipHeader:
+			data = data[p.skipHeader(data):]
+			if p.state == stateSkipHeader {
+				return
+			}
+		case stateSkipPayload:
+			n := min(uint64(len(data)), p.remain)
+			data = data[n:]
+			if p.remain -= n; p.remain > 0 {
+				return
+			}
+			p.state = stateSkipHeader
+		default:
+			return
+		}
+	}
+}
+
+// skipHeader reads header bytes from data after an error and returns how
+// many it used. A complete header leaves the parser skipping the frame's
+// masking key and payload.
+func (p *Parser) skipHeader(data []byte) int {
+	n := 0
+	if p.hdrN < 2 {
+		n = copy(p.hdr[p.hdrN:2], data)
+		p.hdrN += uint8(n)
+		if p.hdrN < 2 {
+			return n
+		}
+		p.skipStart()
+		if p.state == stateClosed {
+			return n
+		}
+	}
+	end := lengthEnd(p.hdr[1])
+	k := copy(p.hdr[p.hdrN:end], data[n:])
+	p.hdrN += uint8(k)
+	n += k
+	if int(p.hdrN) < end {
+		return n
+	}
+	length := payloadLength(&p.hdr)
+	p.hdrN, p.skipChecked = 0, false
+	if length>>63 != 0 {
+		p.state = stateClosed
+		return n
+	}
+	if p.hdr[1]&0x80 != 0 {
+		length += 4
+	}
+	p.remain = length
+	p.state = stateSkipPayload
+	return n
+}
+
+// skipStart judges the first two bytes of a header read after an error:
+// a close frame, or a header that breaks the frame rules, closes the
+// parser.
+func (p *Parser) skipStart() {
+	b0, b1 := p.hdr[0], p.hdr[1]
+	if Opcode(b0&0x0f) == OpClose || !p.skipChecked && checkFrame(b0, b1) != nil {
+		p.state = stateClosed
+		p.hdrN = 0
+	}
 }
 
 func (p *Parser) releaseMsg() {
@@ -226,10 +335,10 @@ func lengthEnd(b1 byte) int {
 	return 2
 }
 
-// checkStart validates the first two header bytes: flags, opcode, mask bit,
-// control-frame rules, the order of data frames and RejectBinary.
-func (p *Parser) checkStart() error {
-	b0, b1 := p.hdr[0], p.hdr[1]
+// checkFrame validates what the first two bytes of any client frame's
+// header must obey on their own: no reserved bits, a defined opcode, the
+// mask bit, and control frames unfragmented with at most 125 bytes.
+func checkFrame(b0, b1 byte) error {
 	if b0&0x70 != 0 {
 		return &CloseError{CloseProtocolError, "reserved bits set without a negotiated extension"}
 	}
@@ -242,15 +351,28 @@ func (p *Parser) checkStart() error {
 	if b1&0x80 == 0 {
 		return &CloseError{CloseProtocolError, "unmasked client frame"}
 	}
-	fin := b0&0x80 != 0
-	switch {
-	case op.IsControl():
-		if !fin {
+	if op.IsControl() {
+		if b0&0x80 == 0 {
 			return &CloseError{CloseProtocolError, "fragmented control frame"}
 		}
 		if b1&0x7f > MaxControlPayload {
 			return &CloseError{CloseProtocolError, "control frame payload over 125 bytes"}
 		}
+	}
+	return nil
+}
+
+// checkStart validates the first two header bytes: checkFrame, then the
+// order of data frames and RejectBinary.
+func (p *Parser) checkStart() error {
+	b0, b1 := p.hdr[0], p.hdr[1]
+	if err := checkFrame(b0, b1); err != nil {
+		return err
+	}
+	op := Opcode(b0 & 0x0f)
+	fin := b0&0x80 != 0
+	switch {
+	case op.IsControl():
 	case op == OpContinuation:
 		if p.msgOp == 0 {
 			return &CloseError{CloseProtocolError, "continuation frame without a message to continue"}
@@ -270,17 +392,9 @@ func (p *Parser) checkStart() error {
 // checkLength reads the payload length and checks it against the
 // protocol and the limits.
 func (p *Parser) checkLength() error {
-	var length uint64
-	switch l7 := p.hdr[1] & 0x7f; l7 {
-	case 126:
-		length = uint64(binary.BigEndian.Uint16(p.hdr[2:]))
-	case 127:
-		length = binary.BigEndian.Uint64(p.hdr[2:])
-		if length>>63 != 0 {
-			return &CloseError{CloseProtocolError, "frame length has the most significant bit set"}
-		}
-	default:
-		length = uint64(l7)
+	length := payloadLength(&p.hdr)
+	if length>>63 != 0 {
+		return &CloseError{CloseProtocolError, "frame length has the most significant bit set"}
 	}
 	if !p.op.IsControl() {
 		if maxFrame := p.limits.MaxFrameBytes; maxFrame > 0 && length > uint64(maxFrame) {
@@ -295,6 +409,19 @@ func (p *Parser) checkLength() error {
 	}
 	p.remain = length
 	return nil
+}
+
+// payloadLength decodes the payload length of a header whose length bytes
+// have arrived.
+func payloadLength(hdr *[maxHeader]byte) uint64 {
+	switch l7 := hdr[1] & 0x7f; l7 {
+	case 126:
+		return uint64(binary.BigEndian.Uint16(hdr[2:]))
+	case 127:
+		return binary.BigEndian.Uint64(hdr[2:])
+	default:
+		return uint64(l7)
+	}
 }
 
 // startPayload takes the masking key from a complete header and prepares

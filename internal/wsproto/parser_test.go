@@ -182,3 +182,89 @@ func TestBufferPool(t *testing.T) {
 		putBuf(b)
 	}
 }
+
+// TestParserClosingHandshake: after an error the parser follows the stream
+// to the peer's close frame without delivering anything, so the closing
+// handshake can complete. What comes after the error in each case (the rest
+// of the broken frame, data frames, control frames) must not end it; a close
+// frame then must. The bytes after an error may start inside a frame: a
+// payload that looks like a close frame is skipped as payload.
+func TestParserClosingHandshake(t *testing.T) {
+	l := Limits{MaxFrameBytes: 1000, MaxMessageBytes: 2000, RejectBinary: true}
+	// A text frame masked with a zero key carries its payload as it is on
+	// the wire: here, invalid UTF-8 and then the bytes of a close frame.
+	lookalike := AppendClientFrame(nil, OpText, true, cat([]byte("\xff"), closeFrame(1000, "not me")), [4]byte{})
+	traffic := cat(text("data"), clientFrame(OpPing, true, []byte("p")), clientFrame(OpBinary, true, []byte{1, 2}),
+		clientFrame(OpContinuation, true, []byte("c")), clientFrame(OpPong, true, nil), clientFrame(OpText, true, make([]byte, 1500)))
+	for _, tc := range []struct {
+		name   string
+		broken []byte
+		code   int
+	}{
+		{"unmasked frame", rawFrame(0x81, false, []byte("hello")), CloseProtocolError},
+		{"unmasked frame with a 16-bit length", rawFrame(0x81, false, make([]byte, 300)), CloseProtocolError},
+		{"reserved bits", rawFrame(0xc1, true, closeFrame(1000, "")), CloseProtocolError},
+		{"reserved opcode", rawFrame(0x83, true, []byte("abc")), CloseProtocolError},
+		{"fragmented ping", clientFrame(OpPing, false, []byte("p")), CloseProtocolError},
+		{"ping over 125 bytes", clientFrame(OpPing, true, make([]byte, 200)), CloseProtocolError},
+		{"continuation without a message", clientFrame(OpContinuation, true, []byte("x")), CloseProtocolError},
+		{"new message inside a fragmented one", cat(clientFrame(OpText, false, []byte("a")), text("b")), CloseProtocolError},
+		{"binary rejected", clientFrame(OpBinary, true, make([]byte, 300)), CloseUnsupportedData},
+		{"frame too big", clientFrame(OpText, true, cat(make([]byte, 1000), closeFrame(1000, ""))), CloseTooBig},
+		{"message too big", cat(clientFrame(OpText, false, make([]byte, 900)), clientFrame(OpContinuation, false, make([]byte, 900)),
+			clientFrame(OpContinuation, true, make([]byte, 900))), CloseTooBig},
+		{"invalid utf-8 inside a frame", lookalike, CloseInvalidPayload},
+		{"invalid utf-8 inside a fragmented message", cat(clientFrame(OpText, false, []byte("ok")),
+			AppendClientFrame(nil, OpContinuation, true, cat([]byte("\xff"), closeFrame(1000, "")), [4]byte{})), CloseInvalidPayload},
+		{"utf-8 cut at the end of a message", cat(clientFrame(OpText, false, []byte("\xce")), clientFrame(OpContinuation, true, nil)), CloseInvalidPayload},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			open := cat(tc.broken, traffic)
+			got := parse(t, l, open)
+			if errCode(got.err) != tc.code {
+				t.Fatalf("error %v, want code %d", got.err, tc.code)
+			}
+			if got.closed {
+				t.Fatal("closed before the peer's close frame")
+			}
+			delivered := len(got.events)
+			got = parse(t, l, cat(open, closeFrame(1000, ""), text("after")))
+			if !got.closed {
+				t.Fatal("the peer's close frame did not close the parser")
+			}
+			if len(got.events) != delivered {
+				t.Fatalf("delivered %v after the error", got.events[delivered:])
+			}
+		})
+	}
+	// A close frame that breaks the protocol still ends the peer's side;
+	// a stream that cannot be followed, or a second error, ends the wait.
+	for _, tc := range []struct {
+		name   string
+		stream []byte
+		code   int
+	}{
+		{"invalid close code", closeFrame(1004, ""), CloseProtocolError},
+		{"close payload of 1 byte", clientFrame(OpClose, true, []byte{3}), CloseProtocolError},
+		{"invalid utf-8 in the close reason", closeFrame(1000, "\xff"), CloseInvalidPayload},
+		{"fragmented close", clientFrame(OpClose, false, nil), CloseProtocolError},
+		{"unmasked close", rawFrame(0x88, false, nil), CloseProtocolError},
+		{"close over 125 bytes", clientFrame(OpClose, true, make([]byte, 126)), CloseProtocolError},
+		{"length with the top bit set", frameWithLength(0x81, 8, 1<<63, nil), CloseProtocolError},
+		{"then an unmasked frame", cat(text("\xff"), text("ok"), rawFrame(0x81, false, []byte("x"))), CloseInvalidPayload},
+		{"then reserved bits", cat(rawFrame(0x81, false, nil), rawFrame(0xa1, true, nil)), CloseProtocolError},
+		{"then a reserved opcode", cat(rawFrame(0x81, false, nil), rawFrame(0x8b, true, nil)), CloseProtocolError},
+		{"then a fragmented ping", cat(rawFrame(0x81, false, nil), clientFrame(OpPing, false, nil)), CloseProtocolError},
+		{"then a length with the top bit set", cat(rawFrame(0x81, false, nil), frameWithLength(0x82, 8, 1<<63, nil)), CloseProtocolError},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := parse(t, l, cat(tc.stream, text("after")))
+			if errCode(got.err) != tc.code {
+				t.Fatalf("error %v, want code %d", got.err, tc.code)
+			}
+			if !got.closed {
+				t.Fatal("the parser still waits for a close frame")
+			}
+		})
+	}
+}
