@@ -338,6 +338,27 @@ func TestValidateMissingFile(t *testing.T) {
 	}
 }
 
+// TestEmptyConfigFile checks that serve and validate refuse a config file
+// holding no configuration instead of running on the defaults.
+func TestEmptyConfigFile(t *testing.T) {
+	for _, content := range []string{"", " \n\t\n", "# wsgate.yaml\n# to do\n", "---\n"} {
+		path := writeFile(t, "wsgate.yaml", content)
+		// Cancelled: a serve that accepted the file returns at once
+		// instead of serving.
+		ctx, cancel := context.WithCancel(t.Context())
+		cancel()
+		for _, cmd := range []string{"serve", "validate"} {
+			var stdout, stderr syncBuffer
+			code := cli.Main(ctx, []string{cmd, "-c", path}, strings.NewReader(""), &stdout, &stderr)
+			r := result{code: code, stdout: stdout.String(), stderr: stderr.String()}
+			want := path + ": the file holds no configuration"
+			if r.code != 1 || !strings.Contains(r.stdout+r.stderr, want) {
+				t.Errorf("%s of %q: want exit 1 and %q, got %v", cmd, content, want, r)
+			}
+		}
+	}
+}
+
 func TestServeRefusesUnauthenticatedPublicManagement(t *testing.T) {
 	port := freePorts(t, 1)[0]
 	path := writeFile(t, "public.yaml", fmt.Sprintf(`listen: "127.0.0.1:%d"

@@ -99,13 +99,17 @@ func (c *Config) Errorf(path, format string, args ...any) error {
 	return &Error{File: c.src.file, Line: c.src.line(path), Path: path, Msg: fmt.Sprintf(format, args...)}
 }
 
-// Load reads the configuration file at path and returns it as Parse does.
+// Load reads the configuration file at path and returns it as Parse does,
+// except that a file holding no configuration — empty, or only whitespace,
+// comments, document markers or a null — is an error naming the file: such a
+// file is more likely a mistake (a truncated write, an empty mount) than a
+// request for the defaults, which wsgate runs on when it is given no file.
 func Load(path string) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("reading config: %w", err)
 	}
-	return Parse(path, data)
+	return parse(path, data, true)
 }
 
 // Parse decodes data as a YAML configuration, fills its defaults and
@@ -113,14 +117,23 @@ func Load(path string) (*Config, error) {
 //
 // Decoding is strict: an unknown key, a duplicate key, a value of the wrong
 // type or more than one YAML document is an error. Data that is empty or
-// holds only comments gives the default configuration. On failure Parse
-// returns a nil Config and every problem found, decoding and validation
-// alike, ordered by line.
+// holds only whitespace or comments gives the default configuration. On
+// failure Parse returns a nil Config and every problem found, decoding and
+// validation alike, ordered by line.
 func Parse(name string, data []byte) (*Config, error) {
+	return parse(name, data, false)
+}
+
+// parse is Parse; with needKeys, data without a configuration is an error.
+func parse(name string, data []byte, needKeys bool) (*Config, error) {
 	c := &Config{src: source{file: name, lines: map[string]int{}}}
 	root, errs := parseDocument(name, data)
 	if len(errs) > 0 {
 		return nil, joinErrors(errs)
+	}
+	if root == nil && needKeys {
+		return nil, joinErrors([]*Error{{File: name,
+			Msg: "the file holds no configuration (no key, only whitespace or comments); set at least one key, or give no config file to run on the defaults"}})
 	}
 	var failed []string
 	if root != nil {
@@ -190,6 +203,10 @@ func sortLine(n int) int {
 // parseDocument parses data into a YAML node tree and returns the root of its
 // only document, or nil when data holds no document or an empty one.
 func parseDocument(name string, data []byte) (*yaml.Node, []*Error) {
+	if len(bytes.TrimSpace(data)) == 0 {
+		// The YAML parser rejects a line holding only a tab.
+		return nil, nil
+	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
 	if err := dec.Decode(&doc); err != nil {
