@@ -33,7 +33,14 @@ type Error struct {
 	Path string
 	// Msg says what is wrong and, where it helps, what to write instead.
 	Msg string
+	// Err is the cause, for errors.Is and IsMissing, when the problem has one
+	// that callers tell apart, such as ErrMissing or fs.ErrNotExist; often
+	// nil. It is not part of the message.
+	Err error
 }
+
+// Unwrap returns e.Err.
+func (e *Error) Unwrap() error { return e.Err }
 
 // Error formats e as "FILE:LINE: PATH: MSG", leaving out the parts that are
 // empty.
@@ -94,9 +101,21 @@ func (c *Config) Position(path string) (file string, line int) {
 // Errorf returns an *Error about the key at the dotted path, located at that
 // key's line or, when the file does not set it, at the line of its nearest
 // ancestor. Packages that check parts of the configuration themselves use it
-// to report problems in the same form as Validate.
+// to report problems in the same form as Validate. The message is formatted
+// as by fmt.Errorf, and the error a %w verb formats becomes the Err.
 func (c *Config) Errorf(path, format string, args ...any) error {
-	return &Error{File: c.src.file, Line: c.src.line(path), Path: path, Msg: fmt.Sprintf(format, args...)}
+	err := fmt.Errorf(format, args...)
+	return c.Locate(&Error{Path: path, Msg: err.Error(), Err: errors.Unwrap(err)})
+}
+
+// Locate returns a copy of e in the file c was parsed from, at the line of the
+// key e.Path names or, when the file does not set it, of its nearest
+// ancestor. Packages that report problems as *Error values without a file,
+// such as the authorizers, are located with it.
+func (c *Config) Locate(e *Error) *Error {
+	located := *e
+	located.File, located.Line = c.src.file, c.src.line(e.Path)
+	return &located
 }
 
 // Load reads the configuration file at path and returns it as Parse does,
@@ -183,10 +202,10 @@ func joinErrors(errs []*Error) error {
 		return cmp.Compare(sortLine(a.Line), sortLine(b.Line))
 	})
 	list := make([]error, 0, len(errs))
-	seen := make(map[Error]bool, len(errs))
+	seen := make(map[string]bool, len(errs))
 	for _, e := range errs {
-		if !seen[*e] {
-			seen[*e] = true
+		if msg := e.Error(); !seen[msg] {
+			seen[msg] = true
 			list = append(list, e)
 		}
 	}
