@@ -37,6 +37,8 @@ var _ Authorizer = (*APIKey)(nil)
 // or holds no key, a file line holding whitespace inside a key, and naming
 // neither source are errors. Errors name the variable or the file and line,
 // never a key; each is a *config.Error whose Path names the setting.
+// config.IsMissing reports those of an unset variable and of a file that does
+// not exist.
 func NewAPIKey(cfg config.APIKeyAuth, getenv func(string) string, readFile func(string) ([]byte, error)) (*APIKey, error) {
 	if getenv == nil {
 		getenv = os.Getenv
@@ -52,14 +54,14 @@ func NewAPIKey(cfg config.APIKeyAuth, getenv func(string) string, readFile func(
 	if name := cfg.KeysEnv; name != "" {
 		found := strings.FieldsFunc(getenv(name), func(r rune) bool { return r == ',' || unicode.IsSpace(r) })
 		if len(found) == 0 {
-			errs = append(errs, &config.Error{Path: "authorizer.apikey.keys_env", Msg: fmt.Sprintf("environment variable %s is unset or empty", name)})
+			errs = append(errs, &config.Error{Path: "authorizer.apikey.keys_env", Msg: fmt.Sprintf("environment variable %s is unset or empty", name), Err: config.ErrMissing})
 		}
 		keys = append(keys, found...)
 	}
 	if path := cfg.KeysFile; path != "" {
 		found, err := keysFromFile(path, readFile)
 		if err != nil {
-			errs = append(errs, &config.Error{Path: "authorizer.apikey.keys_file", Msg: err.Error()})
+			errs = append(errs, &config.Error{Path: "authorizer.apikey.keys_file", Msg: err.Error(), Err: err})
 		}
 		keys = append(keys, found...)
 	}

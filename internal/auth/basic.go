@@ -45,7 +45,8 @@ var bcryptHash = regexp.MustCompile(`^\$2[aby]\$[0-9]{2}\$[./A-Za-z0-9]{53}$`)
 // A file that cannot be read or holds no user, a line without a colon, an
 // empty or repeated user name and a hash of any other format are errors.
 // Errors name the file and line, never a hash; each is a *config.Error whose
-// Path is authorizer.basic.htpasswd_file.
+// Path is authorizer.basic.htpasswd_file. config.IsMissing reports the error
+// of a file that does not exist.
 func NewBasic(cfg config.BasicAuth, readFile func(string) ([]byte, error)) (*Basic, error) {
 	if readFile == nil {
 		readFile = os.ReadFile
@@ -58,7 +59,7 @@ func NewBasic(cfg config.BasicAuth, readFile func(string) ([]byte, error)) (*Bas
 	data, err := readFile(path)
 	if err != nil {
 		// The error of os.ReadFile names the file.
-		return nil, &config.Error{Path: key, Msg: fmt.Sprintf("reading htpasswd: %v", err)}
+		return nil, &config.Error{Path: key, Msg: fmt.Sprintf("reading htpasswd: %v", err), Err: err}
 	}
 	users := map[string][]byte{}
 	lineOf := map[string]int{}

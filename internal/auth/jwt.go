@@ -69,7 +69,8 @@ var (
 // ctx bounds the JWKS refresh goroutine, as does Close; the goroutine
 // starts with the first verification, so a JWT that is built and never used
 // leaves nothing running. Errors are *config.Error values whose Path names
-// the setting at fault; they never contain a secret.
+// the setting at fault; they never contain a secret. config.IsMissing reports
+// those of an unset secret_env and of a key file that does not exist.
 func NewJWT(ctx context.Context, cfg config.JWTAuth, getenv func(string) string, readFile func(string) ([]byte, error), logger *slog.Logger) (*JWT, error) {
 	if getenv == nil {
 		getenv = os.Getenv
@@ -144,13 +145,13 @@ func NewJWT(ctx context.Context, cfg config.JWTAuth, getenv func(string) string,
 	case cfg.SecretEnv != "":
 		secret := getenv(cfg.SecretEnv)
 		if secret == "" {
-			return nil, jwtConfigError("secret_env", "environment variable %s is empty or not set", cfg.SecretEnv)
+			return nil, &config.Error{Path: "authorizer.jwt.secret_env", Msg: fmt.Sprintf("environment variable %s is empty or not set", cfg.SecretEnv), Err: config.ErrMissing}
 		}
 		key = []byte(secret)
 	case cfg.SecretFile != "":
 		data, err := readFile(cfg.SecretFile)
 		if err != nil {
-			return nil, jwtConfigError("secret_file", "%v", err)
+			return nil, jwtConfigError("secret_file", "%w", err)
 		}
 		secret := bytes.TrimRight(data, "\r\n")
 		if len(secret) == 0 {
@@ -160,7 +161,7 @@ func NewJWT(ctx context.Context, cfg config.JWTAuth, getenv func(string) string,
 	case cfg.PublicKeyFile != "":
 		data, err := readFile(cfg.PublicKeyFile)
 		if err != nil {
-			return nil, jwtConfigError("public_key_file", "%v", err)
+			return nil, jwtConfigError("public_key_file", "%w", err)
 		}
 		pub, err := parsePublicKeyPEM(data)
 		if err != nil {
@@ -327,13 +328,15 @@ func (j *JWT) reason(tok *jwt.Token, err error) string {
 	return "invalid token"
 }
 
-// jwtConfigError is a *config.Error for the setting authorizer.jwt.key.
+// jwtConfigError is a *config.Error for the setting authorizer.jwt.key,
+// formatted as by fmt.Errorf: the error a %w verb formats is its Err.
 func jwtConfigError(key, format string, args ...any) error {
 	path := "authorizer.jwt"
 	if key != "" {
 		path += "." + key
 	}
-	return &config.Error{Path: path, Msg: fmt.Sprintf(format, args...)}
+	err := fmt.Errorf(format, args...)
+	return &config.Error{Path: path, Msg: err.Error(), Err: errors.Unwrap(err)}
 }
 
 // keyError is a keyfunc failure whose reason is safe to log.

@@ -3,15 +3,17 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"runtime/debug"
-	"strings"
+	"slices"
 
 	"github.com/wsgate/wsgate/internal/config"
 	"github.com/wsgate/wsgate/internal/gateway"
@@ -29,7 +31,9 @@ Usage:
                                   run the gateway (no -c: the embedded default config);
                                   -workers N runs N processes sharing the ports (needs
                                   registry.type redis or nats)
-  wsgate validate [-c FILE]       check a config the way serve builds it; print every problem
+  wsgate validate [-strict] [-c FILE]
+                                  check a config the way serve builds it; print every problem
+                                  (-strict: also what serve needs and this machine lacks)
   wsgate connect [flags] URL      interactive client: stdin lines out, frames in
   wsgate post [flags] ID MESSAGE  send MESSAGE to connection ID through the management API
   wsgate token -sub ID [flags]    mint a development JWT for the jwt authorizer
@@ -170,33 +174,89 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	return g.Run(ctx)
 }
 
+// validate builds what serve would build, without listening, and prints
+// every problem. What the config names and this machine lacks (an unset
+// environment variable, a file or program that does not exist: see
+// config.IsMissing) is listed apart and is not a problem, unless -strict:
+// validate may run where the secrets are not, serve refuses to start.
 func validate(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("validate", stderr)
 	path := fs.String("c", "", "config `file` (default: the embedded default config)")
+	strict := fs.Bool("strict", false, "count as problems the environment variables, files and programs the config names that are missing on this machine")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		*path = fs.Arg(0)
 	}
+	var problems, missing []error
 	cfg, err := loadConfig(*path)
-	if err == nil {
+	if err != nil {
+		problems = leaves(err)
+	} else {
 		var g *gateway.Gateway
 		if g, err = gateway.New(cfg, gateway.Options{}); err == nil {
 			g.Close()
 		}
-	}
-	if err != nil {
-		problems := strings.Split(err.Error(), "\n")
-		for _, p := range problems {
-			fmt.Fprintln(stdout, p)
+		for _, e := range leaves(err) {
+			if !*strict && config.IsMissing(e) {
+				missing = append(missing, e)
+			} else {
+				problems = append(problems, e)
+			}
 		}
-		return fmt.Errorf("%d problem(s) found", len(problems))
 	}
+	const lacking = "missing on this machine, and needed by serve:"
 	name := *path
 	if name == "" {
 		name = "embedded default config"
 	}
-	fmt.Fprintf(stdout, "%s: ok\n", name)
+	switch {
+	case len(problems) > 0:
+		printErrors(stdout, problems)
+		if len(missing) > 0 {
+			fmt.Fprintln(stdout, lacking)
+		}
+	case len(missing) > 0:
+		fmt.Fprintf(stdout, "%s: ok; %s\n", name, lacking)
+	default:
+		fmt.Fprintf(stdout, "%s: ok\n", name)
+	}
+	printErrors(stdout, missing)
+	if len(problems) > 0 {
+		return fmt.Errorf("%d problem(s) found", len(problems))
+	}
 	return nil
+}
+
+// leaves returns the errors joined in err, at any depth, or nil for nil.
+func leaves(err error) []error {
+	j, ok := err.(interface{ Unwrap() []error })
+	if !ok {
+		if err == nil {
+			return nil
+		}
+		return []error{err}
+	}
+	var out []error
+	for _, e := range j.Unwrap() {
+		out = append(out, leaves(e)...)
+	}
+	return out
+}
+
+// printErrors prints errs one to a line, ordered by the line of the config
+// they are about, those without a line last.
+func printErrors(w io.Writer, errs []error) {
+	line := func(err error) int {
+		var ce *config.Error
+		if errors.As(err, &ce) && ce.Line > 0 {
+			return ce.Line
+		}
+		return math.MaxInt
+	}
+	slices.SortStableFunc(errs, func(a, b error) int { return cmp.Compare(line(a), line(b)) })
+	for _, e := range errs {
+		fmt.Fprintln(w, e)
+	}
 }

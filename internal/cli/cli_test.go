@@ -299,30 +299,154 @@ func TestValidateExample(t *testing.T) {
 	}
 }
 
+// exampleSecrets are the environment variables example.yaml names.
+var exampleSecrets = []string{"WSGATE_MGMT_TOKEN", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "WSGATE_SIGV4_SECRET", "WSGATE_REDIS_PASSWORD"}
+
+// TestValidateExampleWithoutSecrets checks that validate accepts the example
+// where its secrets and its Lambda program are not, listing each of them,
+// and that serve and validate -strict refuse it.
 func TestValidateExampleWithoutSecrets(t *testing.T) {
 	path := filepath.Join("..", "config", "example.yaml")
-	for _, env := range []string{"WSGATE_MGMT_TOKEN", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "WSGATE_SIGV4_SECRET", "WSGATE_REDIS_PASSWORD"} {
+	for _, env := range exampleSecrets {
 		t.Setenv(env, "")
 	}
-	r := run(t, nil, "validate", "-c", path)
-	if r.code != 1 {
-		t.Fatalf("want exit 1 when the secret sources are missing, got %v", r)
-	}
-	for _, s := range []string{"WSGATE_MGMT_TOKEN", "/etc/wsgate/management-tokens", "AWS_SECRET_ACCESS_KEY", "WSGATE_SIGV4_SECRET", "./bin/moderate", "WSGATE_REDIS_PASSWORD"} {
-		if !strings.Contains(r.stdout, s) {
-			t.Errorf("output does not name %s: %v", s, r)
-		}
-	}
-	lines := strings.Split(strings.TrimSuffix(r.stdout, "\n"), "\n")
+	lacking := []string{"WSGATE_MGMT_TOKEN", "/etc/wsgate/management-tokens", "AWS_SECRET_ACCESS_KEY", "WSGATE_SIGV4_SECRET", "./bin/moderate", "WSGATE_REDIS_PASSWORD"}
 	line := regexp.MustCompile(`^` + regexp.QuoteMeta(path) + `:\d+: (management\.auth|routes\.[a-z]+\.integration|registry\.redis)`)
-	var bare []string
-	for _, l := range lines {
-		if !line.MatchString(l) {
-			bare = append(bare, l)
+	checkLines := func(t *testing.T, lines []string, r result) {
+		t.Helper()
+		for _, s := range lacking {
+			if !strings.Contains(strings.Join(lines, "\n"), s) {
+				t.Errorf("output does not name %s: %v", s, r)
+			}
+		}
+		for _, l := range lines {
+			if !line.MatchString(l) {
+				t.Errorf("line without file:LINE: and its key: %q", l)
+			}
 		}
 	}
-	for _, l := range bare {
-		t.Errorf("problem line without file:LINE: and its key: %q", l)
+
+	r := run(t, nil, "validate", "-c", path)
+	head := path + ": ok; missing on this machine, and needed by serve:"
+	lines := strings.Split(strings.TrimSuffix(r.stdout, "\n"), "\n")
+	if r.code != 0 || lines[0] != head || len(lines) != 1+len(lacking) {
+		t.Fatalf("want exit 0, %q and %d lines, got %v", head, len(lacking), r)
+	}
+	checkLines(t, lines[1:], r)
+
+	r = run(t, nil, "validate", "-strict", "-c", path)
+	if r.code != 1 || !strings.Contains(r.stderr, fmt.Sprintf("%d problem(s) found", len(lacking))) {
+		t.Fatalf("validate -strict: want exit 1 and %d problems, got %v", len(lacking), r)
+	}
+	checkLines(t, strings.Split(strings.TrimSuffix(r.stdout, "\n"), "\n"), r)
+
+	r = serveOnce(t, path)
+	if r.code != 1 {
+		t.Fatalf("serve: want exit 1, got %v", r)
+	}
+	for _, s := range lacking {
+		if !strings.Contains(r.stderr, s) {
+			t.Errorf("serve does not name %s: %v", s, r)
+		}
+	}
+}
+
+// serveOnce runs serve -c path with a cancelled context: a serve that
+// accepts the config stops at once instead of serving.
+func serveOnce(t *testing.T, path string) result {
+	t.Helper()
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	var stdout, stderr syncBuffer
+	code := cli.Main(ctx, []string{"serve", "-c", path}, strings.NewReader(""), &stdout, &stderr)
+	return result{code: code, stdout: stdout.String(), stderr: stderr.String()}
+}
+
+// TestValidateMissingOnThisMachine covers each environment variable, file and
+// program a config can name: validate accepts a config when it is missing and
+// lists it, validate -strict and serve refuse the config.
+func TestValidateMissingOnThisMachine(t *testing.T) {
+	const env = "WSGATE_TEST_UNSET"
+	t.Setenv(env, "")
+	dir := t.TempDir()
+	gone := func(name string) string { return filepath.Join(dir, name) }
+	tests := []struct {
+		name, yaml, key, missing string
+	}{
+		{"jwt secret_env", "authorizer: {type: jwt, jwt: {secret_env: " + env + ", algorithms: [HS256]}}",
+			"authorizer.jwt.secret_env", env},
+		{"jwt secret_file", "authorizer: {type: jwt, jwt: {secret_file: " + gone("secret") + ", algorithms: [HS256]}}",
+			"authorizer.jwt.secret_file", gone("secret")},
+		{"jwt public_key_file", "authorizer: {type: jwt, jwt: {public_key_file: " + gone("key.pem") + ", algorithms: [RS256]}}",
+			"authorizer.jwt.public_key_file", gone("key.pem")},
+		{"basic htpasswd_file", "authorizer: {type: basic, basic: {htpasswd_file: " + gone("htpasswd") + "}}",
+			"authorizer.basic.htpasswd_file", gone("htpasswd")},
+		{"apikey keys_env", "authorizer: {type: apikey, apikey: {keys_env: " + env + "}}",
+			"authorizer.apikey.keys_env", env},
+		{"apikey keys_file", "authorizer: {type: apikey, apikey: {keys_file: " + gone("keys") + "}}",
+			"authorizer.apikey.keys_file", gone("keys")},
+		{"lambda authorizer command", "authorizer: {type: lambda, lambda: {command: " + gone("authorizer") + "}}",
+			"authorizer.lambda.command", gone("authorizer")},
+		{"bearer_tokens_env", "management: {listen: \"127.0.0.1:0\", auth: {bearer_tokens_env: " + env + "}}",
+			"management.auth.bearer_tokens_env", env},
+		{"bearer_tokens_file", "management: {listen: \"127.0.0.1:0\", auth: {bearer_tokens_file: " + gone("tokens") + "}}",
+			"management.auth.bearer_tokens_file", gone("tokens")},
+		{"sigv4 secret_access_key_env", "management: {listen: \"127.0.0.1:0\", auth: {sigv4: {access_key_id: AKIAEXAMPLEKEY00001, secret_access_key_env: " + env + "}}}",
+			"management.auth.sigv4.secret_access_key_env", env},
+		{"sigv4 secret_access_key_file", "management: {listen: \"127.0.0.1:0\", auth: {sigv4: {access_key_id: AKIAEXAMPLEKEY00001, secret_access_key_file: " + gone("sigv4") + "}}}",
+			"management.auth.sigv4.secret_access_key_file", gone("sigv4")},
+		{"lambda secret_access_key_env", "routes: {$default: {integration: {type: lambda, lambda: {function_name: f, access_key_id: AKIAEXAMPLEKEY00001, secret_access_key_env: " + env + "}}}}",
+			"routes.$default.integration.lambda.secret_access_key_env", env},
+		{"lambda command path", "routes: {$default: {integration: {type: lambda, lambda: {command: " + gone("handler") + "}}}}",
+			"routes.$default.integration.lambda.command", gone("handler")},
+		{"lambda command name", "routes: {$default: {integration: {type: lambda, lambda: {command: wsgate-test-no-such-program}}}}",
+			"routes.$default.integration.lambda.command", "wsgate-test-no-such-program"},
+		{"redis password_env", "registry: {type: redis, redis: {url: \"redis://127.0.0.1:1/0\", password_env: " + env + "}}",
+			"registry.redis.password_env", env},
+		{"nats token_env", "registry: {type: nats, nats: {url: \"nats://127.0.0.1:1\", token_env: " + env + "}}",
+			"registry.nats.token_env", env},
+		{"nats credentials_file", "registry: {type: nats, nats: {url: \"nats://127.0.0.1:1\", credentials_file: " + gone("nats.creds") + "}}",
+			"registry.nats", gone("nats.creds")},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := writeFile(t, "wsgate.yaml", "listen: \"127.0.0.1:0\"\n"+tt.yaml+"\n")
+			want := path + ":2: " + tt.key + ": "
+			r := run(t, nil, "validate", "-c", path)
+			lines := strings.Split(strings.TrimSuffix(r.stdout, "\n"), "\n")
+			if r.code != 0 || len(lines) != 2 || lines[0] != path+": ok; missing on this machine, and needed by serve:" ||
+				!strings.HasPrefix(lines[1], want) || !strings.Contains(lines[1], tt.missing) {
+				t.Errorf("validate: want exit 0 and %s…%s, got %v", want, tt.missing, r)
+			}
+			r = run(t, nil, "validate", "-strict", "-c", path)
+			if r.code != 1 || !strings.HasPrefix(r.stdout, want) || !strings.Contains(r.stdout, tt.missing) {
+				t.Errorf("validate -strict: want exit 1 and %s…%s, got %v", want, tt.missing, r)
+			}
+			r = serveOnce(t, path)
+			if r.code != 1 || !strings.Contains(r.stderr, want) || !strings.Contains(r.stderr, tt.missing) {
+				t.Errorf("serve: want exit 1 and %s…%s, got %v", want, tt.missing, r)
+			}
+		})
+	}
+}
+
+// TestValidateMissingIsNotAProblemElsewhere checks that what a config names
+// and this machine has, but wrong, stays a problem, as does a mistake in a
+// config that also names something missing.
+func TestValidateMissingIsNotAProblemElsewhere(t *testing.T) {
+	t.Setenv("WSGATE_TEST_UNSET", "")
+	htpasswd := writeFile(t, "htpasswd", "alice:not-a-bcrypt-hash\n")
+	tokens := writeFile(t, "tokens", "# no token\n")
+	for _, tt := range []struct{ yaml, problem string }{
+		{"authorizer: {type: basic, basic: {htpasswd_file: " + htpasswd + "}}", ":2: authorizer.basic.htpasswd_file: "},
+		{"management: {listen: \"127.0.0.1:0\", auth: {bearer_tokens_file: " + tokens + "}}", ":2: management.auth.bearer_tokens_file: "},
+		{"limits: {idle_timeout: -1s}\nmanagement: {listen: \"127.0.0.1:0\", auth: {bearer_tokens_env: WSGATE_TEST_UNSET}}", ":2: limits.idle_timeout: "},
+	} {
+		path := writeFile(t, "wsgate.yaml", "listen: \"127.0.0.1:0\"\n"+tt.yaml+"\n")
+		r := run(t, nil, "validate", "-c", path)
+		if r.code != 1 || !strings.HasPrefix(r.stdout, path+tt.problem) || !strings.Contains(r.stderr, "1 problem(s) found") {
+			t.Errorf("%s: want exit 1 and one problem %s, got %v", tt.yaml, tt.problem, r)
+		}
 	}
 }
 
@@ -335,6 +459,27 @@ func TestValidateMissingFile(t *testing.T) {
 	// The positional form reads the same file.
 	if r := run(t, nil, "validate", path); r.code != 1 || !strings.Contains(r.stdout, path) {
 		t.Fatalf("validate FILE: got %v", r)
+	}
+}
+
+// TestEmptyConfigFile checks that serve and validate refuse a config file
+// holding no configuration instead of running on the defaults.
+func TestEmptyConfigFile(t *testing.T) {
+	for _, content := range []string{"", " \n\t\n", "# wsgate.yaml\n# to do\n", "---\n"} {
+		path := writeFile(t, "wsgate.yaml", content)
+		// Cancelled: a serve that accepted the file returns at once
+		// instead of serving.
+		ctx, cancel := context.WithCancel(t.Context())
+		cancel()
+		for _, cmd := range []string{"serve", "validate"} {
+			var stdout, stderr syncBuffer
+			code := cli.Main(ctx, []string{cmd, "-c", path}, strings.NewReader(""), &stdout, &stderr)
+			r := result{code: code, stdout: stdout.String(), stderr: stderr.String()}
+			want := path + ": the file holds no configuration"
+			if r.code != 1 || !strings.Contains(r.stdout+r.stderr, want) {
+				t.Errorf("%s of %q: want exit 1 and %q, got %v", cmd, content, want, r)
+			}
+		}
 	}
 }
 

@@ -33,7 +33,14 @@ type Error struct {
 	Path string
 	// Msg says what is wrong and, where it helps, what to write instead.
 	Msg string
+	// Err is the cause, for errors.Is and IsMissing, when the problem has one
+	// that callers tell apart, such as ErrMissing or fs.ErrNotExist; often
+	// nil. It is not part of the message.
+	Err error
 }
+
+// Unwrap returns e.Err.
+func (e *Error) Unwrap() error { return e.Err }
 
 // Error formats e as "FILE:LINE: PATH: MSG", leaving out the parts that are
 // empty.
@@ -94,18 +101,34 @@ func (c *Config) Position(path string) (file string, line int) {
 // Errorf returns an *Error about the key at the dotted path, located at that
 // key's line or, when the file does not set it, at the line of its nearest
 // ancestor. Packages that check parts of the configuration themselves use it
-// to report problems in the same form as Validate.
+// to report problems in the same form as Validate. The message is formatted
+// as by fmt.Errorf, and the error a %w verb formats becomes the Err.
 func (c *Config) Errorf(path, format string, args ...any) error {
-	return &Error{File: c.src.file, Line: c.src.line(path), Path: path, Msg: fmt.Sprintf(format, args...)}
+	err := fmt.Errorf(format, args...)
+	return c.Locate(&Error{Path: path, Msg: err.Error(), Err: errors.Unwrap(err)})
 }
 
-// Load reads the configuration file at path and returns it as Parse does.
+// Locate returns a copy of e in the file c was parsed from, at the line of the
+// key e.Path names or, when the file does not set it, of its nearest
+// ancestor. Packages that report problems as *Error values without a file,
+// such as the authorizers, are located with it.
+func (c *Config) Locate(e *Error) *Error {
+	located := *e
+	located.File, located.Line = c.src.file, c.src.line(e.Path)
+	return &located
+}
+
+// Load reads the configuration file at path and returns it as Parse does,
+// except that a file holding no configuration — empty, or only whitespace,
+// comments, document markers or a null — is an error naming the file: such a
+// file is more likely a mistake (a truncated write, an empty mount) than a
+// request for the defaults, which wsgate runs on when it is given no file.
 func Load(path string) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("reading config: %w", err)
 	}
-	return Parse(path, data)
+	return parse(path, data, true)
 }
 
 // Parse decodes data as a YAML configuration, fills its defaults and
@@ -113,14 +136,23 @@ func Load(path string) (*Config, error) {
 //
 // Decoding is strict: an unknown key, a duplicate key, a value of the wrong
 // type or more than one YAML document is an error. Data that is empty or
-// holds only comments gives the default configuration. On failure Parse
-// returns a nil Config and every problem found, decoding and validation
-// alike, ordered by line.
+// holds only whitespace or comments gives the default configuration. On
+// failure Parse returns a nil Config and every problem found, decoding and
+// validation alike, ordered by line.
 func Parse(name string, data []byte) (*Config, error) {
+	return parse(name, data, false)
+}
+
+// parse is Parse; with needKeys, data without a configuration is an error.
+func parse(name string, data []byte, needKeys bool) (*Config, error) {
 	c := &Config{src: source{file: name, lines: map[string]int{}}}
 	root, errs := parseDocument(name, data)
 	if len(errs) > 0 {
 		return nil, joinErrors(errs)
+	}
+	if root == nil && needKeys {
+		return nil, joinErrors([]*Error{{File: name,
+			Msg: "the file holds no configuration (no key, only whitespace or comments); set at least one key, or give no config file to run on the defaults"}})
 	}
 	var failed []string
 	if root != nil {
@@ -170,10 +202,10 @@ func joinErrors(errs []*Error) error {
 		return cmp.Compare(sortLine(a.Line), sortLine(b.Line))
 	})
 	list := make([]error, 0, len(errs))
-	seen := make(map[Error]bool, len(errs))
+	seen := make(map[string]bool, len(errs))
 	for _, e := range errs {
-		if !seen[*e] {
-			seen[*e] = true
+		if msg := e.Error(); !seen[msg] {
+			seen[msg] = true
 			list = append(list, e)
 		}
 	}
@@ -190,6 +222,10 @@ func sortLine(n int) int {
 // parseDocument parses data into a YAML node tree and returns the root of its
 // only document, or nil when data holds no document or an empty one.
 func parseDocument(name string, data []byte) (*yaml.Node, []*Error) {
+	if len(bytes.TrimSpace(data)) == 0 {
+		// The YAML parser rejects a line holding only a tab.
+		return nil, nil
+	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
 	if err := dec.Decode(&doc); err != nil {

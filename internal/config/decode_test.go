@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -119,7 +120,7 @@ func TestParseRejects(t *testing.T) {
 func TestParseEmpty(t *testing.T) {
 	want := &Config{}
 	want.FillDefaults()
-	for _, in := range []string{"", "\n\n", "# only a comment\n", "# one\n\n# two\n", "---\n", "---\n# comment\n", "~\n", "null"} {
+	for _, in := range []string{"", "\n\n", " \t\n", "# only a comment\n", "# one\n\n# two\n", "---\n", "---\n# comment\n", "~\n", "null"} {
 		c, err := Parse("wsgate.yaml", []byte(in))
 		if err != nil {
 			t.Errorf("Parse(%q) error: %v", in, err)
@@ -129,6 +130,32 @@ func TestParseEmpty(t *testing.T) {
 		if !reflect.DeepEqual(c, want) {
 			t.Errorf("Parse(%q) = %+v; want all defaults %+v", in, c, want)
 		}
+	}
+}
+
+// emptyFiles are configuration files that hold no key.
+var emptyFiles = map[string]string{
+	"zero bytes":    "",
+	"whitespace":    " \n\t\n\n",
+	"comments":      "# wsgate.yaml\n\n  # nothing yet\n",
+	"document mark": "---\n",
+	"marks":         "---\n# comment\n...\n",
+	"null":          "~\n",
+}
+
+func TestLoadEmptyFile(t *testing.T) {
+	for name, content := range emptyFiles {
+		t.Run(name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "wsgate.yaml")
+			if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			c, err := Load(path)
+			var ce *Error
+			if c != nil || !errors.As(err, &ce) || ce.File != path || !strings.Contains(ce.Msg, "no configuration") {
+				t.Fatalf("Load(%q) = %v, %v; want an *Error naming the file that says it holds no configuration", content, c, err)
+			}
+		})
 	}
 }
 

@@ -19,8 +19,10 @@ import (
 // cannot be read or holds no token, and a file line holding whitespace inside
 // a token are errors. Errors name the variable or the file and line, never a
 // token; each is an *Error whose Path names the key (File and Line are left
-// for Config.Errorf to fill). When a names neither source, Tokens returns no tokens and no error;
-// Management.HasAuth tells the two cases apart.
+// for Config.Locate to fill), and IsMissing reports those of an unset
+// variable and of a file that does not exist. When a names neither source,
+// Tokens returns no tokens and no error; Management.HasAuth tells the two
+// cases apart.
 func (a ManagementAuth) Tokens(getenv func(string) string, readFile func(string) ([]byte, error)) ([]string, error) {
 	if getenv == nil {
 		getenv = os.Getenv
@@ -33,14 +35,14 @@ func (a ManagementAuth) Tokens(getenv func(string) string, readFile func(string)
 	if name := a.BearerTokensEnv; name != "" {
 		found := strings.FieldsFunc(getenv(name), func(r rune) bool { return r == ',' || unicode.IsSpace(r) })
 		if len(found) == 0 {
-			errs = append(errs, &Error{Path: "management.auth.bearer_tokens_env", Msg: fmt.Sprintf("environment variable %s is unset or empty", name)})
+			errs = append(errs, &Error{Path: "management.auth.bearer_tokens_env", Msg: fmt.Sprintf("environment variable %s is unset or empty", name), Err: ErrMissing})
 		}
 		tokens = append(tokens, found...)
 	}
 	if path := a.BearerTokensFile; path != "" {
 		found, err := tokensFromFile(path, readFile)
 		if err != nil {
-			errs = append(errs, &Error{Path: "management.auth.bearer_tokens_file", Msg: err.Error()})
+			errs = append(errs, &Error{Path: "management.auth.bearer_tokens_file", Msg: err.Error(), Err: err})
 		}
 		tokens = append(tokens, found...)
 	}

@@ -76,7 +76,7 @@ func buildAuth(ctx context.Context, cfg *config.Config, opts Options, client *ht
 		a.authorizer = auth.NewRequest(ac.Request, auth.API{APIID: cfg.APIID, Stage: cfg.Stage}, client)
 	case config.AuthLambda:
 		var inv integration.Invoker
-		inv, a.lambda, err = buildInvoker(ac.Lambda, client, opts)
+		inv, a.lambda, err = buildInvoker("authorizer.lambda", ac.Lambda, client, opts)
 		if err == nil {
 			a.authorizer = auth.NewLambdaRequest(ac.Request, auth.API{APIID: cfg.APIID, Stage: cfg.Stage}, inv)
 		}
@@ -106,15 +106,25 @@ func buildAuth(ctx context.Context, cfg *config.Config, opts Options, client *ht
 	return a, errs
 }
 
+// wrapAt locates each problem joined in err in the configuration file: a
+// *config.Error at the line of its own key, any other error at the key at
+// path. Causes are kept, for config.IsMissing.
 func wrapAt(cfg *config.Config, path string, err error) error {
 	if err == nil {
 		return nil
 	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var list []error
+		for _, e := range j.Unwrap() {
+			list = append(list, wrapAt(cfg, path, e))
+		}
+		return errors.Join(list...)
+	}
 	var ce *config.Error
 	if errors.As(err, &ce) && ce.Path != "" {
-		return cfg.Errorf(ce.Path, "%s", ce.Msg)
+		return cfg.Locate(ce)
 	}
-	return cfg.Errorf(path, "%v", err)
+	return cfg.Errorf(path, "%w", err)
 }
 
 func (a *authn) close() {

@@ -32,7 +32,7 @@ func buildEngine(cfg *config.Config, opts Options) (cluster.Engine, error) {
 		var password string
 		if rc.Redis.PasswordEnv != "" {
 			if password = opts.Getenv(rc.Redis.PasswordEnv); password == "" {
-				return nil, cfg.Errorf("registry.redis.password_env", "environment variable %s is unset or empty", rc.Redis.PasswordEnv)
+				return nil, cfg.Locate(unsetEnv("registry.redis.password_env", rc.Redis.PasswordEnv))
 			}
 		}
 		eng, err := redisregistry.New(redisregistry.Config{URL: rc.Redis.URL, Password: password, Prefix: rc.Prefix}, opts.Logger)
@@ -44,12 +44,12 @@ func buildEngine(cfg *config.Config, opts Options) (cluster.Engine, error) {
 		var token string
 		if rc.NATS.TokenEnv != "" {
 			if token = opts.Getenv(rc.NATS.TokenEnv); token == "" {
-				return nil, cfg.Errorf("registry.nats.token_env", "environment variable %s is unset or empty", rc.NATS.TokenEnv)
+				return nil, cfg.Locate(unsetEnv("registry.nats.token_env", rc.NATS.TokenEnv))
 			}
 		}
 		eng, err := natsregistry.New(natsregistry.Config{URL: rc.NATS.URL, Prefix: rc.Prefix, CredentialsFile: rc.NATS.CredentialsFile, Token: token}, opts.Logger)
 		if err != nil {
-			return nil, cfg.Errorf("registry.nats", "%v", err)
+			return nil, cfg.Errorf("registry.nats", "%w", err)
 		}
 		return eng, nil
 	}

@@ -116,7 +116,9 @@ func requireRules(req map[string]config.OneOrMore) map[string][]string {
 
 // New builds a Gateway from cfg without listening. It returns every problem
 // it finds (errors.Join), each naming the configuration line when it has
-// one. `wsgate validate` and `wsgate serve` share this path.
+// one; config.IsMissing tells apart those that are only a secret or a program
+// the configuration names and this machine lacks. `wsgate validate` and
+// `wsgate serve` share this path.
 func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -142,9 +144,9 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 			routes[key] = &Route{Key: key, Builtin: rc.Builtin, Require: requireRules(rc.Require)}
 			continue
 		}
-		in, err := buildIntegration(rc.Integration, client, opts, &lambdas)
+		in, err := buildIntegration("routes."+key+".integration", rc.Integration, client, opts, &lambdas)
 		if err != nil {
-			errs = append(errs, cfg.Errorf("routes."+key+".integration", "%v", err))
+			errs = append(errs, wrapAt(cfg, "routes."+key+".integration", err))
 			continue
 		}
 		routes[key] = &Route{Key: key, Integration: in, RouteResponse: rc.RouteResponse, Require: requireRules(rc.Require)}
@@ -152,8 +154,9 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	var tokens []string
 	if cfg.Management.IsEnabled() && cfg.Management.HasAuth() {
 		var err error
-		tokens, err = cfg.Management.Auth.Tokens(opts.Getenv, opts.ReadFile)
-		errs = append(errs, positioned(cfg, err)...)
+		if tokens, err = cfg.Management.Auth.Tokens(opts.Getenv, opts.ReadFile); err != nil {
+			errs = append(errs, wrapAt(cfg, "management.auth", err))
+		}
 	}
 	var sigv4 mgmt.SigV4
 	if cfg.Management.IsEnabled() && cfg.Management.Auth.SigV4.Configured() {
@@ -259,13 +262,13 @@ func loadSigV4(cfg *config.Config, opts Options) (mgmt.SigV4, error) {
 	case sc.SecretAccessKeyEnv != "":
 		secret = strings.TrimSpace(opts.Getenv(sc.SecretAccessKeyEnv))
 		if secret == "" {
-			return mgmt.SigV4{}, cfg.Errorf("management.auth.sigv4.secret_access_key_env", "environment variable %s is unset or empty", sc.SecretAccessKeyEnv)
+			return mgmt.SigV4{}, cfg.Locate(unsetEnv("management.auth.sigv4.secret_access_key_env", sc.SecretAccessKeyEnv))
 		}
 	case sc.SecretAccessKeyFile != "":
 		data, err := opts.ReadFile(sc.SecretAccessKeyFile)
 		if err != nil {
 			// The error of os.ReadFile names the file.
-			return mgmt.SigV4{}, cfg.Errorf("management.auth.sigv4.secret_access_key_file", "reading the secret access key: %v", err)
+			return mgmt.SigV4{}, cfg.Errorf("management.auth.sigv4.secret_access_key_file", "reading the secret access key: %w", err)
 		}
 		secret = strings.TrimSpace(string(data))
 		if secret == "" {
@@ -281,33 +284,19 @@ func loadSigV4(cfg *config.Config, opts Options) (mgmt.SigV4, error) {
 	return mgmt.SigV4{AccessKeyID: sc.AccessKeyID, SecretAccessKey: secret, Region: sc.Region}, nil
 }
 
-// positioned locates each problem in err at the line of its key.
-func positioned(cfg *config.Config, err error) []error {
-	if err == nil {
-		return nil
-	}
-	list := []error{err}
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		list = j.Unwrap()
-	}
-	out := make([]error, 0, len(list))
-	for _, e := range list {
-		var ce *config.Error
-		if errors.As(e, &ce) && ce.Path != "" {
-			e = cfg.Errorf(ce.Path, "%s", ce.Msg)
-		}
-		out = append(out, e)
-	}
-	return out
+// unsetEnv is the problem of the environment variable name, named by the key
+// at path, being unset or empty: config.IsMissing reports it.
+func unsetEnv(path, name string) *config.Error {
+	return &config.Error{Path: path, Msg: fmt.Sprintf("environment variable %s is unset or empty", name), Err: config.ErrMissing}
 }
 
-// buildIntegration makes the integration ic describes. A local Lambda
-// program's runtime is appended to lambdas for the gateway to start and
-// close.
-func buildIntegration(ic config.Integration, client *http.Client, opts Options, lambdas *[]*integration.LocalRuntime) (integration.Integration, error) {
+// buildIntegration makes the integration ic, configured at the key path,
+// describes. A local Lambda program's runtime is appended to lambdas for the
+// gateway to start and close.
+func buildIntegration(path string, ic config.Integration, client *http.Client, opts Options, lambdas *[]*integration.LocalRuntime) (integration.Integration, error) {
 	switch ic.Type {
 	case config.IntegrationLambda:
-		inv, rt, err := buildInvoker(ic.Lambda, client, opts)
+		inv, rt, err := buildInvoker(path+".lambda", ic.Lambda, client, opts)
 		if err != nil {
 			return nil, err
 		}
@@ -327,9 +316,10 @@ func buildIntegration(ic config.Integration, client *http.Client, opts Options, 
 	return nil, fmt.Errorf("unsupported integration type %q", ic.Type)
 }
 
-// buildInvoker reaches the function l describes: a local program, whose
-// runtime is returned for the caller to start and close, or the Invoke API.
-func buildInvoker(l config.Lambda, client *http.Client, opts Options) (integration.Invoker, *integration.LocalRuntime, error) {
+// buildInvoker reaches the function l, configured at the key path,
+// describes: a local program, whose runtime is returned for the caller to
+// start and close, or the Invoke API.
+func buildInvoker(path string, l config.Lambda, client *http.Client, opts Options) (integration.Invoker, *integration.LocalRuntime, error) {
 	if l.Command != "" {
 		rt, err := integration.NewLocalRuntime(integration.RuntimeConfig{
 			Command:     l.Command,
@@ -340,7 +330,7 @@ func buildInvoker(l config.Lambda, client *http.Client, opts Options) (integrati
 			Logger:      opts.Logger,
 		})
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, &config.Error{Path: path + ".command", Msg: err.Error(), Err: err}
 		}
 		return rt, rt, nil
 	}
@@ -348,7 +338,7 @@ func buildInvoker(l config.Lambda, client *http.Client, opts Options) (integrati
 	if l.AccessKeyID != "" {
 		api.Credentials = aws.Credentials{AccessKeyID: l.AccessKeyID, SecretAccessKey: opts.Getenv(l.SecretAccessKeyEnv)}
 		if api.Credentials.SecretAccessKey == "" {
-			return nil, nil, fmt.Errorf("environment variable %s (secret_access_key_env) is empty", l.SecretAccessKeyEnv)
+			return nil, nil, unsetEnv(path+".secret_access_key_env", l.SecretAccessKeyEnv)
 		}
 		if l.SessionTokenEnv != "" {
 			api.Credentials.SessionToken = opts.Getenv(l.SessionTokenEnv)

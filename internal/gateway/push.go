@@ -41,8 +41,12 @@ func topicAllowed(patterns []string, topic, principal string) bool {
 // matches one or more characters other than "/", so it stays within one
 // segment; a trailing "/*" matches "/" and any non-empty rest, which may span
 // segments; "{principalId}" matches principal literally, and never when
-// principal is empty. Every other character matches itself.
+// principal is empty. Every other character matches itself. No pattern, not
+// even an empty one, matches the empty topic, which is no topic.
 func matchTopic(pattern, topic, principal string) bool {
+	if topic == "" {
+		return false
+	}
 	atoms, ok := compileTopic(pattern, principal)
 	if !ok {
 		return false
