@@ -75,8 +75,14 @@ func (h *handler) Connect(ctx context.Context, c *edge.Conn, r *http.Request) (s
 		sess.principal = id.PrincipalID
 		sess.ev.Authorizer = authorizerContext(id, latency)
 	}
-	if err := h.refuseOverUserLimit(ctx, c, sess.principal); err != nil {
+	slot, err := h.reserveUserSlot(ctx, c, sess.principal)
+	if err != nil {
 		return "", err
+	}
+	if slot != nil {
+		// Released however the handshake ends: once the connection is
+		// registered it counts as such.
+		defer h.releaseUserSlot(ctx, c, slot)
 	}
 	if ok, why := g.node.Ready(); !ok {
 		g.log.Warn("connection refused: the cluster engine is unreachable", "connectionId", c.ID(), "status", http.StatusServiceUnavailable, "reason", why)
@@ -107,11 +113,22 @@ func (h *handler) Connect(ctx context.Context, c *edge.Conn, r *http.Request) (s
 		}
 		connected = true
 	}
-	if err := g.node.Register(ctx, g.record(c, sess)); err != nil {
-		g.log.Error("registry unavailable at connect", "connectionId", c.ID(), "err", err)
+	if rej := h.keepUserSlot(ctx, c, slot); rej != nil {
 		if connected {
 			// The backend accepted a $connect for a connection that will
 			// never open: it gets the matching $disconnect.
+			code, why := closeInternal, "registry unavailable"
+			if rej.Status == http.StatusTooManyRequests {
+				code, why = closeUserLimit, closeUserLimitReason
+			}
+			h.disconnectEvent(ctx, c, sess, code, why)
+		}
+		return "", rej
+	}
+	if err := g.node.Register(ctx, g.record(c, sess)); err != nil {
+		g.log.Error("registry unavailable at connect", "connectionId", c.ID(), "err", err)
+		if connected {
+			// As above.
 			h.disconnectEvent(ctx, c, sess, closeInternal, "registry unavailable")
 		}
 		return "", &edge.RejectError{Status: http.StatusServiceUnavailable, Message: "Service Unavailable"}
