@@ -291,14 +291,30 @@ func (h *handler) releaseUserSlot(ctx context.Context, c *edge.Conn, slot *userS
 	}
 }
 
+// openingConn is a connection whose handshake is completing, as the
+// cluster node's Close sees it: it closes the connection as soon as the
+// connection is open.
+type openingConn struct {
+	*edge.Conn
+	sess *session
+}
+
+func (o openingConn) Close(code int, reason string) {
+	o.sess.evicted.Store(true)
+	o.Conn.CloseAt(time.Now(), code, reason)
+}
+
 // closeOverUserLimit closes principal's oldest connections beyond
 // limits.max_connections_per_user with 4008 when the policy is
-// close_oldest. It runs once the new connection is registered, which makes
-// the new connection the newest and never one of those closed.
+// close_oldest. It runs once the new connection is registered. Every
+// handshake closes the connections beyond the limit in the registry's
+// order, this one too when newer ones got in first, and can close those
+// still completing their handshake (Node.Opening): so handshakes of one
+// user that race each other all close the same ones and leave exactly the
+// newest.
 func (h *handler) closeOverUserLimit(ctx context.Context, c *edge.Conn, principal string) {
 	g := h.g
-	l := g.cfg.Limits
-	if principal == "" || l.MaxConnectionsPerUser <= 0 || l.UserLimitPolicy != config.CloseOldest {
+	if !h.closesOldest(principal) {
 		return
 	}
 	recs, err := g.node.UserConnections(ctx, principal)
@@ -306,10 +322,7 @@ func (h *handler) closeOverUserLimit(ctx context.Context, c *edge.Conn, principa
 		g.log.Error("registry unavailable enforcing max_connections_per_user", "connectionId", c.ID(), "err", err)
 		return
 	}
-	for _, rec := range recs[:max(len(recs)-l.MaxConnectionsPerUser, 0)] {
-		if rec.ConnectionID == c.ID() {
-			continue
-		}
+	for _, rec := range recs[:max(len(recs)-g.cfg.Limits.MaxConnectionsPerUser, 0)] {
 		g.log.Info("closing oldest connection of user over max_connections_per_user", "connectionId", rec.ConnectionID, "nodeId", rec.NodeID, "newConnectionId", c.ID())
 		if err := g.node.Close(ctx, rec.ConnectionID, closeUserLimit, closeUserLimitReason); err != nil && !errors.Is(err, cluster.ErrGone) {
 			g.log.Warn("could not close the oldest connection of user over max_connections_per_user", "connectionId", rec.ConnectionID, "nodeId", rec.NodeID, "err", err)

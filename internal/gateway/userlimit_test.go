@@ -13,6 +13,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/coder/websocket"
+	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/wsgate/wsgate/internal/cluster"
 	"github.com/wsgate/wsgate/internal/config"
@@ -204,6 +205,43 @@ func checkRefuseNewest(t *testing.T, b *gt.Backend, slow bool, urls []string) {
 	}
 }
 
+// checkCloseOldest checks the outcome of a burst of handshakes of a user
+// with close_oldest: every handshake is admitted, and all but the limit
+// are then closed with 4008, leaving exactly the limit open.
+func checkCloseOldest(t *testing.T, urls []string, users func() int) {
+	t.Helper()
+	res := dialAtOnce(t, urls, handshakes)
+	if len(res.open) != handshakes {
+		t.Fatalf("close_oldest refused handshakes: statuses %v", res.statuses)
+	}
+	gt.Eventually(t, func() bool {
+		closed := 0
+		for _, c := range res.open {
+			if c.closed() {
+				closed++
+			}
+		}
+		return closed >= handshakes-userLimit
+	}, "%d connections closed", handshakes-userLimit)
+	var survivors []*watchedConn
+	for _, c := range res.open {
+		if !c.closed() {
+			survivors = append(survivors, c)
+		} else if c.code != 4008 {
+			t.Fatalf("a connection closed with %d, want 4008", c.code)
+		}
+	}
+	if len(survivors) != userLimit {
+		t.Fatalf("%d connections of the user stay open, want %d", len(survivors), userLimit)
+	}
+	for _, c := range survivors {
+		if !c.answers(t) {
+			t.Fatalf("a surviving connection closed with %d", c.code)
+		}
+	}
+	gt.Eventually(t, func() bool { return users() == userLimit }, "the registry to hold the user's %d connections", userLimit)
+}
+
 // userCount returns how many connections the management API of g lists
 // for alice.
 func userCount(t *testing.T, g *gt.Gateway) func() int {
@@ -222,6 +260,18 @@ func TestUserLimitConcurrentHandshakes(t *testing.T) {
 			b := gt.NewBackend(t)
 			g := gt.Start(t, userLimitYAML(b, kind.slow, "limits: {max_connections_per_user: 2}"))
 			checkRefuseNewest(t, b, kind.slow, []string{userURL(t, g, "alice")})
+		})
+	}
+}
+
+// TestUserLimitCloseOldestConcurrentHandshakes: with close_oldest, racing
+// handshakes of one user all get in and all but the limit are closed.
+func TestUserLimitCloseOldestConcurrentHandshakes(t *testing.T) {
+	for _, kind := range connectKinds {
+		t.Run(kind.name, func(t *testing.T) {
+			b := gt.NewBackend(t)
+			g := gt.Start(t, userLimitYAML(b, kind.slow, "limits: {max_connections_per_user: 2, user_limit_policy: close_oldest}"))
+			checkCloseOldest(t, []string{userURL(t, g, "alice")}, userCount(t, g))
 		})
 	}
 }
@@ -259,6 +309,21 @@ func TestClusterUserLimitConcurrentHandshakes(t *testing.T) {
 				b := gt.NewBackend(t)
 				_, urls := startLimitCluster(t, b, kind.slow, "limits: {max_connections_per_user: 2}", newEngine)
 				checkRefuseNewest(t, b, kind.slow, urls)
+			})
+		}
+	})
+}
+
+// TestClusterUserLimitCloseOldestConcurrentHandshakes: with close_oldest,
+// handshakes of one user racing on three nodes all get in and all but the
+// limit are closed, wherever they are.
+func TestClusterUserLimitCloseOldestConcurrentHandshakes(t *testing.T) {
+	eachEngine(t, func(t *testing.T, newEngine func() cluster.Engine) {
+		for _, kind := range connectKinds {
+			t.Run(kind.name, func(t *testing.T) {
+				b := gt.NewBackend(t)
+				gs, urls := startLimitCluster(t, b, kind.slow, "limits: {max_connections_per_user: 2, user_limit_policy: close_oldest}", newEngine)
+				checkCloseOldest(t, urls, userCount(t, gs[0]))
 			})
 		}
 	})
@@ -445,4 +510,53 @@ func TestUserLimitHandshakeOutlivesReservation(t *testing.T) {
 		t.Fatalf("$disconnect of the refused handshake: code %d, want 4008", dis.RequestContext.DisconnectStatusCode)
 	}
 	gt.Eventually(t, func() bool { return userCount(t, g)() == 1 }, "alice to hold one connection")
+}
+
+// TestClusterUserLimitCloseOldestDuringHandshake: with close_oldest, a
+// connection closed for its user's limit before its handshake completed is
+// closed once it opens, with 4008, even if it refreshes its token at once.
+func TestClusterUserLimitCloseOldestDuringHandshake(t *testing.T) {
+	eachEngine(t, func(t *testing.T, newEngine func() cluster.Engine) {
+		b := gt.NewBackend(t)
+		gs, urls := startLimitCluster(t, b, true, "limits: {max_connections_per_user: 1, user_limit_policy: close_oldest}", newEngine)
+		release := holdFirstConnect(b)
+		// The first handshake starts first and finishes last: in the
+		// registry's order it is the older one, or the newer one.
+		first := make(chan *websocket.Conn, 1)
+		go func() {
+			c, _, err := gt.TryDial(urls[0], nil)
+			if err != nil {
+				t.Errorf("first handshake: %v", err)
+			}
+			first <- c
+		}()
+		b.WaitEvent(t, "/connect", nil)
+		c2, _, err := gt.TryDial(urls[1], nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		second := watch(t, c2)
+		close(release)
+		c1 := <-first
+		if c1 == nil {
+			t.FailNow()
+		}
+		firstConn := watch(t, c1)
+		refresh := fmt.Sprintf(`{"action":"$refresh","token":%q}`, mint(t, jwt.MapClaims{"sub": "alice", "exp": time.Now().Add(2 * time.Hour).Unix()}))
+		for _, c := range []*watchedConn{firstConn, second} {
+			_ = c.Write(context.Background(), websocket.MessageText, []byte(refresh))
+		}
+		gt.Eventually(t, func() bool { return firstConn.closed() || second.closed() }, "one of the two to close")
+		closed, open := firstConn, second
+		if second.closed() {
+			closed, open = second, firstConn
+		}
+		if closed.code != 4008 {
+			t.Fatalf("closed with %d, want 4008", closed.code)
+		}
+		if !open.answers(t) {
+			t.Fatal("the newest connection closed too")
+		}
+		gt.Eventually(t, func() bool { return userCount(t, gs[2])() == 1 }, "alice to hold one connection")
+	})
 }
