@@ -103,6 +103,11 @@ type Node struct {
 
 	owners ownerCache
 
+	// openingMu guards opening: connections of this node whose handshake
+	// has not completed, so that they are not in the hub yet, by id.
+	openingMu sync.Mutex
+	opening   map[string]hub.Conn
+
 	ready       atomic.Bool
 	notReadyWhy atomic.Pointer[string]
 
@@ -138,6 +143,7 @@ func NewNode(cfg Config, eng Engine, h *hub.Hub) *Node {
 		log:        cfg.Logger.With("component", "cluster", "nodeId", cfg.NodeID),
 		topics:     make(map[string]map[string]hub.Conn),
 		connTopics: make(map[string][]string),
+		opening:    make(map[string]hub.Conn),
 		cleaning:   make(map[string]bool),
 		beats:      make(map[string]time.Time),
 		unregSlots: make(chan struct{}, parallelism),
@@ -309,6 +315,54 @@ func (n *Node) UserConnections(ctx context.Context, principal string) ([]registr
 	defer cancel()
 	recs, err := n.eng.UserConnections(ctx, principal)
 	return recs, unavailable(err)
+}
+
+// ReserveUserSlot takes one of principal's limit connection slots for
+// connection id, cluster-wide, until ttl passes or ReleaseUserSlot; it
+// reports false when the user has none free. See registry.Registry.
+func (n *Node) ReserveUserSlot(ctx context.Context, principal, id string, limit int, ttl time.Duration) (bool, error) {
+	ctx, cancel := n.engineCtx(ctx)
+	defer cancel()
+	ok, err := n.eng.ReserveUserSlot(ctx, principal, id, limit, ttl)
+	return ok, unavailable(err)
+}
+
+// ReleaseUserSlot gives back connection id's slot reservation.
+func (n *Node) ReleaseUserSlot(ctx context.Context, principal, id string) error {
+	ctx, cancel := n.engineCtx(ctx)
+	defer cancel()
+	return unavailable(n.eng.ReleaseUserSlot(ctx, principal, id))
+}
+
+// Opening makes Close, called on this node or another, reach c: a
+// connection of this node that is registered, or about to be, while its
+// handshake completes and it is not yet in the hub. Call it before
+// registering c; the returned function ends it, once c is in the hub or
+// will never be. The connections that race for a user's slots need it: a
+// newer one may close an older one before that one's handshake is done.
+func (n *Node) Opening(c hub.Conn) (done func()) {
+	id := c.ID()
+	n.openingMu.Lock()
+	n.opening[id] = c
+	n.openingMu.Unlock()
+	return func() {
+		n.openingMu.Lock()
+		if n.opening[id] == c {
+			delete(n.opening, id)
+		}
+		n.openingMu.Unlock()
+	}
+}
+
+// closable returns this node's connection id, in the hub or opening; nil
+// when it has neither.
+func (n *Node) closable(id string) hub.Conn {
+	if c := n.hub.Get(id); c != nil {
+		return c
+	}
+	n.openingMu.Lock()
+	defer n.openingMu.Unlock()
+	return n.opening[id]
 }
 
 // TopicCount returns how many connections subscribe to topic, cluster-wide.
@@ -639,9 +693,10 @@ func (n *Node) infos(ctx context.Context, ids []string) ([]hub.Info, []error) {
 	return infos, errs
 }
 
-// Close closes connection id with code and reason on its node.
+// Close closes connection id with code and reason on its node, also while
+// its handshake completes (see Opening).
 func (n *Node) Close(ctx context.Context, id string, code int, reason string) error {
-	if c := n.hub.Get(id); c != nil {
+	if c := n.closable(id); c != nil {
 		c.Close(code, reason)
 		return nil
 	}
@@ -910,7 +965,7 @@ func (n *Node) HandleRequest(req []byte) []byte {
 		if r.err != nil {
 			break
 		}
-		c := n.hub.Get(id)
+		c := n.closable(id)
 		if c == nil {
 			return []byte{byte(statusGone)}
 		}

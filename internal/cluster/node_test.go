@@ -90,3 +90,51 @@ func TestStopRetriesUnregister(t *testing.T) {
 		t.Fatal("a node that stopped with nothing left did not remove its heartbeat")
 	}
 }
+
+// handshaking is a connection completing its handshake: it records the
+// close asked of it.
+type handshaking struct {
+	id     string
+	closed chan int
+}
+
+func (c *handshaking) ID() string               { return c.id }
+func (c *handshaking) Send([]byte) error        { return hub.ErrClosed }
+func (c *handshaking) Info() hub.Info           { return hub.Info{} }
+func (c *handshaking) Close(code int, _ string) { c.closed <- code }
+
+// TestCloseReachesOpeningConnection: a connection registered while its
+// handshake completes is not in the hub yet; Close reaches it from its own
+// node and from another until its handshake is done.
+func TestCloseReachesOpeningConnection(t *testing.T) {
+	net := cluster.NewMemoryNetwork()
+	var nodes []*cluster.Node
+	for _, id := range []string{"n1", "n2"} {
+		n := cluster.NewNode(cluster.Config{NodeID: id, HeartbeatInterval: time.Hour, NodeTimeout: 3 * time.Hour}, net.Engine(), hub.New())
+		if err := n.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer n.Stop(context.Background())
+		nodes = append(nodes, n)
+	}
+	ctx := context.Background()
+	c := &handshaking{id: "c", closed: make(chan int, 2)}
+	done := nodes[0].Opening(c)
+	if err := nodes[0].Register(ctx, registry.Record{ConnectionID: "c", NodeID: "n1", PrincipalID: "p"}); err != nil {
+		t.Fatal(err)
+	}
+	for i, n := range nodes {
+		if err := n.Close(ctx, "c", 4008, "limit"); err != nil {
+			t.Fatalf("Close from node %d: %v", i+1, err)
+		}
+		if code := <-c.closed; code != 4008 {
+			t.Fatalf("closed with %d", code)
+		}
+	}
+	done()
+	for i, n := range nodes {
+		if err := n.Close(ctx, "c", 4008, "limit"); !errors.Is(err, cluster.ErrGone) {
+			t.Fatalf("Close from node %d once the handshake is done and the hub does not hold it: %v, want ErrGone", i+1, err)
+		}
+	}
+}

@@ -1,6 +1,9 @@
 package gateway
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // Test hooks for the external gateway_test package.
 var MatchTopic = matchTopic
@@ -10,3 +13,7 @@ var MatchTopic = matchTopic
 func (g *Gateway) TopicCount(topic string) (int, error) {
 	return g.node.TopicCount(context.Background(), topic)
 }
+
+// SetUserSlotTTL sets the lifetime of the reservations of user slots that
+// handshakes take from now on.
+func (g *Gateway) SetUserSlotTTL(d time.Duration) { g.slotTTL.Store(int64(d)) }

@@ -22,6 +22,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode"
 
@@ -82,6 +83,10 @@ type Gateway struct {
 	mgmtHTTP *http.Server
 	clientLn net.Listener
 	mgmtLn   net.Listener
+
+	// slotTTL is the lifetime of a handshake's reservation of a user slot,
+	// in nanoseconds; see userSlotTTL.
+	slotTTL atomic.Int64
 
 	wg        sync.WaitGroup
 	serveErr  chan error
@@ -205,6 +210,7 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		serveErr:  make(chan error, 2),
 		reusePort: opts.ReusePort,
 	}
+	g.slotTTL.Store(int64(slotTTL(cfg)))
 	rc := cfg.Registry
 	g.node = cluster.NewNode(cluster.Config{
 		NodeID:            g.nodeID,
@@ -251,6 +257,25 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	}
 	return g, nil
 }
+
+// slotMargin is what a reservation of a user slot outlives the longest
+// handshake by.
+const slotMargin = 5 * time.Second
+
+// slotTTL is how long a handshake's reservation of a user slot lives: the
+// $connect integration's timeout, the registry calls before and after it,
+// and a margin. A handshake that holds one ends well within it, so only the
+// reservations of a node that died mid-handshake expire.
+func slotTTL(cfg *config.Config) time.Duration {
+	ttl := 2*cfg.Registry.Timeout + slotMargin
+	if rc, ok := cfg.Routes[route.Connect]; ok && rc.Builtin == "" {
+		ttl += rc.Integration.Timeout
+	}
+	return ttl
+}
+
+// userSlotTTL is the lifetime of a handshake's reservation of a user slot.
+func (g *Gateway) userSlotTTL() time.Duration { return time.Duration(g.slotTTL.Load()) }
 
 // loadSigV4 reads the management API's SigV4 secret access key from the
 // environment variable or the file the configuration names. Errors name the

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -33,6 +34,13 @@ type session struct {
 	// limiter is the connection's limits.messages_per_second bucket,
 	// created on its first message.
 	limiter *rate.Limiter
+	// opened ends the connection's place among the cluster node's opening
+	// connections (close_oldest); nil when it has none.
+	opened func()
+	// evicted is set when the connection was closed for its user's limit
+	// before its handshake completed: the close is pending, and a token
+	// refresh must not postpone it.
+	evicted atomic.Bool
 }
 
 func (h *handler) Connect(ctx context.Context, c *edge.Conn, r *http.Request) (string, error) {
@@ -75,8 +83,14 @@ func (h *handler) Connect(ctx context.Context, c *edge.Conn, r *http.Request) (s
 		sess.principal = id.PrincipalID
 		sess.ev.Authorizer = authorizerContext(id, latency)
 	}
-	if err := h.refuseOverUserLimit(ctx, c, sess.principal); err != nil {
+	slot, err := h.reserveUserSlot(ctx, c, sess.principal)
+	if err != nil {
 		return "", err
+	}
+	if slot != nil {
+		// Released however the handshake ends: once the connection is
+		// registered it counts as such.
+		defer h.releaseUserSlot(ctx, c, slot)
 	}
 	if ok, why := g.node.Ready(); !ok {
 		g.log.Warn("connection refused: the cluster engine is unreachable", "connectionId", c.ID(), "status", http.StatusServiceUnavailable, "reason", why)
@@ -115,19 +129,42 @@ func (h *handler) Connect(ctx context.Context, c *edge.Conn, r *http.Request) (s
 		}
 		connected = true
 	}
-	if err := g.node.Register(ctx, g.record(c, sess)); err != nil {
-		g.log.Error("registry unavailable at connect", "connectionId", c.ID(), "err", err)
+	if rej := h.keepUserSlot(ctx, c, slot); rej != nil {
 		if connected {
 			// The backend accepted a $connect for a connection that will
 			// never open: it gets the matching $disconnect.
+			code, why := closeInternal, "registry unavailable"
+			if rej.Status == http.StatusTooManyRequests {
+				code, why = closeUserLimit, closeUserLimitReason
+			}
+			h.disconnectEvent(ctx, c, sess, code, why)
+		}
+		return "", rej
+	}
+	// The expiry is set before anyone can close the connection for its
+	// user's limit, which it must not undo.
+	if id != nil && !id.ExpiresAt.IsZero() {
+		sess.startExpiry(c, id.ExpiresAt)
+	}
+	admitted := false
+	if h.closesOldest(sess.principal) {
+		sess.opened = g.node.Opening(openingConn{c, sess})
+		defer func() {
+			if !admitted {
+				sess.opened()
+			}
+		}()
+	}
+	if err := g.node.Register(ctx, g.record(c, sess)); err != nil {
+		g.log.Error("registry unavailable at connect", "connectionId", c.ID(), "err", err)
+		if connected {
+			// As above.
 			h.disconnectEvent(ctx, c, sess, closeInternal, "registry unavailable")
 		}
 		return "", &edge.RejectError{Status: http.StatusServiceUnavailable, Message: "Service Unavailable"}
 	}
 	h.closeOverUserLimit(ctx, c, sess.principal)
-	if id != nil && !id.ExpiresAt.IsZero() {
-		sess.startExpiry(c, id.ExpiresAt)
-	}
+	admitted = true
 	return sub, nil
 }
 
@@ -211,6 +248,9 @@ func (h *handler) refresh(ctx context.Context, c *edge.Conn, sess *session, data
 	case !sess.expires || id.ExpiresAt.IsZero():
 		g.log.Info("token refresh refused", "connectionId", c.ID(), "reason", "connection or token has no expiry")
 		err = errors.New("no expiry")
+	case sess.evicted.Load():
+		g.log.Info("token refresh refused", "connectionId", c.ID(), "reason", "connection is closing for its user's limit")
+		err = errors.New("evicted")
 	}
 	if err != nil {
 		_ = c.Send(awsevent.ForbiddenFrame(c.ID(), requestID))
@@ -230,6 +270,9 @@ func (h *handler) Disconnect(ctx context.Context, c *edge.Conn, code int, reason
 	sess, _ := c.Session.(*session)
 	if sess == nil {
 		return
+	}
+	if sess.opened != nil {
+		sess.opened()
 	}
 	h.disconnectEvent(ctx, c, sess, code, reason)
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"time"
 
 	"golang.org/x/time/rate"
 
@@ -210,36 +211,104 @@ func (s *session) allowMessage(l config.RateLimit) bool {
 	return s.limiter.Allow()
 }
 
-// refuseOverUserLimit answers 429 when principal already holds
-// limits.max_connections_per_user connections and the policy is
-// refuse_newest. It runs after authentication and before the $connect
-// integration, so a refused client never reaches the backend.
-func (h *handler) refuseOverUserLimit(ctx context.Context, c *edge.Conn, principal string) error {
-	g := h.g
-	l := g.cfg.Limits
-	if principal == "" || l.MaxConnectionsPerUser <= 0 || l.UserLimitPolicy == config.CloseOldest {
+// userSlot is a handshake's reservation of one of its user's connection
+// slots (limits.max_connections_per_user with refuse_newest).
+type userSlot struct {
+	principal string
+	// taken is when the reservation was made or renewed, by this process's
+	// clock: only its age matters.
+	taken time.Time
+}
+
+// userLimited reports whether limits.max_connections_per_user applies to
+// principal's connections; anonymous ones are not counted.
+func (h *handler) userLimited(principal string) bool {
+	return principal != "" && h.g.cfg.Limits.MaxConnectionsPerUser > 0
+}
+
+// closesOldest reports whether principal's connections are limited with
+// user_limit_policy close_oldest; otherwise a limit refuses the newest.
+func (h *handler) closesOldest(principal string) bool {
+	return h.userLimited(principal) && h.g.cfg.Limits.UserLimitPolicy == config.CloseOldest
+}
+
+// reserveUserSlot takes a slot of principal for c, cluster-wide and
+// atomically, when limits.max_connections_per_user applies with
+// refuse_newest: a user whose slots are all held by connections or by
+// handshakes in progress gets 429. It runs after authentication and before
+// the $connect integration, so a refused client never reaches the backend.
+// It returns nil, without reaching the engine, when no limit applies.
+func (h *handler) reserveUserSlot(ctx context.Context, c *edge.Conn, principal string) (*userSlot, error) {
+	if !h.userLimited(principal) || h.closesOldest(principal) {
+		return nil, nil
+	}
+	slot := &userSlot{principal: principal}
+	if rej := h.takeUserSlot(ctx, c, slot); rej != nil {
+		return nil, rej
+	}
+	return slot, nil
+}
+
+// keepUserSlot renews slot when it could expire before the connection is
+// registered: only a handshake stalled for about the reservation's whole
+// lifetime needs it. A user whose slots were taken meanwhile gets 429.
+func (h *handler) keepUserSlot(ctx context.Context, c *edge.Conn, slot *userSlot) *edge.RejectError {
+	if slot == nil || time.Since(slot.taken) < h.g.userSlotTTL()-h.g.cfg.Registry.Timeout {
 		return nil
 	}
-	recs, err := g.node.UserConnections(ctx, principal)
+	return h.takeUserSlot(ctx, c, slot)
+}
+
+// takeUserSlot reserves slot for c, or renews it, and notes when.
+func (h *handler) takeUserSlot(ctx context.Context, c *edge.Conn, slot *userSlot) *edge.RejectError {
+	g := h.g
+	slot.taken = time.Now()
+	ok, err := g.node.ReserveUserSlot(ctx, slot.principal, c.ID(), g.cfg.Limits.MaxConnectionsPerUser, g.userSlotTTL())
 	if err != nil {
 		g.log.Error("registry unavailable at connect", "connectionId", c.ID(), "err", err)
 		return &edge.RejectError{Status: http.StatusServiceUnavailable, Message: "Service Unavailable"}
 	}
-	if len(recs) >= l.MaxConnectionsPerUser {
+	if !ok {
 		g.log.Info("connection refused", "connectionId", c.ID(), "status", http.StatusTooManyRequests, "reason", "user at max_connections_per_user")
 		return &edge.RejectError{Status: http.StatusTooManyRequests, Message: "Too Many Requests"}
 	}
 	return nil
 }
 
+// releaseUserSlot gives slot back. It runs when the handshake ends, even
+// when the client has gone; a release that fails leaves the reservation to
+// expire.
+func (h *handler) releaseUserSlot(ctx context.Context, c *edge.Conn, slot *userSlot) {
+	g := h.g
+	if err := g.node.ReleaseUserSlot(context.WithoutCancel(ctx), slot.principal, c.ID()); err != nil {
+		g.log.Warn("could not release a connection's reservation of a user slot; it expires by itself", "connectionId", c.ID(), "ttl", g.userSlotTTL(), "err", err)
+	}
+}
+
+// openingConn is a connection whose handshake is completing, as the
+// cluster node's Close sees it: it closes the connection as soon as the
+// connection is open.
+type openingConn struct {
+	*edge.Conn
+	sess *session
+}
+
+func (o openingConn) Close(code int, reason string) {
+	o.sess.evicted.Store(true)
+	o.Conn.CloseAt(time.Now(), code, reason)
+}
+
 // closeOverUserLimit closes principal's oldest connections beyond
 // limits.max_connections_per_user with 4008 when the policy is
-// close_oldest. It runs once the new connection is registered, which makes
-// the new connection the newest and never one of those closed.
+// close_oldest. It runs once the new connection is registered. Every
+// handshake closes the connections beyond the limit in the registry's
+// order, this one too when newer ones got in first, and can close those
+// still completing their handshake (Node.Opening): so handshakes of one
+// user that race each other all close the same ones and leave exactly the
+// newest.
 func (h *handler) closeOverUserLimit(ctx context.Context, c *edge.Conn, principal string) {
 	g := h.g
-	l := g.cfg.Limits
-	if principal == "" || l.MaxConnectionsPerUser <= 0 || l.UserLimitPolicy != config.CloseOldest {
+	if !h.closesOldest(principal) {
 		return
 	}
 	recs, err := g.node.UserConnections(ctx, principal)
@@ -247,10 +316,7 @@ func (h *handler) closeOverUserLimit(ctx context.Context, c *edge.Conn, principa
 		g.log.Error("registry unavailable enforcing max_connections_per_user", "connectionId", c.ID(), "err", err)
 		return
 	}
-	for _, rec := range recs[:max(len(recs)-l.MaxConnectionsPerUser, 0)] {
-		if rec.ConnectionID == c.ID() {
-			continue
-		}
+	for _, rec := range recs[:max(len(recs)-g.cfg.Limits.MaxConnectionsPerUser, 0)] {
 		g.log.Info("closing oldest connection of user over max_connections_per_user", "connectionId", rec.ConnectionID, "nodeId", rec.NodeID, "newConnectionId", c.ID())
 		if err := g.node.Close(ctx, rec.ConnectionID, closeUserLimit, closeUserLimitReason); err != nil && !errors.Is(err, cluster.ErrGone) {
 			g.log.Warn("could not close the oldest connection of user over max_connections_per_user", "connectionId", rec.ConnectionID, "nodeId", rec.NodeID, "err", err)

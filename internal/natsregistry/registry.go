@@ -23,6 +23,7 @@ import (
 //	n.<node>.<id>   node index; empty value
 //	s.<id>.<topic>  the connection's subscriptions; value: generation
 //	t.<topic>.<id>  topic membership; value: generation
+//	l.<principal>, r.<principal>.<id>  the principal's connection slots (slots.go)
 //
 // A record's generation is the revision of its c.<id> entry, which changes
 // every time the id is registered; subscriptions carry the generation they

@@ -23,6 +23,9 @@
 //	<p>:u:<user>     sorted set of a principal's connection ids, scored by
 //	                 ConnectedAt in Unix milliseconds
 //	<p>:t:<topic>    set of the connection ids subscribed to topic
+//	<p>:us:<user>    sorted set of the connection ids holding a reservation
+//	                 of one of the principal's slots, scored by expiry in
+//	                 Redis's clock, in Unix milliseconds
 //	<p>:n:<node>     set of the connection ids node holds
 //	<p>:hb           hash: node id → heartbeat counter
 //	<p>:lost:<node>  marker that another node declared node lost
@@ -286,6 +289,7 @@ type keys struct{ prefix string }
 func (k keys) record(id string) string       { return k.prefix + ":c:" + id }
 func (k keys) connTopics(id string) string   { return k.prefix + ":ct:" + id }
 func (k keys) user(principal string) string  { return k.prefix + ":u:" + principal }
+func (k keys) userSlots(p string) string     { return k.prefix + ":us:" + p }
 func (k keys) topic(topic string) string     { return k.prefix + ":t:" + topic }
 func (k keys) node(node string) string       { return k.prefix + ":n:" + node }
 func (k keys) beats() string                 { return k.prefix + ":hb" }

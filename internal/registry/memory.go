@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"sync"
+	"time"
 )
 
 var _ Registry = (*Memory)(nil)
@@ -14,9 +15,10 @@ type Memory struct {
 	// mu guards every index below.
 	mu      sync.RWMutex
 	records map[string]*entry
-	users   map[string][]string            // principalId → connection ids, oldest first
-	topics  map[string]map[string]struct{} // topic → connection ids
-	nodes   map[string]map[string]struct{} // node id → connection ids
+	users   map[string][]string             // principalId → connection ids, oldest first
+	topics  map[string]map[string]struct{}  // topic → connection ids
+	nodes   map[string]map[string]struct{}  // node id → connection ids
+	slots   map[string]map[string]time.Time // principalId → reserved connection id → expiry
 }
 
 type entry struct {
@@ -33,6 +35,7 @@ func (m *Memory) init() {
 		m.users = make(map[string][]string)
 		m.topics = make(map[string]map[string]struct{})
 		m.nodes = make(map[string]map[string]struct{})
+		m.slots = make(map[string]map[string]time.Time)
 	}
 }
 
@@ -207,4 +210,63 @@ func (m *Memory) NodeConnections(ctx context.Context, nodeID string) ([]Record, 
 		out = append(out, m.records[id].rec)
 	}
 	return out, nil
+}
+
+// ReserveUserSlot implements Registry.
+func (m *Memory) ReserveUserSlot(ctx context.Context, principalID, connectionID string, limit int, ttl time.Duration) (bool, error) {
+	if err := CheckSlot(ctx, principalID, limit); err != nil {
+		return false, err
+	}
+	now := time.Now()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.init()
+	reserved := m.slots[principalID]
+	for id, exp := range reserved {
+		if !now.Before(exp) {
+			delete(reserved, id)
+		}
+	}
+	registered := m.users[principalID]
+	others := 0
+	for _, id := range registered {
+		if id != connectionID {
+			others++
+		}
+	}
+	for id := range reserved {
+		if id != connectionID && !slices.Contains(registered, id) {
+			others++
+		}
+	}
+	if others >= limit {
+		m.unreserveLocked(principalID, connectionID)
+		return false, nil
+	}
+	if reserved == nil {
+		reserved = make(map[string]time.Time)
+		m.slots[principalID] = reserved
+	}
+	reserved[connectionID] = now.Add(ttl)
+	return true, nil
+}
+
+// ReleaseUserSlot implements Registry.
+func (m *Memory) ReleaseUserSlot(ctx context.Context, principalID, connectionID string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.unreserveLocked(principalID, connectionID)
+	return nil
+}
+
+func (m *Memory) unreserveLocked(principalID, connectionID string) {
+	if reserved := m.slots[principalID]; reserved != nil {
+		delete(reserved, connectionID)
+		if len(reserved) == 0 {
+			delete(m.slots, principalID)
+		}
+	}
 }

@@ -16,6 +16,13 @@ import (
 // ErrNotFound is returned when no connection with the given id is registered.
 var ErrNotFound = errors.New("connection not found")
 
+// ErrNoPrincipal is returned by ReserveUserSlot for an empty principal:
+// anonymous connections are not counted per user.
+var ErrNoPrincipal = errors.New("a user slot needs a principal")
+
+// ErrBadLimit is returned by ReserveUserSlot for a limit below 1.
+var ErrBadLimit = errors.New("a user's connection limit must be at least 1")
+
 // Record is what the registry knows about one connection.
 type Record struct {
 	ConnectionID string
@@ -66,6 +73,36 @@ type Registry interface {
 	// NodeConnections returns the records of the connections nodeID holds;
 	// none is not an error.
 	NodeConnections(ctx context.Context, nodeID string) ([]Record, error)
+
+	// ReserveUserSlot takes one of principalID's limit connection slots
+	// for connectionID, atomically: it counts principalID's other
+	// connections — those registered and those holding an unexpired
+	// reservation, each once — and when they are fewer than limit it
+	// records a reservation for connectionID that expires after ttl, and
+	// reports true. Otherwise it leaves connectionID without a reservation
+	// and reports false. Reserving again for a connection that holds a
+	// reservation renews it; a registered connection counts once, with or
+	// without its reservation. Expiry is judged by one clock for every
+	// node (the engine's own where it has one), so that the reservations of
+	// a node that died mid-handshake end after ttl. An empty principalID is
+	// ErrNoPrincipal and a limit below 1 ErrBadLimit.
+	ReserveUserSlot(ctx context.Context, principalID, connectionID string, limit int, ttl time.Duration) (bool, error)
+	// ReleaseUserSlot removes connectionID's reservation; none is not an
+	// error. A handshake releases its reservation when it fails, and once
+	// its connection is registered.
+	ReleaseUserSlot(ctx context.Context, principalID, connectionID string) error
+}
+
+// CheckSlot returns the error ReserveUserSlot returns before it reaches
+// the store, if any: ErrNoPrincipal, ErrBadLimit or the context's error.
+func CheckSlot(ctx context.Context, principalID string, limit int) error {
+	switch {
+	case principalID == "":
+		return ErrNoPrincipal
+	case limit < 1:
+		return ErrBadLimit
+	}
+	return ctx.Err()
 }
 
 // Closer is implemented by registries that hold resources to release.

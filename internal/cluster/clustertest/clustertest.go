@@ -1,6 +1,7 @@
 // Package clustertest is the contract every cluster.Engine must meet for
-// node-to-node messages and heartbeats; the registry part of an engine is
-// checked by package registrytest. Each backend's tests call Run with a
+// node-to-node messages, heartbeats and the user slots that nodes share;
+// the rest of the registry part of an engine is checked by package
+// registrytest. Each backend's tests call Run with a
 // constructor for two engines, two nodes' clients of one fresh engine.
 package clustertest
 
@@ -14,6 +15,8 @@ import (
 	"time"
 
 	"github.com/wsgate/wsgate/internal/cluster"
+	"github.com/wsgate/wsgate/internal/registry"
+	"github.com/wsgate/wsgate/internal/registry/registrytest"
 )
 
 // wait bounds how long the contract waits for something the engine
@@ -322,6 +325,13 @@ func Run(t *testing.T, newEngines func(t *testing.T) (a, b cluster.Engine)) {
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
+	})
+	t.Run("UserSlotsAcrossNodes", func(t *testing.T) {
+		// Two nodes' handshakes of one user share the user's slots.
+		a, b := newEngines(t)
+		defer a.Close()
+		defer b.Close()
+		registrytest.ConcurrentSlots(t, []registry.Registry{a, b})
 	})
 	t.Run("Close", func(t *testing.T) {
 		a, b, _, _ := pair(t, newEngines, "node-a", "node-b")

@@ -260,6 +260,7 @@ func Run(t *testing.T, newRegistry func(t *testing.T) registry.Registry) {
 		}
 		wg.Wait()
 	})
+	runSlots(t, newRegistry)
 }
 
 // ids returns a function that takes a registry answer and returns the
