@@ -143,7 +143,9 @@ type Limits struct {
 	HandshakeTimeout time.Duration `yaml:"handshake_timeout"`
 
 	// MaxConnections caps the open connections of this process; further
-	// upgrades are answered with 503. Default 0, which means unlimited.
+	// upgrades are answered with 503. A closed connection counts until the
+	// messages it sent have been delivered. Default 0, which means
+	// unlimited.
 	MaxConnections int `yaml:"max_connections"`
 
 	// MaxConnectionsPerUser caps the connections of one principalId.

@@ -264,6 +264,9 @@ func (c *Conn) check(now time.Time) {
 	}
 }
 
+// work hands the inbox to the handler, one message at a time, until it is
+// empty. A connection whose socket closed meanwhile gets its Disconnect from
+// here, after its last message: onClose leaves that to the worker.
 func (c *Conn) work() {
 	defer c.srv.wg.Done()
 	for {
@@ -271,7 +274,12 @@ func (c *Conn) work() {
 		if len(c.inbox) == 0 {
 			c.working = false
 			c.inbox = nil
+			closed := c.state == stateClosed
+			code, reason := c.closeCode, c.closeReason
 			c.mu.Unlock()
+			if closed {
+				c.srv.disconnect(c, code, reason)
+			}
 			return
 		}
 		m := c.inbox[0]

@@ -89,7 +89,12 @@ type Server struct {
 	baseCtx    context.Context
 	cancelBase context.CancelFunc
 
-	conns    atomic.Int64 // connections, counted from the start of their handshake
+	// conns counts connections toward MaxConnections: from the start of
+	// the handshake until the socket has closed and every message the
+	// connection sent has been handled.
+	conns atomic.Int64
+	// open counts the sockets the event loop holds.
+	open     atomic.Int64
 	shutdown atomic.Bool
 
 	// upgrading tracks handshakes in progress: net/http's Shutdown stops
@@ -192,7 +197,9 @@ func (s *Server) Serve(ln net.Listener) error {
 	return err
 }
 
-// Len returns the number of connections, including handshakes in progress.
+// Len returns the number of connections counted toward MaxConnections:
+// handshakes in progress, open connections, and closed connections whose
+// messages are still being handled.
 func (s *Server) Len() int { return int(s.conns.Load()) }
 
 // Shutdown stops accepting, closes every connection with 1001, waits for
@@ -244,14 +251,14 @@ func (s *Server) forEach(f func(*Conn)) {
 	})
 }
 
-// waitConns waits up to d, or until ctx is done, for every connection to
+// waitConns waits up to d, or until ctx is done, for every socket to
 // close. It reports whether they all did.
 func (s *Server) waitConns(ctx context.Context, d time.Duration) bool {
 	deadline := time.NewTimer(d)
 	defer deadline.Stop()
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
-	for s.conns.Load() > 0 {
+	for s.open.Load() > 0 {
 		select {
 		case <-ctx.Done():
 			return false
@@ -414,6 +421,7 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, c *Conn, sub st
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	s.hub.Add(c)
+	s.open.Add(1)
 	if _, err := s.engine.AddConn(nc); err != nil {
 		// The event loop closed the socket and runs the close callback.
 		return true, fmt.Errorf("add to event loop: %w", err)
@@ -498,13 +506,29 @@ func (s *Server) onClose(nc *nbio.Conn, err error) {
 		code, reason = wsproto.CloseAbnormal, ""
 	}
 	c.state = stateClosed
+	c.closeCode, c.closeReason = code, reason
 	c.dropOutLocked()
+	// Messages the connection sent are still handled; the worker reports
+	// the Disconnect after the last of them, so that it is the last event
+	// of the connection.
+	pending := len(c.inbox)
+	working := c.working
 	c.mu.Unlock()
 	s.hub.Remove(c)
-	s.log.Info("connection closed", "connectionId", c.id, "code", code, "reason", reason)
+	s.open.Add(-1)
+	s.log.Info("connection closed", "connectionId", c.id, "code", code, "reason", reason, "pendingMessages", pending)
 	if err != nil {
 		s.log.Debug("socket error", "connectionId", c.id, "err", err)
 	}
+	if !working {
+		s.disconnect(c, code, reason)
+	}
+}
+
+// disconnect reports the end of a connection whose socket has closed and
+// whose messages have all been handled, and frees its place among
+// MaxConnections.
+func (s *Server) disconnect(c *Conn, code int, reason string) {
 	// Count the disconnect before the connection stops counting, so that
 	// Shutdown, which waits for both, never sees neither.
 	s.disconnectLater(c, code, reason)
