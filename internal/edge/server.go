@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"runtime"
@@ -153,6 +154,12 @@ func New(cfg Config, handler Handler, connHub *hub.Hub, logger *slog.Logger) *Se
 		NPoller:            runtime.NumCPU(),
 		ReadBufferSize:     64 << 10,
 		MaxWriteBufferSize: maxWrite,
+		// Read a readable socket until it is empty. nbio closes a socket
+		// whose peer has shut down its side (EPOLLRDHUP) right after the
+		// reads of that event, so with its default of 3 reads, whatever a
+		// client sent beyond 192 KiB before closing its socket was
+		// discarded unread. A read shorter than the buffer ends the loop.
+		MaxConnReadTimesPerEventLoop: math.MaxInt32,
 	})
 	s.engine.OnData(s.onData)
 	s.engine.OnClose(s.onClose)
