@@ -148,6 +148,24 @@ type Limits struct {
 	// unlimited.
 	MaxConnections int `yaml:"max_connections"`
 
+	// MaxInflightMessages is how many messages of one connection may wait
+	// for their integration (a connection's messages are delivered one at
+	// a time, in order); one more closes the connection with 1013.
+	// Default 64.
+	MaxInflightMessages int `yaml:"max_inflight_messages"`
+
+	// InflightBudgetMessages bounds the messages of all connections of
+	// this process that the gateway has accepted and whose integration has
+	// not answered yet, those of closed connections included. At the
+	// bound the gateway stops reading from its clients until an
+	// integration answers, so that TCP slows the clients down instead of
+	// the gateway buffering what they send. Default 16384.
+	InflightBudgetMessages int `yaml:"inflight_budget_messages"`
+
+	// InflightBudgetBytes is the same bound in bytes of message payload.
+	// At least MaxMessageBytes. Default 67108864 (64 MiB).
+	InflightBudgetBytes int `yaml:"inflight_budget_bytes"`
+
 	// MaxConnectionsPerUser caps the connections of one principalId.
 	// Default 0, which means unlimited.
 	MaxConnectionsPerUser int `yaml:"max_connections_per_user"`

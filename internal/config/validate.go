@@ -203,6 +203,15 @@ func (k *checker) limits(l Limits) {
 	if l.MaxConnections < 0 {
 		k.add("limits.max_connections", "must not be negative (0 means unlimited), got %d", l.MaxConnections)
 	}
+	if l.MaxInflightMessages < 0 {
+		k.add("limits.max_inflight_messages", "must be greater than 0, got %d", l.MaxInflightMessages)
+	}
+	if l.InflightBudgetMessages < 0 {
+		k.add("limits.inflight_budget_messages", "must be greater than 0, got %d", l.InflightBudgetMessages)
+	}
+	if l.InflightBudgetBytes < l.MaxMessageBytes {
+		k.add("limits.inflight_budget_bytes", "must be at least limits.max_message_bytes (%d), got %d", l.MaxMessageBytes, l.InflightBudgetBytes)
+	}
 }
 
 func (k *checker) routes(routes map[string]Route) {

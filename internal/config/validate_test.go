@@ -107,6 +107,15 @@ func TestValidateRules(t *testing.T) {
 		{"max_connections negative", "limits:\n  max_connections: -1",
 			[]string{`wsgate.yaml:2: limits.max_connections: must not be negative (0 means unlimited), got -1`}},
 		{"max_connections set", "limits:\n  max_connections: 5", nil},
+		{"max_inflight_messages negative", "limits:\n  max_inflight_messages: -1",
+			[]string{`wsgate.yaml:2: limits.max_inflight_messages: must be greater than 0, got -1`}},
+		{"inflight_budget_messages negative", "limits:\n  inflight_budget_messages: -5",
+			[]string{`wsgate.yaml:2: limits.inflight_budget_messages: must be greater than 0, got -5`}},
+		{"inflight budget smaller than a message", "limits:\n  inflight_budget_bytes: 131071",
+			[]string{`wsgate.yaml:2: limits.inflight_budget_bytes: must be at least limits.max_message_bytes (131072), got 131071`}},
+		{"inflight budget negative", "limits:\n  inflight_budget_bytes: -1",
+			[]string{`wsgate.yaml:2: limits.inflight_budget_bytes: must be at least limits.max_message_bytes (131072), got -1`}},
+		{"inflight budget of one message", "limits:\n  inflight_budget_bytes: 131072\n  inflight_budget_messages: 1\n  max_inflight_messages: 1", nil},
 
 		// Routes.
 		{"empty route key", "routes:\n  \"\":\n    integration: {type: mock}",

@@ -237,8 +237,11 @@ func (c *Conn) feedLocked(data []byte) {
 	c.closeLocked(wsproto.CloseInternalError, "internal error")
 }
 
-// check runs from the sweeper: timeouts and keepalive.
-func (c *Conn) check(now time.Time) {
+// check runs from the sweeper: timeouts and keepalive. While reading is
+// paused (see budget.go) a client cannot be heard, so neither the idle
+// timeout nor the keepalive holds the silence against it; after the pause
+// they count from when reading resumed.
+func (c *Conn) check(now time.Time, paused bool, resumed time.Time) {
 	l := c.srv.cfg.Limits
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -248,14 +251,21 @@ func (c *Conn) check(now time.Time) {
 			_ = c.nc.Close()
 		}
 	case stateOpen:
+		lastActive, lastRead := time.Unix(0, c.lastActive.Load()), time.Unix(0, c.lastRead.Load())
+		if resumed.After(lastActive) {
+			lastActive = resumed
+		}
+		if resumed.After(lastRead) {
+			lastRead = resumed
+		}
 		switch at := c.closeAt.Load(); {
 		case at != 0 && now.UnixNano() >= at:
 			c.closeLocked(c.closeAtCode, c.closeAtWhy)
 		case l.MaxConnectionDuration > 0 && now.Sub(c.connectedAt) >= l.MaxConnectionDuration:
 			c.closeLocked(wsproto.CloseGoingAway, "Going away")
-		case l.IdleTimeout > 0 && now.Sub(time.Unix(0, c.lastActive.Load())) >= l.IdleTimeout:
+		case !paused && l.IdleTimeout > 0 && now.Sub(lastActive) >= l.IdleTimeout:
 			c.closeLocked(wsproto.CloseGoingAway, "Going away")
-		case l.PingInterval > 0 && now.Sub(time.Unix(0, c.lastRead.Load())) >= 2*l.PingInterval:
+		case !paused && l.PingInterval > 0 && now.Sub(lastRead) >= 2*l.PingInterval:
 			c.dropLocked(wsproto.CloseAbnormal, "ping timeout")
 		case l.PingInterval > 0 && now.Sub(time.Unix(0, c.lastPing.Load())) >= l.PingInterval:
 			c.lastPing.Store(now.UnixNano())
@@ -287,6 +297,7 @@ func (c *Conn) work() {
 		c.inbox = c.inbox[1:]
 		c.mu.Unlock()
 		c.srv.h.Message(c.srv.baseCtx, c, m.data, m.binary)
+		c.srv.budget.release(len(m.data))
 	}
 }
 
@@ -302,6 +313,7 @@ func (h *frameHandler) OnMessage(op wsproto.Opcode, payload []byte) error {
 	if len(c.inbox) >= c.srv.cfg.Limits.MaxInflightMessages {
 		return &wsproto.CloseError{Code: wsproto.CloseTryAgainLater, Reason: "too many messages in flight"}
 	}
+	c.srv.budget.acquire(len(payload))
 	c.inbox = append(c.inbox, inbound{data: append([]byte(nil), payload...), binary: op == wsproto.OpBinary})
 	if !c.working {
 		c.working = true

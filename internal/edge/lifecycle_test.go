@@ -2,9 +2,13 @@ package edge_test
 
 import (
 	"fmt"
+	"net"
 	"net/http"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/wsgate/wsgate/internal/edge"
 	"github.com/wsgate/wsgate/internal/wsproto"
@@ -28,19 +32,10 @@ func TestDisconnectAfterQueuedMessages(t *testing.T) {
 		}, disconnect{1000, "bye"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			hold := make(chan struct{})
-			var once sync.Once
-			release := func() { once.Do(func() { close(hold) }) }
-			rec := newRecorder()
-			rec.onMessage = func(_ *edge.Conn, data []byte, _ bool) {
-				if string(data) == "0" {
-					<-hold
-				}
-			}
+			rec, release := holdingRecorder("0")
 			l := awsLimits()
 			l.MaxConnections = 1
 			s := startServer(t, edge.Config{Limits: l}, rec)
-			// Before the server's shutdown, which waits for the handler.
 			t.Cleanup(release)
 			c := s.dial(t)
 			const n = 5
@@ -81,4 +76,129 @@ func TestDisconnectAfterQueuedMessages(t *testing.T) {
 			s.dial(t)
 		})
 	}
+}
+
+// TestBudgetPausesReads: while the server-wide in-flight budget is full,
+// the server reads nothing more from its clients, so a client's writes
+// stall instead of its messages piling up; reading resumes as messages are
+// handled, and a client sending far more than the per-connection limit
+// while the handler is slow is slowed down rather than closed.
+func TestBudgetPausesReads(t *testing.T) {
+	rec, release := holdingRecorder("hold")
+	l := awsLimits()
+	l.InflightBudgetMessages = 2
+	s := startServer(t, edge.Config{Limits: l}, rec)
+	t.Cleanup(release)
+	a, b := s.dial(t), s.dial(t)
+	a.sendText("hold a")
+	s.rec.waitMessages(t, a.conn, 1)
+	b.sendText("hold b")
+	s.rec.waitMessages(t, b.conn, 1)
+	if st := s.Stats(); st.InflightMessages != 2 || st.InflightBytes != 12 {
+		t.Fatalf("stats %+v, want 2 messages and 12 bytes in flight", st)
+	}
+
+	// A third client sends far more than the kernel's buffers hold.
+	c := s.dial(t)
+	if tcp, ok := c.nc.(*net.TCPConn); ok {
+		_ = tcp.SetWriteBuffer(16 << 10)
+	}
+	const n = 200
+	msg := func(i int) string { return fmt.Sprintf("%03d:%s", i, strings.Repeat("c", 30000)) }
+	var written atomic.Int64
+	wrote := make(chan error, 1)
+	go func() {
+		for i := range n {
+			f := clientFrame(wsproto.OpText, true, []byte(msg(i)))
+			if err := c.writeErr(f); err != nil {
+				wrote <- err
+				return
+			}
+			written.Add(int64(len(f)))
+		}
+		wrote <- nil
+	}()
+	eventually(t, func() bool { return s.Stats().PausedReaders > 0 || len(s.rec.messages(c.conn)) > 0 },
+		"the server to pause reading or deliver the third client's messages")
+	if got := s.rec.messages(c.conn); len(got) != 0 {
+		t.Fatalf("%d messages of the third client delivered while the budget was full", len(got))
+	}
+	if st := s.Stats(); st.InflightMessages != 2 {
+		t.Fatalf("stats %+v while paused, want the 2 held messages only", st)
+	}
+	select {
+	case err := <-wrote:
+		t.Fatalf("the third client wrote all %d bytes (error %v) while the server was not reading", written.Load(), err)
+	default:
+	}
+
+	release()
+	got := s.rec.waitMessages(t, c.conn, n)
+	for i, m := range got {
+		if m.data != msg(i) {
+			t.Fatalf("message #%d is %.10q…, want %.10q…", i, m.data, msg(i))
+		}
+	}
+	if err := <-wrote; err != nil {
+		t.Fatalf("third client: %v", err)
+	}
+	if d := s.rec.disconnects(c.conn); len(d) != 0 {
+		t.Fatalf("third client disconnected %+v", d)
+	}
+	eventually(t, func() bool {
+		st := s.Stats()
+		return st.InflightMessages == 0 && st.InflightBytes == 0 && st.PausedReaders == 0
+	},
+		"the budget to empty (%+v)", s.Stats())
+}
+
+// TestKeepaliveWhilePaused: a client the server does not read while the
+// budget is full is not dropped for its silence.
+func TestKeepaliveWhilePaused(t *testing.T) {
+	rec, release := holdingRecorder("hold")
+	l := awsLimits()
+	l.InflightBudgetMessages = 1
+	l.PingInterval = 50 * time.Millisecond
+	s := startServer(t, edge.Config{Limits: l}, rec)
+	t.Cleanup(release)
+	a := s.dial(t)
+	a.sendText("hold")
+	s.rec.waitMessages(t, a.conn, 1)
+	c := s.dial(t)
+	c.sendText("queued")
+	eventually(t, func() bool { return s.Stats().PausedReaders > 0 }, "reading to pause")
+	// The server keeps pinging c, which it cannot hear: five pings span
+	// more than two ping intervals, after which a silent client is
+	// dropped when reading is not paused.
+	for i := 0; i < 5; {
+		f := c.next()
+		if f.op != wsproto.OpPing {
+			t.Fatalf("got %v while paused, want pings", f)
+		}
+		i++
+	}
+	if !(s.Stats().PausedReaders > 0) {
+		t.Fatal("reading resumed by itself")
+	}
+	release()
+	s.rec.waitMessages(t, c.conn, 1)
+	if d := s.rec.disconnects(c.conn); len(d) != 0 {
+		t.Fatalf("client dropped while paused: %+v", d)
+	}
+}
+
+// holdingRecorder returns a recorder whose handler holds every message that
+// starts with prefix until release is called. Tests register release with
+// t.Cleanup after startServer, so that it runs before the server's
+// shutdown, which waits for the handler.
+func holdingRecorder(prefix string) (rec *recorder, release func()) {
+	hold := make(chan struct{})
+	var once sync.Once
+	rec = newRecorder()
+	rec.onMessage = func(_ *edge.Conn, data []byte, _ bool) {
+		if strings.HasPrefix(string(data), prefix) {
+			<-hold
+		}
+	}
+	return rec, func() { once.Do(func() { close(hold) }) }
 }

@@ -34,8 +34,16 @@ type Limits struct {
 	OutboundQueueBytes    int           // bytes queued to a client beyond which it is closed with 1008
 	HandshakeTimeout      time.Duration // time allowed for the upgrade request headers
 	MaxConnections        int           // further upgrades get 503
-	MaxInflightMessages   int           // received messages waiting for the handler; more closes with 1013 (default 64)
+	MaxInflightMessages   int           // received messages of one connection waiting for the handler; more closes with 1013 (default 64)
 	CloseTimeout          time.Duration // wait for the peer's close reply before dropping the socket (default 3s)
+
+	// InflightBudgetMessages and InflightBudgetBytes bound, for the whole
+	// server, the messages accepted from clients whose Handler.Message
+	// call has not returned, and their payload bytes. At either bound the
+	// server stops reading from clients until a Message call returns (see
+	// budget.go).
+	InflightBudgetMessages int
+	InflightBudgetBytes    int
 }
 
 // Config configures a Server.
@@ -113,6 +121,11 @@ type Server struct {
 	// by Start and stopped with the event loop.
 	flushers    []*flusher
 	inlineFlush int // outbox size at which a sender writes it itself
+
+	// budget bounds the inbound work of all connections.
+	budget budget
+	// pauseLogged is when a pause of reading was last logged (unix ns).
+	pauseLogged atomic.Int64
 }
 
 // New returns a Server that registers established connections in h. Start
@@ -134,6 +147,8 @@ func New(cfg Config, handler Handler, connHub *hub.Hub, logger *slog.Logger) *Se
 		log:  logger.With("component", "edge"),
 		stop: make(chan struct{}),
 	}
+	s.budget.maxMessages = int64(cfg.Limits.InflightBudgetMessages)
+	s.budget.maxBytes = int64(cfg.Limits.InflightBudgetBytes)
 	s.baseCtx, s.cancelBase = context.WithCancel(context.Background())
 	s.inlineFlush = inlineFlushBytes
 	if q := cfg.Limits.OutboundQueueBytes; q > 0 && q < s.inlineFlush {
@@ -227,8 +242,12 @@ func (s *Server) doShutdown(ctx context.Context) error {
 		_ = s.http.Close()
 	}
 	waitGroup(ctx, &s.upgrading)
-	// 2. Close frames to every live socket.
+	// 2. Close frames to every live socket. Then the readers waiting for
+	// the in-flight budget read on, so that the event loop can see the
+	// close handshakes through and stop; what they read now is no longer
+	// accepted as messages.
 	s.forEach(func(c *Conn) { c.Close(wsproto.CloseGoingAway, "Going away") })
+	s.budget.stop()
 	// 3. Wait for the sockets to close, then drop the stragglers.
 	if !s.waitConns(ctx, s.cfg.Limits.CloseTimeout) {
 		s.forEach(func(c *Conn) { c.drop(wsproto.CloseGoingAway, "Going away") })
@@ -483,9 +502,25 @@ func (s *Server) onData(nc *nbio.Conn, data []byte) {
 		_ = nc.Close()
 		return
 	}
+	// Wait, without c.mu, while the in-flight budget is full: the data
+	// read so far waits with the poller, the rest in the kernel.
+	s.budget.wait(s.logPause)
 	c.mu.Lock()
 	c.feedLocked(data)
 	c.mu.Unlock()
+}
+
+// pauseLogEvery spaces out the log lines about reading paused, which under
+// sustained overload would come with every message.
+const pauseLogEvery = 10 * time.Second
+
+func (s *Server) logPause(messages, bytes int64) {
+	now := time.Now().UnixNano()
+	last := s.pauseLogged.Load()
+	if now-last < int64(pauseLogEvery) || !s.pauseLogged.CompareAndSwap(last, now) {
+		return
+	}
+	s.log.Warn("client reads paused: the in-flight budget is full", "inflightMessages", messages, "inflightBytes", bytes)
 }
 
 func (s *Server) onWritten(nc *nbio.Conn, _ []byte, n int) {
@@ -552,7 +587,8 @@ func (s *Server) sweep() {
 		case <-s.stop:
 			return
 		case now := <-t.C:
-			s.forEach(func(c *Conn) { c.check(now) })
+			paused, resumed := s.budget.pause()
+			s.forEach(func(c *Conn) { c.check(now, paused, resumed) })
 		}
 	}
 }

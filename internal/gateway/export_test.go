@@ -1,6 +1,10 @@
 package gateway
 
-import "context"
+import (
+	"context"
+
+	"github.com/wsgate/wsgate/internal/edge"
+)
 
 // Test hooks for the external gateway_test package.
 var (
@@ -13,3 +17,6 @@ var (
 func (g *Gateway) TopicCount(topic string) (int, error) {
 	return g.node.TopicCount(context.Background(), topic)
 }
+
+// EdgeStats returns the client edge's connection and in-flight counts.
+func (g *Gateway) EdgeStats() edge.Stats { return g.edge.Stats() }

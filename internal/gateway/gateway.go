@@ -225,6 +225,10 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 			OutboundQueueBytes:    l.OutboundQueueBytes,
 			HandshakeTimeout:      l.HandshakeTimeout,
 			MaxConnections:        l.MaxConnections,
+			MaxInflightMessages:   l.MaxInflightMessages,
+
+			InflightBudgetMessages: l.InflightBudgetMessages,
+			InflightBudgetBytes:    l.InflightBudgetBytes,
 		},
 	}, &handler{g: g}, g.hub, g.log)
 	if cfg.Management.IsEnabled() {

@@ -2,8 +2,13 @@ package gateway_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -12,6 +17,8 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/coder/websocket"
 
+	"github.com/wsgate/wsgate/internal/config"
+	"github.com/wsgate/wsgate/internal/gateway"
 	gt "github.com/wsgate/wsgate/internal/gatewaytest"
 )
 
@@ -145,4 +152,183 @@ func TestDisconnectAfterEveryMessage(t *testing.T) {
 			}, "a new client to connect")
 		})
 	}
+}
+
+// budgetConfig routes $default to b with limits.
+func budgetConfig(b *gt.Backend, limits string) string {
+	return fmt.Sprintf(`
+routes:
+  $default: {integration: {type: http, url: %q}, route_response: true}
+limits: %s
+`, b.URLFor("/default"), limits)
+}
+
+// TestBudgetHoldsOtherClients: with the in-flight budget full of one
+// client's message to a slow backend, a second client's message reaches the
+// backend only after the first has been answered.
+func TestBudgetHoldsOtherClients(t *testing.T) {
+	b := gt.NewBackend(t)
+	hold := gt.NewGate()
+	var answeredMu sync.Mutex
+	firstAnswered := false
+	b.On("/default", func(e gt.Event) gt.Reply {
+		if e.Body == "first" {
+			hold.Wait()
+			answeredMu.Lock()
+			firstAnswered = true
+			answeredMu.Unlock()
+		}
+		return gt.Reply{Proxy: &events.APIGatewayProxyResponse{StatusCode: 200, Body: "re: " + e.Body}}
+	})
+	g := gt.Start(t, budgetConfig(b, "{inflight_budget_messages: 1}"))
+	t.Cleanup(hold.Open)
+	first, second := gt.Dial(t, g.URL, nil), gt.Dial(t, g.URL, nil)
+	first.Send("first")
+	b.WaitEvent(t, "/default", nil)
+	second.Send("second")
+	secondArrived := func() bool { return len(b.Events("/default")) > 1 }
+	gt.Eventually(t, func() bool { return g.EdgeStats().PausedReaders > 0 || secondArrived() },
+		"the gateway to pause reading or deliver the second message")
+	if secondArrived() {
+		t.Fatal("the second client's message reached the backend while the first held the whole budget")
+	}
+	hold.Open()
+	if got := first.NextText(); got != "re: first" {
+		t.Fatalf("first client got %q", got)
+	}
+	if got := second.NextText(); got != "re: second" {
+		t.Fatalf("second client got %q", got)
+	}
+	ev := b.WaitEvent(t, "/default", func(e gt.Event) bool { return e.Body == "second" })
+	answeredMu.Lock()
+	defer answeredMu.Unlock()
+	if !firstAnswered {
+		t.Fatalf("the second message (%s) arrived before the first was answered", ev.RequestContext.RequestID)
+	}
+}
+
+// TestShutdownWhileReadsPaused: a gateway whose in-flight budget is full,
+// with a backend that never answers, still shuts down within its deadline.
+func TestShutdownWhileReadsPaused(t *testing.T) {
+	b := gt.NewBackend(t)
+	hold := gt.NewGate()
+	b.On("/default", func(gt.Event) gt.Reply { hold.Wait(); return gt.Reply{} })
+	cfg, err := config.Parse("test.yaml", []byte(budgetConfig(b, "{inflight_budget_messages: 1}")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Listen, cfg.Management.Listen = "127.0.0.1:0", "127.0.0.1:0"
+	logs := &gt.LogBuffer{}
+	g, err := gateway.New(cfg, gateway.Options{Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(hold.Open)
+	url := "ws://" + g.Addr() + "/"
+	first, second := gt.Dial(t, url, nil), gt.Dial(t, url, nil)
+	first.Send("held")
+	b.WaitEvent(t, "/default", nil)
+	second.Send("waits")
+	gt.Eventually(t, func() bool { return g.EdgeStats().PausedReaders > 0 }, "reading to pause")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- g.Shutdown(ctx) }()
+	select {
+	case err := <-done:
+		// The held message's integration was canceled at the deadline.
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Shutdown: %v, want the deadline's error", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatalf("Shutdown did not return with reading paused\n%s", logs)
+	}
+	for _, c := range []*gt.Client{first, second} {
+		c.ExpectClose(1001)
+	}
+	if n := len(b.Events("/default")); n != 1 {
+		t.Fatalf("the backend got %d messages, want only the one accepted before shutdown", n)
+	}
+}
+
+// TestMemoryFlatUnderHostileClients: clients that each send 64 large
+// messages to a slow route and close, round after round, leave the gateway
+// holding no more than its in-flight budget allows: the live heap, measured
+// after a collection at the end of each round, stays under a bound derived
+// from the budget instead of growing with the rounds.
+func TestMemoryFlatUnderHostileClients(t *testing.T) {
+	const (
+		rounds    = 6
+		clients   = 6
+		perClient = 64
+		size      = 64 << 10
+		budget    = 2 << 20
+	)
+	// A slow route that keeps nothing (gatewaytest's Backend records every
+	// event, which would be the test's own leak).
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		time.Sleep(2 * time.Millisecond)
+		_, _ = io.WriteString(w, `{"statusCode": 200}`)
+	}))
+	t.Cleanup(slow.Close)
+	g := gt.Start(t, fmt.Sprintf(`
+routes:
+  $default: {integration: {type: http, url: %q}}
+limits: {inflight_budget_bytes: %d}
+`, slow.URL, budget))
+	msg := largeMessage(0, size)
+	baseline := liveHeap()
+	// What the gateway may hold: the budget, passed by at most one read
+	// per event-loop thread, with every message counted three times over
+	// (the queued copy, the event built from it, the request carrying it),
+	// and the backend's copy of the messages it is answering.
+	bound := baseline + uint64(3*(budget+runtime.NumCPU()*(64<<10+size))+clients*2*size+8<<20)
+	var peak uint64
+	for round := range rounds {
+		var wg sync.WaitGroup
+		errs := make(chan error, clients)
+		for range clients {
+			wg.Go(func() {
+				c, _, err := gt.TryDial(g.URL, nil)
+				if err != nil {
+					errs <- err
+					return
+				}
+				defer c.CloseNow()
+				for range perClient {
+					if err := sendLarge(t, c, msg); err != nil {
+						errs <- err
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatalf("round %d: %v", round, err)
+		}
+		heap := liveHeap()
+		peak = max(peak, heap)
+		t.Logf("round %d: live heap %d KiB (baseline %d KiB, bound %d KiB), %d messages in flight",
+			round, heap>>10, baseline>>10, bound>>10, g.EdgeStats().InflightMessages)
+		if heap > bound {
+			t.Fatalf("round %d: live heap %d KiB over the bound of %d KiB", round, heap>>10, bound>>10)
+		}
+	}
+	gt.Eventually(t, func() bool { return g.EdgeStats().Connections == 0 }, "the hostile clients' messages to be delivered")
+}
+
+// liveHeap returns the bytes of heap in use after a full collection.
+func liveHeap() uint64 {
+	runtime.GC()
+	runtime.GC() // the second collection frees what sync.Pool victims held
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapInuse
 }
