@@ -148,6 +148,12 @@ type Limits struct {
 	// unlimited.
 	MaxConnections int `yaml:"max_connections"`
 
+	// CloseDrainTimeout bounds how long replies to a client's messages may
+	// hold back the gateway's answer to the client's close frame: replies
+	// to messages received before the close frame are sent first, then the
+	// close frame, at the latest this long after the client's. Default 2s.
+	CloseDrainTimeout time.Duration `yaml:"close_drain_timeout"`
+
 	// MaxInflightMessages is how many messages of one connection may wait
 	// for their integration (a connection's messages are delivered one at
 	// a time, in order); one more closes the connection with 1013.

@@ -200,6 +200,7 @@ func (k *checker) limits(l Limits) {
 			"limits.idle_timeout", fmt.Sprintf("must be greater than limits.ping_interval (%s), got %s", fmtDuration(l.PingInterval), fmtDuration(l.IdleTimeout)))
 	}
 	k.positive("limits.handshake_timeout", l.HandshakeTimeout)
+	k.positive("limits.close_drain_timeout", l.CloseDrainTimeout)
 	if l.MaxConnections < 0 {
 		k.add("limits.max_connections", "must not be negative (0 means unlimited), got %d", l.MaxConnections)
 	}

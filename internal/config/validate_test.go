@@ -107,6 +107,8 @@ func TestValidateRules(t *testing.T) {
 		{"max_connections negative", "limits:\n  max_connections: -1",
 			[]string{`wsgate.yaml:2: limits.max_connections: must not be negative (0 means unlimited), got -1`}},
 		{"max_connections set", "limits:\n  max_connections: 5", nil},
+		{"close_drain_timeout negative", "limits:\n  close_drain_timeout: -1s",
+			[]string{`wsgate.yaml:2: limits.close_drain_timeout: must be greater than 0, got -1s`}},
 		{"max_inflight_messages negative", "limits:\n  max_inflight_messages: -1",
 			[]string{`wsgate.yaml:2: limits.max_inflight_messages: must be greater than 0, got -1`}},
 		{"inflight_budget_messages negative", "limits:\n  inflight_budget_messages: -5",

@@ -20,6 +20,10 @@ type connState uint8
 const (
 	stateHandshake connState = iota
 	stateOpen
+	// stateDraining: the client's close frame arrived while the handler was
+	// still answering its earlier messages. Replies still go out; the
+	// server's close frame follows them, or the drain timeout.
+	stateDraining
 	stateClosing // a close frame was sent or received; waiting for the socket to end
 	stateClosed
 )
@@ -117,7 +121,7 @@ func (c *Conn) Send(data []byte) error {
 // the outbox is written by the sender itself once it holds
 // inlineFlushBytes.
 func (c *Conn) acceptLocked(n int) bool {
-	if c.state != stateOpen {
+	if c.state != stateOpen && c.state != stateDraining {
 		return false
 	}
 	if limit := c.srv.cfg.Limits.OutboundQueueBytes; limit > 0 && c.queued.Load()+int64(n) > int64(limit) {
@@ -162,6 +166,12 @@ func (c *Conn) drop(code int, reason string) {
 }
 
 func (c *Conn) closeLocked(code int, reason string) {
+	if c.state == stateDraining {
+		// The client is waiting for the server's close frame: it goes now,
+		// and the $disconnect reports the client's code.
+		c.replyCloseLocked()
+		return
+	}
 	if c.state != stateOpen {
 		return
 	}
@@ -183,6 +193,15 @@ func (c *Conn) dropLocked(code int, reason string) {
 		c.closingSince = time.Now()
 	}
 	_ = c.nc.Close()
+}
+
+// replyCloseLocked answers the client's close frame, echoing its code, and
+// closes the socket once everything before the answer has been written.
+func (c *Conn) replyCloseLocked() {
+	c.state = stateClosing
+	c.closingSince = time.Now()
+	c.writeLocked(wsproto.AppendClose(nil, c.closeCode, ""))
+	c.closeWhenFlushedLocked()
 }
 
 // writeLocked hands frame to the event loop after whatever the outbox
@@ -246,6 +265,10 @@ func (c *Conn) check(now time.Time, paused bool, resumed time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	switch c.state {
+	case stateDraining:
+		if now.Sub(c.closingSince) >= l.DrainTimeout {
+			c.replyCloseLocked()
+		}
 	case stateClosing:
 		if now.Sub(c.closingSince) >= l.CloseTimeout {
 			_ = c.nc.Close()
@@ -275,8 +298,10 @@ func (c *Conn) check(now time.Time, paused bool, resumed time.Time) {
 }
 
 // work hands the inbox to the handler, one message at a time, until it is
-// empty. A connection whose socket closed meanwhile gets its Disconnect from
-// here, after its last message: onClose leaves that to the worker.
+// empty. A connection whose client has sent its close frame meanwhile gets
+// the server's close frame from here, after the replies; one whose socket
+// closed gets its Disconnect from here, after its last message: onClose
+// leaves that to the worker.
 func (c *Conn) work() {
 	defer c.srv.wg.Done()
 	for {
@@ -284,6 +309,9 @@ func (c *Conn) work() {
 		if len(c.inbox) == 0 {
 			c.working = false
 			c.inbox = nil
+			if c.state == stateDraining {
+				c.replyCloseLocked()
+			}
 			closed := c.state == stateClosed
 			code, reason := c.closeCode, c.closeReason
 			c.mu.Unlock()
@@ -337,12 +365,16 @@ func (h *frameHandler) OnClose(code int, reason string) error {
 	c := (*Conn)(h)
 	switch c.state {
 	case stateOpen:
-		// The client started the close handshake: answer and end.
-		c.state = stateClosing
+		// The client started the close handshake: answer and end. Replies
+		// to its earlier messages still being handled go first, as RFC
+		// 6455 section 5.5.1 allows, for at most the drain timeout.
 		c.closeCode, c.closeReason = code, reason
-		c.closingSince = time.Now()
-		c.writeLocked(wsproto.AppendClose(nil, code, ""))
-		c.closeWhenFlushedLocked()
+		if c.working {
+			c.state = stateDraining
+			c.closingSince = time.Now()
+			return nil
+		}
+		c.replyCloseLocked()
 	case stateClosing:
 		// The client answered our close frame.
 		c.closeWhenFlushedLocked()

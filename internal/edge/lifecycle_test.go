@@ -35,6 +35,8 @@ func TestDisconnectAfterQueuedMessages(t *testing.T) {
 			rec, release := holdingRecorder("0")
 			l := awsLimits()
 			l.MaxConnections = 1
+			// The close reply waits for the held message no longer than this.
+			l.DrainTimeout = 50 * time.Millisecond
 			s := startServer(t, edge.Config{Limits: l}, rec)
 			t.Cleanup(release)
 			c := s.dial(t)
@@ -201,4 +203,68 @@ func holdingRecorder(prefix string) (rec *recorder, release func()) {
 		}
 	}
 	return rec, func() { once.Do(func() { close(hold) }) }
+}
+
+// replyingRecorder answers every message with "re: " and the message,
+// holding those that start with "hold" until release is called.
+func replyingRecorder() (rec *recorder, release func()) {
+	rec, release = holdingRecorder("hold")
+	hold := rec.onMessage
+	rec.onMessage = func(c *edge.Conn, data []byte, binary bool) {
+		hold(c, data, binary)
+		_ = c.Send(append([]byte("re: "), data...))
+	}
+	return rec, release
+}
+
+// TestRepliesBeforeCloseReply: when the client's close frame arrives while
+// the handler is still answering its earlier messages, the replies go out
+// first and the server's close frame after them (RFC 6455 section 5.5.1).
+func TestRepliesBeforeCloseReply(t *testing.T) {
+	rec, release := replyingRecorder()
+	s := startServer(t, edge.Config{Limits: awsLimits()}, rec)
+	t.Cleanup(release)
+	c := s.dial(t)
+	var b []byte
+	for _, m := range []string{"a", "hold b", "c"} {
+		b = append(b, clientFrame(wsproto.OpText, true, []byte(m))...)
+	}
+	b = append(b, clientFrame(wsproto.OpClose, true, closePayload(1000, "bye"))...)
+	c.write(b)
+	c.expectText("re: a")
+	release()
+	c.expectText("re: hold b")
+	c.expectText("re: c")
+	if reason := c.expectClose(1000); reason != "" {
+		t.Fatalf("close reply with reason %q", reason)
+	}
+	c.expectEOF()
+	if d := s.rec.waitDisconnect(t, c.conn); d != (disconnect{1000, "bye"}) {
+		t.Fatalf("Disconnect%+v, want (1000, bye)", d)
+	}
+}
+
+// TestCloseReplyAfterDrainTimeout: replies that take longer than the drain
+// timeout do not hold the close reply back any further; the messages are
+// still handled, and the Disconnect comes after them.
+func TestCloseReplyAfterDrainTimeout(t *testing.T) {
+	rec, release := replyingRecorder()
+	l := awsLimits()
+	l.DrainTimeout = 50 * time.Millisecond
+	s := startServer(t, edge.Config{Limits: l}, rec)
+	t.Cleanup(release)
+	c := s.dial(t)
+	c.write(append(clientFrame(wsproto.OpText, true, []byte("hold")), clientFrame(wsproto.OpClose, true, closePayload(4000, "done"))...))
+	s.rec.waitMessages(t, c.conn, 1)
+	if reason := c.expectClose(4000); reason != "" {
+		t.Fatalf("close reply with reason %q", reason)
+	}
+	c.expectEOF()
+	if d := s.rec.disconnects(c.conn); len(d) != 0 {
+		t.Fatalf("Disconnect%+v while the message is still being handled", d)
+	}
+	release()
+	if d := s.rec.waitDisconnect(t, c.conn); d != (disconnect{4000, "done"}) {
+		t.Fatalf("Disconnect%+v, want (4000, done)", d)
+	}
 }

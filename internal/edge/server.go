@@ -36,6 +36,9 @@ type Limits struct {
 	MaxConnections        int           // further upgrades get 503
 	MaxInflightMessages   int           // received messages of one connection waiting for the handler; more closes with 1013 (default 64)
 	CloseTimeout          time.Duration // wait for the peer's close reply before dropping the socket (default 3s)
+	// DrainTimeout bounds how long replies to a client's messages may hold
+	// back the answer to its close frame (default 2s).
+	DrainTimeout time.Duration
 
 	// InflightBudgetMessages and InflightBudgetBytes bound, for the whole
 	// server, the messages accepted from clients whose Handler.Message
@@ -139,6 +142,9 @@ func New(cfg Config, handler Handler, connHub *hub.Hub, logger *slog.Logger) *Se
 	}
 	if cfg.Limits.CloseTimeout <= 0 {
 		cfg.Limits.CloseTimeout = 3 * time.Second
+	}
+	if cfg.Limits.DrainTimeout <= 0 {
+		cfg.Limits.DrainTimeout = 2 * time.Second
 	}
 	s := &Server{
 		cfg:  cfg,
@@ -596,7 +602,7 @@ func (s *Server) sweep() {
 func (s *Server) sweepInterval() time.Duration {
 	d := time.Second
 	l := s.cfg.Limits
-	for _, v := range []time.Duration{l.IdleTimeout, l.MaxConnectionDuration, l.PingInterval, l.CloseTimeout} {
+	for _, v := range []time.Duration{l.IdleTimeout, l.MaxConnectionDuration, l.PingInterval, l.CloseTimeout, l.DrainTimeout} {
 		if v > 0 && v/4 < d {
 			d = v / 4
 		}

@@ -226,6 +226,7 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 			HandshakeTimeout:      l.HandshakeTimeout,
 			MaxConnections:        l.MaxConnections,
 			MaxInflightMessages:   l.MaxInflightMessages,
+			DrainTimeout:          l.CloseDrainTimeout,
 
 			InflightBudgetMessages: l.InflightBudgetMessages,
 			InflightBudgetBytes:    l.InflightBudgetBytes,

@@ -85,7 +85,9 @@ func TestDisconnectAfterEveryMessage(t *testing.T) {
 				answeredMu.Unlock()
 				return gt.Reply{Proxy: &events.APIGatewayProxyResponse{StatusCode: 200}}
 			})
-			g := gt.Start(t, disconnectConfig(b, "{max_connections: 1}"))
+			// The close reply waits for the held message no longer than
+			// close_drain_timeout.
+			g := gt.Start(t, disconnectConfig(b, "{max_connections: 1, close_drain_timeout: 100ms}"))
 			t.Cleanup(hold.Open)
 			c := gt.Dial(t, g.URL, nil)
 			id := b.ConnectionID(t, "/connect", 0)
