@@ -82,10 +82,13 @@ type Handler interface {
 	// Connect may set c.Session.
 	Connect(ctx context.Context, c *Conn, r *http.Request) (subprotocol string, err error)
 	// Message handles one complete client message. Calls for one connection
-	// are sequential and in arrival order.
+	// are sequential and in arrival order, and continue for the messages
+	// accepted before the socket closed. Message must return in bounded
+	// time (an integration's timeout): the in-flight budget waits for it.
 	Message(ctx context.Context, c *Conn, data []byte, binary bool)
 	// Disconnect runs once for every connection whose Connect succeeded,
-	// after the socket has closed, with the close code and reason.
+	// after the socket has closed and the connection's last Message call
+	// has returned, with the close code and reason.
 	Disconnect(ctx context.Context, c *Conn, code int, reason string)
 }
 
