@@ -571,10 +571,11 @@ func TestConnectEchoes(t *testing.T) {
 	}
 }
 
-// TestConnectPipedStdin: stdin that ends at once, as from a pipe, closes
-// with 1000 and exits 0 every time. Replies still in flight when the client
-// closes are discarded by the close handshake, so any prefix of the echoes
-// may be printed.
+// TestConnectPipedStdin: stdin that ends at once, as from a pipe
+// (`printf 'hello\nworld\n' | wsgate connect URL`), prints the replies to
+// what it sent, closes with 1000 and exits 0, every time: the client waits
+// for the replies before its close frame, and the gateway sends replies in
+// flight before its own.
 func TestConnectPipedStdin(t *testing.T) {
 	g := gt.Start(t, "")
 	for i := range 30 {
@@ -582,11 +583,29 @@ func TestConnectPipedStdin(t *testing.T) {
 		if r.code != 0 || !strings.Contains(r.stderr, "closed: 1000") {
 			t.Fatalf("run %d: want exit 0 after a 1000 close, got %v", i+1, r)
 		}
-		switch r.stdout {
-		case "", "< hello\n", "< hello\n< world\n":
-		default:
-			t.Fatalf("run %d: stdout %q", i+1, r.stdout)
+		if r.stdout != "< hello\n< world\n" {
+			t.Fatalf("run %d: stdout %q, want both echoes", i+1, r.stdout)
 		}
+	}
+}
+
+// TestConnectWait: -wait bounds the wait for replies when the route sends
+// none, and -wait 0 closes as soon as stdin ends; a negative -wait is a
+// usage error.
+func TestConnectWait(t *testing.T) {
+	g := gt.Start(t, `
+routes:
+  $default: {integration: {type: mock}}
+`)
+	for _, wait := range []string{"0", "100ms"} {
+		r := run(t, strings.NewReader("no reply\n"), "connect", "-wait", wait, g.URL)
+		if r.code != 0 || r.stdout != "" || !strings.Contains(r.stderr, "closed: 1000") {
+			t.Fatalf("-wait %s: want exit 0 after a 1000 close and no output, got %v", wait, r)
+		}
+	}
+	r := run(t, nil, "connect", "-wait", "-1s", g.URL)
+	if r.code != 2 || !strings.Contains(r.stderr, "-wait") {
+		t.Fatalf("-wait -1s: want a usage error naming -wait, got %v", r)
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -25,13 +26,22 @@ func (h *headerFlags) Set(v string) error { *h = append(*h, v); return nil }
 // message; each message received is printed on its own line. It ends when
 // stdin ends (closing with 1000) or the server closes, and reports the close
 // code.
+//
+// When stdin ends, replies to what was sent may still be on their way, and
+// a client that sent its close frame would discard them (coder/websocket
+// reads only the close reply then, as most clients do). So connect first
+// waits, up to -wait, until it has received as many messages as it sent.
 func connect(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := newFlagSet("connect", stderr)
 	var headers headerFlags
 	fs.Var(&headers, "H", "extra request `header` \"Name: value\" (repeatable)")
 	protocols := fs.String("subprotocol", "", "comma-separated `list` to offer in Sec-WebSocket-Protocol")
+	wait := fs.Duration("wait", 2*time.Second, "when stdin ends, wait up to `duration` for as many messages as were sent before closing (0: close at once)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if *wait < 0 {
+		return usageError{fmt.Errorf("-wait must not be negative, got %s", *wait)}
 	}
 	if fs.NArg() != 1 {
 		return usageError{errors.New("want exactly one URL, e.g. ws://127.0.0.1:8080/")}
@@ -72,12 +82,19 @@ func connect(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	fmt.Fprintln(stderr, "; type a message and press enter, Ctrl-D to close")
 
 	readDone := make(chan error, 1)
+	var received atomic.Int64
+	got := make(chan struct{}, 1) // a token: a message has arrived
 	go func() {
 		for {
 			typ, data, err := conn.Read(ctx)
 			if err != nil {
 				readDone <- err
 				return
+			}
+			received.Add(1)
+			select {
+			case got <- struct{}{}:
+			default:
 			}
 			if typ == websocket.MessageBinary {
 				fmt.Fprintf(stdout, "< [binary %d bytes] %x\n", len(data), data)
@@ -99,12 +116,16 @@ func connect(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 			}
 		}
 	}()
+	var sent int64
 	for {
 		select {
 		case err := <-readDone:
 			return closeOutcome(err, stderr)
 		case line, ok := <-lines:
 			if !ok {
+				if ended, err := awaitReplies(ctx, *wait, sent, &received, got, readDone); ended {
+					return closeOutcome(err, stderr)
+				}
 				closeErr := conn.Close(websocket.StatusNormalClosure, "")
 				readErr := <-readDone
 				if websocket.CloseStatus(readErr) == -1 && errors.Is(readErr, net.ErrClosed) {
@@ -122,12 +143,36 @@ func connect(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 			if err := conn.Write(ctx, websocket.MessageText, []byte(line)); err != nil {
 				return closeOutcome(err, stderr)
 			}
+			sent++
 		case <-ctx.Done():
 			_ = conn.Close(websocket.StatusNormalClosure, "")
 			<-readDone
 			return nil
 		}
 	}
+}
+
+// awaitReplies waits up to d, or until ctx is done, for received to reach
+// sent. If the connection ends meanwhile it returns true and the reader's
+// error.
+func awaitReplies(ctx context.Context, d time.Duration, sent int64, received *atomic.Int64, got <-chan struct{}, readDone <-chan error) (bool, error) {
+	if d <= 0 {
+		return false, nil
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	for received.Load() < sent {
+		select {
+		case err := <-readDone:
+			return true, err
+		case <-got:
+		case <-timer.C:
+			return false, nil
+		case <-ctx.Done():
+			return false, nil
+		}
+	}
+	return false, nil
 }
 
 func closeOutcome(err error, stderr io.Writer) error {

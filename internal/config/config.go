@@ -143,8 +143,34 @@ type Limits struct {
 	HandshakeTimeout time.Duration `yaml:"handshake_timeout"`
 
 	// MaxConnections caps the open connections of this process; further
-	// upgrades are answered with 503. Default 0, which means unlimited.
+	// upgrades are answered with 503. A closed connection counts until the
+	// messages it sent have been delivered. Default 0, which means
+	// unlimited.
 	MaxConnections int `yaml:"max_connections"`
+
+	// CloseDrainTimeout bounds how long replies to a client's messages may
+	// hold back the gateway's answer to the client's close frame: replies
+	// to messages received before the close frame are sent first, then the
+	// close frame, at the latest this long after the client's. Default 2s.
+	CloseDrainTimeout time.Duration `yaml:"close_drain_timeout"`
+
+	// MaxInflightMessages is how many messages of one connection may wait
+	// for their integration (a connection's messages are delivered one at
+	// a time, in order); one more closes the connection with 1013.
+	// Default 64.
+	MaxInflightMessages int `yaml:"max_inflight_messages"`
+
+	// InflightBudgetMessages bounds the messages of all connections of
+	// this process that the gateway has accepted and whose integration has
+	// not answered yet, those of closed connections included. At the
+	// bound the gateway stops reading from its clients until an
+	// integration answers, so that TCP slows the clients down instead of
+	// the gateway buffering what they send. Default 16384.
+	InflightBudgetMessages int `yaml:"inflight_budget_messages"`
+
+	// InflightBudgetBytes is the same bound in bytes of message payload.
+	// At least MaxMessageBytes. Default 67108864 (64 MiB).
+	InflightBudgetBytes int `yaml:"inflight_budget_bytes"`
 
 	// MaxConnectionsPerUser caps the connections of one principalId.
 	// Default 0, which means unlimited.

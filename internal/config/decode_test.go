@@ -248,6 +248,10 @@ limits:
   outbound_queue_bytes: 0
   handshake_timeout: 0s
   max_connections: 0
+  close_drain_timeout: 0s
+  max_inflight_messages: 0
+  inflight_budget_messages: 0
+  inflight_budget_bytes: 0
 routes:
   $default:
     integration:
@@ -287,6 +291,10 @@ log:
 		{"limits.outbound_queue_bytes", c.Limits.OutboundQueueBytes, 1 << 20},
 		{"limits.handshake_timeout", c.Limits.HandshakeTimeout, 10 * time.Second},
 		{"limits.max_connections", c.Limits.MaxConnections, 0},
+		{"limits.close_drain_timeout", c.Limits.CloseDrainTimeout, 2 * time.Second},
+		{"limits.max_inflight_messages", c.Limits.MaxInflightMessages, 64},
+		{"limits.inflight_budget_messages", c.Limits.InflightBudgetMessages, 16384},
+		{"limits.inflight_budget_bytes", c.Limits.InflightBudgetBytes, 64 << 20},
 		{"routes", len(c.Routes), 2},
 		{"routes.$default.integration.timeout", c.Routes["$default"].Integration.Timeout, 29 * time.Second},
 		{"routes.$default.integration.status_code", c.Routes["$default"].Integration.StatusCode, 200},

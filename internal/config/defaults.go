@@ -28,6 +28,10 @@ func (c *Config) FillDefaults() {
 	setDefault(&l.PingInterval, 30*time.Second)
 	setDefault(&l.OutboundQueueBytes, 1<<20)
 	setDefault(&l.HandshakeTimeout, 10*time.Second)
+	setDefault(&l.CloseDrainTimeout, 2*time.Second)
+	setDefault(&l.MaxInflightMessages, 64)
+	setDefault(&l.InflightBudgetMessages, 16384)
+	setDefault(&l.InflightBudgetBytes, 64<<20)
 	setDefault(&l.UserLimitPolicy, RefuseNewest)
 	setDefault(&l.MaxSubscriptionsPerConnection, 128)
 

@@ -203,8 +203,18 @@ func (k *checker) limits(l Limits) {
 			"limits.idle_timeout", fmt.Sprintf("must be greater than limits.ping_interval (%s), got %s", fmtDuration(l.PingInterval), fmtDuration(l.IdleTimeout)))
 	}
 	k.positive("limits.handshake_timeout", l.HandshakeTimeout)
+	k.positive("limits.close_drain_timeout", l.CloseDrainTimeout)
 	if l.MaxConnections < 0 {
 		k.add("limits.max_connections", "must not be negative (0 means unlimited), got %d", l.MaxConnections)
+	}
+	if l.MaxInflightMessages < 0 {
+		k.add("limits.max_inflight_messages", "must be greater than 0, got %d", l.MaxInflightMessages)
+	}
+	if l.InflightBudgetMessages < 0 {
+		k.add("limits.inflight_budget_messages", "must be greater than 0, got %d", l.InflightBudgetMessages)
+	}
+	if l.InflightBudgetBytes < l.MaxMessageBytes {
+		k.add("limits.inflight_budget_bytes", "must be at least limits.max_message_bytes (%d), got %d", l.MaxMessageBytes, l.InflightBudgetBytes)
 	}
 }
 

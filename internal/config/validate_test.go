@@ -120,6 +120,17 @@ func TestValidateRules(t *testing.T) {
 				`wsgate.yaml:1: topics.allow[4]: "a/.." matches no topic: topic has a ".." segment`,
 				`wsgate.yaml:1: topics.allow[5]: "` + strings.Repeat("x", 257) + `" matches no topic: topic is 257 bytes; at most 256 are allowed`,
 			}},
+		{"close_drain_timeout negative", "limits:\n  close_drain_timeout: -1s",
+			[]string{`wsgate.yaml:2: limits.close_drain_timeout: must be greater than 0, got -1s`}},
+		{"max_inflight_messages negative", "limits:\n  max_inflight_messages: -1",
+			[]string{`wsgate.yaml:2: limits.max_inflight_messages: must be greater than 0, got -1`}},
+		{"inflight_budget_messages negative", "limits:\n  inflight_budget_messages: -5",
+			[]string{`wsgate.yaml:2: limits.inflight_budget_messages: must be greater than 0, got -5`}},
+		{"inflight budget smaller than a message", "limits:\n  inflight_budget_bytes: 131071",
+			[]string{`wsgate.yaml:2: limits.inflight_budget_bytes: must be at least limits.max_message_bytes (131072), got 131071`}},
+		{"inflight budget negative", "limits:\n  inflight_budget_bytes: -1",
+			[]string{`wsgate.yaml:2: limits.inflight_budget_bytes: must be at least limits.max_message_bytes (131072), got -1`}},
+		{"inflight budget of one message", "limits:\n  inflight_budget_bytes: 131072\n  inflight_budget_messages: 1\n  max_inflight_messages: 1", nil},
 
 		// Routes.
 		{"empty route key", "routes:\n  \"\":\n    integration: {type: mock}",

@@ -20,6 +20,10 @@ type connState uint8
 const (
 	stateHandshake connState = iota
 	stateOpen
+	// stateDraining: the client's close frame arrived while the handler was
+	// still answering its earlier messages. Replies still go out; the
+	// server's close frame follows them, or the drain timeout.
+	stateDraining
 	stateClosing // a close frame was sent or received; waiting for the socket to end
 	stateClosed
 )
@@ -117,7 +121,7 @@ func (c *Conn) Send(data []byte) error {
 // the outbox is written by the sender itself once it holds
 // inlineFlushBytes.
 func (c *Conn) acceptLocked(n int) bool {
-	if c.state != stateOpen || !c.roomLocked(n) {
+	if (c.state != stateOpen && c.state != stateDraining) || !c.roomLocked(n) {
 		return false
 	}
 	c.lastActive.Store(time.Now().UnixNano())
@@ -177,6 +181,12 @@ func (c *Conn) drop(code int, reason string) {
 }
 
 func (c *Conn) closeLocked(code int, reason string) {
+	if c.state == stateDraining {
+		// The client is waiting for the server's close frame: it goes now,
+		// and the $disconnect reports the client's code.
+		c.replyCloseLocked()
+		return
+	}
 	if c.state != stateOpen {
 		return
 	}
@@ -198,6 +208,15 @@ func (c *Conn) dropLocked(code int, reason string) {
 		c.closingSince = time.Now()
 	}
 	_ = c.nc.Close()
+}
+
+// replyCloseLocked answers the client's close frame, echoing its code, and
+// closes the socket once everything before the answer has been written.
+func (c *Conn) replyCloseLocked() {
+	c.state = stateClosing
+	c.closingSince = time.Now()
+	c.writeLocked(wsproto.AppendClose(nil, c.closeCode, ""))
+	c.closeWhenFlushedLocked()
 }
 
 // writeLocked hands frame to the event loop after whatever the outbox
@@ -258,25 +277,39 @@ func (c *Conn) feedLocked(data []byte) {
 	}
 }
 
-// check runs from the sweeper: timeouts and keepalive.
-func (c *Conn) check(now time.Time) {
+// check runs from the sweeper: timeouts and keepalive. While reading is
+// paused (see budget.go) a client cannot be heard, so neither the idle
+// timeout nor the keepalive holds the silence against it; after the pause
+// they count from when reading resumed.
+func (c *Conn) check(now time.Time, paused bool, resumed time.Time) {
 	l := c.srv.cfg.Limits
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	switch c.state {
+	case stateDraining:
+		if now.Sub(c.closingSince) >= l.DrainTimeout {
+			c.replyCloseLocked()
+		}
 	case stateClosing:
 		if now.Sub(c.closingSince) >= l.CloseTimeout {
 			_ = c.nc.Close()
 		}
 	case stateOpen:
+		lastActive, lastRead := time.Unix(0, c.lastActive.Load()), time.Unix(0, c.lastRead.Load())
+		if resumed.After(lastActive) {
+			lastActive = resumed
+		}
+		if resumed.After(lastRead) {
+			lastRead = resumed
+		}
 		switch at := c.closeAt.Load(); {
 		case at != 0 && now.UnixNano() >= at:
 			c.closeLocked(c.closeAtCode, c.closeAtWhy)
 		case l.MaxConnectionDuration > 0 && now.Sub(c.connectedAt) >= l.MaxConnectionDuration:
 			c.closeLocked(wsproto.CloseGoingAway, "Going away")
-		case l.IdleTimeout > 0 && now.Sub(time.Unix(0, c.lastActive.Load())) >= l.IdleTimeout:
+		case !paused && l.IdleTimeout > 0 && now.Sub(lastActive) >= l.IdleTimeout:
 			c.closeLocked(wsproto.CloseGoingAway, "Going away")
-		case l.PingInterval > 0 && now.Sub(time.Unix(0, c.lastRead.Load())) >= 2*l.PingInterval:
+		case !paused && l.PingInterval > 0 && now.Sub(lastRead) >= 2*l.PingInterval:
 			c.dropLocked(wsproto.CloseAbnormal, "ping timeout")
 		case l.PingInterval > 0 && now.Sub(time.Unix(0, c.lastPing.Load())) >= l.PingInterval:
 			c.lastPing.Store(now.UnixNano())
@@ -285,6 +318,11 @@ func (c *Conn) check(now time.Time) {
 	}
 }
 
+// work hands the inbox to the handler, one message at a time, until it is
+// empty. A connection whose client has sent its close frame meanwhile gets
+// the server's close frame from here, after the replies; one whose socket
+// closed gets its Disconnect from here, after its last message: onClose
+// leaves that to the worker.
 func (c *Conn) work() {
 	defer c.srv.wg.Done()
 	for {
@@ -292,7 +330,15 @@ func (c *Conn) work() {
 		if len(c.inbox) == 0 {
 			c.working = false
 			c.inbox = nil
+			if c.state == stateDraining {
+				c.replyCloseLocked()
+			}
+			closed := c.state == stateClosed
+			code, reason := c.closeCode, c.closeReason
 			c.mu.Unlock()
+			if closed {
+				c.srv.disconnect(c, code, reason)
+			}
 			return
 		}
 		m := c.inbox[0]
@@ -300,6 +346,7 @@ func (c *Conn) work() {
 		c.inbox = c.inbox[1:]
 		c.mu.Unlock()
 		c.srv.h.Message(c.srv.baseCtx, c, m.data, m.binary)
+		c.srv.budget.release(len(m.data))
 	}
 }
 
@@ -315,6 +362,7 @@ func (h *frameHandler) OnMessage(op wsproto.Opcode, payload []byte) error {
 	if len(c.inbox) >= c.srv.cfg.Limits.MaxInflightMessages {
 		return &wsproto.CloseError{Code: wsproto.CloseTryAgainLater, Reason: "too many messages in flight"}
 	}
+	c.srv.budget.acquire(len(payload))
 	c.inbox = append(c.inbox, inbound{data: append([]byte(nil), payload...), binary: op == wsproto.OpBinary})
 	if !c.working {
 		c.working = true
@@ -338,12 +386,16 @@ func (h *frameHandler) OnClose(code int, reason string) error {
 	c := (*Conn)(h)
 	switch c.state {
 	case stateOpen:
-		// The client started the close handshake: answer and end.
-		c.state = stateClosing
+		// The client started the close handshake: answer and end. Replies
+		// to its earlier messages still being handled go first, as RFC
+		// 6455 section 5.5.1 allows, for at most the drain timeout.
 		c.closeCode, c.closeReason = code, reason
-		c.closingSince = time.Now()
-		c.writeLocked(wsproto.AppendClose(nil, code, ""))
-		c.closeWhenFlushedLocked()
+		if c.working {
+			c.state = stateDraining
+			c.closingSince = time.Now()
+			return nil
+		}
+		c.replyCloseLocked()
 	case stateClosing:
 		// The client answered our close frame.
 		c.closeWhenFlushedLocked()

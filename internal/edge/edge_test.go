@@ -776,14 +776,37 @@ func TestMaxInflightMessages(t *testing.T) {
 	l := awsLimits()
 	l.MaxInflightMessages = 4
 	s := startServer(t, edge.Config{Limits: l}, rec)
-	t.Cleanup(func() { close(release) })
+	released := false
+	t.Cleanup(func() {
+		if !released {
+			close(release)
+		}
+	})
 	c := s.dial(t)
 	// The handler holds the first message; four more fill the queue
 	// whether or not the first has left it, and the sixth overflows.
 	for i := range 6 {
 		c.sendText(fmt.Sprint(i))
 	}
-	expectProtocolClose(t, s, c, wsproto.CloseTryAgainLater)
+	reason := c.expectClose(wsproto.CloseTryAgainLater)
+	c.hangUp(wsproto.CloseTryAgainLater)
+	// The messages accepted before the overflow are still handled, and
+	// the Disconnect comes after them.
+	close(release)
+	released = true
+	if d := s.rec.waitDisconnect(t, c.conn); d != (disconnect{wsproto.CloseTryAgainLater, reason}) {
+		t.Fatalf("Disconnect(%d, %q), want (1013, %q)", d.code, d.reason, reason)
+	}
+	// Four or five were accepted, as the first had left the queue or not.
+	got := s.rec.messages(c.conn)
+	if len(got) != 4 && len(got) != 5 {
+		t.Fatalf("%d messages handled, want the 4 or 5 accepted before the overflow: %v", len(got), got)
+	}
+	for i, m := range got {
+		if m.data != fmt.Sprint(i) {
+			t.Fatalf("message #%d is %v", i, m)
+		}
+	}
 }
 
 func TestMessagesInOrder(t *testing.T) {

@@ -75,6 +75,7 @@ type recorder struct {
 	inMessage   map[*edge.Conn]int
 	concurrent  int // Message calls that overlapped another for the same connection
 	unknownDisc int // Disconnect calls for connections whose Connect did not succeed
+	lateCalls   int // Message calls begun after, or running during, the connection's Disconnect
 }
 
 var _ edge.Handler = (*recorder)(nil)
@@ -111,6 +112,9 @@ func (r *recorder) Message(_ context.Context, c *edge.Conn, data []byte, binary 
 	if r.inMessage[c] > 1 {
 		r.concurrent++
 	}
+	if len(r.discs[c]) > 0 {
+		r.lateCalls++
+	}
 	r.msgs[c] = append(r.msgs[c], message{string(data), binary})
 	r.mu.Unlock()
 	if r.onMessage != nil {
@@ -130,6 +134,9 @@ func (r *recorder) Disconnect(_ context.Context, c *edge.Conn, code int, reason 
 	}
 	if !known {
 		r.unknownDisc++
+	}
+	if r.inMessage[c] > 0 {
+		r.lateCalls++
 	}
 	r.discs[c] = append(r.discs[c], disconnect{code, reason})
 }
@@ -181,7 +188,8 @@ func (r *recorder) waitMessages(t testing.TB, c *edge.Conn, n int) []message {
 
 // check verifies, once the server has shut down, the Handler contract:
 // exactly one Disconnect for every accepted connection, none for others,
-// and never two Message calls at once for one connection.
+// never two Message calls at once for one connection, and Disconnect the
+// last call for its connection.
 func (r *recorder) check(t testing.TB) {
 	t.Helper()
 	r.mu.Lock()
@@ -196,6 +204,9 @@ func (r *recorder) check(t testing.TB) {
 	}
 	if r.concurrent > 0 {
 		t.Errorf("%d Message calls overlapped another call for the same connection", r.concurrent)
+	}
+	if r.lateCalls > 0 {
+		t.Errorf("%d Message calls began after or ran during their connection's Disconnect", r.lateCalls)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"runtime"
@@ -33,8 +34,19 @@ type Limits struct {
 	OutboundQueueBytes    int           // bytes queued to a client beyond which it is closed with 1008
 	HandshakeTimeout      time.Duration // time allowed for the upgrade request headers
 	MaxConnections        int           // further upgrades get 503
-	MaxInflightMessages   int           // received messages waiting for the handler; more closes with 1013 (default 64)
+	MaxInflightMessages   int           // received messages of one connection waiting for the handler; more closes with 1013 (default 64)
 	CloseTimeout          time.Duration // wait for the peer's close reply before dropping the socket (default 3s)
+	// DrainTimeout bounds how long replies to a client's messages may hold
+	// back the answer to its close frame (default 2s).
+	DrainTimeout time.Duration
+
+	// InflightBudgetMessages and InflightBudgetBytes bound, for the whole
+	// server, the messages accepted from clients whose Handler.Message
+	// call has not returned, and their payload bytes. At either bound the
+	// server stops reading from clients until a Message call returns (see
+	// budget.go).
+	InflightBudgetMessages int
+	InflightBudgetBytes    int
 }
 
 // Config configures a Server.
@@ -72,10 +84,13 @@ type Handler interface {
 	// Connect may set c.Session.
 	Connect(ctx context.Context, c *Conn, r *http.Request) (subprotocol string, err error)
 	// Message handles one complete client message. Calls for one connection
-	// are sequential and in arrival order.
+	// are sequential and in arrival order, and continue for the messages
+	// accepted before the socket closed. Message must return in bounded
+	// time (an integration's timeout): the in-flight budget waits for it.
 	Message(ctx context.Context, c *Conn, data []byte, binary bool)
 	// Disconnect runs once for every connection whose Connect succeeded,
-	// after the socket has closed, with the close code and reason.
+	// after the socket has closed and the connection's last Message call
+	// has returned, with the close code and reason.
 	Disconnect(ctx context.Context, c *Conn, code int, reason string)
 }
 
@@ -91,7 +106,12 @@ type Server struct {
 	baseCtx    context.Context
 	cancelBase context.CancelFunc
 
-	conns    atomic.Int64 // connections, counted from the start of their handshake
+	// conns counts connections toward MaxConnections: from the start of
+	// the handshake until the socket has closed and every message the
+	// connection sent has been handled.
+	conns atomic.Int64
+	// open counts the sockets the event loop holds.
+	open     atomic.Int64
 	shutdown atomic.Bool
 
 	// upgrading tracks handshakes in progress: net/http's Shutdown stops
@@ -109,6 +129,11 @@ type Server struct {
 	// by Start and stopped with the event loop.
 	flushers    []*flusher
 	inlineFlush int // outbox size at which a sender writes it itself
+
+	// budget bounds the inbound work of all connections.
+	budget budget
+	// pauseLogged is when a pause of reading was last logged (unix ns).
+	pauseLogged atomic.Int64
 }
 
 // New returns a Server that registers established connections in h. Start
@@ -123,6 +148,9 @@ func New(cfg Config, handler Handler, connHub *hub.Hub, logger *slog.Logger) *Se
 	if cfg.Limits.CloseTimeout <= 0 {
 		cfg.Limits.CloseTimeout = 3 * time.Second
 	}
+	if cfg.Limits.DrainTimeout <= 0 {
+		cfg.Limits.DrainTimeout = 2 * time.Second
+	}
 	s := &Server{
 		cfg:  cfg,
 		h:    handler,
@@ -130,6 +158,8 @@ func New(cfg Config, handler Handler, connHub *hub.Hub, logger *slog.Logger) *Se
 		log:  logger.With("component", "edge"),
 		stop: make(chan struct{}),
 	}
+	s.budget.maxMessages = int64(cfg.Limits.InflightBudgetMessages)
+	s.budget.maxBytes = int64(cfg.Limits.InflightBudgetBytes)
 	s.baseCtx, s.cancelBase = context.WithCancel(context.Background())
 	s.inlineFlush = inlineFlushBytes
 	if q := cfg.Limits.OutboundQueueBytes; q > 0 && q < s.inlineFlush {
@@ -150,6 +180,12 @@ func New(cfg Config, handler Handler, connHub *hub.Hub, logger *slog.Logger) *Se
 		NPoller:            runtime.NumCPU(),
 		ReadBufferSize:     64 << 10,
 		MaxWriteBufferSize: maxWrite,
+		// Read a readable socket until it is empty. nbio closes a socket
+		// whose peer has shut down its side (EPOLLRDHUP) right after the
+		// reads of that event, so with its default of 3 reads, whatever a
+		// client sent beyond 192 KiB before closing its socket was
+		// discarded unread. A read shorter than the buffer ends the loop.
+		MaxConnReadTimesPerEventLoop: math.MaxInt32,
 	})
 	s.engine.OnData(s.onData)
 	s.engine.OnClose(s.onClose)
@@ -194,7 +230,9 @@ func (s *Server) Serve(ln net.Listener) error {
 	return err
 }
 
-// Len returns the number of connections, including handshakes in progress.
+// Len returns the number of connections counted toward MaxConnections:
+// handshakes in progress, open connections, and closed connections whose
+// messages are still being handled.
 func (s *Server) Len() int { return int(s.conns.Load()) }
 
 // Shutdown stops accepting, closes every connection with 1001, waits for
@@ -215,8 +253,12 @@ func (s *Server) doShutdown(ctx context.Context) error {
 		_ = s.http.Close()
 	}
 	waitGroup(ctx, &s.upgrading)
-	// 2. Close frames to every live socket.
+	// 2. Close frames to every live socket. Then the readers waiting for
+	// the in-flight budget read on, so that the event loop can see the
+	// close handshakes through and stop; what they read now is no longer
+	// accepted as messages.
 	s.forEach(func(c *Conn) { c.Close(wsproto.CloseGoingAway, "Going away") })
+	s.budget.stop()
 	// 3. Wait for the sockets to close, then drop the stragglers.
 	if !s.waitConns(ctx, s.cfg.Limits.CloseTimeout) {
 		s.forEach(func(c *Conn) { c.drop(wsproto.CloseGoingAway, "Going away") })
@@ -246,14 +288,14 @@ func (s *Server) forEach(f func(*Conn)) {
 	})
 }
 
-// waitConns waits up to d, or until ctx is done, for every connection to
+// waitConns waits up to d, or until ctx is done, for every socket to
 // close. It reports whether they all did.
 func (s *Server) waitConns(ctx context.Context, d time.Duration) bool {
 	deadline := time.NewTimer(d)
 	defer deadline.Stop()
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
-	for s.conns.Load() > 0 {
+	for s.open.Load() > 0 {
 		select {
 		case <-ctx.Done():
 			return false
@@ -425,6 +467,7 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, c *Conn, sub st
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	s.hub.Add(c)
+	s.open.Add(1)
 	if _, err := s.engine.AddConn(nc); err != nil {
 		// The event loop closed the socket and runs the close callback.
 		return true, fmt.Errorf("add to event loop: %w", err)
@@ -479,9 +522,25 @@ func (s *Server) onData(nc *nbio.Conn, data []byte) {
 		_ = nc.Close()
 		return
 	}
+	// Wait, without c.mu, while the in-flight budget is full: the data
+	// read so far waits with the poller, the rest in the kernel.
+	s.budget.wait(s.logPause)
 	c.mu.Lock()
 	c.feedLocked(data)
 	c.mu.Unlock()
+}
+
+// pauseLogEvery spaces out the log lines about reading paused, which under
+// sustained overload would come with every message.
+const pauseLogEvery = 10 * time.Second
+
+func (s *Server) logPause(messages, bytes int64) {
+	now := time.Now().UnixNano()
+	last := s.pauseLogged.Load()
+	if now-last < int64(pauseLogEvery) || !s.pauseLogged.CompareAndSwap(last, now) {
+		return
+	}
+	s.log.Warn("client reads paused: the in-flight budget is full", "inflightMessages", messages, "inflightBytes", bytes)
 }
 
 func (s *Server) onWritten(nc *nbio.Conn, _ []byte, n int) {
@@ -509,13 +568,29 @@ func (s *Server) onClose(nc *nbio.Conn, err error) {
 		code, reason = wsproto.CloseAbnormal, ""
 	}
 	c.state = stateClosed
+	c.closeCode, c.closeReason = code, reason
 	c.dropOutLocked()
+	// Messages the connection sent are still handled; the worker reports
+	// the Disconnect after the last of them, so that it is the last event
+	// of the connection.
+	pending := len(c.inbox)
+	working := c.working
 	c.mu.Unlock()
 	s.hub.Remove(c)
-	s.log.Info("connection closed", "connectionId", c.id, "code", code, "reason", reason)
+	s.open.Add(-1)
+	s.log.Info("connection closed", "connectionId", c.id, "code", code, "reason", reason, "pendingMessages", pending)
 	if err != nil {
 		s.log.Debug("socket error", "connectionId", c.id, "err", err)
 	}
+	if !working {
+		s.disconnect(c, code, reason)
+	}
+}
+
+// disconnect reports the end of a connection whose socket has closed and
+// whose messages have all been handled, and frees its place among
+// MaxConnections.
+func (s *Server) disconnect(c *Conn, code int, reason string) {
 	// Count the disconnect before the connection stops counting, so that
 	// Shutdown, which waits for both, never sees neither.
 	s.disconnectLater(c, code, reason)
@@ -532,7 +607,8 @@ func (s *Server) sweep() {
 		case <-s.stop:
 			return
 		case now := <-t.C:
-			s.forEach(func(c *Conn) { c.check(now) })
+			paused, resumed := s.budget.pause()
+			s.forEach(func(c *Conn) { c.check(now, paused, resumed) })
 		}
 	}
 }
@@ -540,7 +616,7 @@ func (s *Server) sweep() {
 func (s *Server) sweepInterval() time.Duration {
 	d := time.Second
 	l := s.cfg.Limits
-	for _, v := range []time.Duration{l.IdleTimeout, l.MaxConnectionDuration, l.PingInterval, l.CloseTimeout} {
+	for _, v := range []time.Duration{l.IdleTimeout, l.MaxConnectionDuration, l.PingInterval, l.CloseTimeout, l.DrainTimeout} {
 		if v > 0 && v/4 < d {
 			d = v / 4
 		}

@@ -3,6 +3,8 @@ package gateway
 import (
 	"context"
 	"time"
+
+	"github.com/wsgate/wsgate/internal/edge"
 )
 
 // Test hooks for the external gateway_test package.
@@ -17,3 +19,6 @@ func (g *Gateway) TopicCount(topic string) (int, error) {
 // SetUserSlotTTL sets the lifetime of the reservations of user slots that
 // handshakes take from now on.
 func (g *Gateway) SetUserSlotTTL(d time.Duration) { g.slotTTL.Store(int64(d)) }
+
+// EdgeStats returns the client edge's connection and in-flight counts.
+func (g *Gateway) EdgeStats() edge.Stats { return g.edge.Stats() }

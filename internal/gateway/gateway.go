@@ -236,6 +236,11 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 			OutboundQueueBytes:    l.OutboundQueueBytes,
 			HandshakeTimeout:      l.HandshakeTimeout,
 			MaxConnections:        l.MaxConnections,
+			MaxInflightMessages:   l.MaxInflightMessages,
+			DrainTimeout:          l.CloseDrainTimeout,
+
+			InflightBudgetMessages: l.InflightBudgetMessages,
+			InflightBudgetBytes:    l.InflightBudgetBytes,
 		},
 	}, &handler{g: g}, g.hub, g.log)
 	if cfg.Management.IsEnabled() {

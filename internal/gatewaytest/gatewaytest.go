@@ -142,6 +142,23 @@ func Eventually(t testing.TB, cond func() bool, format string, args ...any) {
 	}
 }
 
+// Gate holds backend calls until the test opens it. A test registers Open
+// with t.Cleanup after starting the gateway, so that it runs first and a
+// failed test does not leave the gateway's shutdown waiting for the backend.
+type Gate struct {
+	once sync.Once
+	ch   chan struct{}
+}
+
+// NewGate returns a closed gate.
+func NewGate() *Gate { return &Gate{ch: make(chan struct{})} }
+
+// Wait blocks until the gate is open.
+func (g *Gate) Wait() { <-g.ch }
+
+// Open lets every waiting and later call through. It is idempotent.
+func (g *Gate) Open() { g.once.Do(func() { close(g.ch) }) }
+
 // Event is one AWS event the backend received, decoded and raw.
 type Event struct {
 	Path string
