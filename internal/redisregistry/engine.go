@@ -39,6 +39,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/url"
 	"strings"
 	"sync"
@@ -88,6 +89,9 @@ const (
 // its channels.
 type Engine struct {
 	client *redis.Client
+	// dial opens a connection to Redis, as the client would by itself.
+	dial   func(ctx context.Context, network, addr string) (net.Conn, error)
+	addr   string
 	logger *slog.Logger
 	keys   keys
 
@@ -114,6 +118,9 @@ type Engine struct {
 	loops    sync.WaitGroup
 	handlers sync.WaitGroup
 	sem      chan struct{}
+
+	// reach tracks whether Redis accepts connections.
+	reach reachability
 
 	// mu serializes Listen and Close and guards the fields below, which
 	// Listen sets once.
@@ -165,7 +172,6 @@ func New(cfg Config, logger *slog.Logger) (*Engine, error) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	e := &Engine{
-		client:  redis.NewClient(opt),
 		logger:  logger,
 		keys:    keys{prefix: prefix},
 		ctx:     ctx,
@@ -173,6 +179,11 @@ func New(cfg Config, logger *slog.Logger) (*Engine, error) {
 		closing: make(chan struct{}),
 		sem:     make(chan struct{}, maxHandlers),
 	}
+	// Every connection the client opens is dialed through the engine, so
+	// that it knows when Redis stops accepting connections.
+	e.dial, e.addr = redis.NewDialer(opt), opt.Addr
+	opt.Dialer = e.dialRedis
+	e.client = redis.NewClient(opt)
 	e.waiters.New = func() any { return make(chan []byte, 1) }
 	var seed [8]byte
 	_, _ = rand.Read(seed[:])
@@ -223,6 +234,9 @@ func (e *Engine) Ready(ctx context.Context) error {
 	if e.closed.Load() {
 		return cluster.ErrClosed
 	}
+	if err := e.probe(ctx); err != nil {
+		return err
+	}
 	if err := e.client.Ping(ctx).Err(); err != nil {
 		return fmt.Errorf("redis: %w", err)
 	}
@@ -237,12 +251,20 @@ func (e *Engine) Ready(ctx context.Context) error {
 	return nil
 }
 
-// check returns the error a call must return before reaching Redis.
+// check returns the error a call must return before reaching Redis: while
+// Redis refuses connections, every call but Heartbeat and Ready fails at
+// once.
 func (e *Engine) check(ctx context.Context) error {
 	if e.closed.Load() {
 		return cluster.ErrClosed
 	}
-	return ctx.Err()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := e.reach.downErr(); err != nil {
+		return fmt.Errorf("redis: unreachable: %w", err)
+	}
+	return nil
 }
 
 // Close implements cluster.Engine. It stops the receive loops, waits for
