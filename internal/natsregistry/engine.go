@@ -49,12 +49,14 @@ type Config struct {
 	Token string
 }
 
+// reconnectWait is the pause between attempts to reach NATS, plus
+// nats.go's jitter. The engine never gives up reconnecting, and each
+// heartbeat cuts the pause short (see Heartbeat). A variable for tests.
+var reconnectWait = 500 * time.Millisecond
+
 const (
 	defaultPrefix = "wsgate"
 
-	// reconnectWait is the pause between attempts to reach NATS, plus
-	// nats.go's jitter. The engine never gives up reconnecting.
-	reconnectWait = 500 * time.Millisecond
 	// drainTimeout bounds how long Close waits for subscriptions to drain.
 	drainTimeout = 10 * time.Second
 	// handlerLimit bounds the requests a node handles at once; beyond it the
@@ -156,6 +158,9 @@ type Engine struct {
 	// epoch counts reconnections; buckets made in an older epoch are made
 	// again, in case the server lost them.
 	epoch atomic.Uint64
+	// life ends when the connection to NATS drops.
+	life connLife
+
 	// bucketsMu serialises making the buckets; bkts is read without it.
 	bucketsMu sync.Mutex
 	bkts      atomic.Pointer[buckets]
@@ -223,6 +228,7 @@ func New(cfg Config, logger *slog.Logger) (*Engine, error) {
 			e.logger.Info("nats connected", "server", nc.ConnectedUrlRedacted())
 		}),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			e.connLost()
 			if err != nil {
 				e.logger.Warn("nats disconnected", "err", err)
 			}
@@ -296,6 +302,17 @@ func (e *Engine) buckets(ctx context.Context) (*buckets, error) {
 	if !e.nc.IsConnected() {
 		return nil, errNotConnected
 	}
+	ctx, done := e.onConn(ctx)
+	defer done()
+	b, err := e.makeBuckets(ctx, epoch)
+	if err != nil && dropped(ctx) {
+		return nil, errNotConnected
+	}
+	return b, err
+}
+
+// makeBuckets makes or binds the buckets for epoch.
+func (e *Engine) makeBuckets(ctx context.Context, epoch uint64) (*buckets, error) {
 	reg, err := e.bucket(ctx, jetstream.KeyValueConfig{
 		Bucket:         e.regBucket,
 		Description:    "wsgate connection registry",
