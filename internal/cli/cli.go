@@ -180,11 +180,18 @@ func validate(args []string, stdout, stderr io.Writer) error {
 		*path = fs.Arg(0)
 	}
 	cfg, err := loadConfig(*path)
+	var warnings []error
 	if err == nil {
 		var g *gateway.Gateway
 		if g, err = gateway.New(cfg, gateway.Options{}); err == nil {
+			ctx, cancel := context.WithTimeout(context.Background(), cfg.Registry.Timeout)
+			warnings = g.Warnings(ctx)
+			cancel()
 			g.Close()
 		}
+	}
+	for _, w := range warnings {
+		fmt.Fprintln(stdout, w)
 	}
 	if err != nil {
 		problems := strings.Split(err.Error(), "\n")

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"math"
 	"sync"
 	"time"
@@ -69,18 +70,28 @@ func (n *Node) heartbeat(ctx context.Context, failing bool) bool {
 	r := &n.report
 	r.beats++
 	r.ok = err == nil
+	var ee *EngineError
+	unusable := errors.As(err, &ee)
 	if err != nil {
 		r.failure = err
 		// Not ready and settling from now on; only the maintenance loop
 		// ends either, after it has taken this report.
-		n.notReady("cluster engine unreachable")
+		if unusable {
+			n.notReady(ee.Reason)
+		} else {
+			n.notReady("cluster engine unreachable")
+		}
 		n.settleUntil.Store(math.MaxInt64)
 	} else {
 		r.fresh = r.fresh || b.Fresh
 		r.lost = r.lost || b.Lost
 	}
 	n.reportMu.Unlock()
-	if err != nil && !failing {
+	switch {
+	case err == nil || failing:
+	case unusable:
+		n.log.Error("cluster engine unusable; local connections stay up, calls that need the cluster answer 503", "err", err)
+	default:
 		n.log.Error("cluster engine unreachable; local connections stay up, calls that need the cluster answer 503", "err", err)
 	}
 	select {
@@ -213,9 +224,14 @@ func (n *Node) maintain(ctx context.Context, m *monitorState) {
 	defer cancel()
 	if r, ok := n.eng.(readier); ok {
 		if err := r.Ready(bctx); err != nil {
-			// Reachable, but not yet listening: another node's request
-			// would find no one.
-			n.notReady(err.Error())
+			// Reachable, but not yet listening (another node's request
+			// would find no one), or unusable.
+			var ee *EngineError
+			if errors.As(err, &ee) {
+				n.notReady(ee.Reason)
+			} else {
+				n.notReady(err.Error())
+			}
 			return
 		}
 	}

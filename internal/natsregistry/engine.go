@@ -302,6 +302,9 @@ func (e *Engine) buckets(ctx context.Context) (*buckets, error) {
 	if !e.nc.IsConnected() {
 		return nil, errNotConnected
 	}
+	if err := e.checkVersion(); err != nil {
+		return nil, err
+	}
 	ctx, done := e.onConn(ctx)
 	defer done()
 	b, err := e.makeBuckets(ctx, epoch)
