@@ -49,14 +49,17 @@ type Config struct {
 	Token string
 }
 
-// reconnectWait is the pause between attempts to reach NATS, plus
-// nats.go's jitter. The engine never gives up reconnecting, and each
-// heartbeat cuts the pause short (see Heartbeat). A variable for tests.
-var reconnectWait = 500 * time.Millisecond
-
 const (
 	defaultPrefix = "wsgate"
 
+	// reconnectWait is the pause between attempts to reach NATS, plus up
+	// to reconnectJitter; the engine never gives up reconnecting. Both are
+	// short: after an outage every node must be back, heartbeating, well
+	// within node_timeout of the others, or they declare it lost (the
+	// client's defaults, 2s plus up to 1s with TLS, would leave a node
+	// silent for seconds). A refused attempt costs little.
+	reconnectWait   = 100 * time.Millisecond
+	reconnectJitter = 100 * time.Millisecond
 	// drainTimeout bounds how long Close waits for subscriptions to drain.
 	drainTimeout = 10 * time.Second
 	// handlerLimit bounds the requests a node handles at once; beyond it the
@@ -218,6 +221,7 @@ func New(cfg Config, logger *slog.Logger) (*Engine, error) {
 		nats.RetryOnFailedConnect(true),
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(reconnectWait),
+		nats.ReconnectJitter(reconnectJitter, reconnectJitter),
 		// No buffering while disconnected: a publication or request made
 		// then fails at once instead of being sent late or lost silently.
 		nats.ReconnectBufSize(-1),

@@ -37,18 +37,7 @@ func isMissing(err error) bool {
 // Heartbeat implements cluster.Engine. It increments b.<node> with
 // optimistic concurrency: created when absent (Fresh), else updated on the
 // revision it read.
-//
-// While the client is reconnecting, a heartbeat makes it try at once
-// instead of waiting out its pause between attempts: a node reaches NATS
-// again within a heartbeat of the server's return, and is not left silent
-// (and declared lost by the others) for longer than node_timeout.
 func (e *Engine) Heartbeat(ctx context.Context, nodeID string) (cluster.Beat, error) {
-	if !e.isClosed.Load() && e.nc.IsReconnecting() {
-		// Should the client connect between the check and this call,
-		// ForceReconnect makes it reconnect once more, which the engine
-		// survives as it does any reconnection.
-		_ = e.nc.ForceReconnect()
-	}
 	// A heartbeat in flight when the connection drops fails at once.
 	ctx, done := e.onConn(ctx)
 	defer done()

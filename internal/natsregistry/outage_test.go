@@ -206,35 +206,6 @@ func TestStartWithoutNATS(t *testing.T) {
 	}
 }
 
-// TestHeartbeatReconnects: after an outage, an engine reaches NATS again
-// with its heartbeats, whatever pause its client takes between attempts of
-// its own. Nodes heartbeat every heartbeat_interval and are declared lost
-// after node_timeout of silence; a node that waited out its client's pause
-// (half a second, plus jitter) could come back that much later than the
-// others after every outage, longer than a short node_timeout. Here the
-// pause is an hour, so only the heartbeats can bring the engine back.
-func TestHeartbeatReconnects(t *testing.T) {
-	defer natsregistry.SetReconnectWait(time.Hour)()
-	srv := servicetest.NATS(t)
-	e := newEngine(t, srv.URL(), freshPrefix())
-	if err := e.Listen("node-a", newRecorder()); err != nil {
-		t.Fatal(err)
-	}
-	ctx := ctxFor(t, recovery)
-	if _, err := e.Heartbeat(ctx, "node-a"); err != nil {
-		t.Fatal(err)
-	}
-	srv.Stop()
-	eventually(t, "the engine notices the outage", notReady(e))
-	failsWithinContext(t, "Heartbeat", func(ctx context.Context) error { _, err := e.Heartbeat(ctx, "node-a"); return err })
-	srv.Start()
-	eventually(t, "Heartbeat", func(ctx context.Context) error {
-		_, err := e.Heartbeat(ctx, "node-a")
-		return err
-	})
-	eventually(t, "Ready", e.Ready)
-}
-
 // TestHeartbeatFailsWhenConnectionDrops: a heartbeat in flight when the
 // connection to NATS drops fails then, not at its context's deadline (its
 // request will never be answered): a heartbeat that hung until then would
