@@ -252,8 +252,8 @@ func (e *Engine) Ready(ctx context.Context) error {
 }
 
 // check returns the error a call must return before reaching Redis: while
-// Redis refuses connections, every call but Heartbeat and Ready fails at
-// once.
+// Redis refuses connections, a call fails at once unless it is its turn to
+// probe Redis and Redis answers (see reach.go).
 func (e *Engine) check(ctx context.Context) error {
 	if e.closed.Load() {
 		return cluster.ErrClosed
@@ -262,6 +262,9 @@ func (e *Engine) check(ctx context.Context) error {
 		return err
 	}
 	if err := e.reach.downErr(); err != nil {
+		if e.reach.probeTurn(time.Now()) {
+			return e.probe(ctx)
+		}
 		return fmt.Errorf("redis: unreachable: %w", err)
 	}
 	return nil

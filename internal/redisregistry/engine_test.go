@@ -419,3 +419,26 @@ func TestHeartbeatReconnectsAtOnce(t *testing.T) {
 	}
 	eventually(t, "Ready", e.Ready)
 }
+
+// TestRecoversWithoutHeartbeats: an engine that nobody heartbeats on (its
+// calls fail at once while Redis is down) still finds Redis again once it
+// is back.
+func TestRecoversWithoutHeartbeats(t *testing.T) {
+	srv := servicetest.Redis(t)
+	e := newEngine(t, srv.URL(), freshPrefix())
+	srv.Stop()
+	for i := range 50 {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		if _, err := e.Lookup(ctx, "c"); err == nil {
+			t.Fatalf("Lookup %d with Redis down succeeded", i)
+		}
+		cancel()
+	}
+	srv.Start()
+	eventually(t, "Lookup", func(ctx context.Context) error {
+		if _, err := e.Lookup(ctx, "c"); !errors.Is(err, registry.ErrNotFound) {
+			return fmt.Errorf("Lookup = %v, want ErrNotFound", err)
+		}
+		return nil
+	})
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"time"
 
 	"github.com/wsgate/wsgate/internal/cluster"
 )
@@ -18,7 +19,13 @@ import (
 // others to declare it lost when node_timeout is short. So the engine
 // keeps the client from dialing a Redis it knows is down: calls fail at
 // once, and Heartbeat and Ready probe Redis with a dial of their own, so
-// that the engine is back with the first heartbeat after Redis is.
+// that the engine is back with the first heartbeat after Redis is. Other
+// calls probe too, at most every probeInterval, so that an engine nobody
+// heartbeats on comes back as well.
+
+// probeInterval is how often calls other than Heartbeat and Ready may
+// probe a Redis that is down.
+const probeInterval = 100 * time.Millisecond
 
 // reachability is whether Redis accepts connections, as the last dial
 // found.
@@ -29,6 +36,19 @@ type reachability struct {
 	// up is closed when Redis accepts connections again; nil while it
 	// does.
 	up chan struct{}
+	// probed is when a call last took its turn to probe Redis.
+	probed time.Time
+}
+
+// probeTurn reports whether a call may probe Redis now, while it is down.
+func (r *reachability) probeTurn(now time.Time) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if now.Sub(r.probed) < probeInterval {
+		return false
+	}
+	r.probed = now
+	return true
 }
 
 // downErr returns the dial error while Redis is down, else nil.
