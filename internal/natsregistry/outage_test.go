@@ -245,4 +245,9 @@ func TestHeartbeatFailsWhenConnectionDrops(t *testing.T) {
 			t.Fatalf("%d of %d heartbeats still running %v after NATS stopped", beaters-i, beaters, recovery)
 		}
 	}
+	// The heartbeats may have failed as the server shut JetStream down,
+	// before the client saw the connection drop; closing the engine
+	// before it has would leave nats.go draining a dead connection for a
+	// while after Close.
+	eventually(t, "the engine notices the outage", notReady(e))
 }
