@@ -40,10 +40,19 @@ const clusterNodeTimeout = 600 * time.Millisecond
 // end of a test before it is killed.
 const killTimeout = 15 * time.Second
 
-// gatewayCluster is a redis-server, a recording backend and several wsgate
-// processes sharing that Redis as their registry.
+// engineServer is the cluster engine's server: a redis-server child
+// process or an embedded nats-server, which a test can stop and start
+// again.
+type engineServer interface {
+	URL() string
+	Stop()
+	Start()
+}
+
+// gatewayCluster is an engine server, a recording backend and several
+// wsgate processes sharing that engine as their registry.
 type gatewayCluster struct {
-	redis   *servicetest.RedisServer
+	engine  engineServer
 	backend *gt.Backend
 	nodes   []*clusterNode
 	// http calls the management APIs; its timeout is well above the
@@ -67,15 +76,30 @@ type clusterNode struct {
 // they do not exit within killTimeout.
 func startGatewayCluster(t *testing.T, n int, extraYAML string) *gatewayCluster {
 	t.Helper()
-	rs := servicetest.Redis(t)
+	return startGatewayClusterOn(t, "redis", n, extraYAML)
+}
+
+// startGatewayClusterOn is startGatewayCluster on the engine kind names,
+// redis or nats.
+func startGatewayClusterOn(t *testing.T, kind string, n int, extraYAML string) *gatewayCluster {
+	t.Helper()
+	var srv engineServer
+	switch kind {
+	case "redis":
+		srv = servicetest.Redis(t)
+	case "nats":
+		srv = servicetest.NATS(t)
+	default:
+		t.Fatalf("unknown engine %q", kind)
+	}
 	tr := &http.Transport{MaxIdleConnsPerHost: 16}
 	c := &gatewayCluster{
-		redis:   rs,
+		engine:  srv,
 		backend: gt.NewBackend(t),
 		http:    &http.Client{Timeout: 10 * time.Second, Transport: tr},
 	}
 	t.Cleanup(tr.CloseIdleConnections)
-	// Each test has its own redis-server; a random prefix keeps the keys
+	// Each test has its own engine server; a random prefix keeps the keys
 	// apart anyway, should a test ever share one.
 	prefix := "e2e-" + rand.Text()[:12]
 	ports := freePorts(t, 2*n)
@@ -94,8 +118,8 @@ management:
   listen: "127.0.0.1:%d"
   auth: {bearer_tokens_env: %s}
 registry:
-  type: redis
-  redis: {url: %q}
+  type: %s
+  %s: {url: %q}
   prefix: %q
   heartbeat_interval: 100ms
   node_timeout: %s
@@ -103,7 +127,7 @@ registry:
 log: {level: info}
 %s`, ports[2*i], clusterJWTSecretEnv,
 			c.backend.URLFor("/connect"), c.backend.URLFor("/disconnect"), c.backend.URLFor("/default"),
-			ports[2*i+1], clusterMgmtTokenEnv, rs.URL(), prefix, clusterNodeTimeout, extraYAML)
+			ports[2*i+1], clusterMgmtTokenEnv, kind, kind, srv.URL(), prefix, clusterNodeTimeout, extraYAML)
 		if err := os.WriteFile(filepath.Join(dir, "wsgate.yaml"), []byte(cfg), 0o600); err != nil {
 			t.Fatal(err)
 		}

@@ -17,9 +17,10 @@ import (
 )
 
 // These tests run the cluster as it is deployed: three `wsgate serve`
-// processes of the built binary sharing a real redis-server as their
-// registry. internal/gateway/cluster_test.go runs the same logic in one
-// process on the memory engine.
+// processes of the built binary sharing a real redis-server (or, for one
+// test, an embedded nats-server) as their registry.
+// internal/gateway/cluster_test.go runs the same logic in one process on
+// each engine.
 
 // TestClusterProcessesManagementAcrossNodes calls every management
 // operation on a node that does not hold the connection, user or
@@ -376,7 +377,18 @@ func TestClusterProcessesNodeKilled(t *testing.T) {
 // empty, the nodes register their connections and subscriptions again, and
 // no client was disconnected.
 func TestClusterProcessesRedisRestart(t *testing.T) {
-	c := startGatewayCluster(t, 3, "")
+	engineRestart(t, startGatewayCluster(t, 3, ""))
+}
+
+// TestClusterProcessesNATSRestart is TestClusterProcessesRedisRestart on
+// NATS, whose server comes back with its JetStream state.
+func TestClusterProcessesNATSRestart(t *testing.T) {
+	engineRestart(t, startGatewayClusterOn(t, "nats", 3, ""))
+}
+
+// engineRestart stops the engine under cluster c, checks what the nodes do
+// without it and starts it again.
+func engineRestart(t *testing.T, c *gatewayCluster) {
 	var rita, sam []*wsClient
 	for i := range c.nodes {
 		rita = append(rita, c.dialNoID(t, i, "rita", fmt.Sprintf("rita%d", i)))
@@ -396,14 +408,14 @@ func TestClusterProcessesRedisRestart(t *testing.T) {
 	t.Cleanup(load.stop)
 	waitUntil(t, 10*time.Second, func() bool { return load.count(phaseBefore, 200) >= 20 }, "the load to get through")
 
-	// Calls started from here on may meet Redis down.
+	// Calls started from here on may meet the engine down.
 	load.setPhase(phaseOutage)
-	c.redis.Stop()
+	c.engine.Stop()
 	stopped := time.Now()
 	for i := range c.nodes {
 		c.waitReadyz(t, i, http.StatusServiceUnavailable)
 	}
-	// Calls that need Redis answer 503 ServiceUnavailableException; the
+	// Calls that need the engine answer 503 ServiceUnavailableException; the
 	// client's timeout (10s) is far above the engine's (1s), so a call
 	// that hung would fail as a transport error.
 	for _, call := range []struct {
@@ -422,13 +434,13 @@ func TestClusterProcessesRedisRestart(t *testing.T) {
 	} {
 		r := c.call(t, call.node, call.method, call.path, "during the outage")
 		if r.Status != http.StatusServiceUnavailable || r.ErrType != "ServiceUnavailableException" {
-			t.Errorf("Redis down: node %d %s %s answered %v, want 503 ServiceUnavailableException", call.node, call.method, call.path, r)
+			t.Errorf("engine down: node %d %s %s answered %v, want 503 ServiceUnavailableException", call.node, call.method, call.path, r)
 		}
 	}
 	if t.Failed() {
 		t.FailNow()
 	}
-	// Local delivery needs no Redis.
+	// Local delivery needs no engine.
 	for i, cl := range rita {
 		msg := fmt.Sprintf("local delivery on node %d during the outage", i)
 		c.mustCall(t, i, "POST", connPath(cl.id), msg, 200, nil)
@@ -436,9 +448,9 @@ func TestClusterProcessesRedisRestart(t *testing.T) {
 	}
 	// A new client cannot be registered, so it is refused.
 	if status := dialStatus(c, 0, "newcomer"); status != http.StatusServiceUnavailable {
-		t.Fatalf("Redis down: a new client got %d, want 503", status)
+		t.Fatalf("engine down: a new client got %d, want 503", status)
 	}
-	// Keep Redis down for several node timeouts, so that any node that
+	// Keep the engine down for several node timeouts, so that any node that
 	// would take the others for lost has had the time to.
 	waitUntil(t, 10*time.Second, func() bool {
 		return time.Since(stopped) > 4*clusterNodeTimeout && load.count(phaseOutage, 503) >= 5
@@ -446,7 +458,7 @@ func TestClusterProcessesRedisRestart(t *testing.T) {
 	requireOpen(t, all...)
 	c.requireNoDisconnect(t, all...)
 
-	c.redis.Start()
+	c.engine.Start()
 	load.setPhase(phaseRecovering)
 	for i := range c.nodes {
 		c.waitReadyz(t, i, http.StatusOK)
@@ -464,7 +476,7 @@ func TestClusterProcessesRedisRestart(t *testing.T) {
 			return r.Status != http.StatusServiceUnavailable
 		}, "POST to %s via node %d to stop answering 503", cl.name, via)
 		if r.Status != http.StatusOK {
-			t.Fatalf("after Redis came back and every node is ready: POST to live client %s (%s on node %d) via node %d answered %v, want 200", cl.name, cl.id, cl.node, via, r)
+			t.Fatalf("after the engine came back and every node is ready: POST to live client %s (%s on node %d) via node %d answered %v, want 200", cl.name, cl.id, cl.node, via, r)
 		}
 		cl.waitFor(t, msg)
 	}
@@ -525,7 +537,7 @@ func dialStatus(c *gatewayCluster, i int, name string) int {
 	return resp.StatusCode
 }
 
-// The phases of TestClusterProcessesRedisRestart.
+// The phases of engineRestart.
 const (
 	phaseBefore     = "before"
 	phaseOutage     = "outage"
@@ -573,7 +585,7 @@ func (p *pusher) run() {
 		ph := *p.phase.Load()
 		r, err := p.c.do(via, "POST", connPath(target.id), fmt.Sprintf("load-%d", seq))
 		if end := *p.phase.Load(); end != ph {
-			// The call straddled a change, such as Redis stopping.
+			// The call straddled a change, such as the engine stopping.
 			ph += "→" + end
 		}
 		status := r.Status
@@ -648,11 +660,11 @@ func TestClusterProcessesRedisBlip(t *testing.T) {
 	var gone, failedButDelivered []answer
 	var unavailable []answer
 	for round := range 3 {
-		c.redis.Stop()
+		c.engine.Stop()
 		for i := range c.nodes {
 			c.waitReadyz(t, i, http.StatusServiceUnavailable)
 		}
-		c.redis.Start()
+		c.engine.Start()
 		for i := range c.nodes {
 			c.waitReadyz(t, i, http.StatusOK)
 		}

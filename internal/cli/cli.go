@@ -189,13 +189,16 @@ func validate(args []string, stdout, stderr io.Writer) error {
 	if fs.NArg() > 0 {
 		*path = fs.Arg(0)
 	}
-	var problems, missing []error
+	var problems, missing, warnings []error
 	cfg, err := loadConfig(*path)
 	if err != nil {
 		problems = leaves(err)
 	} else {
 		var g *gateway.Gateway
 		if g, err = gateway.New(cfg, gateway.Options{}); err == nil {
+			ctx, cancel := context.WithTimeout(context.Background(), cfg.Registry.Timeout)
+			warnings = g.Warnings(ctx)
+			cancel()
 			g.Close()
 		}
 		for _, e := range leaves(err) {
@@ -205,6 +208,9 @@ func validate(args []string, stdout, stderr io.Writer) error {
 				problems = append(problems, e)
 			}
 		}
+	}
+	for _, w := range warnings {
+		fmt.Fprintln(stdout, w)
 	}
 	const lacking = "missing on this machine, and needed by serve:"
 	name := *path

@@ -24,6 +24,16 @@ import (
 // name: the node has stopped or died.
 var ErrNoNode = errors.New("no such node")
 
+// EngineError is an engine error that says what is wrong with the engine
+// itself: it answers, but cannot serve the cluster (a server too old, for
+// one). A node reports Reason as why it is not ready, instead of "cluster
+// engine unreachable".
+type EngineError struct {
+	Reason string
+}
+
+func (e *EngineError) Error() string { return e.Reason }
+
 // Beat is what a heartbeat learned about the node that sent it.
 type Beat struct {
 	// Counter is the node's heartbeat count after this beat; other nodes

@@ -128,6 +128,17 @@ type Node struct {
 	beatsMu sync.Mutex
 	beats   map[string]time.Time
 
+	// reportMu guards report: what the heartbeat loop learned since the
+	// maintenance loop last looked. wake tells the maintenance loop that
+	// there is a report.
+	reportMu sync.Mutex
+	report   beatReport
+	wake     chan struct{}
+	// settleUntil is when, in Unix nanoseconds, this node's view of the
+	// cluster is whole again after an interruption; see settling. It is
+	// written under reportMu.
+	settleUntil atomic.Int64
+
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 }
@@ -148,6 +159,7 @@ func NewNode(cfg Config, eng Engine, h *hub.Hub) *Node {
 		beats:      make(map[string]time.Time),
 		unregSlots: make(chan struct{}, parallelism),
 		pending:    make(map[string]struct{}),
+		wake:       make(chan struct{}, 1),
 	}
 	why := "not started"
 	n.notReadyWhy.Store(&why)
@@ -168,11 +180,20 @@ func (n *Node) Start() error {
 	// up is ready when Start returns; one whose engine is down starts
 	// anyway, not ready, within Timeout.
 	m := &monitorState{peers: make(map[string]*peer), first: true}
-	n.beat(ctx, m)
-	n.wg.Add(1)
+	failing := n.heartbeat(ctx, false)
+	select {
+	case <-n.wake:
+	default:
+	}
+	n.maintain(ctx, m)
+	n.wg.Add(2)
 	go func() {
 		defer n.wg.Done()
-		n.monitor(ctx, m)
+		n.heartbeatLoop(ctx, failing)
+	}()
+	go func() {
+		defer n.wg.Done()
+		n.maintainLoop(ctx, m)
 	}()
 	return nil
 }
@@ -382,7 +403,7 @@ func (n *Node) owner(ctx context.Context, id string) (string, error) {
 	defer cancel()
 	rec, err := n.eng.Lookup(ctx, id)
 	if errors.Is(err, registry.ErrNotFound) {
-		return "", ErrGone
+		return "", n.gone()
 	}
 	if err != nil {
 		return "", unavailable(err)
@@ -395,14 +416,15 @@ func (n *Node) owner(ctx context.Context, id string) (string, error) {
 
 // request sends req to node and returns the answer. A node that does not
 // listen is gone, and so are its connections, unless its heartbeat still
-// moves: then it is only between subscriptions (reconnecting to the
-// engine), and the call is unavailable rather than a false 410.
+// moves (or this node is settling and cannot tell): then it is only
+// between subscriptions (reconnecting to the engine), and the call is
+// unavailable rather than a false 410.
 func (n *Node) request(ctx context.Context, node string, req []byte) ([]byte, error) {
 	ctx, cancel := n.engineCtx(ctx)
 	defer cancel()
 	resp, err := n.eng.Request(ctx, node, req)
 	if errors.Is(err, ErrNoNode) {
-		if n.heartbeating(node) {
+		if n.heartbeating(node) || n.settling() {
 			return nil, errNotListening
 		}
 		return nil, ErrGone
@@ -428,9 +450,33 @@ func (n *Node) recheck(ctx context.Context, id string, err error) error {
 	ctx, cancel := n.engineCtx(ctx)
 	defer cancel()
 	if _, lerr := n.eng.Lookup(ctx, id); errors.Is(lerr, registry.ErrNotFound) {
-		return ErrGone
+		return n.gone()
 	}
 	return err
+}
+
+// errSettling is a connection the registry does not know while this node
+// is settling: its node may not have registered it again yet.
+var errSettling = fmt.Errorf("%w: the cluster is registering its connections again after an engine outage", ErrUnavailable)
+
+// settling reports whether this node's view of the cluster may be
+// incomplete: from a failed heartbeat (it could not reach the engine) or
+// a sign that the engine lost its state, until it has watched the others
+// for NodeTimeout again. Meanwhile the other nodes may not have reached
+// the engine yet, nor registered their connections again: a live node does
+// both within NodeTimeout, or is declared lost. So while settling, a
+// connection the registry does not know, or whose node does not listen, is
+// unavailable rather than gone.
+func (n *Node) settling() bool {
+	return time.Now().UnixNano() < n.settleUntil.Load()
+}
+
+// gone is the error for a connection the registry does not know.
+func (n *Node) gone() error {
+	if n.settling() {
+		return errSettling
+	}
+	return ErrGone
 }
 
 // heartbeating reports whether node's heartbeat moved within NodeTimeout.
@@ -778,7 +824,9 @@ func (n *Node) subscribeLocal(ctx context.Context, c hub.Conn, topic string) err
 	defer cancel()
 	if err := n.eng.Subscribe(ectx, id, topic); err != nil {
 		if errors.Is(err, registry.ErrNotFound) {
-			return ErrGone
+			// A local connection: it is closing, or not registered
+			// again yet after an engine outage.
+			return n.gone()
 		}
 		return unavailable(err)
 	}

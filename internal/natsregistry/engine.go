@@ -52,9 +52,14 @@ type Config struct {
 const (
 	defaultPrefix = "wsgate"
 
-	// reconnectWait is the pause between attempts to reach NATS, plus
-	// nats.go's jitter. The engine never gives up reconnecting.
-	reconnectWait = 500 * time.Millisecond
+	// reconnectWait is the pause between attempts to reach NATS, plus up
+	// to reconnectJitter; the engine never gives up reconnecting. Both are
+	// short: after an outage every node must be back, heartbeating, well
+	// within node_timeout of the others, or they declare it lost (the
+	// client's defaults, 2s plus up to 1s with TLS, would leave a node
+	// silent for seconds). A refused attempt costs little.
+	reconnectWait   = 100 * time.Millisecond
+	reconnectJitter = 100 * time.Millisecond
 	// drainTimeout bounds how long Close waits for subscriptions to drain.
 	drainTimeout = 10 * time.Second
 	// handlerLimit bounds the requests a node handles at once; beyond it the
@@ -156,6 +161,9 @@ type Engine struct {
 	// epoch counts reconnections; buckets made in an older epoch are made
 	// again, in case the server lost them.
 	epoch atomic.Uint64
+	// life ends when the connection to NATS drops.
+	life connLife
+
 	// bucketsMu serialises making the buckets; bkts is read without it.
 	bucketsMu sync.Mutex
 	bkts      atomic.Pointer[buckets]
@@ -213,6 +221,7 @@ func New(cfg Config, logger *slog.Logger) (*Engine, error) {
 		nats.RetryOnFailedConnect(true),
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(reconnectWait),
+		nats.ReconnectJitter(reconnectJitter, reconnectJitter),
 		// No buffering while disconnected: a publication or request made
 		// then fails at once instead of being sent late or lost silently.
 		nats.ReconnectBufSize(-1),
@@ -223,6 +232,7 @@ func New(cfg Config, logger *slog.Logger) (*Engine, error) {
 			e.logger.Info("nats connected", "server", nc.ConnectedUrlRedacted())
 		}),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			e.connLost()
 			if err != nil {
 				e.logger.Warn("nats disconnected", "err", err)
 			}
@@ -296,6 +306,20 @@ func (e *Engine) buckets(ctx context.Context) (*buckets, error) {
 	if !e.nc.IsConnected() {
 		return nil, errNotConnected
 	}
+	if err := e.checkVersion(); err != nil {
+		return nil, err
+	}
+	ctx, done := e.onConn(ctx)
+	defer done()
+	b, err := e.makeBuckets(ctx, epoch)
+	if err != nil && dropped(ctx) {
+		return nil, errNotConnected
+	}
+	return b, err
+}
+
+// makeBuckets makes or binds the buckets for epoch.
+func (e *Engine) makeBuckets(ctx context.Context, epoch uint64) (*buckets, error) {
 	reg, err := e.bucket(ctx, jetstream.KeyValueConfig{
 		Bucket:         e.regBucket,
 		Description:    "wsgate connection registry",

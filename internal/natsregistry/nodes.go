@@ -38,6 +38,17 @@ func isMissing(err error) bool {
 // optimistic concurrency: created when absent (Fresh), else updated on the
 // revision it read.
 func (e *Engine) Heartbeat(ctx context.Context, nodeID string) (cluster.Beat, error) {
+	// A heartbeat in flight when the connection drops fails at once.
+	ctx, done := e.onConn(ctx)
+	defer done()
+	beat, err := e.heartbeat(ctx, nodeID)
+	if err != nil && dropped(ctx) {
+		return cluster.Beat{}, nodesErr("heartbeat", errNotConnected)
+	}
+	return beat, err
+}
+
+func (e *Engine) heartbeat(ctx context.Context, nodeID string) (cluster.Beat, error) {
 	b, err := e.buckets(ctx)
 	if err != nil {
 		return cluster.Beat{}, nodesErr("heartbeat", err)

@@ -205,3 +205,49 @@ func TestStartWithoutNATS(t *testing.T) {
 		t.Fatalf("Request to an unknown node = %v, want ErrNoNode", err)
 	}
 }
+
+// TestHeartbeatFailsWhenConnectionDrops: a heartbeat in flight when the
+// connection to NATS drops fails then, not at its context's deadline (its
+// request will never be answered): a heartbeat that hung until then would
+// keep its node silent, and the node would be declared lost. Several
+// goroutines heartbeat back to back with contexts that outlast the test's
+// patience, so that some heartbeat is in flight when the server stops.
+func TestHeartbeatFailsWhenConnectionDrops(t *testing.T) {
+	srv := servicetest.NATS(t)
+	e := newEngine(t, srv.URL(), freshPrefix())
+	if _, err := e.Heartbeat(ctxFor(t, recovery), "node-a"); err != nil {
+		t.Fatal(err)
+	}
+	const beaters = 8
+	failed := make(chan error, beaters)
+	for range beaters {
+		go func() {
+			for {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*recovery)
+				_, err := e.Heartbeat(ctx, "node-a")
+				cancel()
+				if err != nil {
+					failed <- err
+					return
+				}
+			}
+		}()
+	}
+	srv.Stop()
+	deadline := time.After(recovery)
+	for i := range beaters {
+		select {
+		case err := <-failed:
+			if errors.Is(err, context.DeadlineExceeded) {
+				t.Errorf("heartbeat failed with %v", err)
+			}
+		case <-deadline:
+			t.Fatalf("%d of %d heartbeats still running %v after NATS stopped", beaters-i, beaters, recovery)
+		}
+	}
+	// The heartbeats may have failed as the server shut JetStream down,
+	// before the client saw the connection drop; closing the engine
+	// before it has would leave nats.go draining a dead connection for a
+	// while after Close.
+	eventually(t, "the engine notices the outage", notReady(e))
+}

@@ -42,6 +42,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/url"
 	"strings"
 	"sync"
@@ -91,6 +92,9 @@ const (
 // its channels.
 type Engine struct {
 	client *redis.Client
+	// dial opens a connection to Redis, as the client would by itself.
+	dial   func(ctx context.Context, network, addr string) (net.Conn, error)
+	addr   string
 	logger *slog.Logger
 	keys   keys
 
@@ -117,6 +121,9 @@ type Engine struct {
 	loops    sync.WaitGroup
 	handlers sync.WaitGroup
 	sem      chan struct{}
+
+	// reach tracks whether Redis accepts connections.
+	reach reachability
 
 	// mu serializes Listen and Close and guards the fields below, which
 	// Listen sets once.
@@ -168,7 +175,6 @@ func New(cfg Config, logger *slog.Logger) (*Engine, error) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	e := &Engine{
-		client:  redis.NewClient(opt),
 		logger:  logger,
 		keys:    keys{prefix: prefix},
 		ctx:     ctx,
@@ -176,6 +182,11 @@ func New(cfg Config, logger *slog.Logger) (*Engine, error) {
 		closing: make(chan struct{}),
 		sem:     make(chan struct{}, maxHandlers),
 	}
+	// Every connection the client opens is dialed through the engine, so
+	// that it knows when Redis stops accepting connections.
+	e.dial, e.addr = redis.NewDialer(opt), opt.Addr
+	opt.Dialer = e.dialRedis
+	e.client = redis.NewClient(opt)
 	e.waiters.New = func() any { return make(chan []byte, 1) }
 	var seed [8]byte
 	_, _ = rand.Read(seed[:])
@@ -226,6 +237,9 @@ func (e *Engine) Ready(ctx context.Context) error {
 	if e.closed.Load() {
 		return cluster.ErrClosed
 	}
+	if err := e.probe(ctx); err != nil {
+		return err
+	}
 	if err := e.client.Ping(ctx).Err(); err != nil {
 		return fmt.Errorf("redis: %w", err)
 	}
@@ -240,12 +254,23 @@ func (e *Engine) Ready(ctx context.Context) error {
 	return nil
 }
 
-// check returns the error a call must return before reaching Redis.
+// check returns the error a call must return before reaching Redis: while
+// Redis refuses connections, a call fails at once unless it is its turn to
+// probe Redis and Redis answers (see reach.go).
 func (e *Engine) check(ctx context.Context) error {
 	if e.closed.Load() {
 		return cluster.ErrClosed
 	}
-	return ctx.Err()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := e.reach.downErr(); err != nil {
+		if e.reach.probeTurn(time.Now()) {
+			return e.probe(ctx)
+		}
+		return fmt.Errorf("redis: unreachable: %w", err)
+	}
+	return nil
 }
 
 // Close implements cluster.Engine. It stops the receive loops, waits for

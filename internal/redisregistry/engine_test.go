@@ -373,3 +373,72 @@ func TestMiBRequest(t *testing.T) {
 		t.Fatalf("1 MiB request: %d bytes back, %v", len(got), err)
 	}
 }
+
+// TestHeartbeatReconnectsAtOnce: however many calls failed while Redis was
+// down, the first heartbeat after Redis is back reaches it, and the engine
+// is ready again after it. Nodes heartbeat every heartbeat_interval and
+// are declared lost after node_timeout of silence, so an engine that only
+// retried its connection now and then (the Redis client probes once a
+// second once enough dials have failed) would leave a live node silent for
+// longer than a short node_timeout after every outage.
+func TestHeartbeatReconnectsAtOnce(t *testing.T) {
+	srv := servicetest.Redis(t)
+	e := newEngine(t, srv.URL(), freshPrefix())
+	if err := e.Listen("node-a", newEcho()); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := e.Heartbeat(ctx, "node-a"); err != nil {
+		t.Fatal(err)
+	}
+
+	srv.Stop()
+	// Far more failed calls than the client has pooled connections.
+	start := time.Now()
+	for i := range 100 {
+		cctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		if _, err := e.Lookup(cctx, "c"); err == nil {
+			t.Fatalf("Lookup %d with Redis down succeeded", i)
+		}
+		if _, err := e.Heartbeat(cctx, "node-a"); err == nil {
+			t.Fatalf("Heartbeat %d with Redis down succeeded", i)
+		}
+		cancel()
+	}
+	t.Logf("failing calls took %v", time.Since(start))
+
+	srv.Start()
+	ctx, cancel = context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := e.Heartbeat(ctx, "node-a"); err != nil {
+		t.Fatalf("first Heartbeat once Redis is back: %v", err)
+	}
+	if _, err := e.Lookup(ctx, "c"); !errors.Is(err, registry.ErrNotFound) {
+		t.Fatalf("Lookup after the first Heartbeat = %v, want ErrNotFound", err)
+	}
+	eventually(t, "Ready", e.Ready)
+}
+
+// TestRecoversWithoutHeartbeats: an engine that nobody heartbeats on (its
+// calls fail at once while Redis is down) still finds Redis again once it
+// is back.
+func TestRecoversWithoutHeartbeats(t *testing.T) {
+	srv := servicetest.Redis(t)
+	e := newEngine(t, srv.URL(), freshPrefix())
+	srv.Stop()
+	for i := range 50 {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		if _, err := e.Lookup(ctx, "c"); err == nil {
+			t.Fatalf("Lookup %d with Redis down succeeded", i)
+		}
+		cancel()
+	}
+	srv.Start()
+	eventually(t, "Lookup", func(ctx context.Context) error {
+		if _, err := e.Lookup(ctx, "c"); !errors.Is(err, registry.ErrNotFound) {
+			return fmt.Errorf("Lookup = %v, want ErrNotFound", err)
+		}
+		return nil
+	})
+}

@@ -10,8 +10,12 @@ import (
 )
 
 // Heartbeat implements cluster.Engine: one MULTI increments the node's
-// counter and checks its lost marker.
+// counter and checks its lost marker. While Redis is down, each heartbeat
+// tries to reach it.
 func (e *Engine) Heartbeat(ctx context.Context, nodeID string) (cluster.Beat, error) {
+	if err := e.probe(ctx); err != nil {
+		return cluster.Beat{}, err
+	}
 	if err := e.check(ctx); err != nil {
 		return cluster.Beat{}, err
 	}

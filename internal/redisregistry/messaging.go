@@ -275,6 +275,7 @@ func (e *Engine) keepAlive() {
 type listener struct {
 	name   string
 	ps     *redis.PubSub
+	reach  *reachability
 	handle func(context.Context, *redis.Message)
 	logger *slog.Logger
 	// lastSeen is when the loop last received anything, in Unix
@@ -297,6 +298,7 @@ func (e *Engine) newListener(name string, handle func(context.Context, *redis.Me
 	l := &listener{
 		name:    name,
 		ps:      e.client.Subscribe(e.ctx),
+		reach:   &e.reach,
 		handle:  handle,
 		logger:  e.logger.With("conn", name),
 		done:    make(chan struct{}),
@@ -365,8 +367,8 @@ func (l *listener) confirm(kind, channel string) {
 
 // run reads the connection until ctx ends. go-redis reconnects a broken
 // connection on the next read and subscribes it again to every channel;
-// run only waits a little longer after each failure, so as not to spin
-// while Redis is down.
+// run waits a little longer after each failure, so as not to spin, and
+// while Redis is known to be down it waits until a heartbeat finds it up.
 func (l *listener) run(ctx context.Context) {
 	defer close(l.done)
 	failures := 0
@@ -381,6 +383,14 @@ func (l *listener) run(ctx context.Context) {
 				l.logger.Warn("redis subscription connection lost; reconnecting", "err", err)
 			}
 			failures++
+			if up := l.reach.wait(); up != nil {
+				select {
+				case <-ctx.Done():
+					return
+				case <-up:
+				}
+				continue
+			}
 			backoff := min(50*time.Millisecond<<min(failures, 6), time.Second)
 			select {
 			case <-ctx.Done():
