@@ -308,6 +308,12 @@ type Management struct {
 	// Auth names where the bearer tokens of the management API come from.
 	// Default none, which is only allowed on a loopback address.
 	Auth ManagementAuth `yaml:"auth"`
+
+	// Pprof serves the Go runtime's profiles (net/http/pprof) under
+	// /debug/pprof/ on the management listener, behind the same
+	// authentication as every other call. Default false: the paths answer
+	// 404.
+	Pprof bool `yaml:"pprof"`
 }
 
 // ManagementAuth names the sources of the management API's bearer tokens.

@@ -322,6 +322,9 @@ func (k *checker) management(m Management, clientListen string) {
 			k.add(path, "non-loopback address requires management.auth; set management.auth.bearer_tokens_env or management.auth.bearer_tokens_file, or listen on 127.0.0.1")
 		}
 	}
+	if m.Pprof && !m.IsEnabled() {
+		k.add("management.pprof", "is served on the management listener, which management.enabled: false turns off")
+	}
 	k.positive("management.read_timeout", m.ReadTimeout)
 	k.positive("management.idle_timeout", m.IdleTimeout)
 	if m.MaxBodyBytesInFlight < minBodyBytesInFlight {

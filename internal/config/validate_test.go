@@ -214,6 +214,10 @@ func TestValidateRules(t *testing.T) {
 		{"management on all interfaces with file auth", "management:\n  listen: \":9090\"\n  auth: {bearer_tokens_file: /etc/wsgate/tokens}", nil},
 		{"management disabled on all interfaces without auth", "management:\n  listen: \":9090\"\n  enabled: false", nil},
 		{"management on ::1 without auth", "management:\n  listen: \"[::1]:9090\"", nil},
+		{"pprof on", "management:\n  pprof: true", nil},
+		{"pprof off with the management API off", "management:\n  enabled: false\n  pprof: false", nil},
+		{"pprof with the management API off", "management:\n  enabled: false\n  pprof: true",
+			[]string{`wsgate.yaml:3: management.pprof: is served on the management listener, which management.enabled: false turns off`}},
 		{"bearer_tokens_env holding a token", "management:\n  auth:\n    bearer_tokens_env: \"s3cr3t-t0ken.value\"",
 			[]string{`wsgate.yaml:3: management.auth.bearer_tokens_env: must be the name of an environment variable (letters, digits and _), not a token`}},
 

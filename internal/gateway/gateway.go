@@ -247,7 +247,7 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		mc := cfg.Management
 		g.mgmt = mgmt.New(mgmt.Config{NodeID: g.nodeID, BearerTokens: tokens, SigV4: sigv4,
 			RateLimit:            mgmt.RateLimit{Rate: mc.RateLimit.Rate, Burst: mc.RateLimit.Burst},
-			MaxBodyBytesInFlight: mc.MaxBodyBytesInFlight}, g.node, g.log)
+			MaxBodyBytesInFlight: mc.MaxBodyBytesInFlight, Pprof: mc.Pprof}, g.node, g.log)
 		// Every timeout is set: the management listener shares the
 		// process's file descriptors with the clients, so a connection
 		// that stalls or idles must not be held forever.

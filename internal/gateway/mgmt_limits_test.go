@@ -189,3 +189,23 @@ func TestMgmtHeaderLimit(t *testing.T) {
 		t.Fatalf("100 KiB of headers: %s, want 431", resp.Status)
 	}
 }
+
+// TestMgmtPprof checks that management.pprof reaches the management API:
+// with it, an authenticated call reads the goroutine profile and a call
+// without credentials gets the 403 every call gets; without it, the path
+// is unknown.
+func TestMgmtPprof(t *testing.T) {
+	bearer := http.Header{"Authorization": {"Bearer " + gt.TestToken}}
+	on := gt.Start(t, sigv4AndBearerConfig+"  pprof: true\n")
+	status, _, body := on.MgmtDo(t, "GET", "/debug/pprof/goroutine?debug=1", nil, bearer)
+	if status != http.StatusOK || !strings.HasPrefix(body, "goroutine profile: total ") {
+		t.Errorf("pprof on, authenticated: %d %.100q", status, body)
+	}
+	if status, _, body := on.MgmtDo(t, "GET", "/debug/pprof/goroutine?debug=1", nil, nil); status != http.StatusForbidden {
+		t.Errorf("pprof on, no credentials: %d %.100q, want 403", status, body)
+	}
+	off := gt.Start(t, sigv4AndBearerConfig)
+	if status, _, body := off.MgmtDo(t, "GET", "/debug/pprof/goroutine?debug=1", nil, bearer); status != http.StatusNotFound {
+		t.Errorf("pprof off, authenticated: %d %.100q, want 404", status, body)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/pprof"
 	"net/url"
 	"path"
 	"strings"
@@ -66,6 +67,10 @@ type Config struct {
 	// refuses the largest batches always. Zero means
 	// DefaultMaxBodyBytesInFlight.
 	MaxBodyBytesInFlight int64
+	// Pprof serves net/http/pprof's profiles under /debug/pprof/, behind
+	// the same rate limit and authentication as every other call. Off,
+	// those paths answer 404 NotFoundException like any unknown path.
+	Pprof bool
 }
 
 // RateLimit is a token bucket: Rate calls per second, Burst at once.
@@ -135,6 +140,16 @@ func New(cfg Config, conns Connections, logger *slog.Logger) *Server {
 		_, _ = io.WriteString(w, `{"status":"ok"}`)
 	}))
 	s.mux.Handle("GET /readyz", http.HandlerFunc(s.readyz))
+	if cfg.Pprof {
+		// The paths net/http/pprof registers on http.DefaultServeMux
+		// (which nothing in wsgate serves). They are more specific than the
+		// stage pattern below, so /debug is never taken for a stage.
+		s.mux.HandleFunc("/debug/pprof/", pprof.Index)
+		s.mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		s.mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		s.mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		s.mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	s.mux.Handle("/{stage}/{rest...}", http.HandlerFunc(s.stripStage))
 	s.mux.Handle("/{stage}", notFound)
 	return s
