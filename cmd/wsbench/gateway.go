@@ -149,7 +149,11 @@ func startGateways(ctx context.Context, o *commonOptions, workdir string) ([]*ga
 				return fail(err)
 			}
 			g.config = filepath.Join(workdir, fmt.Sprintf("gateway-%d.yaml", i))
-			if err := os.WriteFile(g.config, []byte(gatewayConfig(i, t.Addr, mgmt, o.logLevel, o.jwtEnv, o.connectURL, reg)), 0o644); err != nil {
+			text := gatewayConfig(i, t.Addr, mgmt, o.logLevel, o.jwtEnv, o.connectURL, reg)
+			if o.configFor != nil {
+				text = o.configFor(i, t.Addr, mgmt)
+			}
+			if err := os.WriteFile(g.config, []byte(text), 0o644); err != nil {
 				return fail(err)
 			}
 		}
@@ -160,8 +164,9 @@ func startGateways(ctx context.Context, o *commonOptions, workdir string) ([]*ga
 		}
 		g.cmd = exec.Command(bin, "serve", "-c", g.config)
 		g.cmd.Stdout, g.cmd.Stderr = g.logFile, g.logFile
+		g.cmd.Env = append(os.Environ(), o.env...)
 		if o.gctrace {
-			g.cmd.Env = withGCTrace(os.Environ())
+			g.cmd.Env = withGCTrace(g.cmd.Env)
 		}
 		// The gateway is stopped by wsbench; should wsbench die first, the
 		// kernel sends it SIGTERM.

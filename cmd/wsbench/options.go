@@ -59,6 +59,12 @@ type commonOptions struct {
 	// $connect (wsbench push).
 	connectURL string
 
+	// configFor, when set, writes the config of gateway i in place of
+	// gatewayConfig (wsbench soak); env is added to the environment the
+	// gateways inherit.
+	configFor func(i int, listen, mgmt string) string
+	env       []string
+
 	// Filled by validate.
 	targets  []target
 	pidList  []int

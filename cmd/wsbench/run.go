@@ -21,6 +21,12 @@ Usage:
                                   deliveries per second through the management
                                   API (@connections, @batch, @topics) and their
                                   latency
+  wsbench soak -gateway BIN [-duration 10m] [flags]
+                                  hostile clients (slow-route floods, bad
+                                  management calls, subscription floods)
+                                  against one gateway; samples RSS, fds,
+                                  threads and goroutines and says whether
+                                  they stay flat
 
 Recommended: let wsbench start the gateway, so that its baseline is a fresh
 process:
@@ -47,6 +53,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = runEcho(ctx, args[1:], stdout, stderr)
 	case "push":
 		err = runPush(ctx, args[1:], stdout, stderr)
+	case "soak":
+		err = runSoak(ctx, args[1:], stdout, stderr)
 	case "idle-worker":
 		err = runIdleWorker(ctx, args[1:], stdin, stdout, stderr)
 	case "help", "-h", "--help":
