@@ -167,7 +167,7 @@ func (n *NATS) Invoke(ctx context.Context, ev *Event) (*Response, error) {
 	ack := &accepted{RequestID: ev.RequestContext.RequestID, Subject: subject}
 	if !n.JetStream {
 		if err := n.Conn.nc.PublishMsg(msg); err != nil {
-			return nil, failf("nats publish: %v", err)
+			return nil, failf("nats publish: %v", n.Conn.natsErr(err))
 		}
 		if err := n.Conn.nc.FlushWithContext(callCtx); err != nil {
 			return nil, publishFailed(callCtx, "nats publish", n.Timeout, err)
@@ -175,7 +175,7 @@ func (n *NATS) Invoke(ctx context.Context, ev *Event) (*Response, error) {
 		return ack.response(), nil
 	}
 	if err := n.declare(callCtx); err != nil {
-		return nil, publishFailed(callCtx, "jetstream declare stream "+n.DeclareStream, n.Timeout, err)
+		return nil, publishFailed(callCtx, "jetstream declare stream "+n.DeclareStream, n.Timeout, n.Conn.natsErr(err))
 	}
 	pa, err := n.Conn.js.PublishMsg(callCtx, msg)
 	if err != nil {
@@ -189,7 +189,7 @@ func (n *NATS) Invoke(ctx context.Context, ev *Event) (*Response, error) {
 		if errors.Is(err, jetstream.ErrNoStreamResponse) {
 			return nil, failf("jetstream publish: no stream captures subject %q", subject)
 		}
-		return nil, publishFailed(callCtx, "jetstream publish", n.Timeout, err)
+		return nil, publishFailed(callCtx, "jetstream publish", n.Timeout, n.Conn.natsErr(err))
 	}
 	ack.Stream, ack.Sequence, ack.Duplicate = pa.Stream, pa.Sequence, pa.Duplicate
 	return ack.response(), nil
@@ -231,6 +231,19 @@ func SubjectFilter(t *destination.Template) string {
 	}
 	return strings.Join(toks, ".")
 }
+
+// natsErr names the error of a publication made while the connection is
+// down for what it is. nats.go reports its disabled reconnect buffer or,
+// before the first connection, headers the server has not said it
+// supports.
+func (c *NATSConn) natsErr(err error) error {
+	if errors.Is(err, nats.ErrReconnectBufExceeded) || errors.Is(err, nats.ErrHeadersNotSupported) && !c.nc.IsConnected() {
+		return errNATSDown
+	}
+	return err
+}
+
+var errNATSDown = errors.New("not connected to NATS")
 
 // natsToken is the rule for a placeholder's value in a NATS subject: one
 // token, so no dot, wildcard or white space.
