@@ -46,6 +46,7 @@ func TestExpand(t *testing.T) {
 	}{
 		{"chat", "", nil, "chat"},
 		{"chat.{{literal}}", "", nil, "chat.{literal}"},
+		{"room{{{body.room}}}", `{"room":"lobby"}`, nil, "room{lobby}"},
 		{"conn.{connectionId}", "", nil, "conn.L0SM9cOFvHcCIhw="},
 		{"{routeKey}-in", "", nil, "sendmessage-in"},
 		{"user.{principalId}", "", auth, "user.alice"},
