@@ -169,6 +169,13 @@ func (n *NATS) Invoke(ctx context.Context, ev *Event) (*Response, error) {
 		if err := n.Conn.nc.PublishMsg(msg); err != nil {
 			return nil, failf("nats publish: %v", n.Conn.natsErr(err))
 		}
+		if _, ok := callCtx.Deadline(); !ok {
+			// A flush needs a deadline; AWS's longest integration
+			// timeout stands in for none.
+			var cancel context.CancelFunc
+			callCtx, cancel = context.WithTimeout(callCtx, 29*time.Second)
+			defer cancel()
+		}
 		if err := n.Conn.nc.FlushWithContext(callCtx); err != nil {
 			return nil, publishFailed(callCtx, "nats publish", n.Timeout, err)
 		}

@@ -147,7 +147,8 @@ func TestNATSBinaryBody(t *testing.T) {
 	srv := servicetest.NATS(t)
 	conn := dialNATS(t, srv.URL())
 	msgs := subscriber(t, srv.URL(), "bin")
-	n := &NATS{Conn: conn, Subject: mustTemplate(t, "bin"), Payload: PayloadBody, Timeout: 5 * time.Second}
+	// No timeout and a context without a deadline: the flush still has one.
+	n := &NATS{Conn: conn, Subject: mustTemplate(t, "bin"), Payload: PayloadBody}
 	ev := messageEvent("L0SM9cOFvHcCIhw=", "AP8=", "")
 	ev.IsBase64Encoded = true
 	if _, err := n.Invoke(context.Background(), ev); err != nil {
