@@ -155,7 +155,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	logger := newLogger(cfg, stderr)
-	if cfg.Registry.Type == config.RegistryRedis {
+	if usesRedis(cfg) {
 		redisregistry.SetLogger(logger)
 	}
 	if *workers > 1 {
@@ -265,4 +265,19 @@ func printErrors(w io.Writer, errs []error) {
 	for _, e := range errs {
 		fmt.Fprintln(w, e)
 	}
+}
+
+// usesRedis reports whether cfg reaches Redis, as its registry or through a
+// redis integration: then the Redis client library's own messages go to the
+// gateway's log.
+func usesRedis(cfg *config.Config) bool {
+	if cfg.Registry.Type == config.RegistryRedis {
+		return true
+	}
+	for _, r := range cfg.Routes {
+		if r.Integration.Type == config.IntegrationRedis {
+			return true
+		}
+	}
+	return false
 }

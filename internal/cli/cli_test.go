@@ -286,13 +286,23 @@ func TestValidateExample(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	text = strings.ReplaceAll(strings.ReplaceAll(text, name, tokens), program, exe)
+	// And its NATS credentials file.
+	creds := writeFile(t, "nats.creds", "-----BEGIN NATS USER JWT-----\n")
+	const credsName = "/etc/wsgate/nats.creds"
+	if !strings.Contains(text, credsName) {
+		t.Fatalf("example.yaml no longer names %s; update this test", credsName)
+	}
+	text = strings.ReplaceAll(strings.ReplaceAll(strings.ReplaceAll(text, name, tokens), program, exe), credsName, creds)
 	path := writeFile(t, "example.yaml", text)
 	t.Setenv("WSGATE_MGMT_TOKEN", "change-me")
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "example-secret")
 	t.Setenv("AWS_SESSION_TOKEN", "example-session")
 	t.Setenv("WSGATE_SIGV4_SECRET", "example-sigv4-secret")
 	t.Setenv("WSGATE_REDIS_PASSWORD", "example-redis-password")
+	// Nothing listens there; validate does not wait for it.
+	t.Setenv("NATS_URL", "nats://127.0.0.1:1")
+	t.Setenv("NATS_TOKEN", "example-nats-token")
+	t.Setenv("REDIS_PASSWORD", "example-redis-password")
 	r := run(t, nil, "validate", "-c", path)
 	if r.code != 0 || r.stdout != path+": ok\n" {
 		t.Fatalf("want ok, got %v", r)
@@ -300,7 +310,8 @@ func TestValidateExample(t *testing.T) {
 }
 
 // exampleSecrets are the environment variables example.yaml names.
-var exampleSecrets = []string{"WSGATE_MGMT_TOKEN", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "WSGATE_SIGV4_SECRET", "WSGATE_REDIS_PASSWORD"}
+var exampleSecrets = []string{"WSGATE_MGMT_TOKEN", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "WSGATE_SIGV4_SECRET", "WSGATE_REDIS_PASSWORD",
+	"NATS_URL", "NATS_TOKEN", "REDIS_PASSWORD"}
 
 // TestValidateExampleWithoutSecrets checks that validate accepts the example
 // where its secrets and its Lambda program are not, listing each of them,
@@ -310,7 +321,8 @@ func TestValidateExampleWithoutSecrets(t *testing.T) {
 	for _, env := range exampleSecrets {
 		t.Setenv(env, "")
 	}
-	lacking := []string{"WSGATE_MGMT_TOKEN", "/etc/wsgate/management-tokens", "AWS_SECRET_ACCESS_KEY", "WSGATE_SIGV4_SECRET", "./bin/moderate", "WSGATE_REDIS_PASSWORD"}
+	lacking := []string{"WSGATE_MGMT_TOKEN", "/etc/wsgate/management-tokens", "AWS_SECRET_ACCESS_KEY", "WSGATE_SIGV4_SECRET", "./bin/moderate", "WSGATE_REDIS_PASSWORD",
+		"NATS_URL", "NATS_TOKEN", "/etc/wsgate/nats.creds", "REDIS_PASSWORD"}
 	line := regexp.MustCompile(`^` + regexp.QuoteMeta(path) + `:\d+: (management\.auth|routes\.[a-z]+\.integration|registry\.redis)`)
 	checkLines := func(t *testing.T, lines []string, r result) {
 		t.Helper()

@@ -266,6 +266,53 @@ type Integration struct {
 	// means the mock echoes the incoming message body back. Not allowed for
 	// http.
 	Body *string `yaml:"body"`
+
+	// The keys below are those of the publishing integrations, nats and
+	// redis (publish.go); each is refused on the types that do not use it.
+
+	// URLEnv names an environment variable holding the NATS server URL(s),
+	// for nats integrations instead of URL. Default "".
+	URLEnv string `yaml:"url_env"`
+
+	// Subject is the NATS subject a nats integration publishes to; it may
+	// hold placeholders (see package destination). Required for nats.
+	Subject string `yaml:"subject"`
+
+	// JetStream publishes to a JetStream stream and waits for its ack
+	// instead of publishing to core NATS. Default false.
+	JetStream bool `yaml:"jetstream"`
+
+	// Declare creates the JetStream stream named by Stream, capturing the
+	// subject's messages, when it does not exist. Only with JetStream.
+	// Default false: the stream must exist.
+	Declare bool `yaml:"declare"`
+
+	// TokenEnv and CredentialsFile authenticate a nats integration, as in
+	// registry.nats; at most one. Default none.
+	TokenEnv        string `yaml:"token_env"`
+	CredentialsFile string `yaml:"credentials_file"`
+
+	// PasswordEnv names an environment variable holding the password of a
+	// redis integration. Default none.
+	PasswordEnv string `yaml:"password_env"`
+
+	// Stream is the Redis stream a redis integration appends to (XADD); it
+	// may hold placeholders. For nats, the JetStream stream that Declare
+	// creates. A redis integration sets exactly one of Stream and Channel.
+	Stream string `yaml:"stream"`
+
+	// Channel is the Redis channel a redis integration publishes to
+	// (PUBLISH); it may hold placeholders.
+	Channel string `yaml:"channel"`
+
+	// MaxLen trims a redis integration's stream to about this many entries
+	// (XADD MAXLEN ~). Default 0: no trimming.
+	MaxLen int64 `yaml:"maxlen"`
+
+	// Payload is what a nats or redis integration sends: the AWS event JSON
+	// an http integration receives, or the client's message alone with the
+	// identity in headers or fields. Default PayloadEvent.
+	Payload Payload `yaml:"payload"`
 }
 
 // Management configures the management (@connections) API listener.

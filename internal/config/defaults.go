@@ -48,6 +48,9 @@ func (c *Config) FillDefaults() {
 		if r.Integration.Type == IntegrationMock {
 			setDefault(&r.Integration.StatusCode, 200)
 		}
+		if r.Integration.Type == IntegrationNATS || r.Integration.Type == IntegrationRedis {
+			setDefault(&r.Integration.Payload, PayloadEvent)
+		}
 		if r.Integration.Type == IntegrationLambda {
 			r.Integration.Lambda.fillDefaults()
 		}

@@ -27,7 +27,7 @@ const (
 )
 
 // supportedIntegrations lists the integration types in messages.
-const supportedIntegrations = "http, mock, lambda"
+const supportedIntegrations = "http, mock, lambda, nats, redis"
 
 // namePattern is what stage and api_id must match.
 var namePattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,128}$`)
@@ -105,14 +105,8 @@ func (k *checker) registry(r Registry) {
 		switch {
 		case r.Redis.URL == "":
 			k.add("registry.redis.url", "required for registry type redis, e.g. redis://127.0.0.1:6379/0")
-		case !strings.HasPrefix(r.Redis.URL, "redis://") && !strings.HasPrefix(r.Redis.URL, "rediss://"):
-			k.add("registry.redis.url", "must start with redis:// or rediss://")
 		default:
-			if u, err := url.Parse(r.Redis.URL); err != nil || u.Host == "" {
-				k.add("registry.redis.url", "is not a redis://host:port URL")
-			} else if _, has := u.User.Password(); has {
-				k.add("registry.redis.url", "holds a password; put it in the environment variable registry.redis.password_env names")
-			}
+			k.redisURL("registry.redis.url", r.Redis.URL, "registry.redis.password_env")
 		}
 	case RegistryNATS:
 		if r.NATS.URL == "" {
@@ -295,10 +289,17 @@ func (k *checker) integration(path string, in Integration) {
 		if in.URL != "" || len(in.Headers) > 0 || in.StatusCode != 0 || in.Body != nil {
 			k.add(path, "url, headers, status_code and body are not used by lambda integrations")
 		}
-	case "nats", "redis_stream", "amqp":
+	case IntegrationNATS:
+		k.natsIntegration(path, in)
+	case IntegrationRedis:
+		k.redisIntegration(path, in)
+	case "amqp", "postgres", "sqs", "sns", "eventbridge":
 		k.add(path+".type", "integration type %q is not supported yet; supported: %s", in.Type, supportedIntegrations)
 	default:
 		k.add(path+".type", "unknown integration type %q; supported: %s", in.Type, supportedIntegrations)
+	}
+	if in.Type != "" {
+		k.foreignKeys(path, in)
 	}
 	if in.Timeout < minIntegrationWait || in.Timeout > maxIntegrationWait {
 		k.add(path+".timeout", "must be from %s to %s, got %s", fmtDuration(minIntegrationWait), fmtDuration(maxIntegrationWait), fmtDuration(in.Timeout))

@@ -9,7 +9,8 @@
 //
 // Shutdown order: stop accepting clients → close every socket with 1001 →
 // deliver their $disconnect events and wait for in-flight integrations, up to
-// the shutdown timeout → stop the management API → close the registry.
+// the shutdown timeout → stop the management API → close the integrations'
+// broker connections → close the registry.
 package gateway
 
 import (
@@ -73,6 +74,9 @@ type Gateway struct {
 	// lambdas are the local Lambda programs of routes and the authorizer,
 	// started by Start and closed by Shutdown and Close.
 	lambdas []*integration.LocalRuntime
+	// brokers are the connections of the nats and redis integrations,
+	// closed by Shutdown once the integrations have drained, and by Close.
+	brokers *brokers
 
 	// cancelBg ends background work owned by the gateway, such as JWKS
 	// refresh.
@@ -144,14 +148,17 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	client := integration.NewClient()
 	routes := make(map[string]*Route, len(cfg.Routes))
 	var lambdas []*integration.LocalRuntime
+	brk := newBrokers(opts.Logger)
 	for key, rc := range cfg.Routes {
 		if rc.Builtin != "" {
 			routes[key] = &Route{Key: key, Builtin: rc.Builtin, Require: requireRules(rc.Require)}
 			continue
 		}
-		in, err := buildIntegration("routes."+key+".integration", rc.Integration, client, opts, &lambdas)
+		in, err := buildIntegration("routes."+key+".integration", rc.Integration, client, opts, &lambdas, brk)
 		if err != nil {
-			errs = append(errs, wrapAt(cfg, "routes."+key+".integration", err))
+			if !errors.Is(err, errReported) {
+				errs = append(errs, wrapAt(cfg, "routes."+key+".integration", err))
+			}
 			continue
 		}
 		routes[key] = &Route{Key: key, Integration: in, RouteResponse: rc.RouteResponse, Require: requireRules(rc.Require)}
@@ -190,6 +197,7 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		}
 		authChain.close()
 		closeLambdas(lambdas)
+		brk.close()
 		cancelBg()
 		return nil, errors.Join(errs...)
 	}
@@ -206,6 +214,7 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		client:    client,
 		auth:      authChain,
 		lambdas:   lambdas,
+		brokers:   brk,
 		cancelBg:  cancelBg,
 		serveErr:  make(chan error, 2),
 		reusePort: opts.ReusePort,
@@ -322,9 +331,14 @@ func unsetEnv(path, name string) *config.Error {
 
 // buildIntegration makes the integration ic, configured at the key path,
 // describes. A local Lambda program's runtime is appended to lambdas for the
-// gateway to start and close.
-func buildIntegration(path string, ic config.Integration, client *http.Client, opts Options, lambdas *[]*integration.LocalRuntime) (integration.Integration, error) {
+// gateway to start and close; broker connections are made or shared
+// through brk.
+func buildIntegration(path string, ic config.Integration, client *http.Client, opts Options, lambdas *[]*integration.LocalRuntime, brk *brokers) (integration.Integration, error) {
 	switch ic.Type {
+	case config.IntegrationNATS:
+		return brk.natsIntegration(path, ic, opts)
+	case config.IntegrationRedis:
+		return brk.redisIntegration(path, ic, opts)
 	case config.IntegrationLambda:
 		inv, rt, err := buildInvoker(path+".lambda", ic.Lambda, client, opts)
 		if err != nil {
@@ -389,6 +403,7 @@ func closeLambdas(lambdas []*integration.LocalRuntime) {
 func (g *Gateway) Close() {
 	g.auth.close()
 	closeLambdas(g.lambdas)
+	g.brokers.close()
 	g.cancelBg()
 	g.client.CloseIdleConnections()
 	_ = g.eng.Close()
@@ -512,6 +527,7 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 		g.node.Stop(ctx)
 		g.auth.close()
 		closeLambdas(g.lambdas)
+		g.brokers.close()
 		g.cancelBg()
 		g.client.CloseIdleConnections()
 		if err := g.eng.Close(); err != nil {

@@ -1,8 +1,11 @@
 package integration
 
 import (
+	"fmt"
 	"os"
 	"testing"
+
+	"go.uber.org/goleak"
 )
 
 var testTempDirs []string
@@ -19,6 +22,14 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	for _, d := range testTempDirs {
 		_ = os.RemoveAll(d)
+	}
+	if code == 0 {
+		// Local runtimes and broker connections start goroutines; every
+		// one must be gone once its owner is closed.
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintf(os.Stderr, "goleak: %v\n", err)
+			code = 1
+		}
 	}
 	os.Exit(code)
 }
