@@ -20,10 +20,18 @@ import (
 	"github.com/wsgate/wsgate/internal/servicetest"
 )
 
-// clusterConfig is jwtConfig with heartbeats fast enough for a test.
+// clusterConfig is jwtConfig with heartbeats fast enough for a test, and a
+// node timeout short enough that tests of lost nodes end quickly.
 func clusterConfig(t *testing.T, b *gt.Backend) *config.Config {
+	return clusterConfigTimeout(t, b, 300*time.Millisecond)
+}
+
+// clusterConfigTimeout is clusterConfig with registry.node_timeout set to
+// nodeTimeout.
+func clusterConfigTimeout(t *testing.T, b *gt.Backend, nodeTimeout time.Duration) *config.Config {
 	t.Helper()
-	cfg, err := config.Parse("test.yaml", []byte(jwtConfig(b, "registry: {heartbeat_interval: 50ms, node_timeout: 300ms}")))
+	reg := fmt.Sprintf("registry: {heartbeat_interval: 50ms, node_timeout: %v}", nodeTimeout)
+	cfg, err := config.Parse("test.yaml", []byte(jwtConfig(b, reg)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,9 +78,16 @@ func eachEngine(t *testing.T, f func(t *testing.T, newEngine func() cluster.Engi
 // startCluster starts n gateways as nodes of one cluster.
 func startCluster(t *testing.T, b *gt.Backend, n int, newEngine func() cluster.Engine) []*gt.Gateway {
 	t.Helper()
+	return startClusterTimeout(t, b, n, newEngine, 300*time.Millisecond)
+}
+
+// startClusterTimeout is startCluster with registry.node_timeout set to
+// nodeTimeout.
+func startClusterTimeout(t *testing.T, b *gt.Backend, n int, newEngine func() cluster.Engine, nodeTimeout time.Duration) []*gt.Gateway {
+	t.Helper()
 	var gs []*gt.Gateway
 	for range n {
-		gs = append(gs, gt.StartNode(t, clusterConfig(t, b), newEngine()))
+		gs = append(gs, gt.StartNode(t, clusterConfigTimeout(t, b, nodeTimeout), newEngine()))
 	}
 	for _, g := range gs {
 		gt.Eventually(t, func() bool {
@@ -434,7 +449,11 @@ func TestClusterEngineRestart(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			srv, newEngine := servers[name](t)
 			b := gt.NewBackend(t)
-			g := startCluster(t, b, 2, newEngine)
+			// The default node_timeout: a node is declared lost only when
+			// it stays silent that long after the others reached the
+			// engine again, and on a loaded machine one node's reconnect
+			// can lag the other's by more than a test's 300ms.
+			g := startClusterTimeout(t, b, 2, newEngine, 5*time.Second)
 			a := dialUser(t, g[0], b, "ann", 0, nil)
 			bo := dialUser(t, g[1], b, "ben", 1, nil)
 			mgmtJSON(t, g[0], "PUT", "/@connections/"+url.PathEscape(bo.ID)+"/topics/alerts", "", 204, nil)
