@@ -112,51 +112,59 @@ func mustEvent(t *testing.T, body string) []byte {
 	return b
 }
 
+// TestLocalRuntimeConcurrency: with concurrency 2, two invocations run at
+// once: each waits, in its own process, until the other has started.
 func TestLocalRuntimeConcurrency(t *testing.T) {
 	rt := startRuntime(t, 2)
-	// Warm both processes up so start-up time does not count.
-	for range 2 {
-		if _, err := invokeBody(t, rt, "x"); err != nil {
-			t.Fatal(err)
-		}
-	}
-	start := time.Now()
+	dir := t.TempDir()
+	bodies := make(chan string, 2)
 	var wg sync.WaitGroup
-	errs := make(chan error, 2)
 	for range 2 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, err := rt.Invoke(context.Background(), mustEvent(t, "sleep"))
-			errs <- err
+			resp, err := invokeBody(t, rt, "meet:"+dir)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			bodies <- resp.Body
 		}()
 	}
 	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			t.Fatal(err)
+	close(bodies)
+	for body := range bodies {
+		if body != "met" {
+			t.Fatalf("an invocation answered %q with concurrency 2: the two did not run at once", body)
 		}
-	}
-	if d := time.Since(start); d >= 550*time.Millisecond {
-		t.Fatalf("two 300ms invocations took %v with concurrency 2: they did not overlap", d)
 	}
 }
 
+// TestLocalRuntimeSerialisesWithConcurrencyOne: with concurrency 1, each of
+// several invocations started together finds itself alone while it runs.
 func TestLocalRuntimeSerialisesWithConcurrencyOne(t *testing.T) {
 	rt := startRuntime(t, 1)
-	start := time.Now()
+	dir := t.TempDir()
+	bodies := make(chan string, 3)
 	var wg sync.WaitGroup
-	for range 2 {
+	for range 3 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, _ = rt.Invoke(context.Background(), mustEvent(t, "sleep"))
+			resp, err := invokeBody(t, rt, "alone:"+dir)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			bodies <- resp.Body
 		}()
 	}
 	wg.Wait()
-	if d := time.Since(start); d < 600*time.Millisecond {
-		t.Fatalf("two 300ms invocations took %v with concurrency 1: they overlapped", d)
+	close(bodies)
+	for body := range bodies {
+		if body != "1" {
+			t.Fatalf("an invocation saw %s running with concurrency 1, want 1", body)
+		}
 	}
 }
 

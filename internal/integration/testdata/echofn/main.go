@@ -4,13 +4,21 @@
 // 300ms, "pid" answers with the process id, "forbid" answers statusCode 403
 // and "null" returns no result. A $connect event honours the same words in
 // the "do" query parameter.
+//
+// "meet:DIR" and "alone:DIR" show whether invocations run at once, without
+// timing them: each writes a file named after its process in DIR. "meet"
+// leaves it there and waits until another invocation's file is there too,
+// answering "met" ("timeout" after 20s); "alone" removes it when done,
+// after 100ms, and answers how many files it saw meanwhile.
 package main
 
 import (
 	"context"
 	"errors"
 	"os"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -21,6 +29,12 @@ func handler(ctx context.Context, ev events.APIGatewayWebsocketProxyRequest) (*e
 	word := ev.Body
 	if ev.RequestContext.EventType == "CONNECT" {
 		word = ev.QueryStringParameters["do"]
+	}
+	if dir, ok := strings.CutPrefix(word, "meet:"); ok {
+		return overlap(dir, true)
+	}
+	if dir, ok := strings.CutPrefix(word, "alone:"); ok {
+		return overlap(dir, false)
 	}
 	switch word {
 	case "fail":
@@ -37,6 +51,35 @@ func handler(ctx context.Context, ev events.APIGatewayWebsocketProxyRequest) (*e
 		return nil, nil
 	}
 	return &events.APIGatewayProxyResponse{StatusCode: 200, Body: ev.Body}, nil
+}
+
+// overlap writes this process's file in dir and waits for another
+// invocation's (meet) or for 100ms (alone), and answers what it saw.
+func overlap(dir string, meet bool) (*events.APIGatewayProxyResponse, error) {
+	mine := filepath.Join(dir, strconv.Itoa(os.Getpid()))
+	if err := os.WriteFile(mine, nil, 0o600); err != nil {
+		return nil, err
+	}
+	if !meet {
+		defer os.Remove(mine)
+	}
+	count := func() int {
+		entries, _ := os.ReadDir(dir)
+		return len(entries)
+	}
+	answer := func(body string) (*events.APIGatewayProxyResponse, error) {
+		return &events.APIGatewayProxyResponse{StatusCode: 200, Body: body}, nil
+	}
+	if !meet {
+		time.Sleep(100 * time.Millisecond)
+		return answer(strconv.Itoa(count()))
+	}
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		if count() >= 2 {
+			return answer("met")
+		}
+	}
+	return answer("timeout")
 }
 
 func main() {
