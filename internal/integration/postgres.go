@@ -132,8 +132,8 @@ func (c *PostgresConn) Close() error {
 	return nil
 }
 
-// errorText returns err's message without the connection's password or,
-// for a failed connection, the user and database pgx names.
+// errorText returns err's message on one line, without the connection's
+// password or, for a failed connection, the user and database pgx names.
 func (c *PostgresConn) errorText(err error) string {
 	var ce *pgconn.ConnectError
 	msg := err.Error()
@@ -143,7 +143,8 @@ func (c *PostgresConn) errorText(err error) string {
 	if c.password != "" {
 		msg = strings.ReplaceAll(msg, c.password, "xxxxx")
 	}
-	return msg
+	// pgx puts each address or TLS mode it tried on a line of its own.
+	return strings.ReplaceAll(strings.ReplaceAll(msg, "\n\t", "; "), "\n", "; ")
 }
 
 // PostgresTable is one table that postgres integrations insert into,

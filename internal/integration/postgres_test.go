@@ -366,3 +366,47 @@ func TestPostgresDownAtStart(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// BenchmarkPostgresInsert inserts from many callers at once, as many
+// clients' messages arrive, each waiting for its commit; rows/s is the
+// throughput the batching gives.
+func BenchmarkPostgresInsert(b *testing.B) {
+	srv := servicetest.SharedPostgres(b)
+	p := &Postgres{Table: dialPostgres(b, srv.NewDatabase(b)).Table("bench"), Payload: PayloadBody, Timeout: 10 * time.Second}
+	if _, err := p.Table.Migrate(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.SetParallelism(64)
+	b.ResetTimer()
+	start := time.Now()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := p.Invoke(context.Background(), messageEvent("c", `{"action":"save","text":"hello"}`, "alice")); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "rows/s")
+}
+
+// TestPostgresTableDropped: a table dropped while the pool uses it is
+// created again by the next insert, which succeeds.
+func TestPostgresTableDropped(t *testing.T) {
+	srv := servicetest.SharedPostgres(t)
+	dsn := srv.NewDatabase(t)
+	db := srv.Conn(t, dsn)
+	p := &Postgres{Table: dialPostgres(t, dsn).Table("dropped_test"), Timeout: 10 * time.Second}
+	for i := range 2 {
+		if _, err := p.Invoke(context.Background(), messageEvent("c", `{"i":1}`, "")); err != nil {
+			t.Fatalf("insert %d: %v", i, err)
+		}
+		if n := pgCount(t, db, "dropped_test"); n != 1 {
+			t.Fatalf("insert %d: %d rows, want 1", i, n)
+		}
+		if _, err := db.Exec(context.Background(), "DROP TABLE dropped_test"); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
