@@ -8,7 +8,7 @@
 -- event        payload: event — the AWS event JSON;
 --              payload: body — the client's message when it is JSON
 -- body         payload: body — the message's bytes when it is not JSON
---              (text, binary, or JSON holding \u0000, which jsonb cannot store)
+--              (text, binary, or JSON holding \u0000 or a surrogate escape)
 -- received_at  requestContext.requestTimeEpoch, when the gateway received it
 
 CREATE TABLE IF NOT EXISTS "messages" (

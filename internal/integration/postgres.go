@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -699,10 +700,13 @@ func (p *Postgres) row(ev *Event) (*pgRow, error) {
 			r.authorizer = &v
 		}
 	}
-	for _, s := range []*string{&r.requestID, &r.connectionID, &r.routeKey, &r.eventType, r.principalID, r.authorizer} {
-		if s != nil && (!utf8.ValidString(*s) || strings.ContainsRune(*s, 0) || strings.Contains(*s, `\u0000`)) {
+	for _, s := range []*string{&r.requestID, &r.connectionID, &r.routeKey, &r.eventType, r.principalID} {
+		if s != nil && (!utf8.ValidString(*s) || strings.ContainsRune(*s, 0)) {
 			return nil, errors.New("the identity holds a NUL character or is not UTF-8")
 		}
+	}
+	if r.authorizer != nil && jsonbUnfit([]byte(*r.authorizer)) {
+		return nil, errors.New("the authorizer context holds a NUL character")
 	}
 	data, err := p.Payload.payload(ev)
 	if err != nil {
@@ -710,12 +714,12 @@ func (p *Postgres) row(ev *Event) (*pgRow, error) {
 	}
 	switch {
 	case p.Payload == PayloadEvent:
-		if bytes.Contains(data, []byte(`\u0000`)) {
+		if jsonbUnfit(data) {
 			return nil, errors.New(`the event holds a NUL character (\u0000), which a jsonb column cannot store; use payload: body`)
 		}
 		s := string(data)
 		r.event = &s
-	case utf8.Valid(data) && json.Valid(data) && !bytes.Contains(data, []byte(`\u0000`)):
+	case utf8.Valid(data) && json.Valid(data) && !jsonbUnfit(data):
 		s := string(data)
 		r.event = &s
 	default:
@@ -725,4 +729,16 @@ func (p *Postgres) row(ev *Event) (*pgRow, error) {
 		}
 	}
 	return r, nil
+}
+
+// jsonbEscape matches the escapes of valid JSON that jsonb refuses: NUL
+// and UTF-16 surrogates (jsonb refuses lone ones; pairs are rare enough
+// in what clients send to be treated alike).
+var jsonbEscape = regexp.MustCompile(`\\u(0000|[dD][89a-fA-F])`)
+
+// jsonbUnfit reports whether the JSON text b holds an escape jsonb
+// refuses. Escaped backslashes are dropped first, so that the text \\u0000
+// in a string is not taken for an escape.
+func jsonbUnfit(b []byte) bool {
+	return jsonbEscape.Match(bytes.ReplaceAll(b, []byte(`\\`), nil))
 }

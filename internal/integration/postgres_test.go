@@ -125,12 +125,19 @@ func TestPostgresRows(t *testing.T) {
 
 	// Text that is not JSON, and JSON holding \u0000 that jsonb refuses:
 	// the bytes in body.
-	for _, body := range []string{"plain text, not JSON", `{"a":"nul \u0000 inside"}`} {
+	for _, body := range []string{"plain text, not JSON", `{"a":"nul \u0000 inside"}`, `{"a":"lone \ud800 surrogate"}`} {
 		ev = messageEvent("c3", body, "bob")
 		_, r = invoke(PayloadBody, ev)
 		if r.event != nil || string(r.body) != body || r.principalID == nil || *r.principalID != "bob" {
 			t.Errorf("text body %q: event %v, body %q", body, deref(r.event), r.body)
 		}
+	}
+
+	// An escaped backslash before u0000 is text jsonb holds.
+	ev = messageEvent("c3", `{"a":"\\u0000 is how JSON writes NUL"}`, "")
+	_, r = invoke(PayloadBody, ev)
+	if r.event == nil || !jsonEqual(t, *r.event, ev.Body) || r.body != nil {
+		t.Errorf("escaped backslash: event %v, body %q", deref(r.event), r.body)
 	}
 
 	// A binary message: its bytes, decoded.
@@ -156,8 +163,8 @@ func TestPostgresRows(t *testing.T) {
 	if !errors.Is(err, ErrFailed) || !strings.Contains(err.Error(), "NUL") {
 		t.Errorf("NUL in the event: %v", err)
 	}
-	if n := pgCount(t, db, "rows_test.messages"); n != 6 {
-		t.Errorf("%d rows, want 6", n)
+	if n := pgCount(t, db, "rows_test.messages"); n != 8 {
+		t.Errorf("%d rows, want 8", n)
 	}
 }
 
@@ -407,6 +414,23 @@ func TestPostgresTableDropped(t *testing.T) {
 		}
 		if _, err := db.Exec(context.Background(), "DROP TABLE dropped_test"); err != nil {
 			t.Fatal(err)
+		}
+	}
+}
+
+func TestJSONBUnfit(t *testing.T) {
+	for in, want := range map[string]bool{
+		`{"a":"x"}`:            false,
+		`{"a":"\u0000"}`:       true,
+		`{"a":"\\u0000"}`:      false,
+		`{"a":"\\\u0000"}`:     true,
+		`{"a":"\ud83d\ude00"}`: true,
+		`{"a":"\u00e9\u0041"}`: false,
+		`{"\u0000":1}`:         true,
+		`"\\\\u0000 and \\n"`:  false,
+	} {
+		if got := jsonbUnfit([]byte(in)); got != want {
+			t.Errorf("jsonbUnfit(%s) = %v, want %v", in, got, want)
 		}
 	}
 }
