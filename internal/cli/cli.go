@@ -34,6 +34,9 @@ Usage:
   wsgate validate [-strict] [-c FILE]
                                   check a config the way serve builds it; print every problem
                                   (-strict: also what serve needs and this machine lacks)
+  wsgate migrate -c FILE [-timeout D]
+                                  create the tables of the config's postgres routes
+                                  that are missing (idempotent); print what it did
   wsgate connect [flags] URL      interactive client: stdin lines out, frames in
   wsgate post [flags] ID MESSAGE  send MESSAGE to connection ID through the management API
   wsgate token -sub ID [flags]    mint a development JWT for the jwt authorizer
@@ -56,6 +59,8 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 		err = serve(ctx, args[1:], stderr)
 	case "validate":
 		err = validate(args[1:], stdout, stderr)
+	case "migrate":
+		err = migrate(ctx, args[1:], stdout, stderr)
 	case "connect":
 		err = connect(ctx, args[1:], stdin, stdout, stderr)
 	case "post":

@@ -303,6 +303,8 @@ func TestValidateExample(t *testing.T) {
 	t.Setenv("NATS_URL", "nats://127.0.0.1:1")
 	t.Setenv("NATS_TOKEN", "example-nats-token")
 	t.Setenv("REDIS_PASSWORD", "example-redis-password")
+	// Nothing listens there either.
+	t.Setenv("WSGATE_POSTGRES_DSN", "postgres://wsgate:example-pg-password@127.0.0.1:1/app")
 	r := run(t, nil, "validate", "-c", path)
 	if r.code != 0 || r.stdout != path+": ok\n" {
 		t.Fatalf("want ok, got %v", r)
@@ -311,7 +313,7 @@ func TestValidateExample(t *testing.T) {
 
 // exampleSecrets are the environment variables example.yaml names.
 var exampleSecrets = []string{"WSGATE_MGMT_TOKEN", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "WSGATE_SIGV4_SECRET", "WSGATE_REDIS_PASSWORD",
-	"NATS_URL", "NATS_TOKEN", "REDIS_PASSWORD"}
+	"NATS_URL", "NATS_TOKEN", "REDIS_PASSWORD", "WSGATE_POSTGRES_DSN"}
 
 // TestValidateExampleWithoutSecrets checks that validate accepts the example
 // where its secrets and its Lambda program are not, listing each of them,
@@ -322,7 +324,7 @@ func TestValidateExampleWithoutSecrets(t *testing.T) {
 		t.Setenv(env, "")
 	}
 	lacking := []string{"WSGATE_MGMT_TOKEN", "/etc/wsgate/management-tokens", "AWS_SECRET_ACCESS_KEY", "WSGATE_SIGV4_SECRET", "./bin/moderate", "WSGATE_REDIS_PASSWORD",
-		"NATS_URL", "NATS_TOKEN", "/etc/wsgate/nats.creds", "REDIS_PASSWORD"}
+		"NATS_URL", "NATS_TOKEN", "/etc/wsgate/nats.creds", "REDIS_PASSWORD", "WSGATE_POSTGRES_DSN"}
 	line := regexp.MustCompile(`^` + regexp.QuoteMeta(path) + `:\d+: (management\.auth|routes\.[a-z]+\.integration|registry\.redis)`)
 	checkLines := func(t *testing.T, lines []string, r result) {
 		t.Helper()

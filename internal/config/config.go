@@ -311,8 +311,18 @@ type Integration struct {
 
 	// Payload is what a nats or redis integration sends: the AWS event JSON
 	// an http integration receives, or the client's message alone with the
-	// identity in headers or fields. Default PayloadEvent.
+	// identity in headers or fields; what a postgres integration stores in
+	// its row. Default PayloadEvent.
 	Payload Payload `yaml:"payload"`
+
+	// DSNEnv names an environment variable holding the connection string
+	// (a postgres:// URL or key=value pairs) of a postgres integration.
+	// Required for postgres.
+	DSNEnv string `yaml:"dsn_env"`
+
+	// Table is the table a postgres integration inserts a row into for
+	// each event, optionally schema-qualified. Required for postgres.
+	Table string `yaml:"table"`
 }
 
 // Management configures the management (@connections) API listener.

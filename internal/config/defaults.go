@@ -48,7 +48,7 @@ func (c *Config) FillDefaults() {
 		if r.Integration.Type == IntegrationMock {
 			setDefault(&r.Integration.StatusCode, 200)
 		}
-		if r.Integration.Type == IntegrationNATS || r.Integration.Type == IntegrationRedis {
+		if r.Integration.Type == IntegrationNATS || r.Integration.Type == IntegrationRedis || r.Integration.Type == IntegrationPostgres {
 			setDefault(&r.Integration.Payload, PayloadEvent)
 		}
 		if r.Integration.Type == IntegrationLambda {

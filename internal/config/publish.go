@@ -49,6 +49,7 @@ func publishKeys(in Integration) []integrationKey {
 	nats := []IntegrationType{IntegrationNATS}
 	redis := []IntegrationType{IntegrationRedis}
 	both := []IntegrationType{IntegrationNATS, IntegrationRedis}
+	postgres := []IntegrationType{IntegrationPostgres}
 	return []integrationKey{
 		{"url", in.URL != "", []IntegrationType{IntegrationHTTP, IntegrationNATS, IntegrationRedis}},
 		{"url_env", in.URLEnv != "", nats},
@@ -61,7 +62,9 @@ func publishKeys(in Integration) []integrationKey {
 		{"stream", in.Stream != "", both},
 		{"channel", in.Channel != "", redis},
 		{"maxlen", in.MaxLen != 0, redis},
-		{"payload", in.Payload != "", both},
+		{"payload", in.Payload != "", append(both, IntegrationPostgres)},
+		{"dsn_env", in.DSNEnv != "", postgres},
+		{"table", in.Table != "", postgres},
 	}
 }
 
@@ -70,7 +73,7 @@ func publishKeys(in Integration) []integrationKey {
 // publishing types (the other types report those themselves).
 func (k *checker) foreignKeys(path string, in Integration) {
 	keys := publishKeys(in)
-	if in.Type == IntegrationNATS || in.Type == IntegrationRedis {
+	if in.Type == IntegrationNATS || in.Type == IntegrationRedis || in.Type == IntegrationPostgres {
 		keys = append(keys,
 			integrationKey{"headers", len(in.Headers) > 0, []IntegrationType{IntegrationHTTP}},
 			integrationKey{"status_code", in.StatusCode != 0, []IntegrationType{IntegrationMock}},

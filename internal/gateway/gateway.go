@@ -339,6 +339,8 @@ func buildIntegration(path string, ic config.Integration, client *http.Client, o
 		return brk.natsIntegration(path, ic, opts)
 	case config.IntegrationRedis:
 		return brk.redisIntegration(path, ic, opts)
+	case config.IntegrationPostgres:
+		return brk.postgresIntegration(path, ic, opts)
 	case config.IntegrationLambda:
 		inv, rt, err := buildInvoker(path+".lambda", ic.Lambda, client, opts)
 		if err != nil {
@@ -424,6 +426,7 @@ func (g *Gateway) Start() error {
 			return fmt.Errorf("lambda: %w", err)
 		}
 	}
+	g.brokers.start()
 	if g.mgmtHTTP != nil {
 		mln, err := g.listen(g.cfg.Management.Listen)
 		if err != nil {

@@ -23,12 +23,15 @@ type brokers struct {
 	log   *slog.Logger
 	nats  map[string]*integration.NATSConn
 	redis map[string]*integration.RedisConn
-	all   []io.Closer
+	// postgres holds a pool per connection string.
+	postgres map[string]*integration.PostgresConn
+	all      []io.Closer
 }
 
 func newBrokers(log *slog.Logger) *brokers {
 	return &brokers{log: log.With("component", "integration"),
-		nats: map[string]*integration.NATSConn{}, redis: map[string]*integration.RedisConn{}}
+		nats: map[string]*integration.NATSConn{}, redis: map[string]*integration.RedisConn{},
+		postgres: map[string]*integration.PostgresConn{}}
 }
 
 func (b *brokers) close() {

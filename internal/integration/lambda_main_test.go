@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"go.uber.org/goleak"
+
+	"github.com/wsgate/wsgate/internal/servicetest"
 )
 
 var testTempDirs []string
@@ -20,6 +22,7 @@ func tempDirForBuild() (string, error) {
 
 func TestMain(m *testing.M) {
 	code := m.Run()
+	servicetest.StopShared()
 	for _, d := range testTempDirs {
 		_ = os.RemoveAll(d)
 	}
