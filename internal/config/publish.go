@@ -61,7 +61,7 @@ func publishKeys(in Integration) []integrationKey {
 		{"stream", in.Stream != "", both},
 		{"channel", in.Channel != "", redis},
 		{"maxlen", in.MaxLen != 0, redis},
-		{"payload", in.Payload != "", append(both[:2:2], awsTypes...)},
+		{"payload", in.Payload != "", append([]IntegrationType{IntegrationNATS, IntegrationRedis}, awsTypes...)},
 		{"endpoint", in.Endpoint != "", awsTypes},
 		{"region", in.Region != "", awsTypes},
 		{"access_key_id", in.AccessKeyID != "", awsTypes},
