@@ -216,6 +216,16 @@ routes:
 		t.Errorf("the signing server accepted %d requests, want 1", n)
 	}
 
+	// A $connect whose message the service refuses (no such queue)
+	// refuses the handshake with 502.
+	refusing := gt.Start(t, fmt.Sprintf(`
+routes:
+  $connect: {integration: {type: sqs, endpoint: %[1]q, queue_url: %[2]q, access_key_id: %[3]s, secret_access_key_env: WSGATE_TEST_SIGV4_SECRET}}
+`, moto.URL, moto.URL+"/123456789012/missing", gt.TestSigV4KeyID))
+	if status := dialStatus(refusing.URL, nil); status != 502 {
+		t.Errorf("handshake with a failing $connect: %d, want 502", status)
+	}
+
 	// Outage: moto_server killed, then started again (empty: the queue is
 	// made again).
 	moto.Stop()

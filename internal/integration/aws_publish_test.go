@@ -134,6 +134,24 @@ func TestSQSRequests(t *testing.T) {
 	}
 }
 
+// TestSQSBinaryBody: with payload body, a binary message goes as its
+// base64 text, marked by the isBase64Encoded attribute, since SQS and SNS
+// messages are text.
+func TestSQSBinaryBody(t *testing.T) {
+	srv := servicetest.AWS(t, testAWSCreds, "us-east-1")
+	o := awsOptions(t, srv.URL, "us-east-1", testAWSCreds)
+	ev := messageEvent("c", "AAH/", "alice")
+	ev.IsBase64Encoded = true
+	if _, err := NewSQS(o, "https://sqs.us-east-1.amazonaws.com/123456789012/q", nil, PayloadBody, 5*time.Second).Invoke(context.Background(), ev); err != nil {
+		t.Fatal(err)
+	}
+	r := srv.Requests()[0]
+	a, _ := r.JSON["MessageAttributes"].(map[string]any)["isBase64Encoded"].(map[string]any)
+	if r.JSON["MessageBody"] != "AAH/" || a["StringValue"] != "true" {
+		t.Errorf("request %v", r.JSON)
+	}
+}
+
 func TestSNSRequests(t *testing.T) {
 	srv := servicetest.AWS(t, testAWSCreds, "us-east-1")
 	o := awsOptions(t, srv.URL, "", testAWSCreds)
