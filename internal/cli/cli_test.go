@@ -324,7 +324,8 @@ func TestValidateExampleWithoutSecrets(t *testing.T) {
 		t.Setenv(env, "")
 	}
 	lacking := []string{"WSGATE_MGMT_TOKEN", "/etc/wsgate/management-tokens", "AWS_SECRET_ACCESS_KEY", "WSGATE_SIGV4_SECRET", "./bin/moderate", "WSGATE_REDIS_PASSWORD",
-		"NATS_URL", "NATS_TOKEN", "/etc/wsgate/nats.creds", "REDIS_PASSWORD", "WSGATE_POSTGRES_DSN"}
+		"NATS_URL", "NATS_TOKEN", "/etc/wsgate/nats.creds", "REDIS_PASSWORD", "WSGATE_POSTGRES_DSN",
+		"routes.checkout.integration.secret_access_key_env"}
 	line := regexp.MustCompile(`^` + regexp.QuoteMeta(path) + `:\d+: (management\.auth|routes\.[a-z]+\.integration|registry\.redis)`)
 	checkLines := func(t *testing.T, lines []string, r result) {
 		t.Helper()

@@ -323,6 +323,47 @@ type Integration struct {
 	// Table is the table a postgres integration inserts a row into for
 	// each event, optionally schema-qualified. Required for postgres.
 	Table string `yaml:"table"`
+	// The keys below are those of the AWS integrations, sqs, sns and
+	// eventbridge (aws_publish.go); each is refused on the other types.
+
+	// Endpoint is the service's base URL, such as a local SQS-compatible
+	// server. Default "": the AWS endpoint of Region.
+	Endpoint string `yaml:"endpoint"`
+
+	// Region is the AWS region requests are signed for and sent to.
+	// Default "us-east-1".
+	Region string `yaml:"region"`
+
+	// AccessKeyID, SecretAccessKeyEnv and SessionTokenEnv sign requests
+	// with SigV4, as a lambda integration's keys of the same names do.
+	// Required unless Endpoint is set. Default none.
+	AccessKeyID        string `yaml:"access_key_id"`
+	SecretAccessKeyEnv string `yaml:"secret_access_key_env"`
+	SessionTokenEnv    string `yaml:"session_token_env"`
+
+	// QueueURL is the SQS queue an sqs integration sends to. Required for
+	// sqs.
+	QueueURL string `yaml:"queue_url"`
+
+	// TopicARN is the SNS topic an sns integration publishes to. Required
+	// for sns.
+	TopicARN string `yaml:"topic_arn"`
+
+	// MessageGroupID is the message group of an sqs or sns message; it may
+	// hold placeholders. Required for FIFO queues and topics. Default "".
+	MessageGroupID string `yaml:"message_group_id"`
+
+	// EventBus is the name or ARN of the event bus an eventbridge
+	// integration puts events on. Default "default".
+	EventBus string `yaml:"event_bus"`
+
+	// Source is the source of an eventbridge integration's events, such as
+	// "wsgate". Required for eventbridge.
+	Source string `yaml:"source"`
+
+	// DetailType is the detail-type of an eventbridge integration's events;
+	// it may hold placeholders. Default "{routeKey}".
+	DetailType string `yaml:"detail_type"`
 }
 
 // Management configures the management (@connections) API listener.

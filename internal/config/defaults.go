@@ -51,6 +51,9 @@ func (c *Config) FillDefaults() {
 		if r.Integration.Type == IntegrationNATS || r.Integration.Type == IntegrationRedis || r.Integration.Type == IntegrationPostgres {
 			setDefault(&r.Integration.Payload, PayloadEvent)
 		}
+		if isAWSPublish(r.Integration.Type) {
+			r.Integration.fillAWSDefaults()
+		}
 		if r.Integration.Type == IntegrationLambda {
 			r.Integration.Lambda.fillDefaults()
 		}

@@ -62,9 +62,20 @@ func publishKeys(in Integration) []integrationKey {
 		{"stream", in.Stream != "", both},
 		{"channel", in.Channel != "", redis},
 		{"maxlen", in.MaxLen != 0, redis},
-		{"payload", in.Payload != "", append(both, IntegrationPostgres)},
 		{"dsn_env", in.DSNEnv != "", postgres},
 		{"table", in.Table != "", postgres},
+		{"payload", in.Payload != "", append([]IntegrationType{IntegrationNATS, IntegrationRedis, IntegrationPostgres}, awsTypes...)},
+		{"endpoint", in.Endpoint != "", awsTypes},
+		{"region", in.Region != "", awsTypes},
+		{"access_key_id", in.AccessKeyID != "", awsTypes},
+		{"secret_access_key_env", in.SecretAccessKeyEnv != "", awsTypes},
+		{"session_token_env", in.SessionTokenEnv != "", awsTypes},
+		{"queue_url", in.QueueURL != "", []IntegrationType{IntegrationSQS}},
+		{"topic_arn", in.TopicARN != "", []IntegrationType{IntegrationSNS}},
+		{"message_group_id", in.MessageGroupID != "", []IntegrationType{IntegrationSQS, IntegrationSNS}},
+		{"event_bus", in.EventBus != "", []IntegrationType{IntegrationEventBridge}},
+		{"source", in.Source != "", []IntegrationType{IntegrationEventBridge}},
+		{"detail_type", in.DetailType != "", []IntegrationType{IntegrationEventBridge}},
 	}
 }
 
@@ -73,7 +84,7 @@ func publishKeys(in Integration) []integrationKey {
 // publishing types (the other types report those themselves).
 func (k *checker) foreignKeys(path string, in Integration) {
 	keys := publishKeys(in)
-	if in.Type == IntegrationNATS || in.Type == IntegrationRedis || in.Type == IntegrationPostgres {
+	if in.Type == IntegrationNATS || in.Type == IntegrationRedis || in.Type == IntegrationPostgres || isAWSPublish(in.Type) {
 		keys = append(keys,
 			integrationKey{"headers", len(in.Headers) > 0, []IntegrationType{IntegrationHTTP}},
 			integrationKey{"status_code", in.StatusCode != 0, []IntegrationType{IntegrationMock}},

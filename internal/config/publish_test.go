@@ -126,7 +126,7 @@ func TestValidatePublishingIntegrations(t *testing.T) {
 		{"http with publishing keys", chatRoute("type: http", "url: http://h/", "subject: s", "stream: x", "payload: body", "jetstream: false"), []string{
 			at(6, "subject: only used by nats integrations"),
 			at(7, "stream: only used by nats and redis integrations"),
-			at(8, "payload: only used by nats, redis and postgres integrations"),
+			at(8, "payload: only used by nats, redis, postgres, sqs, sns and eventbridge integrations"),
 			at(9, "jetstream: only used by nats integrations"),
 		}},
 		{"mock with channel", chatRoute("type: mock", "channel: c"), []string{
@@ -134,7 +134,7 @@ func TestValidatePublishingIntegrations(t *testing.T) {
 		}},
 		{"nats on $connect and $disconnect", "routes:\n  $connect: {integration: {type: nats, url: 'nats://h:1', subject: connects, jetstream: true}}\n  $disconnect: {integration: {type: redis, url: 'redis://h:1', stream: disconnects}}", nil},
 		{"amqp not yet", chatRoute("type: amqp"), []string{
-			at(4, `type: integration type "amqp" is not supported yet; supported: http, mock, lambda, nats, redis, postgres`),
+			at(4, `type: integration type "amqp" is not supported yet; supported: http, mock, lambda, nats, redis, postgres, sqs, sns, eventbridge`),
 		}},
 	}
 	for _, tt := range tests {

@@ -27,7 +27,7 @@ const (
 )
 
 // supportedIntegrations lists the integration types in messages.
-const supportedIntegrations = "http, mock, lambda, nats, redis, postgres"
+const supportedIntegrations = "http, mock, lambda, nats, redis, postgres, sqs, sns, eventbridge"
 
 // namePattern is what stage and api_id must match.
 var namePattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,128}$`)
@@ -295,7 +295,9 @@ func (k *checker) integration(path string, in Integration) {
 		k.redisIntegration(path, in)
 	case IntegrationPostgres:
 		k.postgresIntegration(path, in)
-	case "amqp", "sqs", "sns", "eventbridge":
+	case IntegrationSQS, IntegrationSNS, IntegrationEventBridge:
+		k.awsPublish(path, in)
+	case "amqp":
 		k.add(path+".type", "integration type %q is not supported yet; supported: %s", in.Type, supportedIntegrations)
 	default:
 		k.add(path+".type", "unknown integration type %q; supported: %s", in.Type, supportedIntegrations)

@@ -341,6 +341,8 @@ func buildIntegration(path string, ic config.Integration, client *http.Client, o
 		return brk.redisIntegration(path, ic, opts)
 	case config.IntegrationPostgres:
 		return brk.postgresIntegration(path, ic, opts)
+	case config.IntegrationSQS, config.IntegrationSNS, config.IntegrationEventBridge:
+		return awsIntegration(path, ic, client, opts)
 	case config.IntegrationLambda:
 		inv, rt, err := buildInvoker(path+".lambda", ic.Lambda, client, opts)
 		if err != nil {
