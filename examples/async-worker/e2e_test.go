@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -240,4 +241,89 @@ func TestRedisWorkerClaims(t *testing.T) {
 	wantResult(t, c, req, "claim me", "second")
 	w.waitLog("claimed entries another consumer held")
 	gt.Eventually(t, func() bool { return redisPending(rdb, "async-worker") == 0 }, "the entry acknowledged")
+}
+
+// sendUntilAnswered sends body to c until the gateway acknowledges it (a
+// broker that is coming back answers with Internal server error frames
+// meanwhile), and waits for the worker's result for that request. Results
+// of earlier attempts, which the broker may have stored although the
+// gateway reported them failed, are skipped.
+func sendUntilAnswered(t *testing.T, c *gt.Client, body, worker string) {
+	t.Helper()
+	var acked string
+	results := map[string]string{}
+	for attempt := 0; ; attempt++ {
+		if attempt > 200 {
+			t.Fatal("the broker never acknowledged the message")
+		}
+		c.Send(body)
+		for acked == "" {
+			raw := c.NextText()
+			var f struct{ Status, RequestID, Message, Action string }
+			if err := json.Unmarshal([]byte(raw), &f); err != nil {
+				t.Fatalf("frame %q: %v", raw, err)
+			}
+			switch {
+			case f.Action == "result":
+				results[f.RequestID] = raw
+				continue
+			case f.Status == "accepted":
+				acked = f.RequestID
+			case f.Message == "Internal server error":
+			default:
+				t.Fatalf("frame %s", raw)
+			}
+			break
+		}
+		if acked != "" {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	want := string(work(delivery{requestID: acked, body: []byte(body)}, worker))
+	for results[acked] == "" {
+		raw := c.NextText()
+		var f struct{ RequestID, Action string }
+		if err := json.Unmarshal([]byte(raw), &f); err != nil || f.Action != "result" {
+			t.Fatalf("frame %q, want a result", raw)
+		}
+		results[f.RequestID] = raw
+	}
+	if results[acked] != want {
+		t.Fatalf("result %s, want %s", results[acked], want)
+	}
+}
+
+// TestWorkerBrokerRestart stops each broker under a running worker and
+// starts it again: the worker answers a message published after the
+// restart. NATS keeps its JetStream state; Redis comes back empty, so the
+// worker creates its group again.
+func TestWorkerBrokerRestart(t *testing.T) {
+	t.Run("nats", func(t *testing.T) {
+		g, srv, _ := natsGateway(t)
+		c := gt.Dial(t, g.URL, nil)
+		w := startWorker(t, testCredentials, "-broker", "nats", "-url", srv.URL(), "-stream", "WORK",
+			"-endpoint", g.MgmtURL, "-name", "nats-worker")
+		sendUntilAnswered(t, c, "before", "nats-worker")
+		srv.Stop()
+		w.waitLog("disconnected")
+		srv.Start()
+		sendUntilAnswered(t, c, "after", "nats-worker")
+	})
+	t.Run("redis", func(t *testing.T) {
+		srv := servicetest.Redis(t)
+		g := gt.Start(t, fmt.Sprintf(`
+routes:
+  $default: {integration: {type: redis, url: %q, stream: work}, route_response: true}
+`, srv.URL())+sigv4Management)
+		c := gt.Dial(t, g.URL, nil)
+		w := startWorker(t, testCredentials, "-broker", "redis", "-url", srv.URL(), "-stream", "work",
+			"-endpoint", g.MgmtURL, "-name", "redis-worker")
+		sendUntilAnswered(t, c, "before", "redis-worker")
+		srv.Stop()
+		w.waitLog("redis failed")
+		srv.Start()
+		sendUntilAnswered(t, c, "after", "redis-worker")
+		w.waitLog("redis is back")
+	})
 }
