@@ -297,10 +297,11 @@ func sendUntilAnswered(t *testing.T, c *gt.Client, body, worker string) {
 // TestWorkerBrokerRestart stops each broker under a running worker and
 // starts it again: the worker answers a message published after the
 // restart. NATS keeps its JetStream state; Redis comes back empty, so the
-// worker creates its group again.
+// worker creates its group again, as it does its NATS consumer when the
+// stream is deleted.
 func TestWorkerBrokerRestart(t *testing.T) {
 	t.Run("nats", func(t *testing.T) {
-		g, srv, _ := natsGateway(t)
+		g, srv, js := natsGateway(t)
 		c := gt.Dial(t, g.URL, nil)
 		w := startWorker(t, testCredentials, "-broker", "nats", "-url", srv.URL(), "-stream", "WORK",
 			"-endpoint", g.MgmtURL, "-name", "nats-worker")
@@ -309,6 +310,14 @@ func TestWorkerBrokerRestart(t *testing.T) {
 		w.waitLog("disconnected")
 		srv.Start()
 		sendUntilAnswered(t, c, "after", "nats-worker")
+
+		// The stream deleted, its consumer with it: the gateway declares
+		// the stream again, the worker creates its consumer again.
+		if err := js.DeleteStream(context.Background(), "WORK"); err != nil {
+			t.Fatal(err)
+		}
+		sendUntilAnswered(t, c, "after the stream was deleted", "nats-worker")
+		w.waitLog("consuming stopped; starting again")
 	})
 	t.Run("redis", func(t *testing.T) {
 		srv := servicetest.Redis(t)

@@ -47,6 +47,28 @@ func (s *natsSource) run(ctx context.Context, handle func(context.Context, deliv
 		return fmt.Errorf("nats: jetstream: %w", err)
 	}
 
+	for {
+		err := s.consume(ctx, js, handle)
+		if err == nil || ctx.Err() != nil {
+			return nil
+		}
+		var apiErr *jetstream.APIError
+		if errors.As(err, &apiErr) && apiErr.ErrorCode != jetstream.JSErrCodeStreamNotFound {
+			// A refusal such as a consumer configuration the server
+			// rejects, or no permission.
+			return fmt.Errorf("nats: consumer %s on stream %s: %w", s.o.group, s.o.stream, err)
+		}
+		// The consumer or its stream was deleted: create it again.
+		s.log.Warn("consuming stopped; starting again", "stream", s.o.stream, "err", err)
+		if !sleep(ctx, time.Second) {
+			return nil
+		}
+	}
+}
+
+// consume creates the durable consumer, waiting for the stream, and
+// handles its messages until ctx ends (nil) or the consumer goes away.
+func (s *natsSource) consume(ctx context.Context, js jetstream.JetStream, handle func(context.Context, delivery) outcome) error {
 	cfg := jetstream.ConsumerConfig{
 		Durable:       s.o.group,
 		AckPolicy:     jetstream.AckExplicitPolicy,
@@ -56,6 +78,7 @@ func (s *natsSource) run(ctx context.Context, handle func(context.Context, deliv
 	var cons jetstream.Consumer
 	waiting := false
 	for {
+		var err error
 		cons, err = js.CreateOrUpdateConsumer(ctx, s.o.stream, cfg)
 		if err == nil {
 			break
@@ -65,7 +88,7 @@ func (s *natsSource) run(ctx context.Context, handle func(context.Context, deliv
 		}
 		var apiErr *jetstream.APIError
 		if errors.As(err, &apiErr) && apiErr.ErrorCode != jetstream.JSErrCodeStreamNotFound {
-			return fmt.Errorf("nats: consumer %s on stream %s: %w", s.o.group, s.o.stream, err)
+			return err
 		}
 		if !waiting {
 			s.log.Info("waiting for the stream (wsgate declares it on the route's first message)", "stream", s.o.stream, "err", err)
@@ -79,7 +102,7 @@ func (s *natsSource) run(ctx context.Context, handle func(context.Context, deliv
 
 	it, err := cons.Messages(jetstream.PullMaxMessages(1))
 	if err != nil {
-		return fmt.Errorf("nats: consuming %s: %w", s.o.stream, err)
+		return err
 	}
 	for {
 		msg, err := it.Next(jetstream.NextContext(ctx))
@@ -89,8 +112,9 @@ func (s *natsSource) run(ctx context.Context, handle func(context.Context, deliv
 			}
 			break
 		}
-		if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
-			return fmt.Errorf("nats: consuming %s: %w", s.o.stream, err)
+		if errors.Is(err, jetstream.ErrMsgIteratorClosed) || errors.Is(err, jetstream.ErrConsumerDeleted) {
+			it.Stop()
+			return err
 		}
 		if err != nil {
 			// No heartbeat while NATS is down: the iterator goes on once
