@@ -70,7 +70,7 @@ func (s *redisSource) run(ctx context.Context, handle func(context.Context, deli
 			var res []redis.XStream
 			res, err = client.XReadGroup(ctx, &redis.XReadGroupArgs{
 				Group: s.o.group, Consumer: s.o.consumer,
-				Streams: []string{s.o.stream, pendingFrom}, Count: redisBatch,
+				Streams: []string{s.o.stream, pendingFrom}, Count: redisBatch, Block: -1,
 			}).Result()
 			if err == nil && len(res) > 0 {
 				entries = res[0].Messages
