@@ -336,3 +336,55 @@ routes:
 		w.waitLog("redis is back")
 	})
 }
+
+// TestWorkerStopsDuringDelay stops a worker while it holds a message in its
+// -delay: the message goes back to the broker at once (NATS Nak; Redis
+// leaves it pending for the consumer that starts again under the same
+// name), and the next worker answers it. A reply the gateway refuses for
+// its size is acknowledged and not tried again.
+func TestWorkerStopsDuringDelay(t *testing.T) {
+	t.Run("nats", func(t *testing.T) {
+		g, srv, js := natsGateway(t)
+		c := gt.Dial(t, g.URL, nil)
+		c.Send("slow")
+		req := ackFrame(t, c)
+		args := []string{"-broker", "nats", "-url", srv.URL(), "-stream", "WORK", "-endpoint", g.MgmtURL}
+		slow := startWorker(t, testCredentials, append(args, "-delay", "1h", "-name", "slow", "-log-level", "debug")...)
+		slow.waitLog("msg=working")
+		slow.stop()
+		slow.waitLog("stopping before the reply was posted")
+
+		w := startWorker(t, testCredentials, append(args, "-name", "quick")...)
+		wantResult(t, c, req, "slow", "quick")
+
+		// Published by hand: an event whose reply is over the gateway's
+		// 131072 bytes.
+		w.waitLog("reply posted")
+		id := strings.TrimSpace(strings.SplitN(strings.SplitN(w.logs.String(), `connectionId="`, 2)[1], `"`, 2)[0])
+		big := fmt.Sprintf(`{"requestContext":{"eventType":"MESSAGE","connectionId":%q,"requestId":"big"},"body":%q}`, id, strings.Repeat("a", 70000))
+		if _, err := js.Publish(context.Background(), "work.$default", []byte(big)); err != nil {
+			t.Fatal(err)
+		}
+		w.waitLog("the gateway refuses this reply")
+		gt.Eventually(t, func() bool { return natsSettled(js, "WORK", "async-worker") }, "every message acknowledged")
+		sendUntilAnswered(t, c, "after", "quick")
+	})
+	t.Run("redis", func(t *testing.T) {
+		g, rdb, url := redisGateway(t)
+		c := gt.Dial(t, g.URL, nil)
+		c.Send("slow")
+		req := ackFrame(t, c)
+		args := []string{"-broker", "redis", "-url", url, "-stream", "work", "-endpoint", g.MgmtURL, "-consumer", "w1"}
+		slow := startWorker(t, testCredentials, append(args, "-delay", "1h", "-name", "slow", "-log-level", "debug")...)
+		slow.waitLog("msg=working")
+		slow.stop()
+		if n := redisPending(rdb, "async-worker"); n != 1 {
+			t.Fatalf("%d entries pending after the worker stopped in its delay, want 1", n)
+		}
+		slow.waitLog("stopping before the reply was posted")
+
+		startWorker(t, testCredentials, append(args, "-name", "quick")...)
+		wantResult(t, c, req, "slow", "quick")
+		gt.Eventually(t, func() bool { return redisPending(rdb, "async-worker") == 0 }, "the entry acknowledged")
+	})
+}

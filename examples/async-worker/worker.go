@@ -108,6 +108,7 @@ func (w *worker) handle(ctx context.Context, d delivery) outcome {
 		log.Debug("not a message; nothing to answer", "eventType", d.eventType)
 		return ack
 	}
+	log.Debug("working", "delay", w.o.delay)
 	if w.o.delay > 0 {
 		t := time.NewTimer(w.o.delay)
 		select {
