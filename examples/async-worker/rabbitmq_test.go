@@ -36,6 +36,9 @@ const rabbitMQStartTimeout = 90 * time.Second
 type rabbitMQServer struct {
 	url    string
 	dir    string
+	node   string
+	env    []string
+	bin    string
 	cmd    *exec.Cmd
 	exited chan struct{}
 }
@@ -103,19 +106,22 @@ func newRabbitMQ() (*rabbitMQServer, error) {
 			return nil, err
 		}
 	}
-	cmd := exec.Command(bin)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(),
+	s.bin = bin
+	s.node = "wsgate-test-" + strconv.Itoa(port) + "@localhost"
+	s.env = append(os.Environ(),
 		"HOME="+dir, // the Erlang cookie
 		"RABBITMQ_CONF_ENV_FILE="+filepath.Join(dir, "rabbitmq-env.conf"),
 		"RABBITMQ_CONFIG_FILE="+filepath.Join(dir, "rabbitmq.conf"),
 		"RABBITMQ_ENABLED_PLUGINS_FILE="+filepath.Join(dir, "enabled_plugins"),
-		"RABBITMQ_NODENAME=wsgate-test-"+strconv.Itoa(port)+"@localhost",
+		"RABBITMQ_NODENAME="+s.node,
 		"RABBITMQ_DIST_PORT="+strconv.Itoa(distPort),
 		"RABBITMQ_MNESIA_BASE="+filepath.Join(dir, "mnesia"),
 		"RABBITMQ_LOG_BASE="+filepath.Join(dir, "log"),
 		"ERL_EPMD_ADDRESS=127.0.0.1",
 	)
+	cmd := exec.Command(bin)
+	cmd.Dir = dir
+	cmd.Env = s.env
 	out, err := os.Create(filepath.Join(dir, "output"))
 	if err != nil {
 		return nil, err
@@ -152,6 +158,15 @@ func newRabbitMQ() (*rabbitMQServer, error) {
 			return nil, fmt.Errorf("no AMQP connection within %v: %v; output: %s", rabbitMQStartTimeout, err, s.output())
 		}
 	}
+}
+
+// ctl runs rabbitmqctl with args against the server.
+func (s *rabbitMQServer) ctl(args ...string) (string, error) {
+	cmd := exec.Command(filepath.Join(filepath.Dir(s.bin), "rabbitmqctl"), append([]string{"-n", s.node}, args...)...)
+	cmd.Dir = s.dir
+	cmd.Env = s.env
+	out, err := cmd.CombinedOutput()
+	return string(out), err
 }
 
 // output is the tail of what the server printed.
@@ -294,4 +309,36 @@ routes:
 	if strings.Contains(w.logs.String()+bw.logs.String(), "guest:guest") {
 		t.Error("the broker's password reached the worker's log")
 	}
+}
+
+// TestAMQPWorkerReconnects closes the worker's connection from the server,
+// as a broker restart does: the worker connects again by itself and
+// answers a message published afterwards.
+func TestAMQPWorkerReconnects(t *testing.T) {
+	url := startRabbitMQ(t)
+	b := gt.NewBackend(t)
+	g := gt.Start(t, fmt.Sprintf(`
+routes:
+  $connect: {integration: {type: http, url: %q}}
+`, b.URLFor("/connect"))+sigv4Management)
+	c := gt.Dial(t, g.URL, nil)
+	id := b.ConnectionID(t, "/connect", 0)
+	queue := "reconnect-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+
+	w := startWorker(t, testCredentials, "-broker", "amqp", "-url", url, "-queue", queue, "-declare",
+		"-endpoint", g.MgmtURL, "-name", "amqp-worker")
+	w.waitLog("consuming")
+	if out, err := rabbitMQ.ctl("close_all_connections", "test"); err != nil {
+		t.Fatalf("rabbitmqctl close_all_connections: %v\n%s", err, out)
+	}
+	w.waitLog("amqp failed; trying again every second")
+	gt.Eventually(t, func() bool { return strings.Count(w.logs.String(), "msg=consuming") == 2 }, "the worker consuming again")
+
+	ch := amqpChannel(t, url)
+	t.Cleanup(func() { _, _ = ch.QueueDelete(queue, false, false, false) })
+	body := fmt.Sprintf(`{"requestContext":{"eventType":"MESSAGE","connectionId":%q,"requestId":"after"},"body":"again"}`, id)
+	if err := ch.PublishWithContext(context.Background(), "", queue, false, false, amqp.Publishing{Body: []byte(body)}); err != nil {
+		t.Fatal(err)
+	}
+	wantResult(t, c, "after", "again", "amqp-worker")
 }
