@@ -96,7 +96,7 @@ management call answered 2xx, a subscription beyond the cap accepted, ...).
 	fs.IntVar(&o.mgmtPort, "mgmt-port", 9090, "management `port` of the gateway (127.0.0.1)")
 	fs.StringVar(&o.workdir, "workdir", "", "`directory` for the gateway's config and log (default: a new temporary directory, kept)")
 	fs.StringVar(&o.logLevel, "log-level", "warn", "log.level of the gateway: debug, info, warn or error")
-	fs.DurationVar(&o.duration, "duration", 10*time.Minute, "how long the hostile clients run, 1s to 24h")
+	fs.DurationVar(&o.duration, "duration", 10*time.Minute, "how long the hostile clients run, 1s to 24h; longer when some kind of hostile call has not completed once by then")
 	fs.DurationVar(&o.interval, "interval", 5*time.Second, "time between samples, 100ms to -duration/4")
 	fs.Float64Var(&o.warmup, "warmup", 0.2, "fraction of -duration left out of the verdict, 0 to 0.8")
 	fs.IntVar(&o.clients, "clients", 4, "hostile clients of each kind at once (management: of each of refused, idle and stalled), 1 to 256")
@@ -451,7 +451,7 @@ func runSoak(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return fmt.Errorf("reading the goroutine count through /debug/pprof: %w", err)
 	}
 
-	runCtx, stopClients := context.WithTimeout(ctx, o.duration)
+	runCtx, stopClients := context.WithCancel(ctx)
 	defer stopClients()
 	var wg sync.WaitGroup
 	start := time.Now()
@@ -480,12 +480,12 @@ func runSoak(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		} else {
 			printf("%8s sample failed: %v\n", fmtDur(time.Since(start).Round(time.Millisecond)), err)
 		}
-		if runCtx.Err() != nil {
+		if ctx.Err() != nil || time.Since(start) >= o.duration && r.covered() {
 			break
 		}
 		select {
 		case <-tick.C:
-		case <-runCtx.Done():
+		case <-ctx.Done():
 		}
 	}
 	stopClients()
@@ -494,6 +494,31 @@ func runSoak(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		died = g.exited()
 	}
 	return r.report(stdout, samples, died, stop)
+}
+
+// covered reports whether every kind of hostile call has been under way:
+// the slow backend has received a message, and the management and
+// subscribing clients have completed calls, each refused management call
+// included. Until then the report could not judge them, however long
+// -duration was. (A slow client's $disconnect may come only after the
+// clients stop: the gateway delivers it after the connection's messages.)
+func (r *soakRun) covered() bool {
+	if r.backend.messages.Load() == 0 || r.ops[kindMgmt].Load() == 0 || r.ops[kindSub].Load() == 0 {
+		return false
+	}
+	o := &r.outc[kindMgmt]
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for _, call := range r.refusedCalls(time.Now()) {
+		seen := false
+		for name := range o.count {
+			seen = seen || strings.HasPrefix(name, call.name+": ")
+		}
+		if !seen {
+			return false
+		}
+	}
+	return true
 }
 
 // sample reads the gateway's figures and the clients' counters.
