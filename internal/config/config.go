@@ -283,8 +283,9 @@ type Integration struct {
 	JetStream bool `yaml:"jetstream"`
 
 	// Declare creates the JetStream stream named by Stream, capturing the
-	// subject's messages, when it does not exist. Only with JetStream.
-	// Default false: the stream must exist.
+	// subject's messages, when it does not exist. Only with JetStream. For
+	// amqp, it declares Exchange, durable, of ExchangeType. Default false:
+	// the stream or exchange must exist.
 	Declare bool `yaml:"declare"`
 
 	// TokenEnv and CredentialsFile authenticate a nats integration, as in
@@ -313,6 +314,20 @@ type Integration struct {
 	// an http integration receives, or the client's message alone with the
 	// identity in headers or fields. Default PayloadEvent.
 	Payload Payload `yaml:"payload"`
+
+	// Exchange is the exchange an amqp integration publishes to. Default ""
+	// (also when absent): the default exchange, which routes each message
+	// to the queue its routing key names.
+	Exchange string `yaml:"exchange"`
+
+	// RoutingKey is the routing key of an amqp integration's messages; it
+	// may hold placeholders. Required for amqp.
+	RoutingKey string `yaml:"routing_key"`
+
+	// ExchangeType is the type of the durable exchange an amqp integration
+	// with Declare creates: direct, fanout, topic or headers. Only with
+	// Declare. Default topic.
+	ExchangeType string `yaml:"exchange_type"`
 }
 
 // Management configures the management (@connections) API listener.

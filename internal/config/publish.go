@@ -49,19 +49,23 @@ func publishKeys(in Integration) []integrationKey {
 	nats := []IntegrationType{IntegrationNATS}
 	redis := []IntegrationType{IntegrationRedis}
 	both := []IntegrationType{IntegrationNATS, IntegrationRedis}
+	amqp := []IntegrationType{IntegrationAMQP}
 	return []integrationKey{
-		{"url", in.URL != "", []IntegrationType{IntegrationHTTP, IntegrationNATS, IntegrationRedis}},
-		{"url_env", in.URLEnv != "", nats},
+		{"url", in.URL != "", []IntegrationType{IntegrationHTTP, IntegrationNATS, IntegrationRedis, IntegrationAMQP}},
+		{"url_env", in.URLEnv != "", []IntegrationType{IntegrationNATS, IntegrationAMQP}},
 		{"subject", in.Subject != "", nats},
 		{"jetstream", in.JetStream, nats},
-		{"declare", in.Declare, nats},
+		{"declare", in.Declare, []IntegrationType{IntegrationNATS, IntegrationAMQP}},
 		{"token_env", in.TokenEnv != "", nats},
 		{"credentials_file", in.CredentialsFile != "", nats},
 		{"password_env", in.PasswordEnv != "", redis},
 		{"stream", in.Stream != "", both},
 		{"channel", in.Channel != "", redis},
 		{"maxlen", in.MaxLen != 0, redis},
-		{"payload", in.Payload != "", both},
+		{"payload", in.Payload != "", []IntegrationType{IntegrationNATS, IntegrationRedis, IntegrationAMQP}},
+		{"exchange", in.Exchange != "", amqp},
+		{"routing_key", in.RoutingKey != "", amqp},
+		{"exchange_type", in.ExchangeType != "", amqp},
 	}
 }
 
@@ -70,7 +74,7 @@ func publishKeys(in Integration) []integrationKey {
 // publishing types (the other types report those themselves).
 func (k *checker) foreignKeys(path string, in Integration) {
 	keys := publishKeys(in)
-	if in.Type == IntegrationNATS || in.Type == IntegrationRedis {
+	if in.Type == IntegrationNATS || in.Type == IntegrationRedis || in.Type == IntegrationAMQP {
 		keys = append(keys,
 			integrationKey{"headers", len(in.Headers) > 0, []IntegrationType{IntegrationHTTP}},
 			integrationKey{"status_code", in.StatusCode != 0, []IntegrationType{IntegrationMock}},

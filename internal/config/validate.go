@@ -27,7 +27,7 @@ const (
 )
 
 // supportedIntegrations lists the integration types in messages.
-const supportedIntegrations = "http, mock, lambda, nats, redis"
+const supportedIntegrations = "http, mock, lambda, nats, redis, amqp"
 
 // namePattern is what stage and api_id must match.
 var namePattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,128}$`)
@@ -293,7 +293,9 @@ func (k *checker) integration(path string, in Integration) {
 		k.natsIntegration(path, in)
 	case IntegrationRedis:
 		k.redisIntegration(path, in)
-	case "amqp", "postgres", "sqs", "sns", "eventbridge":
+	case IntegrationAMQP:
+		k.amqpIntegration(path, in)
+	case "postgres", "sqs", "sns", "eventbridge":
 		k.add(path+".type", "integration type %q is not supported yet; supported: %s", in.Type, supportedIntegrations)
 	default:
 		k.add(path+".type", "unknown integration type %q; supported: %s", in.Type, supportedIntegrations)
