@@ -339,6 +339,8 @@ func buildIntegration(path string, ic config.Integration, client *http.Client, o
 		return brk.natsIntegration(path, ic, opts)
 	case config.IntegrationRedis:
 		return brk.redisIntegration(path, ic, opts)
+	case config.IntegrationAMQP:
+		return brk.amqpIntegration(path, ic, opts)
 	case config.IntegrationLambda:
 		inv, rt, err := buildInvoker(path+".lambda", ic.Lambda, client, opts)
 		if err != nil {

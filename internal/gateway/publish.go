@@ -23,6 +23,7 @@ type brokers struct {
 	log   *slog.Logger
 	nats  map[string]*integration.NATSConn
 	redis map[string]*integration.RedisConn
+	amqp  map[string]*integration.AMQPConn
 	all   []io.Closer
 }
 
