@@ -77,7 +77,9 @@ func (r rabbitClient) take(queue string) []amqp.Delivery {
 func TestAMQPIntegration(t *testing.T) {
 	srv := servicetest.RabbitMQ(t)
 	r := rabbitClient{t: t, url: srv.URL()}
-	r.do(func(ch *amqp.Channel) error { return ch.ExchangeDeclare("wsgate.events", "topic", true, false, false, false, nil) })
+	r.do(func(ch *amqp.Channel) error {
+		return ch.ExchangeDeclare("wsgate.events", "topic", true, false, false, false, nil)
+	})
 	r.queue("connects", "wsgate.events", "connect.*")
 	r.queue("orders", "wsgate.events", "orders.#")
 	r.queue("disconnects", "", "")

@@ -107,7 +107,9 @@ func (r *rabbit) deleteExchange(name string) {
 
 // exchangeExists reports whether a passive declaration finds name.
 func (r *rabbit) exchangeExists(name string) bool {
-	return r.do(func(ch *amqp.Channel) error { return ch.ExchangeDeclarePassive(name, "", false, false, false, false, nil) }) == nil
+	return r.do(func(ch *amqp.Channel) error {
+		return ch.ExchangeDeclarePassive(name, "", false, false, false, false, nil)
+	}) == nil
 }
 
 // get takes every message in queue, acknowledging them.
