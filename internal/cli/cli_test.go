@@ -303,6 +303,7 @@ func TestValidateExample(t *testing.T) {
 	t.Setenv("NATS_URL", "nats://127.0.0.1:1")
 	t.Setenv("NATS_TOKEN", "example-nats-token")
 	t.Setenv("REDIS_PASSWORD", "example-redis-password")
+	t.Setenv("AMQP_URL", "amqp://wsgate:example-password@127.0.0.1:1/")
 	r := run(t, nil, "validate", "-c", path)
 	if r.code != 0 || r.stdout != path+": ok\n" {
 		t.Fatalf("want ok, got %v", r)
@@ -311,7 +312,7 @@ func TestValidateExample(t *testing.T) {
 
 // exampleSecrets are the environment variables example.yaml names.
 var exampleSecrets = []string{"WSGATE_MGMT_TOKEN", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "WSGATE_SIGV4_SECRET", "WSGATE_REDIS_PASSWORD",
-	"NATS_URL", "NATS_TOKEN", "REDIS_PASSWORD"}
+	"NATS_URL", "NATS_TOKEN", "REDIS_PASSWORD", "AMQP_URL"}
 
 // TestValidateExampleWithoutSecrets checks that validate accepts the example
 // where its secrets and its Lambda program are not, listing each of them,
@@ -322,7 +323,7 @@ func TestValidateExampleWithoutSecrets(t *testing.T) {
 		t.Setenv(env, "")
 	}
 	lacking := []string{"WSGATE_MGMT_TOKEN", "/etc/wsgate/management-tokens", "AWS_SECRET_ACCESS_KEY", "WSGATE_SIGV4_SECRET", "./bin/moderate", "WSGATE_REDIS_PASSWORD",
-		"NATS_URL", "NATS_TOKEN", "/etc/wsgate/nats.creds", "REDIS_PASSWORD"}
+		"NATS_URL", "NATS_TOKEN", "/etc/wsgate/nats.creds", "REDIS_PASSWORD", "AMQP_URL"}
 	line := regexp.MustCompile(`^` + regexp.QuoteMeta(path) + `:\d+: (management\.auth|routes\.[a-z]+\.integration|registry\.redis)`)
 	checkLines := func(t *testing.T, lines []string, r result) {
 		t.Helper()
