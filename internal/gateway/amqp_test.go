@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
@@ -226,10 +227,18 @@ routes:
 		t.Fatalf("echo %q", got)
 	}
 	srv.Start()
-	gt.Eventually(t, func() bool {
+	// The gateway tries again within amqp's longest backoff, 5s; a busy
+	// machine needs longer than Eventually's 10s to reconnect.
+	for deadline := time.Now().Add(30 * time.Second); ; {
 		i++
-		return send(i).Status == "accepted"
-	}, "a message accepted once RabbitMQ is back")
+		if send(i).Status == "accepted" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no message accepted within 30s of RabbitMQ's restart")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	for range 5 {
 		i++
 		if f := send(i); f.Status != "accepted" {

@@ -119,7 +119,7 @@ func DialAMQP(opts AMQPOptions, logger *slog.Logger) (*AMQPConn, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &AMQPConn{
 		url:    opts.URL,
-		server: net.JoinHostPort(uri.Host, strconv.Itoa(uri.Port)) + "/" + uri.Vhost,
+		server: net.JoinHostPort(uri.Host, strconv.Itoa(uri.Port)) + "/" + strings.TrimPrefix(uri.Vhost, "/"),
 		log:    logger,
 		cancel: cancel,
 		done:   make(chan struct{}),
@@ -596,7 +596,7 @@ func (a *AMQP) Invoke(ctx context.Context, ev *Event) (*Response, error) {
 	callCtx, cancel := bound(ctx, a.Timeout)
 	defer cancel()
 	if err := a.Conn.ensureExchange(a.Exchange, a.ExchangeType, a.Declare, &a.checked); err != nil {
-		return nil, publishFailed(callCtx, "amqp exchange "+strconv.Quote(a.Exchange), a.Timeout, err)
+		return nil, publishFailed(callCtx, "amqp publish", a.Timeout, err)
 	}
 	if err := a.Conn.publish(callCtx, a.Exchange, key, msg); err != nil {
 		return nil, publishFailed(callCtx, "amqp publish", a.Timeout, err)

@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -381,5 +383,33 @@ func TestAMQPDownAtStart(t *testing.T) {
 	}
 	if _, err := DialAMQP(AMQPOptions{URL: "amqp://u:s3cret@h:5672/%zz"}, nil); err == nil || strings.Contains(err.Error(), "s3cret") {
 		t.Errorf("a malformed URL: %v", err)
+	}
+}
+
+// BenchmarkAMQPPublish publishes from many goroutines at once, each waiting
+// for its confirmation, as many clients' messages do.
+func BenchmarkAMQPPublish(b *testing.B) {
+	srv := servicetest.RabbitMQ(b)
+	conn := dialAMQP(b, srv.URL())
+	waitConnected(b, conn)
+	newRabbit(b, srv.URL()).queue("wsgate.bench", "")
+	a := &AMQP{Conn: conn, RoutingKey: mustTemplate(b, "wsgate.bench"), Payload: PayloadEvent, Timeout: 10 * time.Second}
+	for _, clients := range []int{1, 64} {
+		b.Run(fmt.Sprintf("clients=%d", clients), func(b *testing.B) {
+			var n atomic.Int64
+			b.ReportAllocs()
+			b.SetParallelism(clients)
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					ev := messageEvent("c", `{"action":"order","item":"tea"}`, "alice")
+					ev.RequestContext.RequestID = strconv.FormatInt(n.Add(1), 10)
+					if _, err := a.Invoke(context.Background(), ev); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+		})
 	}
 }
