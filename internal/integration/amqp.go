@@ -133,6 +133,19 @@ func (c *AMQPConn) run(ctx context.Context) {
 	defer close(c.done)
 	wait := amqpRetryMin
 	failing := false
+	// pause waits before the next attempt, longer each time; false when
+	// ctx ended.
+	pause := func() bool {
+		t := time.NewTimer(wait)
+		defer t.Stop()
+		wait = min(2*wait, amqpRetryMax)
+		select {
+		case <-ctx.Done():
+			return false
+		case <-t.C:
+			return true
+		}
+	}
 	for {
 		conn, err := c.dial(ctx)
 		if err != nil {
@@ -145,17 +158,13 @@ func (c *AMQPConn) run(ctx context.Context) {
 			} else {
 				c.log.Debug("amqp integration cannot connect", "server", c.server, "err", err)
 			}
-			t := time.NewTimer(wait)
-			select {
-			case <-ctx.Done():
-				t.Stop()
+			if !pause() {
 				return
-			case <-t.C:
 			}
-			wait = min(2*wait, amqpRetryMax)
 			continue
 		}
-		wait, failing = amqpRetryMin, false
+		failing = false
+		connectedAt := time.Now()
 		closes := conn.NotifyClose(make(chan *amqp.Error, 1))
 		blocks := conn.NotifyBlocked(make(chan amqp.Blocking, 4))
 		c.mu.Lock()
@@ -189,6 +198,13 @@ func (c *AMQPConn) run(ctx context.Context) {
 				c.mu.Unlock()
 				if err != nil {
 					c.log.Warn("amqp integration disconnected", "server", c.server, "err", err)
+				}
+				// A connection that closes soon after opening is
+				// not retried at once, lest it loop.
+				if time.Since(connectedAt) > amqpRetryMax {
+					wait = amqpRetryMin
+				} else if !pause() {
+					return
 				}
 				break connected
 			case <-ctx.Done():
@@ -400,7 +416,7 @@ func (ch *amqpChannel) dispatch(returns <-chan amqp.Return, confirms <-chan amqp
 	select {
 	case e, ok := <-closes:
 		if ok && e != nil {
-			reason = fmt.Errorf("RabbitMQ closed the channel: %w", e)
+			reason = fmt.Errorf("the channel closed: %w", e)
 			if e.Code == amqp.NotFound {
 				c.epoch.Add(1)
 			}
@@ -481,9 +497,10 @@ func (c *AMQPConn) publish(ctx context.Context, exchange, key string, msg amqp.P
 
 // ensureExchange declares exchange as a durable exchange of kind when
 // declare is set, or checks that it exists, once per connection epoch;
-// *checked holds the epoch of the last success. The default exchange
-// always exists.
-func (c *AMQPConn) ensureExchange(exchange, kind string, declare bool, checked *atomic.Uint64) error {
+// *checked holds the epoch of the last success, and mu serialises the
+// checks, so that the publications waiting for one do not each open a
+// channel. The default exchange always exists.
+func (c *AMQPConn) ensureExchange(exchange, kind string, declare bool, mu *sync.Mutex, checked *atomic.Uint64) error {
 	if exchange == "" {
 		return nil
 	}
@@ -491,6 +508,11 @@ func (c *AMQPConn) ensureExchange(exchange, kind string, declare bool, checked *
 	if err != nil {
 		return err
 	}
+	if checked.Load() == epoch {
+		return nil
+	}
+	mu.Lock()
+	defer mu.Unlock()
 	if checked.Load() == epoch {
 		return nil
 	}
@@ -546,8 +568,9 @@ type AMQP struct {
 	// Timeout bounds one publication; zero means no bound beyond ctx.
 	Timeout time.Duration
 
-	// checked is the connection epoch at which Exchange was last
-	// declared or found.
+	// checkMu serialises checking the exchange; checked is the
+	// connection epoch at which Exchange was last declared or found.
+	checkMu sync.Mutex
 	checked atomic.Uint64
 }
 
@@ -595,7 +618,7 @@ func (a *AMQP) Invoke(ctx context.Context, ev *Event) (*Response, error) {
 	}
 	callCtx, cancel := bound(ctx, a.Timeout)
 	defer cancel()
-	if err := a.Conn.ensureExchange(a.Exchange, a.ExchangeType, a.Declare, &a.checked); err != nil {
+	if err := a.Conn.ensureExchange(a.Exchange, a.ExchangeType, a.Declare, &a.checkMu, &a.checked); err != nil {
 		return nil, publishFailed(callCtx, "amqp publish", a.Timeout, err)
 	}
 	if err := a.Conn.publish(callCtx, a.Exchange, key, msg); err != nil {
