@@ -253,6 +253,25 @@ func TestAMQP(t *testing.T) {
 		}
 	})
 
+	t.Run("nack", func(t *testing.T) {
+		// A full queue that rejects publications makes the broker nack.
+		err := r.do(func(ch *amqp.Channel) error {
+			_, err := ch.QueueDeclare("wsgate.full", false, false, false, false, amqp.Table{"x-max-length": int32(1), "x-overflow": "reject-publish"})
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		a := &AMQP{Conn: conn, RoutingKey: mustTemplate(t, "wsgate.full"), Timeout: 5 * time.Second}
+		if _, err := a.Invoke(ctx, messageEvent("c", "first", "")); err != nil {
+			t.Fatal(err)
+		}
+		_, err = a.Invoke(ctx, messageEvent("c", "second", ""))
+		if !errors.Is(err, ErrFailed) || !strings.Contains(err.Error(), "RabbitMQ refused the message (basic.nack)") {
+			t.Errorf("publishing to a full queue: %v", err)
+		}
+	})
+
 	t.Run("exchanges", func(t *testing.T) {
 		r.deleteExchange("wsgate.declared")
 		missing := &AMQP{Conn: conn, Exchange: "wsgate.declared", RoutingKey: mustTemplate(t, "k"), Timeout: 5 * time.Second}
