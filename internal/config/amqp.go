@@ -72,9 +72,13 @@ func (k *checker) amqpURL(path, raw string) {
 		k.add(path, "must start with amqp:// or amqps://")
 	case err != nil || u.Host == "":
 		k.add(path, "is not a URL such as amqp://127.0.0.1:5672/ (a vhost after the slash)")
+	case u.User == nil:
 	default:
 		if _, has := u.User.Password(); has {
 			k.add(path, "holds a password; put the whole URL in an environment variable and name it in url_env instead")
+		} else {
+			// The client library would log in with the password guest.
+			k.add(path, "names a user without a password; put the whole URL, with the password, in an environment variable and name it in url_env instead")
 		}
 	}
 }

@@ -19,7 +19,9 @@ func TestValidateAMQPIntegration(t *testing.T) {
 		{"default exchange written", chatRoute("type: amqp", "url: amqps://broker.example.com/prod", "exchange: ''", "routing_key: orders"), nil},
 		{"everything", chatRoute("type: amqp", "url_env: AMQP_URL", "exchange: billing.v1", "declare: true", "exchange_type: fanout",
 			"routing_key: 'invoices.{authorizer.tenant}.{body.items[0].id}'", "payload: body", "timeout: 5s"), nil},
-		{"a user without a password", chatRoute("type: amqp", "url: 'amqp://wsgate@h:5672/%2f'", "routing_key: k"), nil},
+		{"a user without a password", chatRoute("type: amqp", "url: 'amqp://wsgate@h:5672/%2f'", "routing_key: k"), []string{
+			at(5, "url: names a user without a password; put the whole URL, with the password, in an environment variable and name it in url_env instead"),
+		}},
 		{"without url and routing_key", chatRoute("type: amqp"), []string{
 			at(3, "url: required for amqp integrations (or url_env), e.g. amqp://127.0.0.1:5672/"),
 			at(3, "routing_key: required for amqp integrations, e.g. orders.{principalId} (with the default exchange, the queue's name)"),

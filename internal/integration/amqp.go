@@ -61,8 +61,8 @@ var (
 
 // AMQPOptions locate a RabbitMQ server.
 type AMQPOptions struct {
-	// URL is amqp://[user[:password]@]host[:port]/[vhost], or amqps://
-	// for TLS. Without a user, the client logs in as guest.
+	// URL is amqp://[user:password@]host[:port]/[vhost], or amqps://
+	// for TLS. Without credentials, the client logs in as guest.
 	URL string
 }
 
