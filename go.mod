@@ -19,7 +19,7 @@ require (
 	github.com/lesismal/nbio v1.6.12
 	github.com/nats-io/nats-server/v2 v2.12.6
 	github.com/nats-io/nats.go v1.50.0
-	github.com/rabbitmq/amqp091-go v1.10.0
+	github.com/rabbitmq/amqp091-go v1.17.0
 	github.com/redis/go-redis/v9 v9.19.0
 	go.uber.org/goleak v1.3.0
 	golang.org/x/crypto v0.50.0

@@ -305,6 +305,7 @@ func TestValidateExample(t *testing.T) {
 	t.Setenv("REDIS_PASSWORD", "example-redis-password")
 	// Nothing listens there either.
 	t.Setenv("WSGATE_POSTGRES_DSN", "postgres://wsgate:example-pg-password@127.0.0.1:1/app")
+	t.Setenv("AMQP_URL", "amqp://wsgate:example-password@127.0.0.1:1/")
 	r := run(t, nil, "validate", "-c", path)
 	if r.code != 0 || r.stdout != path+": ok\n" {
 		t.Fatalf("want ok, got %v", r)
@@ -313,7 +314,7 @@ func TestValidateExample(t *testing.T) {
 
 // exampleSecrets are the environment variables example.yaml names.
 var exampleSecrets = []string{"WSGATE_MGMT_TOKEN", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "WSGATE_SIGV4_SECRET", "WSGATE_REDIS_PASSWORD",
-	"NATS_URL", "NATS_TOKEN", "REDIS_PASSWORD", "WSGATE_POSTGRES_DSN"}
+	"NATS_URL", "NATS_TOKEN", "REDIS_PASSWORD", "WSGATE_POSTGRES_DSN", "AMQP_URL"}
 
 // TestValidateExampleWithoutSecrets checks that validate accepts the example
 // where its secrets and its Lambda program are not, listing each of them,
@@ -325,7 +326,7 @@ func TestValidateExampleWithoutSecrets(t *testing.T) {
 	}
 	lacking := []string{"WSGATE_MGMT_TOKEN", "/etc/wsgate/management-tokens", "AWS_SECRET_ACCESS_KEY", "WSGATE_SIGV4_SECRET", "./bin/moderate", "WSGATE_REDIS_PASSWORD",
 		"NATS_URL", "NATS_TOKEN", "/etc/wsgate/nats.creds", "REDIS_PASSWORD", "WSGATE_POSTGRES_DSN",
-		"routes.checkout.integration.secret_access_key_env"}
+		"routes.checkout.integration.secret_access_key_env", "AMQP_URL"}
 	line := regexp.MustCompile(`^` + regexp.QuoteMeta(path) + `:\d+: (management\.auth|routes\.[a-z]+\.integration|registry\.redis)`)
 	checkLines := func(t *testing.T, lines []string, r result) {
 		t.Helper()

@@ -65,7 +65,7 @@ func TestValidateAWSPublishingIntegrations(t *testing.T) {
 			at(5, `endpoint: "localhost:4566" must be an absolute http:// or https:// URL`),
 		}},
 		{"sqs with other types' keys", chatRoute("type: sqs", local, queue, "url: http://h/", "topic_arn: x", "source: s", "subject: x", "lambda: {function_name: f}"), []string{
-			at(7, "url: only used by http, nats and redis integrations"),
+			at(7, "url: only used by http, nats, redis and amqp integrations"),
 			at(8, "topic_arn: only used by sns integrations"),
 			at(9, "source: only used by eventbridge integrations"),
 			at(10, "subject: only used by nats integrations"),

@@ -283,8 +283,9 @@ type Integration struct {
 	JetStream bool `yaml:"jetstream"`
 
 	// Declare creates the JetStream stream named by Stream, capturing the
-	// subject's messages, when it does not exist. Only with JetStream.
-	// Default false: the stream must exist.
+	// subject's messages, when it does not exist. Only with JetStream. For
+	// amqp, it declares Exchange, durable, of ExchangeType. Default false:
+	// the stream or exchange must exist.
 	Declare bool `yaml:"declare"`
 
 	// TokenEnv and CredentialsFile authenticate a nats integration, as in
@@ -323,6 +324,7 @@ type Integration struct {
 	// Table is the table a postgres integration inserts a row into for
 	// each event, optionally schema-qualified. Required for postgres.
 	Table string `yaml:"table"`
+
 	// The keys below are those of the AWS integrations, sqs, sns and
 	// eventbridge (aws_publish.go); each is refused on the other types.
 
@@ -364,6 +366,19 @@ type Integration struct {
 	// DetailType is the detail-type of an eventbridge integration's events;
 	// it may hold placeholders. Default "{routeKey}".
 	DetailType string `yaml:"detail_type"`
+	// Exchange is the exchange an amqp integration publishes to. Default ""
+	// (also when absent): the default exchange, which routes each message
+	// to the queue its routing key names.
+	Exchange string `yaml:"exchange"`
+
+	// RoutingKey is the routing key of an amqp integration's messages; it
+	// may hold placeholders. Required for amqp.
+	RoutingKey string `yaml:"routing_key"`
+
+	// ExchangeType is the type of the durable exchange an amqp integration
+	// with Declare creates: direct, fanout, topic or headers. Only with
+	// Declare. Default topic.
+	ExchangeType string `yaml:"exchange_type"`
 }
 
 // Management configures the management (@connections) API listener.

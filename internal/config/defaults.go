@@ -48,11 +48,14 @@ func (c *Config) FillDefaults() {
 		if r.Integration.Type == IntegrationMock {
 			setDefault(&r.Integration.StatusCode, 200)
 		}
-		if r.Integration.Type == IntegrationNATS || r.Integration.Type == IntegrationRedis || r.Integration.Type == IntegrationPostgres {
+		if r.Integration.Type == IntegrationNATS || r.Integration.Type == IntegrationRedis || r.Integration.Type == IntegrationPostgres || r.Integration.Type == IntegrationAMQP {
 			setDefault(&r.Integration.Payload, PayloadEvent)
 		}
 		if isAWSPublish(r.Integration.Type) {
 			r.Integration.fillAWSDefaults()
+		}
+		if r.Integration.Type == IntegrationAMQP && r.Integration.Declare {
+			setDefault(&r.Integration.ExchangeType, "topic")
 		}
 		if r.Integration.Type == IntegrationLambda {
 			r.Integration.Lambda.fillDefaults()

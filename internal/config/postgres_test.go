@@ -50,7 +50,7 @@ func TestValidatePostgresIntegration(t *testing.T) {
 			at(7, "timeout: must be from 50ms to 29s, got 1m"),
 		}},
 		{"postgres with other types' keys", chatRoute("type: postgres", "dsn_env: PG_DSN", "table: t", "url: 'postgres://h/db'", "stream: s", "subject: x", "password_env: P", "headers: {X-A: b}", "body: ok"), []string{
-			at(7, "url: only used by http, nats and redis integrations"),
+			at(7, "url: only used by http, nats, redis and amqp integrations"),
 			at(8, "stream: only used by nats and redis integrations"),
 			at(9, "subject: only used by nats integrations"),
 			at(10, "password_env: only used by redis integrations"),

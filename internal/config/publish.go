@@ -50,12 +50,13 @@ func publishKeys(in Integration) []integrationKey {
 	redis := []IntegrationType{IntegrationRedis}
 	both := []IntegrationType{IntegrationNATS, IntegrationRedis}
 	postgres := []IntegrationType{IntegrationPostgres}
+	amqp := []IntegrationType{IntegrationAMQP}
 	return []integrationKey{
-		{"url", in.URL != "", []IntegrationType{IntegrationHTTP, IntegrationNATS, IntegrationRedis}},
-		{"url_env", in.URLEnv != "", nats},
+		{"url", in.URL != "", []IntegrationType{IntegrationHTTP, IntegrationNATS, IntegrationRedis, IntegrationAMQP}},
+		{"url_env", in.URLEnv != "", []IntegrationType{IntegrationNATS, IntegrationAMQP}},
 		{"subject", in.Subject != "", nats},
 		{"jetstream", in.JetStream, nats},
-		{"declare", in.Declare, nats},
+		{"declare", in.Declare, []IntegrationType{IntegrationNATS, IntegrationAMQP}},
 		{"token_env", in.TokenEnv != "", nats},
 		{"credentials_file", in.CredentialsFile != "", nats},
 		{"password_env", in.PasswordEnv != "", redis},
@@ -64,7 +65,7 @@ func publishKeys(in Integration) []integrationKey {
 		{"maxlen", in.MaxLen != 0, redis},
 		{"dsn_env", in.DSNEnv != "", postgres},
 		{"table", in.Table != "", postgres},
-		{"payload", in.Payload != "", append([]IntegrationType{IntegrationNATS, IntegrationRedis, IntegrationPostgres}, awsTypes...)},
+		{"payload", in.Payload != "", append([]IntegrationType{IntegrationNATS, IntegrationRedis, IntegrationAMQP, IntegrationPostgres}, awsTypes...)},
 		{"endpoint", in.Endpoint != "", awsTypes},
 		{"region", in.Region != "", awsTypes},
 		{"access_key_id", in.AccessKeyID != "", awsTypes},
@@ -76,6 +77,9 @@ func publishKeys(in Integration) []integrationKey {
 		{"event_bus", in.EventBus != "", []IntegrationType{IntegrationEventBridge}},
 		{"source", in.Source != "", []IntegrationType{IntegrationEventBridge}},
 		{"detail_type", in.DetailType != "", []IntegrationType{IntegrationEventBridge}},
+		{"exchange", in.Exchange != "", amqp},
+		{"routing_key", in.RoutingKey != "", amqp},
+		{"exchange_type", in.ExchangeType != "", amqp},
 	}
 }
 
@@ -84,7 +88,7 @@ func publishKeys(in Integration) []integrationKey {
 // publishing types (the other types report those themselves).
 func (k *checker) foreignKeys(path string, in Integration) {
 	keys := publishKeys(in)
-	if in.Type == IntegrationNATS || in.Type == IntegrationRedis || in.Type == IntegrationPostgres || isAWSPublish(in.Type) {
+	if in.Type == IntegrationNATS || in.Type == IntegrationRedis || in.Type == IntegrationAMQP || in.Type == IntegrationPostgres || isAWSPublish(in.Type) {
 		keys = append(keys,
 			integrationKey{"headers", len(in.Headers) > 0, []IntegrationType{IntegrationHTTP}},
 			integrationKey{"status_code", in.StatusCode != 0, []IntegrationType{IntegrationMock}},

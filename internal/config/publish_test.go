@@ -114,10 +114,10 @@ func TestValidatePublishingIntegrations(t *testing.T) {
 		{"redis with nats keys", chatRoute("type: redis", "url: redis://h:1", "stream: s", "subject: x", "jetstream: true", "url_env: U", "token_env: T", "credentials_file: f", "declare: true", "body: ok", "lambda: {command: ./x}"), []string{
 			at(7, "subject: only used by nats integrations"),
 			at(8, "jetstream: only used by nats integrations"),
-			at(9, "url_env: only used by nats integrations"),
+			at(9, "url_env: only used by nats and amqp integrations"),
 			at(10, "token_env: only used by nats integrations"),
 			at(11, "credentials_file: only used by nats integrations"),
-			at(12, "declare: only used by nats integrations"),
+			at(12, "declare: only used by nats and amqp integrations"),
 			at(13, "body: only used by mock integrations"),
 			at(14, "lambda: only used by lambda integrations"),
 		}},
@@ -126,16 +126,13 @@ func TestValidatePublishingIntegrations(t *testing.T) {
 		{"http with publishing keys", chatRoute("type: http", "url: http://h/", "subject: s", "stream: x", "payload: body", "jetstream: false"), []string{
 			at(6, "subject: only used by nats integrations"),
 			at(7, "stream: only used by nats and redis integrations"),
-			at(8, "payload: only used by nats, redis, postgres, sqs, sns and eventbridge integrations"),
+			at(8, "payload: only used by nats, redis, amqp, postgres, sqs, sns and eventbridge integrations"),
 			at(9, "jetstream: only used by nats integrations"),
 		}},
 		{"mock with channel", chatRoute("type: mock", "channel: c"), []string{
 			at(5, "channel: only used by redis integrations"),
 		}},
 		{"nats on $connect and $disconnect", "routes:\n  $connect: {integration: {type: nats, url: 'nats://h:1', subject: connects, jetstream: true}}\n  $disconnect: {integration: {type: redis, url: 'redis://h:1', stream: disconnects}}", nil},
-		{"amqp not yet", chatRoute("type: amqp"), []string{
-			at(4, `type: integration type "amqp" is not supported yet; supported: http, mock, lambda, nats, redis, postgres, sqs, sns, eventbridge`),
-		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

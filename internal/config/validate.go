@@ -27,7 +27,7 @@ const (
 )
 
 // supportedIntegrations lists the integration types in messages.
-const supportedIntegrations = "http, mock, lambda, nats, redis, postgres, sqs, sns, eventbridge"
+const supportedIntegrations = "http, mock, lambda, nats, redis, amqp, postgres, sqs, sns, eventbridge"
 
 // namePattern is what stage and api_id must match.
 var namePattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,128}$`)
@@ -297,8 +297,8 @@ func (k *checker) integration(path string, in Integration) {
 		k.postgresIntegration(path, in)
 	case IntegrationSQS, IntegrationSNS, IntegrationEventBridge:
 		k.awsPublish(path, in)
-	case "amqp":
-		k.add(path+".type", "integration type %q is not supported yet; supported: %s", in.Type, supportedIntegrations)
+	case IntegrationAMQP:
+		k.amqpIntegration(path, in)
 	default:
 		k.add(path+".type", "unknown integration type %q; supported: %s", in.Type, supportedIntegrations)
 	}

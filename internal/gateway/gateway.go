@@ -343,6 +343,8 @@ func buildIntegration(path string, ic config.Integration, client *http.Client, o
 		return brk.postgresIntegration(path, ic, opts)
 	case config.IntegrationSQS, config.IntegrationSNS, config.IntegrationEventBridge:
 		return awsIntegration(path, ic, client, opts)
+	case config.IntegrationAMQP:
+		return brk.amqpIntegration(path, ic, opts)
 	case config.IntegrationLambda:
 		inv, rt, err := buildInvoker(path+".lambda", ic.Lambda, client, opts)
 		if err != nil {

@@ -23,6 +23,7 @@ type brokers struct {
 	log   *slog.Logger
 	nats  map[string]*integration.NATSConn
 	redis map[string]*integration.RedisConn
+	amqp  map[string]*integration.AMQPConn
 	// postgres holds a pool per connection string.
 	postgres map[string]*integration.PostgresConn
 	all      []io.Closer
@@ -31,7 +32,7 @@ type brokers struct {
 func newBrokers(log *slog.Logger) *brokers {
 	return &brokers{log: log.With("component", "integration"),
 		nats: map[string]*integration.NATSConn{}, redis: map[string]*integration.RedisConn{},
-		postgres: map[string]*integration.PostgresConn{}}
+		amqp: map[string]*integration.AMQPConn{}, postgres: map[string]*integration.PostgresConn{}}
 }
 
 func (b *brokers) close() {
