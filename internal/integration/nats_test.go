@@ -410,20 +410,17 @@ func eventually(t testing.TB, cond func() bool, what string) {
 	}
 }
 
-// pingCounter is a TCP proxy to a NATS server that counts the PINGs its
-// clients send.
-type pingCounter struct {
-	addr  string
-	pings atomic.Int64
-}
+// proxy is a TCP proxy to a server that shows every chunk its clients
+// send, as read, to observe; observe is called from one goroutine per
+// client connection.
+type proxy struct{ addr string }
 
-func countPings(t *testing.T, upstream string) *pingCounter {
+func startProxy(t *testing.T, upstream string, observe func(chunk []byte)) *proxy {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &pingCounter{addr: ln.Addr().String()}
 	var wg sync.WaitGroup
 	var connsMu sync.Mutex
 	var conns []net.Conn
@@ -444,7 +441,7 @@ func countPings(t *testing.T, upstream string) *pingCounter {
 			if err != nil {
 				return
 			}
-			u, err := net.Dial("tcp", strings.TrimPrefix(upstream, "nats://"))
+			u, err := net.Dial("tcp", upstream)
 			if err != nil {
 				_ = c.Close()
 				continue
@@ -461,19 +458,14 @@ func countPings(t *testing.T, upstream string) *pingCounter {
 			go func() {
 				defer wg.Done()
 				defer u.Close()
-				// A PING may be split over two reads: keep the tail.
-				const ping = "\r\nPING\r\n"
-				var tail []byte
-				buf := make([]byte, 32<<10)
+				buf := make([]byte, 64<<10)
 				for {
 					n, err := c.Read(buf)
 					if n > 0 {
+						observe(buf[:n])
 						if _, werr := u.Write(buf[:n]); werr != nil {
 							return
 						}
-						data := append(tail, buf[:n]...)
-						p.pings.Add(int64(bytes.Count(data, []byte(ping))))
-						tail = append([]byte(nil), data[max(0, len(data)-len(ping)+1):]...)
 					}
 					if err != nil {
 						return
@@ -482,7 +474,23 @@ func countPings(t *testing.T, upstream string) *pingCounter {
 			}()
 		}
 	}()
-	return p
+	return &proxy{addr: ln.Addr().String()}
+}
+
+// countPings starts a proxy to a NATS server that counts the PINGs its
+// client sends; the NATS client makes one connection.
+func countPings(t *testing.T, url string) (*proxy, *atomic.Int64) {
+	t.Helper()
+	var pings atomic.Int64
+	// A PING may be split over two reads: keep the tail.
+	const ping = "\r\nPING\r\n"
+	var tail []byte
+	p := startProxy(t, strings.TrimPrefix(url, "nats://"), func(chunk []byte) {
+		data := append(tail, chunk...)
+		pings.Add(int64(bytes.Count(data, []byte(ping))))
+		tail = append([]byte(nil), data[max(0, len(data)-len(ping)+1):]...)
+	})
+	return p, &pings
 }
 
 // TestNATSCoreConfirmsInRounds publishes from many goroutines at once to
@@ -491,7 +499,7 @@ func countPings(t *testing.T, upstream string) *pingCounter {
 // PINGs than it publishes messages.
 func TestNATSCoreConfirmsInRounds(t *testing.T) {
 	srv := servicetest.NATS(t)
-	proxy := countPings(t, srv.URL())
+	proxy, pings := countPings(t, srv.URL())
 	conn := dialNATS(t, "nats://"+proxy.addr)
 	const workers, each = 64, 40
 	sub, err := nats.Connect(srv.URL())
@@ -507,7 +515,7 @@ func TestNATSCoreConfirmsInRounds(t *testing.T) {
 		t.Fatal(err)
 	}
 	n := &NATS{Conn: conn, Subject: mustTemplate(t, "rounds.{connectionId}"), Payload: PayloadBody, Timeout: 10 * time.Second}
-	before := proxy.pings.Load()
+	before := pings.Load()
 	var wg sync.WaitGroup
 	errs := make(chan error, workers*each)
 	for w := range workers {
@@ -526,15 +534,15 @@ func TestNATSCoreConfirmsInRounds(t *testing.T) {
 	for err := range errs {
 		t.Fatalf("publication failed: %v", err)
 	}
-	pings := proxy.pings.Load() - before
+	sent := pings.Load() - before
 	got := map[string]bool{}
 	for len(got) < workers*each {
 		got[string(receive(t, msgs).Data)] = true
 	}
-	if pings < 1 || pings > workers*each/2 {
-		t.Errorf("%d PINGs for %d publications made 64 at a time, want at least 1 and at most half as many", pings, workers*each)
+	if sent < 1 || sent > workers*each/2 {
+		t.Errorf("%d PINGs for %d publications made 64 at a time, want at least 1 and at most half as many", sent, workers*each)
 	}
-	t.Logf("%d PINGs for %d publications", pings, workers*each)
+	t.Logf("%d PINGs for %d publications", sent, workers*each)
 }
 
 // TestNATSCoreAfterClose checks that a core publication through a closed
