@@ -315,23 +315,30 @@ func (res *echoResult) print(w io.Writer, o *echoOptions, conns int, pids []int)
 // dialEcho opens the connections of an echo run with o.dialers parallel
 // dialers.
 func dialEcho(ctx context.Context, o *echoOptions) ([]*echoConn, failures) {
+	return dialConns(ctx, &o.commonOptions, o.n)
+}
+
+// dialConns opens n connections to o's targets, in turn, with o.dialers
+// parallel dialers. It returns those established and the failures of the
+// others.
+func dialConns(ctx context.Context, o *commonOptions, n int) ([]*echoConn, failures) {
 	var srcs []net.IP
 	for k := range o.sources {
 		srcs = append(srcs, nthSource(o.firstSrc, k))
 	}
 	d := newDialers(srcs, o.dialTimeout)
-	conns := make([]*echoConn, o.n)
+	conns := make([]*echoConn, n)
 	var next atomic.Int64
 	var mu sync.Mutex
 	var fails failures
 	var wg sync.WaitGroup
-	for range min(o.dialers, o.n) {
+	for range min(o.dialers, n) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for ctx.Err() == nil {
 				i := int(next.Add(1)) - 1
-				if i >= o.n {
+				if i >= n {
 					return
 				}
 				t := o.targets[i%len(o.targets)]

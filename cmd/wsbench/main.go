@@ -4,8 +4,10 @@
 // loopback: how many idle WebSocket connections it holds and what each one
 // costs in resident memory (wsbench idle), how fast connections are
 // established, and the round-trip latency of a message through route
-// selection and a mock integration (wsbench echo). See BENCHMARKS.md at the
-// repository root for the method and the figures measured with it.
+// selection and a mock integration (wsbench echo), and how many messages per
+// second a publishing integration gets acknowledged by its broker (wsbench
+// publish). See BENCHMARKS.md at the repository root for the method and the
+// figures measured with it.
 //
 // The client side is a hand-written HTTP upgrade and masked frames on raw
 // TCP sockets, so that it stays cheap next to the gateway it measures.

@@ -21,6 +21,11 @@ Usage:
                                   deliveries per second through the management
                                   API (@connections, @batch, @topics) and their
                                   latency
+  wsbench publish -gateway BIN (-integration-config FILE | -type TYPE ...)
+                                  acknowledged publications per second
+                                  through a route on a publishing integration
+                                  (nats, redis, ...) to its broker, their
+                                  latency, errors and gateway CPU per message
   wsbench soak -gateway BIN [-duration 10m] [flags]
                                   hostile clients (slow-route floods, bad
                                   management calls, subscription floods)
@@ -55,6 +60,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = runPush(ctx, args[1:], stdout, stderr)
 	case "soak":
 		err = runSoak(ctx, args[1:], stdout, stderr)
+	case "publish":
+		err = runPublish(ctx, args[1:], stdout, stderr)
 	case "idle-worker":
 		err = runIdleWorker(ctx, args[1:], stdin, stdout, stderr)
 	case "help", "-h", "--help":

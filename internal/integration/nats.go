@@ -45,9 +45,10 @@ type NATSOptions struct {
 // is open; while it is not connected, publishing fails at once rather than
 // being buffered. Close it when the integrations using it are done.
 type NATSConn struct {
-	nc  *nats.Conn
-	js  jetstream.JetStream
-	log *slog.Logger
+	nc    *nats.Conn
+	js    jetstream.JetStream
+	log   *slog.Logger
+	flush *flushGroup
 }
 
 // DialNATS returns a connection to the server opts names. It does not wait
@@ -112,12 +113,14 @@ func DialNATS(opts NATSOptions, logger *slog.Logger) (*NATSConn, error) {
 		return nil, fmt.Errorf("nats: jetstream: %w", err)
 	}
 	c.nc, c.js = nc, js
+	c.flush = newFlushGroup(nc)
 	return c, nil
 }
 
 // Close closes the connection. Publishing through it fails afterwards.
 func (c *NATSConn) Close() error {
 	c.nc.Close()
+	c.flush.close()
 	return nil
 }
 
@@ -169,14 +172,7 @@ func (n *NATS) Invoke(ctx context.Context, ev *Event) (*Response, error) {
 		if err := n.Conn.nc.PublishMsg(msg); err != nil {
 			return nil, failf("nats publish: %v", n.Conn.natsErr(err))
 		}
-		if _, ok := callCtx.Deadline(); !ok {
-			// A flush needs a deadline; AWS's longest integration
-			// timeout stands in for none.
-			var cancel context.CancelFunc
-			callCtx, cancel = context.WithTimeout(callCtx, 29*time.Second)
-			defer cancel()
-		}
-		if err := n.Conn.nc.FlushWithContext(callCtx); err != nil {
+		if err := n.Conn.flush.wait(callCtx); err != nil {
 			return nil, publishFailed(callCtx, "nats publish", n.Timeout, err)
 		}
 		return ack.response(), nil
@@ -259,4 +255,119 @@ func natsToken(v string) error {
 		return errors.New(`the value holds ".", "*", ">" or white space, which a NATS subject token cannot`)
 	}
 	return nil
+}
+
+// maxFlushWait bounds a flush round trip whose publications have no
+// deadline: AWS's longest integration timeout.
+const maxFlushWait = 29 * time.Second
+
+// flushGroup confirms core NATS publications in rounds: one PING/PONG round
+// trip with the server confirms every publication waiting when the round
+// starts, instead of one round trip (and one write to the socket) per
+// publication. A round starts when the previous one has ended, so under
+// load each round covers the publications made during the previous one's
+// round trip, and with a single publication in flight a round is a plain
+// flush. Its goroutine is started by newFlushGroup and stopped by close.
+type flushGroup struct {
+	nc   *nats.Conn
+	kick chan struct{} // a round is waiting; buffered
+	stop chan struct{}
+	done chan struct{} // closed when run has returned
+
+	// mu guards next and closed.
+	mu     sync.Mutex
+	next   *flushRound // the round that starts next; nil when none waits
+	closed bool
+}
+
+// flushRound is one round trip and the publications it confirms.
+type flushRound struct {
+	deadline time.Time     // the latest deadline of its publications
+	done     chan struct{} // closed when err is set
+	err      error
+}
+
+func newFlushGroup(nc *nats.Conn) *flushGroup {
+	g := &flushGroup{nc: nc, kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+	go g.run()
+	return g
+}
+
+func (g *flushGroup) run() {
+	defer close(g.done)
+	for {
+		select {
+		case <-g.stop:
+			return
+		case <-g.kick:
+		}
+		for {
+			g.mu.Lock()
+			r := g.next
+			g.next = nil
+			g.mu.Unlock()
+			if r == nil {
+				break
+			}
+			ctx, cancel := context.WithDeadline(context.Background(), r.deadline)
+			r.err = g.nc.FlushWithContext(ctx)
+			cancel()
+			close(r.done)
+		}
+	}
+}
+
+// wait returns nil once the server has received every message published
+// on the connection before the call, or the error of the round trip that
+// was to confirm them, or ctx's error when ctx ends first.
+func (g *flushGroup) wait(ctx context.Context) error {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = time.Now().Add(maxFlushWait)
+	}
+	g.mu.Lock()
+	if g.closed {
+		g.mu.Unlock()
+		return nats.ErrConnectionClosed
+	}
+	r := g.next
+	if r == nil {
+		r = &flushRound{done: make(chan struct{})}
+		g.next = r
+	}
+	if deadline.After(r.deadline) {
+		r.deadline = deadline
+	}
+	g.mu.Unlock()
+	select {
+	case g.kick <- struct{}{}:
+	default:
+	}
+	select {
+	case <-r.done:
+		return r.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// close stops the group's goroutine and fails the round that had not
+// started. The connection is closed first, so that a round trip in
+// progress ends at once.
+func (g *flushGroup) close() {
+	g.mu.Lock()
+	if g.closed {
+		g.mu.Unlock()
+		return
+	}
+	g.closed = true
+	r := g.next
+	g.next = nil
+	g.mu.Unlock()
+	close(g.stop)
+	<-g.done
+	if r != nil {
+		r.err = nats.ErrConnectionClosed
+		close(r.done)
+	}
 }

@@ -1,12 +1,16 @@
 package integration
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -403,5 +407,169 @@ func eventually(t testing.TB, cond func() bool, what string) {
 			t.Fatalf("timed out: %s", what)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// proxy is a TCP proxy to a server that shows every chunk its clients
+// send, as read, to observe; observe is called from one goroutine per
+// client connection.
+type proxy struct{ addr string }
+
+func startProxy(t *testing.T, upstream string, observe func(chunk []byte)) *proxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var connsMu sync.Mutex
+	var conns []net.Conn
+	t.Cleanup(func() {
+		_ = ln.Close()
+		connsMu.Lock()
+		for _, c := range conns {
+			_ = c.Close()
+		}
+		connsMu.Unlock()
+		wg.Wait()
+	})
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			u, err := net.Dial("tcp", upstream)
+			if err != nil {
+				_ = c.Close()
+				continue
+			}
+			connsMu.Lock()
+			conns = append(conns, c, u)
+			connsMu.Unlock()
+			wg.Add(2)
+			go func() {
+				defer wg.Done()
+				_, _ = io.Copy(c, u)
+				_ = c.Close()
+			}()
+			go func() {
+				defer wg.Done()
+				defer u.Close()
+				buf := make([]byte, 64<<10)
+				for {
+					n, err := c.Read(buf)
+					if n > 0 {
+						observe(buf[:n])
+						if _, werr := u.Write(buf[:n]); werr != nil {
+							return
+						}
+					}
+					if err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	return &proxy{addr: ln.Addr().String()}
+}
+
+// countPings starts a proxy to a NATS server that counts the PINGs its
+// client sends; the NATS client makes one connection.
+func countPings(t *testing.T, url string) (*proxy, *atomic.Int64) {
+	t.Helper()
+	var pings atomic.Int64
+	// A PING may be split over two reads: keep the tail.
+	const ping = "\r\nPING\r\n"
+	var tail []byte
+	p := startProxy(t, strings.TrimPrefix(url, "nats://"), func(chunk []byte) {
+		data := append(tail, chunk...)
+		pings.Add(int64(bytes.Count(data, []byte(ping))))
+		tail = append([]byte(nil), data[max(0, len(data)-len(ping)+1):]...)
+	})
+	return p, &pings
+}
+
+// TestNATSCoreConfirmsInRounds publishes from many goroutines at once to
+// core NATS: every publication is acknowledged and received, and the
+// acknowledgements share round trips, so the gateway sends far fewer
+// PINGs than it publishes messages.
+func TestNATSCoreConfirmsInRounds(t *testing.T) {
+	srv := servicetest.NATS(t)
+	proxy, pings := countPings(t, srv.URL())
+	conn := dialNATS(t, "nats://"+proxy.addr)
+	const workers, each = 64, 40
+	sub, err := nats.Connect(srv.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sub.Close)
+	msgs := make(chan *nats.Msg, workers*each)
+	if _, err := sub.ChanSubscribe("rounds.>", msgs); err != nil {
+		t.Fatal(err)
+	}
+	if err := sub.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	n := &NATS{Conn: conn, Subject: mustTemplate(t, "rounds.{connectionId}"), Payload: PayloadBody, Timeout: 10 * time.Second}
+	before := pings.Load()
+	var wg sync.WaitGroup
+	errs := make(chan error, workers*each)
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				if _, err := n.Invoke(context.Background(), messageEvent(fmt.Sprint("c", w), fmt.Sprint(w, "-", i), "")); err != nil {
+					errs <- err
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatalf("publication failed: %v", err)
+	}
+	sent := pings.Load() - before
+	got := map[string]bool{}
+	for len(got) < workers*each {
+		got[string(receive(t, msgs).Data)] = true
+	}
+	if sent < 1 || sent > workers*each/2 {
+		t.Errorf("%d PINGs for %d publications made 64 at a time, want at least 1 and at most half as many", sent, workers*each)
+	}
+	t.Logf("%d PINGs for %d publications", sent, workers*each)
+}
+
+// TestNATSCoreAfterClose checks that a core publication through a closed
+// connection fails at once, and that Close may be called again.
+func TestNATSCoreAfterClose(t *testing.T) {
+	srv := servicetest.NATS(t)
+	conn, err := DialNATS(NATSOptions{URL: srv.URL()}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := &NATS{Conn: conn, Subject: mustTemplate(t, "closed"), Timeout: 20 * time.Second}
+	if _, err := n.Invoke(context.Background(), messageEvent("c", "x", "")); err != nil {
+		t.Fatalf("before Close: %v", err)
+	}
+	_ = conn.Close()
+	_ = conn.Close()
+	done := make(chan error, 1)
+	go func() {
+		_, err := n.Invoke(context.Background(), messageEvent("c", "x", ""))
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrFailed) {
+			t.Errorf("after Close: %v, want ErrFailed", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("publishing through a closed connection waited")
 	}
 }

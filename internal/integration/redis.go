@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -32,6 +33,7 @@ type RedisOptions struct {
 // again once it is back. Close it when the integrations using it are done.
 type RedisConn struct {
 	client *redis.Client
+	batch  *redisBatch
 }
 
 // DialRedis returns a pool for the server opts names, without connecting.
@@ -62,11 +64,16 @@ func DialRedis(opts RedisOptions) (*RedisConn, error) {
 	opt.DialerRetries = 1
 	opt.DisableIdentity = true
 	opt.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
-	return &RedisConn{client: redis.NewClient(opt)}, nil
+	client := redis.NewClient(opt)
+	return &RedisConn{client: client, batch: newRedisBatch(client)}, nil
 }
 
-// Close closes the pool.
-func (c *RedisConn) Close() error { return c.client.Close() }
+// Close closes the pool. Publishing through it fails afterwards.
+func (c *RedisConn) Close() error {
+	err := c.client.Close()
+	c.batch.close()
+	return err
+}
 
 // Redis appends each event to a Redis stream (XADD, acknowledged with the
 // entry id) or publishes it to a Redis channel (PUBLISH, acknowledged with
@@ -105,7 +112,12 @@ func (r *Redis) Invoke(ctx context.Context, ev *Event) (*Response, error) {
 		if err != nil {
 			return nil, err
 		}
-		n, err := r.Conn.client.Publish(callCtx, channel, data).Result()
+		var cmd *redis.IntCmd
+		err = r.Conn.batch.do(callCtx, func(ctx context.Context, p redis.Pipeliner) { cmd = p.Publish(ctx, channel, data) })
+		var n int64
+		if err == nil {
+			n, err = cmd.Result()
+		}
 		if err != nil {
 			return nil, publishFailed(callCtx, "redis PUBLISH", r.Timeout, err)
 		}
@@ -130,10 +142,158 @@ func (r *Redis) Invoke(ctx context.Context, ev *Event) (*Response, error) {
 	if r.MaxLen > 0 {
 		args.MaxLen, args.Approx = r.MaxLen, true
 	}
-	id, err := r.Conn.client.XAdd(callCtx, args).Result()
+	var cmd *redis.StringCmd
+	err = r.Conn.batch.do(callCtx, func(ctx context.Context, p redis.Pipeliner) { cmd = p.XAdd(ctx, args) })
+	var id string
+	if err == nil {
+		id, err = cmd.Result()
+	}
 	if err != nil {
 		return nil, publishFailed(callCtx, "redis XADD", r.Timeout, err)
 	}
 	ack.Stream, ack.ID = stream, id
 	return ack.response(), nil
+}
+
+// maxBatchWait bounds a pipeline whose commands have no deadline: AWS's
+// longest integration timeout.
+const maxBatchWait = 29 * time.Second
+
+// redisBatch sends the commands of concurrent publications to Redis in
+// pipelines: one write and one read of the answers for every command
+// waiting when a round starts, instead of a write, a read and a pooled
+// connection per command. A round starts when the previous one has ended,
+// so under load each round holds the commands queued during the previous
+// one, and a lone command goes out at once. Each command has its own
+// answer or error, as without the pipeline; a pipeline is never retried.
+// Its goroutine is started by newRedisBatch and stopped by close.
+type redisBatch struct {
+	client *redis.Client
+	kick   chan struct{} // a round is waiting; buffered
+	stop   chan struct{}
+	done   chan struct{} // closed when run has returned
+
+	// mu guards next and closed.
+	mu     sync.Mutex
+	next   *redisRound // the round that starts next; nil when none waits
+	closed bool
+}
+
+// redisRound is one pipeline and the commands in it.
+type redisRound struct {
+	deadline time.Time // the latest deadline of its commands' calls
+	queue    []func(context.Context, redis.Pipeliner)
+	done     chan struct{} // closed once the pipeline has run, or err is set
+	err      error         // the round failed as a whole
+}
+
+func newRedisBatch(client *redis.Client) *redisBatch {
+	b := &redisBatch{client: client, kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+	go b.run()
+	return b
+}
+
+func (b *redisBatch) run() {
+	defer close(b.done)
+	for {
+		select {
+		case <-b.stop:
+			return
+		case <-b.kick:
+		}
+		for {
+			b.mu.Lock()
+			r := b.next
+			b.next = nil
+			b.mu.Unlock()
+			if r == nil {
+				break
+			}
+			ctx, cancel := context.WithDeadline(context.Background(), r.deadline)
+			pipe := b.client.Pipeline()
+			for _, add := range r.queue {
+				add(ctx, pipe)
+			}
+			// An error the server answered belongs to its command, and
+			// the others hold their results. Any other error (no
+			// connection, a timeout, a connection lost) is the whole
+			// round's: go-redis does not always set it on the commands,
+			// and the ones answered before it are then not acknowledged,
+			// their outcome being unknown to the caller of the round.
+			if err := execPipeline(ctx, pipe); err != nil {
+				r.err = err
+			}
+			cancel()
+			close(r.done)
+		}
+	}
+}
+
+// execPipeline sends the pipeline and returns an error that is not the
+// server's answer to one of its commands.
+func execPipeline(ctx context.Context, pipe redis.Pipeliner) error {
+	_, err := pipe.Exec(ctx)
+	var answered redis.Error
+	if err == nil || errors.As(err, &answered) {
+		return nil
+	}
+	return err
+}
+
+// do has add queue one command on the pipeline of the next round and
+// returns nil once that pipeline has run, when the command holds its
+// result or the server's error. Otherwise the command must not be read: do
+// returns the round's error (see run), ctx's error when ctx ends first, or
+// redis.ErrClosed when the pool was closed before the round was sent.
+func (b *redisBatch) do(ctx context.Context, add func(context.Context, redis.Pipeliner)) error {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = time.Now().Add(maxBatchWait)
+	}
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return redis.ErrClosed
+	}
+	r := b.next
+	if r == nil {
+		r = &redisRound{done: make(chan struct{})}
+		b.next = r
+	}
+	r.queue = append(r.queue, add)
+	if deadline.After(r.deadline) {
+		r.deadline = deadline
+	}
+	b.mu.Unlock()
+	select {
+	case b.kick <- struct{}{}:
+	default:
+	}
+	select {
+	case <-r.done:
+		return r.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// close stops the batch's goroutine. The commands of the round that had
+// not started are not sent and their calls fail with redis.ErrClosed; the
+// pool is closed first, so that a pipeline in progress ends at once.
+func (b *redisBatch) close() {
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return
+	}
+	b.closed = true
+	r := b.next
+	b.next = nil
+	b.mu.Unlock()
+	close(b.stop)
+	<-b.done
+	if r != nil {
+		r.err = redis.ErrClosed
+		close(r.done)
+	}
 }

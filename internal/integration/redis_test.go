@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -197,5 +199,134 @@ func TestRedisOutage(t *testing.T) {
 		if got, ok := stored[id]; !ok || (got != body && got != "(before the restart)") {
 			t.Errorf("acknowledged %q (entry %s) is not in the stream", body, id)
 		}
+	}
+}
+
+// TestRedisPipelinesConcurrentAppends appends from many goroutines at
+// once: every append is acknowledged with the id of its own entry, and the
+// appends share pipelines, so the gateway writes to Redis far fewer times
+// than it appends.
+func TestRedisPipelinesConcurrentAppends(t *testing.T) {
+	srv := servicetest.Redis(t)
+	var writes atomic.Int64
+	p := startProxy(t, srv.Addr, func([]byte) { writes.Add(1) })
+	conn := dialRedis(t, "redis://"+p.addr+"/0")
+	r := &Redis{Conn: conn, Stream: mustTemplate(t, "rounds"), Payload: PayloadBody, Timeout: 10 * time.Second}
+	const workers, each = 64, 40
+	// The pool's connections are made, and counted, before the appends.
+	for range 2 {
+		if _, err := r.Invoke(context.Background(), messageEvent("c", "warm", "")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := writes.Load()
+	var mu sync.Mutex
+	acked := map[string]string{} // entry id → body
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				body := fmt.Sprint(w, "-", i)
+				resp, err := r.Invoke(context.Background(), messageEvent(fmt.Sprint("c", w), body, ""))
+				if err != nil {
+					t.Errorf("append failed: %v", err)
+					return
+				}
+				mu.Lock()
+				acked[fmt.Sprint(decodeAck(t, resp)["id"])] = body
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	sent := writes.Load() - before
+	if t.Failed() {
+		return
+	}
+	entries, err := redisClient(t, srv).XRange(context.Background(), "rounds", "-", "+").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(acked) != workers*each || len(entries) != workers*each+2 {
+		t.Fatalf("%d distinct ids acknowledged, %d entries, want %d", len(acked), len(entries), workers*each)
+	}
+	for _, e := range entries[2:] {
+		if body := fmt.Sprint(e.Values["body"]); acked[e.ID] != body {
+			t.Errorf("entry %s holds %q, acknowledged with %q", e.ID, body, acked[e.ID])
+		}
+	}
+	if sent < 1 || sent > workers*each/2 {
+		t.Errorf("%d writes to Redis for %d appends made 64 at a time, want at least 1 and at most half as many", sent, workers*each)
+	}
+	t.Logf("%d writes to Redis for %d appends", sent, workers*each)
+}
+
+// TestRedisAfterClose checks that publishing through a closed pool fails
+// at once, and that Close may be called again.
+func TestRedisAfterClose(t *testing.T) {
+	srv := servicetest.Redis(t)
+	conn, err := DialRedis(RedisOptions{URL: srv.URL()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &Redis{Conn: conn, Stream: mustTemplate(t, "closed"), Timeout: 20 * time.Second}
+	if _, err := r.Invoke(context.Background(), messageEvent("c", "x", "")); err != nil {
+		t.Fatalf("before Close: %v", err)
+	}
+	_ = conn.Close()
+	_ = conn.Close()
+	done := make(chan error, 1)
+	go func() {
+		_, err := r.Invoke(context.Background(), messageEvent("c", "x", ""))
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrFailed) {
+			t.Errorf("after Close: %v, want ErrFailed", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("publishing through a closed pool waited")
+	}
+}
+
+// TestRedisPipelineErrorsStayWithTheirCommand appends concurrently to a
+// stream and to a key that is not one: the appends to the key fail with
+// the server's error, and the others, in the same pipelines, succeed.
+func TestRedisPipelineErrorsStayWithTheirCommand(t *testing.T) {
+	srv := servicetest.Redis(t)
+	if err := redisClient(t, srv).Set(context.Background(), "notastream", "x", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	conn := dialRedis(t, srv.URL())
+	good := &Redis{Conn: conn, Stream: mustTemplate(t, "good"), Payload: PayloadBody, Timeout: 10 * time.Second}
+	bad := &Redis{Conn: conn, Stream: mustTemplate(t, "notastream"), Payload: PayloadBody, Timeout: 10 * time.Second}
+	var wg sync.WaitGroup
+	for w := range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 50 {
+				in := Integration(good)
+				if (w+i)%2 == 0 {
+					in = bad
+				}
+				_, err := in.Invoke(context.Background(), messageEvent("c", "x", ""))
+				switch {
+				case in == bad && (!errors.Is(err, ErrFailed) || !strings.Contains(err.Error(), "WRONGTYPE")):
+					t.Errorf("append to a string key: %v, want the WRONGTYPE error", err)
+					return
+				case in == good && err != nil:
+					t.Errorf("append to the stream: %v", err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if n, err := redisClient(t, srv).XLen(context.Background(), "good").Result(); err != nil || n != 16*25 {
+		t.Errorf("the stream holds %d entries (%v), want %d", n, err, 16*25)
 	}
 }
