@@ -24,8 +24,10 @@ func natsGateway(t *testing.T) (*gt.Gateway, *servicetest.NATSServer, jetstream.
 	srv := servicetest.NATS(t)
 	g := gt.Start(t, fmt.Sprintf(`
 routes:
+  # A publication the server loses while it restarts is answered with the
+  # Internal server error frame after timeout, and the tests send again.
   $default:
-    integration: {type: nats, url: %[1]q, subject: "work.{routeKey}", jetstream: true, declare: true, stream: WORK}
+    integration: {type: nats, url: %[1]q, subject: "work.{routeKey}", jetstream: true, declare: true, stream: WORK, timeout: 3s}
     route_response: true
   $disconnect:
     integration: {type: nats, url: %[1]q, subject: "work.{routeKey}", jetstream: true, declare: true, stream: WORK}
