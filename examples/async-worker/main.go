@@ -1,6 +1,6 @@
 // Command async-worker is the second half of AWS's asynchronous WebSocket
 // pattern, run against wsgate: a client's message reaches a broker through a
-// nats or redis integration (or an AMQP queue), carrying its connectionId; this
+// nats, redis or amqp integration, carrying its connectionId; this
 // worker takes it from the broker, does some work, and pushes the result back
 // to the connection with the unmodified AWS SDK's apigatewaymanagementapi
 // client, signed with the credentials of the standard AWS environment
