@@ -5,22 +5,25 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
 )
 
-// amqpConnectionIDHeader is the header a payload: body message names its
-// connection in; it is looked up in any case (see amqpHeader).
+// The headers wsgate's amqp integration sends beside a message; the
+// connection id is the one a payload: body message needs. They are looked
+// up in any case (see amqpHeader).
 const (
-	amqpConnectionIDHeader = "Wsgate-Connection-Id"
-	amqpEventTypeHeader    = "Wsgate-Event-Type"
-	amqpRequestIDHeader    = "Wsgate-Request-Id"
+	amqpConnectionIDHeader = "wsgate-connection-id"
+	amqpEventTypeHeader    = "wsgate-event-type"
+	amqpRequestIDHeader    = "wsgate-request-id"
 )
 
 // amqpSource consumes a RabbitMQ queue with manual acknowledgements, one
 // unacknowledged message at a time (prefetch 1). With -declare it declares
-// the queue, durable, and with -exchange binds it. It reconnects by itself
+// the queue, durable, and with -exchange declares that exchange, durable,
+// and binds the queue to it. It reconnects by itself
 // when the connection drops; the messages it held are then delivered again
 // by RabbitMQ.
 type amqpSource struct {
@@ -79,6 +82,14 @@ func (s *amqpSource) consume(ctx context.Context, handle func(context.Context, d
 			return fmt.Errorf("declaring queue %s: %w", s.o.queue, err)
 		}
 		if s.o.exchange != "" {
+			// As wsgate's declare: true does, so that whichever of the
+			// two starts first, the other finds the exchange it expects.
+			// amq.* names are the broker's own, always there.
+			if !strings.HasPrefix(s.o.exchange, "amq.") {
+				if err := ch.ExchangeDeclare(s.o.exchange, s.o.exchangeType, true, false, false, false, nil); err != nil {
+					return fmt.Errorf("declaring exchange %s (%s, durable): %w", s.o.exchange, s.o.exchangeType, err)
+				}
+			}
 			key := s.o.routingKey
 			if key == "" {
 				key = s.o.queue

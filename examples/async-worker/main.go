@@ -1,6 +1,6 @@
 // Command async-worker is the second half of AWS's asynchronous WebSocket
 // pattern, run against wsgate: a client's message reaches a broker through a
-// nats or redis integration (or an AMQP queue), carrying its connectionId; this
+// nats, redis or amqp integration, carrying its connectionId; this
 // worker takes it from the broker, does some work, and pushes the result back
 // to the connection with the unmodified AWS SDK's apigatewaymanagementapi
 // client, signed with the credentials of the standard AWS environment
@@ -84,10 +84,11 @@ type options struct {
 	consumer  string
 	claimIdle time.Duration
 	// amqp
-	queue      string
-	declare    bool
-	exchange   string
-	routingKey string
+	queue        string
+	declare      bool
+	exchange     string
+	exchangeType string
+	routingKey   string
 
 	accessKeyID     string
 	secretAccessKey string
@@ -173,8 +174,9 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	fs.StringVar(&o.consumer, "consumer", host, "redis: this worker's consumer name in the group, unique among the workers")
 	fs.DurationVar(&o.claimIdle, "claim-idle", time.Minute, "redis: take over entries another consumer has held unacknowledged this long (a worker that died)")
 	fs.StringVar(&o.queue, "queue", "", "amqp: the queue to consume")
-	fs.BoolVar(&o.declare, "declare", false, "amqp: declare the queue (durable) and, with -exchange, bind it")
-	fs.StringVar(&o.exchange, "exchange", "", "amqp: with -declare, the exchange to bind the queue to")
+	fs.BoolVar(&o.declare, "declare", false, "amqp: declare the queue (durable) and, with -exchange, declare the exchange and bind the queue to it")
+	fs.StringVar(&o.exchange, "exchange", "", "amqp: with -declare, the exchange to bind the queue to, declared durable as wsgate's declare: true does unless its name starts with amq.")
+	fs.StringVar(&o.exchangeType, "exchange-type", "topic", "amqp: with -exchange, the exchange's type: direct, fanout, topic or headers (the route's exchange_type)")
 	fs.StringVar(&o.routingKey, "routing-key", "", "amqp: with -exchange, the binding key (default: the queue's name)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -201,8 +203,8 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 		if o.stream == "" {
 			problems = append(problems, "-broker "+o.broker+" needs -stream")
 		}
-		if set["queue"] || set["declare"] || set["exchange"] || set["routing-key"] {
-			problems = append(problems, "-queue, -declare, -exchange and -routing-key are only used with -broker amqp")
+		if set["queue"] || set["declare"] || set["exchange"] || set["exchange-type"] || set["routing-key"] {
+			problems = append(problems, "-queue, -declare, -exchange, -exchange-type and -routing-key are only used with -broker amqp")
 		}
 	case "amqp":
 		if o.queue == "" {
@@ -214,8 +216,13 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 		if (o.exchange != "" || o.routingKey != "") && !o.declare {
 			problems = append(problems, "-exchange and -routing-key need -declare")
 		}
-		if o.routingKey != "" && o.exchange == "" {
-			problems = append(problems, "-routing-key needs -exchange")
+		if (o.routingKey != "" || set["exchange-type"]) && o.exchange == "" {
+			problems = append(problems, "-routing-key and -exchange-type need -exchange")
+		}
+		switch o.exchangeType {
+		case "direct", "fanout", "topic", "headers":
+		default:
+			problems = append(problems, fmt.Sprintf("-exchange-type %q: want direct, fanout, topic or headers", o.exchangeType))
 		}
 	case "":
 		problems = append(problems, "-broker is required: nats, redis or amqp")

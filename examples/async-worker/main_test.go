@@ -20,7 +20,6 @@ import (
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	stopRabbitMQ()
 	if code == 0 {
 		if err := goleak.Find(); err != nil {
 			fmt.Fprintf(os.Stderr, "goroutines left running: %v\n", err)
@@ -153,6 +152,8 @@ func TestUsage(t *testing.T) {
 		{[]string{"-broker", "amqp"}, env, "-broker amqp needs -queue"},
 		{[]string{"-broker", "amqp", "-queue", "q", "-stream", "s"}, env, "-stream and -group are only used with -broker nats or redis"},
 		{[]string{"-broker", "amqp", "-queue", "q", "-exchange", "x"}, env, "-exchange and -routing-key need -declare"},
+		{[]string{"-broker", "amqp", "-queue", "q", "-declare", "-exchange-type", "direct"}, env, "-routing-key and -exchange-type need -exchange"},
+		{[]string{"-broker", "amqp", "-queue", "q", "-declare", "-exchange", "x", "-exchange-type", "queue"}, env, `-exchange-type "queue": want direct, fanout, topic or headers`},
 		{[]string{"-broker", "nats", "-stream", "S", "-consumer", "c"}, env, "-consumer is only used with -broker redis"},
 		{[]string{"-broker", "redis", "-stream", "s", "-subject", "a.b"}, env, "-subject is only used with -broker nats"},
 		{[]string{"-broker", "nats", "-stream", "S", "-payload", "json"}, env, `-payload "json": want event or body`},

@@ -84,8 +84,8 @@ func fromRedisEntry(values map[string]any) (delivery, error) {
 }
 
 // amqpHeader returns the string value of the header whose name is name in
-// any case: AMQP header names are case-sensitive, and publishers spell the
-// identity's names differently.
+// any case: AMQP header names are case-sensitive, and publishers other than
+// wsgate may spell the identity's names otherwise.
 func amqpHeader(headers map[string]any, name string) string {
 	str := func(v any) string {
 		switch v := v.(type) {
