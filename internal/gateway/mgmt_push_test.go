@@ -329,16 +329,30 @@ func TestMgmtTopicSlowConsumer(t *testing.T) {
 		t.Fatalf("slow consumer $disconnect code %d, want 1008", dis.RequestContext.DisconnectStatusCode)
 	}
 	mgmtJSON(t, g, "GET", "/@connections/"+slow.ID, "", 410, nil)
-	gt.Eventually(t, func() bool {
+	// Hundreds of megabytes reach the subscribers: wait as long as they
+	// keep receiving, and fail when deliveries stop short of the end.
+	received := func() (total int, all bool) {
 		mu.Lock()
 		defer mu.Unlock()
+		all = true
 		for _, msgs := range got {
-			if len(msgs) < sent {
-				return false
-			}
+			total += len(msgs)
+			all = all && len(msgs) >= sent
 		}
-		return true
-	}, "every fast subscriber to receive all %d messages", sent)
+		return total, all
+	}
+	for last := -1; ; {
+		var total int
+		gt.Eventually(t, func() bool {
+			var all bool
+			total, all = received()
+			return all || total > last
+		}, "every fast subscriber to receive all %d messages (stalled at %d deliveries)", sent, last)
+		if _, all := received(); all {
+			break
+		}
+		last = total
+	}
 	mu.Lock()
 	defer mu.Unlock()
 	for i, msgs := range got {
