@@ -1,6 +1,9 @@
 package config
 
-import "regexp"
+import (
+	"regexp"
+	"time"
+)
 
 // IntegrationLambda invokes an AWS Lambda function: through the Lambda
 // Invoke API (real AWS Lambda or the Runtime Interface Emulator), or as a
@@ -42,6 +45,22 @@ type Lambda struct {
 	// Concurrency is how many copies of the program run, one invocation
 	// each at a time. Default 2.
 	Concurrency int `yaml:"concurrency"`
+
+	// Build is the directory of a Go main package, built with the local Go
+	// toolchain into wsgate's cache and run as Command would be; it is
+	// rebuilt, and the next invocation uses the new program, when its
+	// sources change. Set Command, Build or FunctionName.
+	Build string `yaml:"build"`
+	// Name is a local function's name: AWS_LAMBDA_FUNCTION_NAME and the
+	// invoked ARN. Default: the base name of Command or Build.
+	Name string `yaml:"name"`
+	// Timeout is a local function's own timeout, as Lambda's: an invocation
+	// running longer fails ("Task timed out") and its process is restarted.
+	// Default 0: the integration's timeout alone bounds it.
+	Timeout time.Duration `yaml:"timeout"`
+	// MemorySize is AWS_LAMBDA_FUNCTION_MEMORY_SIZE of a local function, in
+	// MB. Default 128.
+	MemorySize int `yaml:"memory_size"`
 }
 
 // SigV4Auth lets management callers sign requests with AWS Signature
@@ -68,14 +87,30 @@ func (l *Lambda) fillDefaults() {
 }
 
 func (k *checker) lambda(p string, l Lambda) {
-	switch {
-	case l.Command != "" && l.FunctionName != "":
-		k.add(p, "set command (a local program) or function_name (the Invoke API), not both")
-	case l.Command == "" && l.FunctionName == "":
-		k.add(p, "set command (a local program) or function_name (the Invoke API)")
+	set := 0
+	for _, v := range []string{l.Command, l.Build, l.FunctionName} {
+		if v != "" {
+			set++
+		}
 	}
-	if l.Command == "" && (len(l.Args) > 0 || len(l.Env) > 0) {
-		k.add(p+".args", "args and env are for command")
+	switch {
+	case set > 1:
+		k.add(p, "set one of command (a local program), build (a Go package run locally) and function_name (the Invoke API)")
+	case set == 0:
+		k.add(p, "set command (a local program), build (a Go package run locally) or function_name (the Invoke API)")
+	}
+	local := l.Command != "" || l.Build != ""
+	if !local && (len(l.Args) > 0 || len(l.Env) > 0) {
+		k.add(p+".args", "args and env are for command and build")
+	}
+	if !local && (l.Name != "" || l.Timeout != 0 || l.MemorySize != 0) {
+		k.add(p+".name", "name, timeout and memory_size are for command and build")
+	}
+	if l.Timeout < 0 || l.Timeout > 15*time.Minute {
+		k.add(p+".timeout", "must be from 1s to 15m (Lambda's), got %v", l.Timeout)
+	}
+	if l.MemorySize != 0 && (l.MemorySize < 128 || l.MemorySize > 10240) {
+		k.add(p+".memory_size", "must be from 128 to 10240 MB (Lambda's), got %d", l.MemorySize)
 	}
 	if l.Endpoint != "" && !isHTTPURL(l.Endpoint) {
 		k.add(p+".endpoint", "%q must be an absolute http:// or https:// URL", l.Endpoint)
