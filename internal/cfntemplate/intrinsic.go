@@ -24,6 +24,10 @@ var noValue = noValueType{}
 // between resources' names.
 const maxDepth = 64
 
+// maxSteps bounds the values one Load evaluates, so that YAML aliases
+// cannot make it take exponential time.
+const maxSteps = 200000
+
 // intrinsic reports whether n is an intrinsic function call — a short-form
 // tag such as !Ref or a one-key mapping such as {"Fn::Sub": …} — and returns
 // its full name ("Ref", "Fn::Sub", "Condition") and argument node.
@@ -54,6 +58,12 @@ func intrinsic(n *yaml.Node) (name string, arg *yaml.Node, ok bool) {
 // problem it records an error and returns ok false.
 func (t *template) eval(n *yaml.Node, path string) (v any, ok bool) {
 	n = resolve(n)
+	if t.steps++; t.steps > maxSteps {
+		if t.steps == maxSteps+1 {
+			t.errorf(n.Line, path, "the template expands to more than %d values (aliases?)", maxSteps)
+		}
+		return nil, false
+	}
 	if t.depth >= maxDepth {
 		t.errorf(n.Line, path, "intrinsic functions nested deeper than %d", maxDepth)
 		return nil, false

@@ -79,6 +79,10 @@ func (r *Result) line(path string) int {
 		if n, ok := r.lines[path]; ok {
 			return n
 		}
+		if i := strings.LastIndexByte(path, '['); i > 0 && strings.HasSuffix(path, "]") {
+			path = path[:i]
+			continue
+		}
 		i := strings.LastIndexByte(path, '.')
 		if i < 0 {
 			break

@@ -118,7 +118,7 @@ func (t *template) build() {
 		return
 	}
 	b := &builder{t: t, api: apis[0], used: map[string]bool{}, lambdas: map[string]*config.Lambda{},
-		routeIDs: map[string]string{}, responses: map[string]bool{}, intResponses: map[string][]*resource{}}
+		routeIDs: map[string]string{}, responses: map[string]*resource{}, intResponses: map[string][]*resource{}}
 	b.apiResource()
 	for _, id := range t.order {
 		r := t.res[id]
@@ -166,8 +166,8 @@ func (t *template) build() {
 			t.ignore(Ignored{LogicalID: id, Type: r.typ, Line: r.line, Reason: ignoredReason(r.typ)})
 		}
 	}
-	for id := range b.responses {
-		t.errorf(t.res[t.ids[id]].line, "Resources."+t.ids[id], "the route response's RouteId names no route")
+	for _, rr := range b.responses {
+		t.errorf(rr.keyLine("RouteId"), propPath(rr, "RouteId"), "names no route of the template; write !Ref ROUTE")
 	}
 	if len(t.result.Config.Routes) == 0 && len(t.errs) == 0 {
 		t.errorf(b.api.line, "Resources."+b.api.id, "the API has no routes (AWS::ApiGatewayV2::Route)")
@@ -184,8 +184,8 @@ type builder struct {
 	lambdas map[string]*config.Lambda
 	// routeIDs maps a route id to its route key, for route responses.
 	routeIDs map[string]string
-	// responses holds the route ids that have a $default route response.
-	responses map[string]bool
+	// responses holds the $default route responses by route id.
+	responses map[string]*resource
 	// intResponses holds the integration responses by integration id.
 	intResponses map[string][]*resource
 	stageSeen    *resource
@@ -369,7 +369,7 @@ func (b *builder) routeResponse(r *resource) {
 		b.t.errorf(r.keyLine("RouteResponseKey"), propPath(r, "RouteResponseKey"), "%q: AWS takes only $default", key)
 	}
 	if id, ok := b.str(r, "RouteId", true); ok {
-		b.responses[id] = true
+		b.responses[id] = r
 	}
 }
 
@@ -398,7 +398,7 @@ func (b *builder) route(r *resource) {
 	b.line(path, r.line)
 	b.routeIDs[r.ref] = key
 	route := config.Route{}
-	if b.responses[r.ref] {
+	if b.responses[r.ref] != nil {
 		delete(b.responses, r.ref)
 		route.RouteResponse = true
 		b.line(path+".route_response", r.line)
@@ -566,7 +566,7 @@ func (b *builder) integration(r *resource, routeKey string) (config.Integration,
 		return in, false
 	}
 	in.Timeout = time.Duration(ms) * time.Millisecond
-	b.line("routes."+routeKey+".integration.timeout", r.line)
+	b.line("routes."+routeKey+".integration.timeout", r.keyLine("TimeoutInMillis"))
 	if ct, ok := b.str(r, "ConnectionType", false); ok && ct != "" && ct != "INTERNET" {
 		t.errorf(r.keyLine("ConnectionType"), propPath(r, "ConnectionType"), "%q is not supported; wsgate reaches backends over its own network (INTERNET)", ct)
 	}

@@ -235,8 +235,9 @@ type template struct {
 	ids map[string]string
 
 	result *Result
-	// depth bounds the nesting of intrinsic functions.
-	depth int
+	// depth bounds the nesting of intrinsic functions, steps the values
+	// evaluated.
+	depth, steps int
 }
 
 // resource is one entry of Resources.
