@@ -160,10 +160,28 @@ func (t *template) build() {
 		case isFunction(r.typ):
 			t.ignore(Ignored{LogicalID: id, Type: r.typ, Line: r.line, Reason: "not used by the API"})
 		case r.typ == typeIntegrationResponse:
-			// Reported with its integration.
-		case strings.HasPrefix(r.typ, "AWS::ApiGatewayV2::") && ignoredTypes[r.typ] == "":
+			// Reported with its integration, below.
+		case r.typ == typeAPI, r.typ == typeStage, r.typ == typeDeployment, r.typ == typeRoute, r.typ == typeRouteResponse:
+			// Mapped above.
 		default:
 			t.ignore(Ignored{LogicalID: id, Type: r.typ, Line: r.line, Reason: ignoredReason(r.typ)})
+		}
+	}
+	pending := map[*resource]string{}
+	for id, list := range b.intResponses {
+		for _, ir := range list {
+			pending[ir] = id
+		}
+	}
+	for _, lid := range t.order {
+		ir := t.res[lid]
+		id, ok := pending[ir]
+		switch {
+		case !ok:
+		case b.resourceByID(id, typeIntegration) == nil:
+			t.errorf(ir.keyLine("IntegrationId"), propPath(ir, "IntegrationId"), "names no integration of the template; write !Ref INTEGRATION")
+		default:
+			t.ignore(Ignored{LogicalID: ir.id, Type: ir.typ, Line: ir.line, Reason: "no route targets its integration"})
 		}
 	}
 	for _, rr := range b.responses {

@@ -498,6 +498,12 @@ func TestErrors(t *testing.T) {
 			"  A:\n    Type: AWS::ApiGatewayV2::Authorizer\n    Properties:\n      ApiId: !Ref Api\n      AuthorizerType: REQUEST\n      AuthorizerUri: !GetAtt Fn.Arn\n      IdentitySource: [method.request.header.X] #<\n", Options{}, "authorizer.identity_sources[0]", "is not an identity source"},
 		{"wrong ApiId", route("      RouteKey: r\n      Target: !Join [/, [integrations, !Ref Mock]]\n") + "  S:\n    Type: AWS::ApiGatewayV2::Stage\n    Properties:\n      ApiId: other #<\n      StageName: s\n", Options{}, "Resources.S.Properties.ApiId", "not the template's API"},
 		{"unknown section", "Outputz: {} #<\n", Options{}, "Outputz", "unknown template section"},
+		{"OpenAPI body", "", Options{}, "Resources.Api.Properties.Body", "not supported"},
+		{"route request parameters", route("      RouteKey: r\n      RequestParameters: {} #<\n      Target: !Join [/, [integrations, !Ref Mock]]\n"), Options{}, "Resources.R.Properties.RequestParameters", "not supported"},
+		{"VPC link", integ("      IntegrationType: HTTP_PROXY\n      IntegrationUri: http://127.0.0.1:1/\n      ConnectionType: VPC_LINK #<\n"), Options{}, "Resources.I.Properties.ConnectionType", "not supported"},
+		{"integration response naming nothing", "  IR:\n    Type: AWS::ApiGatewayV2::IntegrationResponse\n    Properties:\n      ApiId: !Ref Api\n      IntegrationId: nope #<\n      IntegrationResponseKey: $default\n", Options{}, "Resources.IR.Properties.IntegrationId", "names no integration"},
+		{"route response naming nothing", "  RR:\n    Type: AWS::ApiGatewayV2::RouteResponse\n    Properties:\n      ApiId: !Ref Api\n      RouteId: nope #<\n      RouteResponseKey: $default\n", Options{}, "Resources.RR.Properties.RouteId", "names no route"},
+		{"unknown resource attribute", "  X:\n    Type: AWS::SQS::Queue\n    Propertie: {} #<\n", Options{}, "Resources.X.Propertie", "unknown resource attribute"},
 		{"other transform", "Transform: AWS::Include #<\n", Options{}, "Transform", "not supported"},
 	}
 	for _, tc := range tests {
@@ -508,6 +514,9 @@ func TestErrors(t *testing.T) {
 				text = strings.Replace(text, "Parameters:\n", "Parameters:\n  NoDefault: {Type: String} #<\n", 1)
 			case "HTTP API":
 				text = strings.Replace(text, "ProtocolType: WEBSOCKET", "ProtocolType: HTTP #<", 1)
+			case "OpenAPI body":
+				text = strings.Replace(text, "  Api:\n", "  Api: #<\n", 1)
+				text = strings.Replace(text, "ProtocolType: WEBSOCKET", "ProtocolType: WEBSOCKET\n      Body: {}", 1)
 			case "parameter override unknown":
 				text = strings.Replace(text, "Parameters:", "Parameters: #<", 1)
 			}
@@ -579,5 +588,55 @@ func TestAliasBomb(t *testing.T) {
 	_, err := Load(writeTemplate(t, text), Options{})
 	if err == nil || !strings.Contains(err.Error(), "expands to more than") {
 		t.Fatalf("got %v", err)
+	}
+}
+
+// TestIgnoredPieces: what has no effect is listed with its reason, never
+// skipped.
+func TestIgnoredPieces(t *testing.T) {
+	text := strings.Replace(base, "ProtocolType: WEBSOCKET", "ProtocolType: WEBSOCKET\n      DisableExecuteApiEndpoint: true", 1) + `  Spare:
+    Type: AWS::ApiGatewayV2::Integration
+    Properties: {ApiId: !Ref Api, IntegrationType: MOCK}
+  SpareResponse:
+    Type: AWS::ApiGatewayV2::IntegrationResponse
+    Properties: {ApiId: !Ref Api, IntegrationId: !Ref Spare, IntegrationResponseKey: $default}
+  Rule:
+    Type: AWS::ApiGatewayV2::RoutingRule
+    Properties: {}
+  Fn2:
+    Type: AWS::Serverless::Function
+    Properties: {CodeUri: fn, Runtime: go1.x, Tracing: Active, Architectures: [arm64]}
+  FnRoute:
+    Type: AWS::ApiGatewayV2::Route
+    Properties:
+      ApiId: !Ref Api
+      RouteKey: fn
+      Target: !Join [/, [integrations, !Ref FnIntegration]]
+  FnIntegration:
+    Type: AWS::ApiGatewayV2::Integration
+    Properties: {ApiId: !Ref Api, IntegrationType: AWS_PROXY, IntegrationUri: !GetAtt Fn2.Arn, CredentialsArn: arn:aws:iam::000000000000:role/x}
+  FnIntegrationResponse:
+    Type: AWS::ApiGatewayV2::IntegrationResponse
+    Properties: {ApiId: !Ref Api, IntegrationId: !Ref FnIntegration, IntegrationResponseKey: $default}
+`
+	r := mustLoad(t, text, Options{})
+	got := map[string]string{}
+	for _, i := range r.Ignored {
+		got[i.LogicalID+"."+i.Property] = i.Reason
+	}
+	for key, reason := range map[string]string{
+		"Api.DisableExecuteApiEndpoint": "its own listener",
+		"Spare.":                        "no route targets it",
+		"SpareResponse.":                "no route targets its integration",
+		"Rule.":                         "does not create or emulate AWS::ApiGatewayV2::RoutingRule",
+		"Fn2.Tracing":                   "X-Ray",
+		"Fn2.Architectures":             "builds for this machine",
+		"FnIntegration.CredentialsArn":  "does not assume IAM roles",
+		"FnIntegrationResponse.":        "pass the backend's response through",
+		"Fn.":                           "not used by the API",
+	} {
+		if !strings.Contains(got[key], reason) {
+			t.Errorf("%s: reason %q, want it to mention %q (all: %v)", key, got[key], reason, r.Ignored)
+		}
 	}
 }
