@@ -64,6 +64,8 @@ func (b *builder) function(r *resource) (*config.Lambda, bool) {
 		}
 		f = merged
 	}
+	// The function's own properties; those from Globals were listed once
+	// when Globals was read.
 	b.props(r, functionProps)
 	name, ok := t.refOf(r, r.line, "Resources."+r.id)
 	if !ok {

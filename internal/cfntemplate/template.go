@@ -474,8 +474,11 @@ func (t *template) readGlobals(sec prop) {
 		case "Function":
 			t.globals = resolve(e.val)
 			for _, f := range t.entries(e.val, "Globals.Function") {
-				if _, ok := functionProps[f.key.Value]; !ok {
+				switch reason, ok := functionProps[f.key.Value]; {
+				case !ok:
 					t.errorf(f.key.Line, "Globals.Function."+f.key.Value, "property %q is not supported", f.key.Value)
+				case reason != "":
+					t.ignore(Ignored{LogicalID: "Globals", Type: "Globals.Function", Property: f.key.Value, Line: f.key.Line, Reason: reason})
 				}
 			}
 		case "Api", "HttpApi", "SimpleTable", "LayerVersion", "StateMachine":

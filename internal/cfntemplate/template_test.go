@@ -290,6 +290,7 @@ Globals:
     MemorySize: 256
     CodeUri: fn
     Handler: main
+    Tracing: Active
     Environment:
       Variables: {SHARED: global, OVERRIDDEN: global}
   Api:
@@ -317,7 +318,7 @@ Globals:
 	if fmt.Sprint(l.Env) != fmt.Sprint(want) || l.Timeout != 5*time.Second || l.MemorySize != 256 || !strings.HasSuffix(l.Build, "fn") {
 		t.Errorf("lambda %+v", l)
 	}
-	if len(r.Ignored) != 1 || r.Ignored[0].Type != "Globals.Api" {
+	if len(r.Ignored) != 2 || r.Ignored[0].Property != "Tracing" || r.Ignored[1].Type != "Globals.Api" {
 		t.Errorf("ignored %v", r.Ignored)
 	}
 }
