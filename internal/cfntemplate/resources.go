@@ -188,7 +188,7 @@ func (t *template) build() {
 		t.errorf(rr.keyLine("RouteId"), propPath(rr, "RouteId"), "names no route of the template; write !Ref ROUTE")
 	}
 	if len(t.result.Config.Routes) == 0 && len(t.errs) == 0 {
-		t.errorf(b.api.line, "Resources."+b.api.id, "the API has no routes (AWS::ApiGatewayV2::Route)")
+		t.errorf(b.api.line, "Resources."+b.api.id, "the API has no route with an integration (AWS::ApiGatewayV2::Route with a Target)")
 	}
 }
 
@@ -447,6 +447,14 @@ func (b *builder) route(r *resource) {
 		t.errorf(r.keyLine("AuthorizationType"), propPath(r, "AuthorizationType"), "AWS_IAM is not supported: wsgate does not verify IAM signatures of clients; use a CUSTOM (Lambda REQUEST) authorizer")
 	default:
 		t.errorf(r.keyLine("AuthorizationType"), propPath(r, "AuthorizationType"), "%q: WebSocket routes take NONE, AWS_IAM or CUSTOM", authType)
+	}
+	if _, set := r.props["Target"]; !set && (key == config.RouteConnect || key == config.RouteDisconnect) {
+		// As in AWS, $connect and $disconnect may have no integration:
+		// the connection is accepted once the authorizer allows it.
+		if route.RouteResponse {
+			t.errorf(r.line, "Resources."+r.id, "a route response needs an integration (Target)")
+		}
+		return
 	}
 	target, ok := b.str(r, "Target", true)
 	if !ok {
