@@ -19,8 +19,8 @@ import (
 // template: a comment header naming the template and listing what it
 // ignored, then the keys the template owns; every other key keeps its
 // default. config.Parse accepts it, and serve runs it as it runs the
-// template. Local paths are written relative to the current directory when
-// they are below it, and absolute otherwise.
+// template from the same current directory, to which local paths are
+// written relative.
 func (r *Result) YAML() []byte {
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "# wsgate configuration equivalent to the CloudFormation template %s\n", r.Template)
@@ -155,16 +155,19 @@ func lambdaNode(l config.Lambda) *yaml.Node {
 	return n
 }
 
-// localPath writes an absolute path relative to the current directory when
-// it lies below it.
+// localPath writes an absolute path relative to the current directory, or
+// leaves it absolute when it has no relative form (another volume).
 func localPath(p string) string {
 	wd, err := os.Getwd()
 	if err != nil {
 		return p
 	}
 	rel, err := filepath.Rel(wd, p)
-	if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+	if err != nil {
 		return p
+	}
+	if rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+		return rel
 	}
 	return "." + string(filepath.Separator) + rel
 }
