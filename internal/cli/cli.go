@@ -31,9 +31,14 @@ Usage:
                                   run the gateway (no -c: the embedded default config);
                                   -workers N runs N processes sharing the ports (needs
                                   registry.type redis or nats)
-  wsgate validate [-strict] [-c FILE]
+  wsgate serve -template FILE [-parameter NAME=VALUE ...] [-region R] [-stack-name N] [-c FILE]
+                                  run the WebSocket API a CloudFormation/SAM template
+                                  describes; -c gives what the template cannot say
+  wsgate validate [-strict] [-c FILE] [-template FILE ...]
                                   check a config the way serve builds it; print every problem
                                   (-strict: also what serve needs and this machine lacks)
+  wsgate import -template FILE [-parameter NAME=VALUE ...] [-region R] [-stack-name N]
+                                  print the wsgate config equivalent to a template
   wsgate migrate -c FILE [-timeout D]
                                   create the tables of the config's postgres routes
                                   that are missing (idempotent); print what it did
@@ -59,6 +64,8 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 		err = serve(ctx, args[1:], stderr)
 	case "validate":
 		err = validate(args[1:], stdout, stderr)
+	case "import":
+		err = importTemplate(args[1:], stdout, stderr)
 	case "migrate":
 		err = migrate(ctx, args[1:], stdout, stderr)
 	case "connect":
@@ -146,6 +153,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	path := fs.String("c", "", "config `file` (default: the embedded default config)")
 	workers := fs.Int("workers", 1, "run `N` gateway processes sharing the client and management ports (SO_REUSEPORT); needs registry.type redis or nats")
 	reuse := fs.Bool("reuse-port", false, "set SO_REUSEPORT on the listeners, so that other wsgate processes may share the ports")
+	tf := addTemplateFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -155,11 +163,18 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if *workers < 1 {
 		return usageError{fmt.Errorf("-workers must be at least 1, got %d", *workers)}
 	}
-	cfg, err := loadConfig(*path)
+	if err := tf.check(); err != nil {
+		return err
+	}
+	if tf.path != "" && *workers > 1 {
+		return usageError{errors.New("-workers is not supported with -template: write the configuration with wsgate import and serve it with -c")}
+	}
+	cfg, tr, err := buildConfig(*path, tf)
 	if err != nil {
 		return err
 	}
 	logger := newLogger(cfg, stderr)
+	logIgnored(logger, tr)
 	if usesRedis(cfg) {
 		redisregistry.SetLogger(logger)
 	}
@@ -188,14 +203,18 @@ func validate(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("validate", stderr)
 	path := fs.String("c", "", "config `file` (default: the embedded default config)")
 	strict := fs.Bool("strict", false, "count as problems the environment variables, files and programs the config names that are missing on this machine")
+	tf := addTemplateFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		*path = fs.Arg(0)
 	}
+	if err := tf.check(); err != nil {
+		return err
+	}
 	var problems, missing, warnings []error
-	cfg, err := loadConfig(*path)
+	cfg, tr, err := buildConfig(*path, tf)
 	if err != nil {
 		problems = leaves(err)
 	} else {
@@ -219,8 +238,18 @@ func validate(args []string, stdout, stderr io.Writer) error {
 	}
 	const lacking = "missing on this machine, and needed by serve:"
 	name := *path
-	if name == "" {
+	switch {
+	case tf.path != "" && name != "":
+		name = tf.path + " with " + name
+	case tf.path != "":
+		name = tf.path
+	case name == "":
 		name = "embedded default config"
+	}
+	if tr != nil {
+		for _, i := range tr.Ignored {
+			fmt.Fprintf(stdout, "%s: ignored: %s\n", tf.path, i)
+		}
 	}
 	switch {
 	case len(problems) > 0:

@@ -231,7 +231,8 @@ type IntegrationType string
 
 // The supported integration types.
 const (
-	// IntegrationHTTP POSTs the AWS_PROXY event JSON to URL.
+	// IntegrationHTTP POSTs the AWS_PROXY event JSON to URL, or with
+	// payload: body the client's message itself.
 	IntegrationHTTP IntegrationType = "http"
 	// IntegrationMock answers without calling a backend.
 	IntegrationMock IntegrationType = "mock"
@@ -313,7 +314,10 @@ type Integration struct {
 	// Payload is what a nats or redis integration sends: the AWS event JSON
 	// an http integration receives, or the client's message alone with the
 	// identity in headers or fields; what a postgres integration stores in
-	// its row. Default PayloadEvent.
+	// its row. For http, body POSTs the client's message itself, as AWS's
+	// HTTP_PROXY integrations do, and an empty body for $connect and
+	// $disconnect, with the connection's identity in headers. Default
+	// PayloadEvent.
 	Payload Payload `yaml:"payload"`
 
 	// DSNEnv names an environment variable holding the connection string

@@ -601,3 +601,11 @@ func describe(n *yaml.Node) string {
 	}
 	return "a document"
 }
+
+// IsSet reports whether the file c was parsed from sets the key at the
+// dotted path, such as "routes" or "authorizer.type". It is false for every
+// key of a Config built by hand. Callers that combine c with configuration
+// from elsewhere use it to refuse a key set in both places.
+func (c *Config) IsSet(path string) bool {
+	return c.src.has(path)
+}

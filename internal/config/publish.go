@@ -65,7 +65,7 @@ func publishKeys(in Integration) []integrationKey {
 		{"maxlen", in.MaxLen != 0, redis},
 		{"dsn_env", in.DSNEnv != "", postgres},
 		{"table", in.Table != "", postgres},
-		{"payload", in.Payload != "", append([]IntegrationType{IntegrationNATS, IntegrationRedis, IntegrationAMQP, IntegrationPostgres}, awsTypes...)},
+		{"payload", in.Payload != "", append([]IntegrationType{IntegrationHTTP, IntegrationNATS, IntegrationRedis, IntegrationAMQP, IntegrationPostgres}, awsTypes...)},
 		{"endpoint", in.Endpoint != "", awsTypes},
 		{"region", in.Region != "", awsTypes},
 		{"access_key_id", in.AccessKeyID != "", awsTypes},

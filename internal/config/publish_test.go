@@ -126,7 +126,6 @@ func TestValidatePublishingIntegrations(t *testing.T) {
 		{"http with publishing keys", chatRoute("type: http", "url: http://h/", "subject: s", "stream: x", "payload: body", "jetstream: false"), []string{
 			at(6, "subject: only used by nats integrations"),
 			at(7, "stream: only used by nats and redis integrations"),
-			at(8, "payload: only used by nats, redis, amqp, postgres, sqs, sns and eventbridge integrations"),
 			at(9, "jetstream: only used by nats integrations"),
 		}},
 		{"mock with channel", chatRoute("type: mock", "channel: c"), []string{

@@ -272,6 +272,9 @@ func (k *checker) integration(path string, in Integration) {
 		if in.Body != nil {
 			k.add(path+".body", "only used by mock integrations")
 		}
+		if in.Payload != "" {
+			k.payload(path, in.Payload)
+		}
 	case IntegrationMock:
 		if in.URL != "" {
 			k.add(path+".url", "only used by http integrations")

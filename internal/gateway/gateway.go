@@ -355,7 +355,11 @@ func buildIntegration(path string, ic config.Integration, client *http.Client, o
 		}
 		return &integration.Lambda{Invoker: inv, Timeout: ic.Timeout}, nil
 	case config.IntegrationHTTP:
-		return &integration.HTTP{URL: ic.URL, Timeout: ic.Timeout, Headers: ic.Headers, Client: client}, nil
+		h := &integration.HTTP{URL: ic.URL, Timeout: ic.Timeout, Headers: ic.Headers, Client: client}
+		if ic.Payload == config.PayloadBody {
+			h.Payload = integration.PayloadBody
+		}
+		return h, nil
 	case config.IntegrationMock:
 		m := &integration.Mock{StatusCode: ic.StatusCode, Echo: ic.Body == nil}
 		if ic.Body != nil {

@@ -27,11 +27,21 @@ const MaxResponseBytes = 6 << 20
 // integration does. A transport error, a timeout, an HTTP status of 500 or
 // more without a proxy response, a body over MaxResponseBytes and a malformed
 // proxy response are failures.
+//
+// With Payload PayloadBody the request body is the client's message itself
+// (decoded from base64 when it was binary), as AWS's HTTP_PROXY integrations
+// send it, and empty for $connect and $disconnect, which carry no message.
+// The connection's identity travels in the headers Wsgate-Connection-Id,
+// Wsgate-Route-Key, Wsgate-Event-Type, Wsgate-Request-Id and, when an
+// authorizer ran, Wsgate-Principal-Id and Wsgate-Authorizer (its context as
+// JSON). The response passes through unchanged: its body is the reply,
+// even when it looks like a proxy response.
 type HTTP struct {
 	URL     string
 	Timeout time.Duration     // zero means no timeout beyond ctx
 	Headers map[string]string // extra request headers
 	Client  *http.Client      // nil means a process-wide client from NewClient
+	Payload Payload           // what the request body holds; default PayloadEvent
 }
 
 // NewClient returns the HTTP client integrations share within one gateway:
@@ -53,9 +63,9 @@ var defaultClient = NewClient()
 
 // Invoke implements Integration.
 func (h *HTTP) Invoke(ctx context.Context, ev *Event) (*Response, error) {
-	payload, err := json.Marshal(ev)
+	payload, err := h.Payload.payload(ev)
 	if err != nil {
-		return nil, fmt.Errorf("encode event: %w", err)
+		return nil, err
 	}
 	if h.Timeout > 0 {
 		var cancel context.CancelFunc
@@ -66,7 +76,14 @@ func (h *HTTP) Invoke(ctx context.Context, ev *Event) (*Response, error) {
 	if err != nil {
 		return nil, fmt.Errorf("build request: %w", err)
 	}
-	req.Header.Set("Content-Type", "application/json")
+	if ct := h.contentType(ev, payload); ct != "" {
+		req.Header.Set("Content-Type", ct)
+	}
+	if h.Payload == PayloadBody {
+		for _, f := range identity(ev) {
+			req.Header.Set(natsHeaders[f.name], f.value)
+		}
+	}
 	for k, v := range h.Headers {
 		req.Header.Set(k, v)
 	}
@@ -89,6 +106,12 @@ func (h *HTTP) Invoke(ctx context.Context, ev *Event) (*Response, error) {
 	if len(body) > MaxResponseBytes {
 		return nil, failf("response body larger than %d bytes", MaxResponseBytes)
 	}
+	if h.Payload == PayloadBody {
+		if resp.StatusCode >= 500 {
+			return nil, failf("backend answered HTTP %d", resp.StatusCode)
+		}
+		return passThrough(resp, body), nil
+	}
 	if out, ok, err := parseProxyResponse(body); ok {
 		if err != nil {
 			return nil, failf("malformed proxy response: %v", err)
@@ -98,11 +121,32 @@ func (h *HTTP) Invoke(ctx context.Context, ev *Event) (*Response, error) {
 	if resp.StatusCode >= 500 {
 		return nil, failf("backend answered HTTP %d", resp.StatusCode)
 	}
+	return passThrough(resp, body), nil
+}
+
+// passThrough is the response of a backend that did not answer with a proxy
+// response: its status, headers and body as they are.
+func passThrough(resp *http.Response, body []byte) *Response {
 	out := &Response{StatusCode: resp.StatusCode, Body: string(body), Headers: make(map[string]string, len(resp.Header))}
 	for k := range resp.Header {
 		out.Headers[k] = resp.Header.Get(k)
 	}
-	return out, nil
+	return out
+}
+
+// contentType is the Content-Type of the request: JSON for the event; for
+// the message alone, JSON when it is valid JSON, text for other text and
+// application/octet-stream for a binary message, none for no message.
+func (h *HTTP) contentType(ev *Event, payload []byte) string {
+	switch {
+	case h.Payload == PayloadEvent || json.Valid(payload):
+		return "application/json"
+	case len(payload) == 0:
+		return ""
+	case ev.IsBase64Encoded:
+		return "application/octet-stream"
+	}
+	return "text/plain; charset=utf-8"
 }
 
 // parseProxyResponse reports ok when body is a JSON object carrying a
