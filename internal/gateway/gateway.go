@@ -254,7 +254,7 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	}, &handler{g: g}, g.hub, g.log)
 	if cfg.Management.IsEnabled() {
 		mc := cfg.Management
-		g.mgmt = mgmt.New(mgmt.Config{NodeID: g.nodeID, BearerTokens: tokens, SigV4: sigv4,
+		g.mgmt = mgmt.New(mgmt.Config{NodeID: g.nodeID, BearerTokens: tokens, SigV4: []mgmt.SigV4{sigv4},
 			RateLimit:            mgmt.RateLimit{Rate: mc.RateLimit.Rate, Burst: mc.RateLimit.Burst},
 			MaxBodyBytesInFlight: mc.MaxBodyBytesInFlight, Pprof: mc.Pprof}, g.node, g.log)
 		// Every timeout is set: the management listener shares the
