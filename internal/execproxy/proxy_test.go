@@ -81,7 +81,7 @@ func TestExecuteAPIHosts(t *testing.T) {
 	for host, want := range map[string]bool{
 		"abc123.execute-api.us-east-1.amazonaws.com":      true,
 		"abc123.execute-api.ap-southeast-2.amazonaws.com": true,
-		"ws.example.test":                                 true,
+		"ws.example.test": true,
 		"other1.execute-api.us-east-1.amazonaws.com":      false,
 		"abc123.execute-api..amazonaws.com":               false,
 		"abc123.execute-api.a.b.amazonaws.com":            false,
