@@ -292,7 +292,13 @@ func TestValidateExample(t *testing.T) {
 	if !strings.Contains(text, credsName) {
 		t.Fatalf("example.yaml no longer names %s; update this test", credsName)
 	}
+	// And its Go function's directory; validate does not build it.
+	const functionDir = "./functions/translate"
+	if !strings.Contains(text, functionDir) {
+		t.Fatalf("example.yaml no longer names %s; update this test", functionDir)
+	}
 	text = strings.ReplaceAll(strings.ReplaceAll(strings.ReplaceAll(text, name, tokens), program, exe), credsName, creds)
+	text = strings.ReplaceAll(text, functionDir, t.TempDir())
 	path := writeFile(t, "example.yaml", text)
 	t.Setenv("WSGATE_MGMT_TOKEN", "change-me")
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "example-secret")
@@ -317,7 +323,7 @@ var exampleSecrets = []string{"WSGATE_MGMT_TOKEN", "AWS_SECRET_ACCESS_KEY", "AWS
 	"NATS_URL", "NATS_TOKEN", "REDIS_PASSWORD", "WSGATE_POSTGRES_DSN", "AMQP_URL"}
 
 // TestValidateExampleWithoutSecrets checks that validate accepts the example
-// where its secrets and its Lambda program are not, listing each of them,
+// where its secrets, its Lambda program and its Go function are not, listing each of them,
 // and that serve and validate -strict refuse it.
 func TestValidateExampleWithoutSecrets(t *testing.T) {
 	path := filepath.Join("..", "config", "example.yaml")
@@ -326,8 +332,8 @@ func TestValidateExampleWithoutSecrets(t *testing.T) {
 	}
 	lacking := []string{"WSGATE_MGMT_TOKEN", "/etc/wsgate/management-tokens", "AWS_SECRET_ACCESS_KEY", "WSGATE_SIGV4_SECRET", "./bin/moderate", "WSGATE_REDIS_PASSWORD",
 		"NATS_URL", "NATS_TOKEN", "/etc/wsgate/nats.creds", "REDIS_PASSWORD", "WSGATE_POSTGRES_DSN",
-		"routes.checkout.integration.secret_access_key_env", "AMQP_URL"}
-	line := regexp.MustCompile(`^` + regexp.QuoteMeta(path) + `:\d+: (management\.auth|routes\.[a-z]+\.integration|registry\.redis)`)
+		"routes.checkout.integration.secret_access_key_env", "AMQP_URL", "routes.translate-local.integration.lambda.build"}
+	line := regexp.MustCompile(`^` + regexp.QuoteMeta(path) + `:\d+: (management\.auth|routes\.[a-z-]+\.integration|registry\.redis)`)
 	checkLines := func(t *testing.T, lines []string, r result) {
 		t.Helper()
 		for _, s := range lacking {
