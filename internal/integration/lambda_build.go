@@ -172,12 +172,12 @@ func (b *GoBuild) Build(ctx context.Context) error {
 
 // Sources returns the files the build depends on, for watching: the
 // directories of the packages of the main module that the package imports,
-// directly or not, with the package's own, and the module's go.mod and
-// go.sum. The standard library and other modules are left out. It asks
+// directly or not, with the package's own, the files they embed, and the
+// module's go.mod and go.sum. The standard library and other modules are left out. It asks
 // go list, which works on sources that do not compile as long as they
 // parse.
 func (b *GoBuild) Sources(ctx context.Context) ([]string, error) {
-	cmd := exec.CommandContext(ctx, b.GoTool, "list", "-e", "-deps", "-json=Dir,Standard,Module", ".")
+	cmd := exec.CommandContext(ctx, b.GoTool, "list", "-e", "-deps", "-json=Dir,Standard,Module,EmbedFiles", ".")
 	cmd.Dir = b.Dir
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -186,9 +186,10 @@ func (b *GoBuild) Sources(ctx context.Context) ([]string, error) {
 		return nil, fmt.Errorf("go list in %s: %v: %s", b.Dir, err, bytes.TrimSpace(stderr.Bytes()))
 	}
 	type pkg struct {
-		Dir      string
-		Standard bool
-		Module   *struct {
+		Dir        string
+		Standard   bool
+		EmbedFiles []string
+		Module     *struct {
 			Main  bool
 			GoMod string
 		}
@@ -206,6 +207,9 @@ func (b *GoBuild) Sources(ctx context.Context) ([]string, error) {
 			continue
 		}
 		paths = append(paths, p.Dir)
+		for _, f := range p.EmbedFiles {
+			paths = append(paths, filepath.Join(p.Dir, f))
+		}
 		if p.Module.GoMod != "" {
 			paths = append(paths, p.Module.GoMod, filepath.Join(filepath.Dir(p.Module.GoMod), "go.sum"))
 		}

@@ -235,3 +235,60 @@ func TestLocalRuntimeFunctionTimeout(t *testing.T) {
 		t.Fatalf("process %s still serving after a timeout, want a new one", after.Body)
 	}
 }
+
+// TestGoBuildSources checks what is watched: the packages of the function's
+// own module that it imports, the files they embed, go.mod and go.sum —
+// not the standard library or other modules.
+func TestGoBuildSources(t *testing.T) {
+	dir, write := functionModule(t)
+	write(`package main
+
+import (
+	_ "embed"
+
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"example.test/fn/lib"
+)
+
+//go:embed static/reply.txt
+var reply string
+
+func main() { lambda.Start(func() (string, error) { return reply + lib.Name, nil }) }
+`)
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(os.MkdirAll(filepath.Join(dir, "lib"), 0o700))
+	must(os.MkdirAll(filepath.Join(dir, "static"), 0o700))
+	must(os.MkdirAll(filepath.Join(dir, "unused"), 0o700))
+	writeFile(t, filepath.Join(dir, "lib", "lib.go"), "package lib\n\nconst Name = \"lib\"\n")
+	writeFile(t, filepath.Join(dir, "static", "reply.txt"), "hello ")
+	writeFile(t, filepath.Join(dir, "unused", "unused.go"), "package unused\n")
+	b, err := NewGoBuild(dir, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := b.Sources(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{dir, filepath.Join(dir, "go.mod"), filepath.Join(dir, "go.sum"), filepath.Join(dir, "lib"), filepath.Join(dir, "static", "reply.txt")}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("sources:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	before := fingerprint(got)
+	writeFile(t, filepath.Join(dir, "static", "reply.txt"), "hello again ")
+	if fingerprint(got) == before {
+		t.Error("changing an embedded file does not change the fingerprint")
+	}
+	before = fingerprint(got)
+	writeFile(t, filepath.Join(dir, "unused", "unused.go"), "package unused\n\nconst X = 1\n")
+	writeFile(t, filepath.Join(dir, ".main.go.swp"), "editor state")
+	if fingerprint(got) != before {
+		t.Error("a package the function does not import, or an editor's file, changes the fingerprint")
+	}
+}
