@@ -292,7 +292,13 @@ func TestValidateExample(t *testing.T) {
 	if !strings.Contains(text, credsName) {
 		t.Fatalf("example.yaml no longer names %s; update this test", credsName)
 	}
+	// And its Go function's directory; validate does not build it.
+	const functionDir = "./functions/translate"
+	if !strings.Contains(text, functionDir) {
+		t.Fatalf("example.yaml no longer names %s; update this test", functionDir)
+	}
 	text = strings.ReplaceAll(strings.ReplaceAll(strings.ReplaceAll(text, name, tokens), program, exe), credsName, creds)
+	text = strings.ReplaceAll(text, functionDir, t.TempDir())
 	path := writeFile(t, "example.yaml", text)
 	t.Setenv("WSGATE_MGMT_TOKEN", "change-me")
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "example-secret")
@@ -317,7 +323,7 @@ var exampleSecrets = []string{"WSGATE_MGMT_TOKEN", "AWS_SECRET_ACCESS_KEY", "AWS
 	"NATS_URL", "NATS_TOKEN", "REDIS_PASSWORD", "WSGATE_POSTGRES_DSN", "AMQP_URL"}
 
 // TestValidateExampleWithoutSecrets checks that validate accepts the example
-// where its secrets and its Lambda program are not, listing each of them,
+// where its secrets, its Lambda program and its Go function are not, listing each of them,
 // and that serve and validate -strict refuse it.
 func TestValidateExampleWithoutSecrets(t *testing.T) {
 	path := filepath.Join("..", "config", "example.yaml")
@@ -326,8 +332,8 @@ func TestValidateExampleWithoutSecrets(t *testing.T) {
 	}
 	lacking := []string{"WSGATE_MGMT_TOKEN", "/etc/wsgate/management-tokens", "AWS_SECRET_ACCESS_KEY", "WSGATE_SIGV4_SECRET", "./bin/moderate", "WSGATE_REDIS_PASSWORD",
 		"NATS_URL", "NATS_TOKEN", "/etc/wsgate/nats.creds", "REDIS_PASSWORD", "WSGATE_POSTGRES_DSN",
-		"routes.checkout.integration.secret_access_key_env", "AMQP_URL"}
-	line := regexp.MustCompile(`^` + regexp.QuoteMeta(path) + `:\d+: (management\.auth|routes\.[a-z]+\.integration|registry\.redis)`)
+		"routes.checkout.integration.secret_access_key_env", "AMQP_URL", "routes.translate-local.integration.lambda.build"}
+	line := regexp.MustCompile(`^` + regexp.QuoteMeta(path) + `:\d+: (management\.auth|routes\.[a-z-]+\.integration|registry\.redis)`)
 	checkLines := func(t *testing.T, lines []string, r result) {
 		t.Helper()
 		for _, s := range lacking {
@@ -417,6 +423,10 @@ func TestValidateMissingOnThisMachine(t *testing.T) {
 			"routes.$default.integration.lambda.command", gone("handler")},
 		{"lambda command name", "routes: {$default: {integration: {type: lambda, lambda: {command: wsgate-test-no-such-program}}}}",
 			"routes.$default.integration.lambda.command", "wsgate-test-no-such-program"},
+		{"lambda build directory", "routes: {$default: {integration: {type: lambda, lambda: {build: " + gone("function") + "}}}}",
+			"routes.$default.integration.lambda.build", gone("function")},
+		{"lambda authorizer build directory", "authorizer: {type: lambda, lambda: {build: " + gone("authorizer") + "}}",
+			"authorizer.lambda.build", gone("authorizer")},
 		{"redis password_env", "registry: {type: redis, redis: {url: \"redis://127.0.0.1:1/0\", password_env: " + env + "}}",
 			"registry.redis.password_env", env},
 		{"nats token_env", "registry: {type: nats, nats: {url: \"nats://127.0.0.1:1\", token_env: " + env + "}}",
@@ -443,6 +453,29 @@ func TestValidateMissingOnThisMachine(t *testing.T) {
 				t.Errorf("serve: want exit 1 and %s…%s, got %v", want, tt.missing, r)
 			}
 		})
+	}
+}
+
+// TestValidateBuildWithoutGo checks that a lambda build on a machine
+// without the go command is missing there, not a problem, and that serve
+// refuses it; a build path that is a file is a problem.
+func TestValidateBuildWithoutGo(t *testing.T) {
+	t.Setenv("PATH", t.TempDir())
+	dir := t.TempDir()
+	path := writeFile(t, "wsgate.yaml", "listen: \"127.0.0.1:0\"\nroutes: {$default: {integration: {type: lambda, lambda: {build: "+dir+"}}}}\n")
+	want := path + ":2: routes.$default.integration.lambda.build: "
+	r := run(t, nil, "validate", "-c", path)
+	lines := strings.Split(strings.TrimSuffix(r.stdout, "\n"), "\n")
+	if r.code != 0 || len(lines) != 2 || !strings.HasPrefix(lines[1], want) || !strings.Contains(lines[1], "Go toolchain") {
+		t.Errorf("validate: want exit 0 and %s… Go toolchain, got %v", want, r)
+	}
+	if r := serveOnce(t, path); r.code != 1 || !strings.Contains(r.stderr, want) {
+		t.Errorf("serve: want exit 1 and %s, got %v", want, r)
+	}
+	file := writeFile(t, "main.go", "package main\n")
+	path = writeFile(t, "wsgate.yaml", "listen: \"127.0.0.1:0\"\nroutes: {$default: {integration: {type: lambda, lambda: {build: "+file+"}}}}\n")
+	if r := run(t, nil, "validate", "-c", path); r.code != 1 || !strings.Contains(r.stdout, "is not a directory") {
+		t.Errorf("validate with a file as build: want exit 1 and is not a directory, got %v", r)
 	}
 }
 

@@ -106,7 +106,7 @@ func (k *checker) lambda(p string, l Lambda) {
 	if !local && (l.Name != "" || l.Timeout != 0 || l.MemorySize != 0) {
 		k.add(p+".name", "name, timeout and memory_size are for command and build")
 	}
-	if l.Timeout < 0 || l.Timeout > 15*time.Minute {
+	if l.Timeout < 0 || l.Timeout != 0 && l.Timeout < time.Second || l.Timeout > 15*time.Minute {
 		k.add(p+".timeout", "must be from 1s to 15m (Lambda's), got %v", l.Timeout)
 	}
 	if l.MemorySize != 0 && (l.MemorySize < 128 || l.MemorySize > 10240) {

@@ -339,3 +339,22 @@ func TestFmtDuration(t *testing.T) {
 		}
 	}
 }
+
+// TestLocalLambdaKeys checks the keys of a local function: build and its
+// siblings, and the ranges Lambda allows.
+func TestLocalLambdaKeys(t *testing.T) {
+	route := func(lambda string) string {
+		return "routes:\n  $default:\n    integration:\n      type: lambda\n      lambda: " + lambda + "\n"
+	}
+	checkProblems(t, route("{build: ./fn, name: fn, timeout: 3s, memory_size: 256}"))
+	checkProblems(t, route("{build: ./fn, command: ./bin/fn}"),
+		"wsgate.yaml:5: routes.$default.integration.lambda: set one of command (a local program), build (a Go package run locally) and function_name (the Invoke API)")
+	checkProblems(t, route("{build: ./fn, timeout: 500ms}"),
+		"wsgate.yaml:5: routes.$default.integration.lambda.timeout: must be from 1s to 15m (Lambda's), got 500ms")
+	checkProblems(t, route("{build: ./fn, timeout: 16m}"),
+		"wsgate.yaml:5: routes.$default.integration.lambda.timeout: must be from 1s to 15m (Lambda's), got 16m0s")
+	checkProblems(t, route("{build: ./fn, memory_size: 64}"),
+		"wsgate.yaml:5: routes.$default.integration.lambda.memory_size: must be from 128 to 10240 MB (Lambda's), got 64")
+	checkProblems(t, route("{function_name: fn, timeout: 3s}"),
+		"wsgate.yaml:5: routes.$default.integration.lambda.name: name, timeout and memory_size are for command and build")
+}

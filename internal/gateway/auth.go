@@ -33,7 +33,7 @@ type authn struct {
 	jwt        *auth.JWT       // the authorizer when it is a JWT one, for refresh
 	// lambda runs a lambda authorizer's local program; the gateway starts
 	// it, and closing the authorizer closes it.
-	lambda       *integration.LocalRuntime
+	lambda       *integration.LocalFunction
 	refreshRoute string
 	// challenge is sent with a 401 for missing credentials, so that a
 	// Basic client learns what to send.

@@ -32,6 +32,7 @@ import (
 	"github.com/wsgate/wsgate/internal/cluster"
 	"github.com/wsgate/wsgate/internal/config"
 	"github.com/wsgate/wsgate/internal/edge"
+	"github.com/wsgate/wsgate/internal/execproxy"
 	"github.com/wsgate/wsgate/internal/hub"
 	"github.com/wsgate/wsgate/internal/integration"
 	"github.com/wsgate/wsgate/internal/mgmt"
@@ -71,9 +72,16 @@ type Gateway struct {
 	node   *cluster.Node
 	client *http.Client // shared by the http integrations
 	auth   *authn
-	// lambdas are the local Lambda programs of routes and the authorizer,
+	// lambdas are the local Lambda functions of routes and the authorizer,
 	// started by Start and closed by Shutdown and Close.
-	lambdas []*integration.LocalRuntime
+	lambdas []*integration.LocalFunction
+	// creds are the credentials every local function gets, which the
+	// management API accepts; zero without local functions.
+	creds localCredentials
+	// proxy is the execute-api proxy of the local functions, started by
+	// Start when there are local functions and a management API, and
+	// closed once they are.
+	proxy *execproxy.Proxy
 	// brokers are the connections of the nats and redis integrations,
 	// closed by Shutdown once the integrations have drained, and by Close.
 	brokers *brokers
@@ -147,7 +155,7 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	expr, _ := route.ParseExpression(cfg.RouteSelectionExpression)
 	client := integration.NewClient()
 	routes := make(map[string]*Route, len(cfg.Routes))
-	var lambdas []*integration.LocalRuntime
+	var lambdas []*integration.LocalFunction
 	brk := newBrokers(opts.Logger)
 	for key, rc := range cfg.Routes {
 		if rc.Builtin != "" {
@@ -184,6 +192,10 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	if authChain.lambda != nil {
 		lambdas = append(lambdas, authChain.lambda)
 	}
+	var creds localCredentials
+	if len(lambdas) > 0 {
+		creds = newLocalCredentials()
+	}
 	eng := opts.Engine
 	if eng == nil {
 		var err error
@@ -214,6 +226,7 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		client:    client,
 		auth:      authChain,
 		lambdas:   lambdas,
+		creds:     creds,
 		brokers:   brk,
 		cancelBg:  cancelBg,
 		serveErr:  make(chan error, 2),
@@ -254,7 +267,12 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	}, &handler{g: g}, g.hub, g.log)
 	if cfg.Management.IsEnabled() {
 		mc := cfg.Management
-		g.mgmt = mgmt.New(mgmt.Config{NodeID: g.nodeID, BearerTokens: tokens, SigV4: sigv4,
+		keys := []mgmt.SigV4{sigv4}
+		if creds.AccessKeyID != "" {
+			// Any region: a function signs with its own AWS_REGION.
+			keys = append(keys, mgmt.SigV4{AccessKeyID: creds.AccessKeyID, SecretAccessKey: creds.SecretAccessKey})
+		}
+		g.mgmt = mgmt.New(mgmt.Config{NodeID: g.nodeID, BearerTokens: tokens, SigV4: keys,
 			RateLimit:            mgmt.RateLimit{Rate: mc.RateLimit.Rate, Burst: mc.RateLimit.Burst},
 			MaxBodyBytesInFlight: mc.MaxBodyBytesInFlight, Pprof: mc.Pprof}, g.node, g.log)
 		// Every timeout is set: the management listener shares the
@@ -333,7 +351,7 @@ func unsetEnv(path, name string) *config.Error {
 // describes. A local Lambda program's runtime is appended to lambdas for the
 // gateway to start and close; broker connections are made or shared
 // through brk.
-func buildIntegration(path string, ic config.Integration, client *http.Client, opts Options, lambdas *[]*integration.LocalRuntime, brk *brokers) (integration.Integration, error) {
+func buildIntegration(path string, ic config.Integration, client *http.Client, opts Options, lambdas *[]*integration.LocalFunction, brk *brokers) (integration.Integration, error) {
 	switch ic.Type {
 	case config.IntegrationNATS:
 		return brk.natsIntegration(path, ic, opts)
@@ -371,22 +389,35 @@ func buildIntegration(path string, ic config.Integration, client *http.Client, o
 }
 
 // buildInvoker reaches the function l, configured at the key path,
-// describes: a local program, whose runtime is returned for the caller to
-// start and close, or the Invoke API.
-func buildInvoker(path string, l config.Lambda, client *http.Client, opts Options) (integration.Invoker, *integration.LocalRuntime, error) {
-	if l.Command != "" {
-		rt, err := integration.NewLocalRuntime(integration.RuntimeConfig{
-			Command:     l.Command,
-			Args:        l.Args,
-			Env:         l.Env,
-			Concurrency: l.Concurrency,
-			Region:      l.Region,
-			Logger:      opts.Logger,
-		})
-		if err != nil {
-			return nil, nil, &config.Error{Path: path + ".command", Msg: err.Error(), Err: err}
+// describes: a local program or Go package, whose function is returned for
+// the caller to start and close, or the Invoke API.
+func buildInvoker(path string, l config.Lambda, client *http.Client, opts Options) (integration.Invoker, *integration.LocalFunction, error) {
+	if l.Command != "" || l.Build != "" {
+		fc := integration.LocalFunctionConfig{Runtime: integration.RuntimeConfig{
+			Command:         l.Command,
+			Args:            l.Args,
+			Env:             l.Env,
+			Concurrency:     l.Concurrency,
+			FunctionName:    l.Name,
+			Region:          l.Region,
+			FunctionTimeout: l.Timeout,
+			MemorySize:      l.MemorySize,
+			Logger:          opts.Logger,
+		}}
+		key := path + ".command"
+		if l.Build != "" {
+			key = path + ".build"
+			b, err := integration.NewGoBuild(l.Build, "")
+			if err != nil {
+				return nil, nil, &config.Error{Path: key, Msg: err.Error(), Err: err}
+			}
+			fc.Build = b
 		}
-		return rt, rt, nil
+		fn, err := integration.NewLocalFunction(fc)
+		if err != nil {
+			return nil, nil, &config.Error{Path: key, Msg: err.Error(), Err: err}
+		}
+		return fn, fn, nil
 	}
 	api := &integration.InvokeAPI{Endpoint: l.Endpoint, FunctionName: l.FunctionName, Region: l.Region, Client: client}
 	if l.AccessKeyID != "" {
@@ -401,7 +432,7 @@ func buildInvoker(path string, l config.Lambda, client *http.Client, opts Option
 	return api, nil, nil
 }
 
-func closeLambdas(lambdas []*integration.LocalRuntime) {
+func closeLambdas(lambdas []*integration.LocalFunction) {
 	for _, rt := range lambdas {
 		_ = rt.Close()
 	}
@@ -412,7 +443,7 @@ func closeLambdas(lambdas []*integration.LocalRuntime) {
 // Shutdown instead.
 func (g *Gateway) Close() {
 	g.auth.close()
-	closeLambdas(g.lambdas)
+	g.closeLambdas()
 	g.brokers.close()
 	g.cancelBg()
 	g.client.CloseIdleConnections()
@@ -427,18 +458,16 @@ func (g *Gateway) Start() error {
 		return fmt.Errorf("listen %s: %w", g.cfg.Listen, err)
 	}
 	g.clientLn = ln
-	for _, rt := range g.lambdas {
-		if err := rt.Start(); err != nil {
-			_ = ln.Close()
-			closeLambdas(g.lambdas)
-			return fmt.Errorf("lambda: %w", err)
-		}
+	if err := g.startLambdas(); err != nil {
+		_ = ln.Close()
+		return err
 	}
 	g.brokers.start()
 	if g.mgmtHTTP != nil {
 		mln, err := g.listen(g.cfg.Management.Listen)
 		if err != nil {
 			_ = ln.Close()
+			g.closeLambdas()
 			return fmt.Errorf("listen %s (management): %w", g.cfg.Management.Listen, err)
 		}
 		g.mgmtLn = mln
@@ -448,6 +477,7 @@ func (g *Gateway) Start() error {
 		if g.mgmtLn != nil {
 			_ = g.mgmtLn.Close()
 		}
+		g.closeLambdas()
 		return err
 	}
 	if err := g.edge.Start(); err != nil {
@@ -456,6 +486,7 @@ func (g *Gateway) Start() error {
 			_ = g.mgmtLn.Close()
 		}
 		g.node.Stop(context.Background())
+		g.closeLambdas()
 		return err
 	}
 	g.wg.Add(1)
@@ -537,7 +568,7 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 		g.wg.Wait()
 		g.node.Stop(ctx)
 		g.auth.close()
-		closeLambdas(g.lambdas)
+		g.closeLambdas()
 		g.brokers.close()
 		g.cancelBg()
 		g.client.CloseIdleConnections()

@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -66,8 +67,12 @@ type RuntimeConfig struct {
 	// Command is the program; a name without a slash is looked up in PATH.
 	Command string
 	Args    []string
+	// Environ holds environment variables ("KEY=value") applied after the
+	// ones a Lambda execution environment defines and before Env: what the
+	// gateway gives every local function, such as credentials.
+	Environ []string
 	// Env holds extra environment variables, applied last so that they
-	// override the AWS_* variables the runtime sets.
+	// override the AWS_* variables the runtime sets and Environ.
 	Env map[string]string
 	// Concurrency is the number of processes, each handling one invocation
 	// at a time. Zero means 1.
@@ -81,7 +86,14 @@ type RuntimeConfig struct {
 	// Timeout is the deadline of an invocation whose context has none.
 	// Default 29s, the longest integration timeout of API Gateway.
 	Timeout time.Duration
-	Logger  *slog.Logger
+	// FunctionTimeout is the function's own timeout, counted from when a
+	// process takes the invocation: past it, the invocation fails with a
+	// Sandbox.Timedout function error, as Lambda's does, and the process is
+	// killed and restarted. Zero means none.
+	FunctionTimeout time.Duration
+	// MemorySize is AWS_LAMBDA_FUNCTION_MEMORY_SIZE, in MB. Default 128.
+	MemorySize int
+	Logger     *slog.Logger
 }
 
 // LocalRuntime runs a Lambda function locally: it serves the Lambda Runtime
@@ -90,8 +102,9 @@ type RuntimeConfig struct {
 // one invocation at a time, as a Lambda execution environment does. A
 // process that exits is restarted with backoff, and the invocation it was
 // handling fails with a Runtime.ExitError function error; an invocation that
-// runs past its deadline fails and its process is killed and restarted, as
-// Lambda resets a timed-out environment.
+// runs past its deadline, or past FunctionTimeout (a Sandbox.Timedout
+// function error), fails and its process is killed and restarted, as Lambda
+// resets a timed-out environment.
 //
 // NewLocalRuntime only resolves the command; Start starts the processes and
 // Close stops them. Each process gets a listener of its own so the runtime
@@ -122,6 +135,10 @@ type invocation struct {
 	deadline time.Time
 	result   chan invokeResult
 	once     sync.Once
+	// started is closed when a process takes the invocation, at
+	// startedAt; next sets both.
+	started   chan struct{}
+	startedAt time.Time
 }
 
 type invokeResult struct {
@@ -171,6 +188,9 @@ func NewLocalRuntime(cfg RuntimeConfig) (*LocalRuntime, error) {
 	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 29 * time.Second
+	}
+	if cfg.MemorySize <= 0 {
+		cfg.MemorySize = 128
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -261,21 +281,30 @@ func (rt *LocalRuntime) closeListeners() {
 	}
 }
 
-// environ is the process environment: wsgate's own, the variables a Lambda
-// execution environment defines, then cfg.Env.
+// environ is the process environment: wsgate's own without
+// AWS_SESSION_TOKEN (a token of wsgate's credentials would pair with none of
+// the function's), the variables a Lambda execution environment defines,
+// cfg.Environ, then cfg.Env.
 func (w *worker) environ() []string {
 	c := w.rt.cfg
-	env := append(os.Environ(),
+	var env []string
+	for _, kv := range os.Environ() {
+		if k, _, _ := strings.Cut(kv, "="); k != "AWS_SESSION_TOKEN" && k != "AWS_SECURITY_TOKEN" {
+			env = append(env, kv)
+		}
+	}
+	env = append(env,
 		"AWS_LAMBDA_RUNTIME_API="+w.addr,
 		"AWS_LAMBDA_FUNCTION_NAME="+c.FunctionName,
 		"AWS_LAMBDA_FUNCTION_VERSION=$LATEST",
-		"AWS_LAMBDA_FUNCTION_MEMORY_SIZE=128",
+		"AWS_LAMBDA_FUNCTION_MEMORY_SIZE="+strconv.Itoa(c.MemorySize),
 		"AWS_LAMBDA_LOG_GROUP_NAME=/aws/lambda/"+c.FunctionName,
 		"AWS_LAMBDA_LOG_STREAM_NAME=wsgate",
 		"AWS_REGION="+c.Region,
 		"AWS_DEFAULT_REGION="+c.Region,
 		"AWS_EXECUTION_ENV=wsgate",
 	)
+	env = append(env, c.Environ...)
 	for k, v := range c.Env {
 		env = append(env, k+"="+v)
 	}
@@ -403,7 +432,8 @@ func (rt *LocalRuntime) Invoke(ctx context.Context, payload []byte) ([]byte, err
 		ctx, cancel = context.WithDeadline(ctx, deadline)
 		defer cancel()
 	}
-	inv := &invocation{id: newRequestID(), payload: payload, deadline: deadline, result: make(chan invokeResult, 1)}
+	inv := &invocation{id: newRequestID(), payload: payload, deadline: deadline,
+		result: make(chan invokeResult, 1), started: make(chan struct{})}
 	select {
 	case rt.queue <- inv:
 	case <-ctx.Done():
@@ -411,17 +441,44 @@ func (rt *LocalRuntime) Invoke(ctx context.Context, payload []byte) ([]byte, err
 	case <-rt.done:
 		return nil, ErrRuntimeClosed
 	}
-	select {
-	case r := <-inv.result:
-		return r.body, r.err
-	case <-ctx.Done():
-		for _, w := range rt.workers {
-			w.killIfRunning(inv)
-		}
-		return nil, ctx.Err()
-	case <-rt.done:
-		return nil, ErrRuntimeClosed
+	taken := inv.started
+	if rt.cfg.FunctionTimeout <= 0 {
+		taken = nil
 	}
+	var timedOut <-chan time.Time
+	for {
+		select {
+		case r := <-inv.result:
+			return r.body, r.err
+		case <-taken:
+			taken = nil
+			t := time.NewTimer(time.Until(inv.startedAt.Add(rt.cfg.FunctionTimeout)))
+			defer t.Stop()
+			timedOut = t.C
+		case <-timedOut:
+			rt.kill(inv)
+			return nil, rt.timeoutError(inv)
+		case <-ctx.Done():
+			rt.kill(inv)
+			return nil, ctx.Err()
+		case <-rt.done:
+			return nil, ErrRuntimeClosed
+		}
+	}
+}
+
+// kill kills the process handling inv, if one still does.
+func (rt *LocalRuntime) kill(inv *invocation) {
+	for _, w := range rt.workers {
+		w.killIfRunning(inv)
+	}
+}
+
+// timeoutError is the error of an invocation that ran past the function's
+// timeout, as the Lambda Invoke API reports it.
+func (rt *LocalRuntime) timeoutError(inv *invocation) *FunctionError {
+	return &FunctionError{Type: "Sandbox.Timedout",
+		Message: fmt.Sprintf("RequestId: %s Error: Task timed out after %.2f seconds", inv.id, rt.cfg.FunctionTimeout.Seconds())}
 }
 
 // Close stops the processes (SIGTERM, then SIGKILL after two seconds) and
@@ -491,10 +548,16 @@ func (rt *LocalRuntime) next(rw http.ResponseWriter, r *http.Request) {
 		inv.finish(nil, exitError(inv.id, errors.New("process gone")))
 		return
 	}
+	inv.startedAt = time.Now()
+	deadline := inv.deadline
+	if t := rt.cfg.FunctionTimeout; t > 0 && inv.startedAt.Add(t).Before(deadline) {
+		deadline = inv.startedAt.Add(t)
+	}
+	close(inv.started)
 	h := rw.Header()
 	h.Set("Content-Type", "application/json")
 	h.Set("Lambda-Runtime-Aws-Request-Id", inv.id)
-	h.Set("Lambda-Runtime-Deadline-Ms", strconv.FormatInt(inv.deadline.UnixMilli(), 10))
+	h.Set("Lambda-Runtime-Deadline-Ms", strconv.FormatInt(deadline.UnixMilli(), 10))
 	h.Set("Lambda-Runtime-Invoked-Function-Arn", rt.arn)
 	h.Set("Lambda-Runtime-Trace-Id", traceID(time.Now()))
 	rw.WriteHeader(http.StatusOK)

@@ -18,8 +18,8 @@ func TestPprof(t *testing.T) {
 	newServer := func(pprofOn bool) *Server {
 		return New(Config{
 			BearerTokens: []string{"tok-1"},
-			SigV4: SigV4{AccessKeyID: testKeyID, SecretAccessKey: testSecret, Region: "us-east-1",
-				Now: func() time.Time { return testNow }},
+			SigV4: []SigV4{{AccessKeyID: testKeyID, SecretAccessKey: testSecret, Region: "us-east-1",
+				Now: func() time.Time { return testNow }}},
 			Pprof: pprofOn,
 		}, newNode(), slog.New(slog.DiscardHandler))
 	}

@@ -54,10 +54,11 @@ type Config struct {
 	// BearerTokens, when non-empty, are the accepted "Authorization: Bearer"
 	// tokens.
 	BearerTokens []string
-	// SigV4, when its AccessKeyID is set, accepts requests signed with AWS
-	// Signature Version 4 by that key. With both BearerTokens and SigV4, a
-	// request passes with either; with neither, no authentication.
-	SigV4 SigV4
+	// SigV4 are the access keys whose AWS Signature Version 4 signatures
+	// are accepted: a request signed by any of them passes. Entries without
+	// an AccessKeyID are ignored. With both BearerTokens and SigV4, a request
+	// passes with either; with neither, no authentication.
+	SigV4 []SigV4
 	// RateLimit bounds the calls this server accepts; beyond it they get 429
 	// LimitExceededException. The zero value means no limit.
 	RateLimit RateLimit
@@ -85,6 +86,8 @@ type Server struct {
 	conns  Connections
 	log    *slog.Logger
 	tokens [][32]byte
+	// keys are the SigV4 keys of cfg that are set.
+	keys keyring
 	// limiter is nil when there is no rate limit.
 	limiter *rate.Limiter
 	bodies  budget
@@ -110,6 +113,11 @@ func New(cfg Config, conns Connections, logger *slog.Logger) *Server {
 	notFound := s.handle(func(http.ResponseWriter, *http.Request) error { return ErrNotFound })
 	for _, t := range cfg.BearerTokens {
 		s.tokens = append(s.tokens, sha256.Sum256([]byte(t)))
+	}
+	for _, k := range cfg.SigV4 {
+		if k.enabled() {
+			s.keys = append(s.keys, k)
+		}
 	}
 	s.bodies.free = cfg.MaxBodyBytesInFlight
 	if s.bodies.free <= 0 {
@@ -285,19 +293,19 @@ func writeError(w http.ResponseWriter, e *Error) {
 // the call's limit, bodyLimit) and hashed. Either way the handler gets the
 // body from the call.
 func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) error {
-	sigv4 := s.cfg.SigV4.enabled()
+	sigv4 := len(s.keys) > 0
 	if len(s.tokens) == 0 && !sigv4 {
 		return nil
 	}
 	auth := r.Header.Get("Authorization")
 	if sigv4 && strings.HasPrefix(auth, sigv4Algorithm+" ") {
-		a, at, err := s.cfg.SigV4.precheck(r)
+		key, a, at, err := s.keys.precheck(r)
 		if err != nil {
 			return err
 		}
 		declared := r.Header.Get("X-Amz-Content-Sha256")
 		if declared != "" {
-			if err := s.cfg.SigV4.checkSignature(r, a, at, r.ContentLength, declared); err != nil {
+			if err := key.checkSignature(r, a, at, r.ContentLength, declared); err != nil {
 				return err
 			}
 		}
@@ -311,7 +319,7 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) error {
 			}
 			return nil
 		}
-		return s.cfg.SigV4.checkSignature(r, a, at, int64(len(body)), sha256Hex(body))
+		return key.checkSignature(r, a, at, int64(len(body)), sha256Hex(body))
 	}
 	const prefix = "bearer "
 	if len(s.tokens) == 0 || len(auth) <= len(prefix) || !strings.EqualFold(auth[:len(prefix)], prefix) {

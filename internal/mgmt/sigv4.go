@@ -40,7 +40,9 @@ type SigV4 struct {
 	AccessKeyID string
 	// SecretAccessKey is its secret. It is never logged or echoed.
 	SecretAccessKey string
-	// Region is the signing region callers must use, e.g. "us-east-1".
+	// Region is the signing region callers must use, e.g. "us-east-1"; ""
+	// accepts any region, as a key handed to local functions that sign
+	// with their own AWS_REGION needs.
 	Region string
 	// Now returns the time that X-Amz-Date is checked against; nil means
 	// time.Now.
@@ -181,19 +183,54 @@ func (c SigV4) precheck(r *http.Request) (authorization, time.Time, error) {
 		return a, time.Time{}, sigv4Error("Authorization header is not a valid AWS Signature Version 4 header: " + err.Error())
 	}
 	if subtle.ConstantTimeCompare([]byte(a.AccessKeyID), []byte(c.AccessKeyID)) != 1 {
-		return a, time.Time{}, sigv4Error("The security token included in the request is invalid: unknown access key id")
+		return a, time.Time{}, errUnknownKey
 	}
+	at, err := c.precheckParsed(r, a)
+	return a, at, err
+}
+
+// errUnknownKey is the denial of a signature by a key id that is not
+// accepted.
+var errUnknownKey = sigv4Error("The security token included in the request is invalid: unknown access key id")
+
+// keyring is the SigV4 keys a server accepts.
+type keyring []SigV4
+
+// precheck is SigV4.precheck with the key whose id the request names. Every
+// key id is compared, in constant time, whatever the request names.
+func (ks keyring) precheck(r *http.Request) (SigV4, authorization, time.Time, error) {
+	a, err := parseAuthorization(r.Header.Get("Authorization"))
+	if err != nil {
+		return SigV4{}, a, time.Time{}, sigv4Error("Authorization header is not a valid AWS Signature Version 4 header: " + err.Error())
+	}
+	found := -1
+	for i, k := range ks {
+		if subtle.ConstantTimeCompare([]byte(a.AccessKeyID), []byte(k.AccessKeyID)) == 1 {
+			found = i
+		}
+	}
+	if found < 0 {
+		return SigV4{}, a, time.Time{}, errUnknownKey
+	}
+	key := ks[found]
+	at, err := key.precheckParsed(r, a)
+	return key, a, at, err
+}
+
+// precheckParsed is precheck after the header is parsed and its key id
+// found to be c's.
+func (c SigV4) precheckParsed(r *http.Request, a authorization) (time.Time, error) {
 	if a.Service != SigV4Service {
-		return a, time.Time{}, sigv4Error("Credential should be scoped to correct service: '" + SigV4Service + "'.")
+		return time.Time{}, sigv4Error("Credential should be scoped to correct service: '" + SigV4Service + "'.")
 	}
-	if a.Region != c.Region {
-		return a, time.Time{}, sigv4Error(fmt.Sprintf("Credential should be scoped to a valid region, not '%s'; this gateway signs as '%s'.", truncate(a.Region, 32), c.Region))
+	if c.Region != "" && a.Region != c.Region {
+		return time.Time{}, sigv4Error(fmt.Sprintf("Credential should be scoped to a valid region, not '%s'; this gateway signs as '%s'.", truncate(a.Region, 32), c.Region))
 	}
 	if !slices.Contains(a.SignedHeaders, "host") {
-		return a, time.Time{}, sigv4Error("'Host' must be a 'SignedHeader' in the AWS Authorization.")
+		return time.Time{}, sigv4Error("'Host' must be a 'SignedHeader' in the AWS Authorization.")
 	}
 	if !slices.Contains(a.SignedHeaders, "x-amz-date") {
-		return a, time.Time{}, sigv4Error("'X-Amz-Date' must be a 'SignedHeader' in the AWS Authorization.")
+		return time.Time{}, sigv4Error("'X-Amz-Date' must be a 'SignedHeader' in the AWS Authorization.")
 	}
 	for _, name := range a.SignedHeaders {
 		switch name {
@@ -201,28 +238,28 @@ func (c SigV4) precheck(r *http.Request) (authorization, time.Time, error) {
 			// Not kept in r.Header.
 		default:
 			if _, ok := r.Header[http.CanonicalHeaderKey(name)]; !ok {
-				return a, time.Time{}, sigv4Error(fmt.Sprintf("The signed header '%s' is missing from the request.", truncate(name, 64)))
+				return time.Time{}, sigv4Error(fmt.Sprintf("The signed header '%s' is missing from the request.", truncate(name, 64)))
 			}
 		}
 	}
 	amzDate := r.Header.Get("X-Amz-Date")
 	at, err := time.Parse(amzDateFormat, amzDate)
 	if err != nil {
-		return a, time.Time{}, sigv4Error("X-Amz-Date must be an ISO 8601 basic date-time such as 20260101T120000Z.")
+		return time.Time{}, sigv4Error("X-Amz-Date must be an ISO 8601 basic date-time such as 20260101T120000Z.")
 	}
 	if a.Date != amzDate[:8] {
-		return a, time.Time{}, sigv4Error("Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP.")
+		return time.Time{}, sigv4Error("Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP.")
 	}
 	now := c.now().UTC()
 	if at.Before(now.Add(-MaxClockSkew)) {
-		return a, time.Time{}, sigv4Error(fmt.Sprintf("Signature expired: %s is now earlier than %s (%s - 5 min.)",
+		return time.Time{}, sigv4Error(fmt.Sprintf("Signature expired: %s is now earlier than %s (%s - 5 min.)",
 			amzDate, now.Add(-MaxClockSkew).Format(amzDateFormat), now.Format(amzDateFormat)))
 	}
 	if at.After(now.Add(MaxClockSkew)) {
-		return a, time.Time{}, sigv4Error(fmt.Sprintf("Signature not yet current: %s is still later than %s (%s + 5 min.)",
+		return time.Time{}, sigv4Error(fmt.Sprintf("Signature not yet current: %s is still later than %s (%s + 5 min.)",
 			amzDate, now.Add(MaxClockSkew).Format(amzDateFormat), now.Format(amzDateFormat)))
 	}
-	return a, at, nil
+	return at, nil
 }
 
 // checkSignature recomputes the signature of r, which precheck has passed

@@ -31,8 +31,8 @@ func newSigV4Server(t *testing.T, tokens ...string) *Server {
 	t.Helper()
 	return New(Config{
 		BearerTokens: tokens,
-		SigV4: SigV4{AccessKeyID: testKeyID, SecretAccessKey: testSecret, Region: "us-east-1",
-			Now: func() time.Time { return testNow }},
+		SigV4: []SigV4{{AccessKeyID: testKeyID, SecretAccessKey: testSecret, Region: "us-east-1",
+			Now: func() time.Time { return testNow }}},
 	}, newNode(), slog.New(slog.DiscardHandler))
 }
 
@@ -315,4 +315,37 @@ func FuzzParseAuthorization(f *testing.F) {
 			t.Fatalf("round trip of %q: %+v, %v; want %+v", h, b, err, a)
 		}
 	})
+}
+
+// TestSigV4SeveralKeys checks that each configured key is accepted with its
+// own secret and region rule: a key without a region accepts any, the
+// other only its own, and no key signs with another's secret. An accepted
+// call reaches the handler, which answers 410 for the unknown connection.
+func TestSigV4SeveralKeys(t *testing.T) {
+	const otherID, otherSecret = "AKIALOCALFUNCTION001", "local-function-secret"
+	now := func() time.Time { return testNow }
+	s := New(Config{SigV4: []SigV4{
+		{AccessKeyID: testKeyID, SecretAccessKey: testSecret, Region: "us-east-1", Now: now},
+		{AccessKeyID: otherID, SecretAccessKey: otherSecret, Now: now},
+		{},
+	}}, newNode(), slog.New(slog.DiscardHandler))
+	for _, tt := range []struct {
+		name                  string
+		keyID, secret, region string
+		status                int
+	}{
+		{"configured key", testKeyID, testSecret, "us-east-1", http.StatusGone},
+		{"configured key, other region", testKeyID, testSecret, "eu-west-1", http.StatusForbidden},
+		{"regionless key", otherID, otherSecret, "us-east-1", http.StatusGone},
+		{"regionless key, any region", otherID, otherSecret, "ap-southeast-2", http.StatusGone},
+		{"regionless key id, configured secret", otherID, testSecret, "us-east-1", http.StatusForbidden},
+		{"configured key id, regionless secret", testKeyID, otherSecret, "us-east-1", http.StatusForbidden},
+		{"unknown key", "AKIAUNKNOWNKEY000001", otherSecret, "us-east-1", http.StatusForbidden},
+	} {
+		sg := defaultSigned()
+		sg.keyID, sg.secret, sg.region = tt.keyID, tt.secret, tt.region
+		if status, typ, msg := serve(s, sg.request(t)); status != tt.status {
+			t.Errorf("%s: status %d (%s: %s), want %d", tt.name, status, typ, msg, tt.status)
+		}
+	}
 }

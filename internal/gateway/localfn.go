@@ -1,0 +1,93 @@
+package gateway
+
+import (
+	"crypto/rand"
+	"encoding/base32"
+	"encoding/base64"
+	"fmt"
+	"log/slog"
+
+	"github.com/wsgate/wsgate/internal/execproxy"
+)
+
+// localCredentials are the AWS credentials every local function of one
+// gateway process gets, random for each process. The management API
+// accepts SigV4 signatures made with them, in any region.
+type localCredentials struct {
+	AccessKeyID     string
+	SecretAccessKey string
+}
+
+// newLocalCredentials returns a random key id of the form AWS uses (AKIA
+// and 16 upper-case letters and digits) and a random 40-character secret.
+func newLocalCredentials() localCredentials {
+	var id [10]byte
+	var secret [30]byte
+	_, _ = rand.Read(id[:])
+	_, _ = rand.Read(secret[:])
+	return localCredentials{
+		AccessKeyID:     "AKIA" + base32.StdEncoding.EncodeToString(id[:]),
+		SecretAccessKey: base64.StdEncoding.EncodeToString(secret[:]),
+	}
+}
+
+// LogValue keeps the secret out of any log record the credentials reach.
+func (c localCredentials) LogValue() slog.Value {
+	return slog.StringValue("[credentials " + c.AccessKeyID + "]")
+}
+
+// String keeps the secret out of any message the credentials reach.
+func (c localCredentials) String() string { return c.LogValue().String() }
+
+// environ is what the credentials add to a function's environment.
+func (c localCredentials) environ() []string {
+	return []string{"AWS_ACCESS_KEY_ID=" + c.AccessKeyID, "AWS_SECRET_ACCESS_KEY=" + c.SecretAccessKey}
+}
+
+// startLambdas starts the execute-api proxy when there are local functions
+// and a management API, then every local function with the credentials and
+// the proxy's settings in its environment. On failure it closes what it
+// started.
+func (g *Gateway) startLambdas() error {
+	if len(g.lambdas) == 0 {
+		return nil
+	}
+	env := g.creds.environ()
+	if g.mgmt != nil {
+		mc := g.cfg.Management
+		p, err := execproxy.New(execproxy.Config{
+			Intercept:      execproxy.ExecuteAPIHosts(g.cfg.APIID, g.cfg.DomainName),
+			Handler:        g.mgmt,
+			ReadTimeout:    mc.ReadTimeout,
+			IdleTimeout:    mc.IdleTimeout,
+			MaxHeaderBytes: g.mgmtHTTP.MaxHeaderBytes,
+			Logger:         g.log,
+		})
+		if err == nil {
+			err = p.Start()
+		}
+		if err != nil {
+			return fmt.Errorf("execute-api proxy: %w", err)
+		}
+		g.proxy = p
+		env = append(env, p.Environ()...)
+	}
+	for _, fn := range g.lambdas {
+		if err := fn.Start(env); err != nil {
+			g.closeLambdas()
+			return fmt.Errorf("lambda: %w", err)
+		}
+	}
+	return nil
+}
+
+// closeLambdas closes the local functions, then the proxy they push
+// through.
+func (g *Gateway) closeLambdas() {
+	closeLambdas(g.lambdas)
+	if g.proxy != nil {
+		if err := g.proxy.Close(); err != nil {
+			g.log.Warn("execute-api proxy", "err", err)
+		}
+	}
+}
