@@ -103,3 +103,31 @@ func TestSeed002SDKv2(t *testing.T) {
 		t.Fatalf("want %q (an execute-api domain), got %q", want, got)
 	}
 }
+
+// TestSeed002Import runs the configuration `wsgate import` prints for the
+// template, with the management section added as a -c file would give it:
+// the same API, the same push.
+func TestSeed002Import(t *testing.T) {
+	r, err := cfntemplate.Load("template.yaml", cfntemplate.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(r.YAML()) + base
+	cfg, err := config.Parse("imported.yaml", []byte(text))
+	if err != nil {
+		t.Fatalf("the imported configuration does not parse: %v\n%s", err, text)
+	}
+	if cfg.APIID != r.Config.APIID || cfg.DomainName != r.Config.DomainName || cfg.Stage != "dev" {
+		t.Fatalf("imported api_id %q, domain_name %q, stage %q; the template gives %q, %q, dev",
+			cfg.APIID, cfg.DomainName, cfg.Stage, r.Config.APIID, r.Config.DomainName)
+	}
+	g := gt.StartConfig(t, cfg)
+	if _, resp, err := gt.TryDial(g.URL, nil); err == nil || resp == nil || resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("dial without Auth: want 401, got %v %v", resp, err)
+	}
+	c := gt.Dial(t, g.URL+"?Auth=myFakeToken", nil)
+	c.Send(`{"message": "hello", "action": "pushtowebsocket"}`)
+	if got := c.NextText(); got != "Hello there!" {
+		t.Fatalf("want Hello there!, got %q", got)
+	}
+}
