@@ -165,7 +165,7 @@ func (b *builder) awsParameters(req *awsRequest) bool {
 	case !good:
 		return false
 	case !set:
-		t.errorf(r.line, propPath(r, "RequestTemplates"), "required: an AWS integration sends what its request template writes (for SQS, $default: Action=SendMessage&MessageBody=$input.body)")
+		t.errorf(r.keyLine("IntegrationType"), propPath(r, "RequestTemplates"), "required: an AWS integration sends what its request template writes (for SQS, $default: Action=SendMessage&MessageBody=$input.body)")
 		return false
 	}
 	m, isMap := v.(map[string]any)
