@@ -136,3 +136,14 @@ func TestAWSTemplateServed(t *testing.T) {
 		t.Errorf("SendMessage %v", j)
 	}
 }
+
+// TestAWSServiceOnConnect: $connect carries no message, which SQS refuses,
+// so an SQS AWS integration there is refused at the template's line.
+func TestAWSServiceOnConnect(t *testing.T) {
+	text := strings.Replace(awsRoute("sqs:path/123456789012/q", `{integration.request.header.Content-Type: "'application/x-www-form-urlencoded'"}`,
+		"Action=SendMessage&MessageBody=$input.body"), "RouteKey: r,", "RouteKey: $connect,", 1)
+	_, err := Load(writeTemplate(t, text), Options{})
+	if err == nil || !strings.Contains(err.Error(), "template.yaml:38: routes.$connect.integration.payload: $connect and $disconnect carry no message") {
+		t.Fatalf("err = %v", err)
+	}
+}
