@@ -74,7 +74,7 @@ func TestMergeClash(t *testing.T) {
 // TestImportRoundTrip: the YAML of a result, parsed as a wsgate
 // configuration, is the configuration Merge builds from the template.
 func TestImportRoundTrip(t *testing.T) {
-	for _, path := range []string{"testdata/seed/template.yaml", "testdata/json/template.json"} {
+	for _, path := range []string{"testdata/seed/template.yaml", "testdata/json/template.json", "testdata/awsservices/template.yaml"} {
 		t.Run(path, func(t *testing.T) {
 			r, err := Load(path, Options{})
 			if err != nil {

@@ -1,6 +1,7 @@
 package cfntemplate
 
 import (
+	"maps"
 	"regexp"
 	"strconv"
 	"strings"
@@ -50,6 +51,13 @@ var (
 		"PayloadFormatVersion": "", "IntegrationResponseSelectionExpression": "",
 		"CredentialsArn": "wsgate does not assume IAM roles; it invokes the template's functions itself",
 	}
+	// awsIntegrationProps is the table of AWS integrations, whose
+	// CredentialsArn awsIntegration reports.
+	awsIntegrationProps = func() map[string]string {
+		m := maps.Clone(integrationProps)
+		m["CredentialsArn"] = ""
+		return m
+	}()
 	integrationResponseProps = map[string]string{
 		"ApiId": "", "IntegrationId": "", "IntegrationResponseKey": "", "ResponseTemplates": "",
 		"TemplateSelectionExpression": "", "ResponseParameters": "", "ContentHandlingStrategy": "",
@@ -580,10 +588,14 @@ func (b *builder) functionFromURI(uri string, r *resource, key string) *resource
 // integration maps an Integration resource used by the route key.
 func (b *builder) integration(r *resource, routeKey string) (config.Integration, bool) {
 	t := b.t
-	b.props(r, integrationProps)
-	b.apiID(r)
 	var in config.Integration
 	typ, ok := b.str(r, "IntegrationType", true)
+	if typ == "AWS" {
+		b.props(r, awsIntegrationProps)
+	} else {
+		b.props(r, integrationProps)
+	}
+	b.apiID(r)
 	if !ok {
 		return in, false
 	}
@@ -646,15 +658,12 @@ func (b *builder) integration(r *resource, routeKey string) (config.Integration,
 		body := b.mockBody(responses)
 		in.Body = &body
 	case "AWS":
-		what := "AWS (non-proxy) integrations transform requests with VTL templates, which wsgate does not run"
-		switch {
-		case strings.Contains(uri, ":lambda:"):
-			what += "; use AWS_PROXY for a Lambda function"
-		case strings.Contains(uri, ":sqs:"), strings.Contains(uri, ":sns:"), strings.Contains(uri, ":events:"):
-			what += ", and wsgate's sqs, sns and eventbridge integrations need an access key or a local endpoint that a template does not give; write this route in a wsgate config (-c) with that integration"
+		aws, ok := b.awsIntegration(r, routeKey, uri, responses)
+		if !ok {
+			return in, false
 		}
-		t.errorf(r.keyLine("IntegrationType"), propPath(r, "IntegrationType"), "not supported: %s", what)
-		return in, false
+		aws.Timeout = in.Timeout
+		in = aws
 	default:
 		t.errorf(r.keyLine("IntegrationType"), propPath(r, "IntegrationType"), "%q: want AWS_PROXY, HTTP_PROXY, HTTP, MOCK or AWS", typ)
 		return in, false

@@ -455,6 +455,18 @@ func TestErrors(t *testing.T) {
 		return integ("      IntegrationType: AWS_PROXY\n      IntegrationUri: !GetAtt F.Arn\n") +
 			"  F:\n    Type: AWS::Serverless::Function\n    Properties:\n" + fnProps
 	}
+	// awsInteg is an AWS integration of service URI tail uri, with the
+	// request parameters params and the $default request template tmpl.
+	awsInteg := func(uri, params, tmpl string) string {
+		tmpl, mark := strings.CutSuffix(tmpl, " #<")
+		tmpl = "'" + strings.ReplaceAll(tmpl, "'", "''") + "'"
+		if mark {
+			tmpl += " #<"
+		}
+		return integ("      IntegrationType: AWS\n      IntegrationUri: arn:aws:apigateway:us-east-1:" + uri + "\n" + params +
+			"      RequestTemplates:\n        $default: " + tmpl + "\n")
+	}
+	const form = "      RequestParameters: {integration.request.header.Content-Type: \"'application/x-www-form-urlencoded'\"}\n"
 	stageVar := func(expr string) string {
 		return "  S:\n    Type: AWS::ApiGatewayV2::Stage\n    Properties:\n      ApiId: !Ref Api\n      StageName: s\n      StageVariables:\n        V: " + expr + " #<\n"
 	}
@@ -483,7 +495,25 @@ func TestErrors(t *testing.T) {
 		{"bad target", route("      RouteKey: r\n      Target: integrations/nope #<\n"), Options{}, "Resources.R.Properties.Target", "is not integrations/ID"},
 		{"unknown property", route("      RouteKey: r\n      Bogus: 1 #<\n      Target: !Join [/, [integrations, !Ref Mock]]\n"), Options{}, "Resources.R.Properties.Bogus", "not supported"},
 		{"VTL request template", integ("      IntegrationType: HTTP_PROXY\n      IntegrationUri: http://127.0.0.1:1/\n      RequestTemplates: {a: b} #<\n"), Options{}, "Resources.I.Properties.RequestTemplates", "VTL templates are not supported"},
-		{"AWS SQS integration", integ("      IntegrationType: AWS #<\n      IntegrationUri: arn:aws:apigateway:us-east-1:sqs:path/000000000000/q\n"), Options{}, "Resources.I.Properties.IntegrationType", "sqs, sns and eventbridge integrations need"},
+		{"AWS SQS without template", integ("      IntegrationType: AWS #<\n      IntegrationUri: arn:aws:apigateway:us-east-1:sqs:path/000000000000/q\n"), Options{}, "Resources.I.Properties.RequestTemplates", "required: an AWS integration sends what its request template writes"},
+		{"AWS SQS other parameter", awsInteg("sqs:path/000000000000/q", form, "Action=SendMessage&MessageBody=$input.body&DelaySeconds=5 #<"), Options{}, "Resources.I.Properties.RequestTemplates.$default", "DelaySeconds=5 is not supported (recognised: Action)"},
+		{"AWS SQS VTL", awsInteg("sqs:path/000000000000/q", form, "#set($b = $input.body)Action=SendMessage&MessageBody=$b #<"), Options{}, "Resources.I.Properties.RequestTemplates.$default", "is not NAME=VALUE"},
+		{"AWS SQS body from a path", awsInteg("sqs:path/000000000000/q", form, "Action=SendMessage&MessageBody=$input.path('$.text') #<"), Options{}, "Resources.I.Properties.RequestTemplates.$default", "wsgate sends the client's message"},
+		{"AWS SQS another action", awsInteg("sqs:path/000000000000/q", form, "Action=DeleteQueue #<"), Options{}, "Resources.I.Properties.RequestTemplates.$default", "maps only SendMessage"},
+		{"AWS SQS without Content-Type", awsInteg("sqs:path/000000000000/q", "", "Action=SendMessage&MessageBody=$input.body") + "      RequestParameters: {} #<\n", Options{}, "Resources.I.Properties.RequestParameters", "want integration.request.header.Content-Type"},
+		{"AWS SQS FIFO without group", awsInteg("sqs:path/000000000000/q.fifo", form, "Action=SendMessage&MessageBody=$input.body #<"), Options{}, "Resources.I.Properties.RequestTemplates.$default", "needs MessageGroupId"},
+		{"AWS SQS group from the body", awsInteg("sqs:path/000000000000/q.fifo", form, "Action=SendMessage&MessageBody=$input.body&MessageGroupId=$input.path('$.g') #<"), Options{}, "Resources.I.Properties.RequestTemplates.$default", "MessageGroupId=$input.path('$.g'): want a static value"},
+		{"AWS SQS queue URL form", awsInteg("sqs:action/SendMessage #<", form, "Action=SendMessage&MessageBody=$input.body"), Options{}, "Resources.I.Properties.IntegrationUri", "want arn:aws:apigateway:REGION:sqs:path/ACCOUNT/QUEUE"},
+		{"AWS SNS without topic", awsInteg("sns:action/Publish", form, "Message=$input.body #<"), Options{}, "Resources.I.Properties.RequestTemplates.$default", "want a static TopicArn"},
+		{"AWS SNS subject", awsInteg("sns:action/Publish", form, "TopicArn=arn:aws:sns:us-east-1:000000000000:t&Message=$input.body&Subject=hi #<"), Options{}, "Resources.I.Properties.RequestTemplates.$default", "Subject=hi is not supported (recognised: Message)"},
+		{"AWS EventBridge resources", awsInteg("events:action/PutEvents", "", `{"Entries":[{"Source":"s","DetailType":"d","Detail":"$util.escapeJavaScript($input.body)","Resources":["r"]}]} #<`), Options{}, "Resources.I.Properties.RequestTemplates.$default", "Resources is not supported (recognised: Detail, DetailType)"},
+		{"AWS EventBridge dynamic source", awsInteg("events:action/PutEvents", "", `{"Entries":[{"Source":"$context.routeKey","DetailType":"d","Detail":"$util.escapeJavaScript($input.body)"}]} #<`), Options{}, "Resources.I.Properties.RequestTemplates.$default", "Source: only a static string is supported"},
+		{"AWS EventBridge two entries", awsInteg("events:action/PutEvents", "", `{"Entries":[{"Source":"s","DetailType":"d","Detail":"$util.escapeJavaScript($input.body)"},{"Source":"s"}]} #<`), Options{}, "Resources.I.Properties.RequestTemplates.$default", "not a PutEvents request wsgate recognises"},
+		{"AWS EventBridge path without target", awsInteg("events:path// #<", "", `{"Entries":[{"Source":"s","DetailType":"d","Detail":"$input.body"}]}`), Options{}, "Resources.I.Properties.IntegrationUri", "X-Amz-Target"},
+		{"AWS DynamoDB", awsInteg("dynamodb:action/PutItem #<", "", "{}"), Options{}, "Resources.I.Properties.IntegrationUri", "SQS (sqs:path/ACCOUNT/QUEUE), SNS (sns:action/Publish) and EventBridge (events:action/PutEvents) only, not dynamodb"},
+		{"AWS Lambda", awsInteg("lambda:path/2015-03-31/functions/arn:aws:lambda:us-east-1:000000000000:function:f/invocations #<", "", "{}"), Options{}, "Resources.I.Properties.IntegrationUri", "use AWS_PROXY"},
+		{"AWS template selection", awsInteg("sqs:path/000000000000/q", form, "Action=SendMessage&MessageBody=$input.body") + "      TemplateSelectionExpression: $request.body.kind #<\n", Options{}, "Resources.I.Properties.TemplateSelectionExpression", "template selection is not supported"},
+		{"AWS GET", awsInteg("sqs:path/000000000000/q", form, "Action=SendMessage&MessageBody=$input.body") + "      IntegrationMethod: GET #<\n", Options{}, "Resources.I.Properties.IntegrationMethod", "take POST"},
 		{"non-POST method", integ("      IntegrationType: HTTP_PROXY\n      IntegrationMethod: GET #<\n      IntegrationUri: http://127.0.0.1:1/\n"), Options{}, "Resources.I.Properties.IntegrationMethod", "wsgate POSTs"},
 		{"timeout out of range", integ("      IntegrationType: HTTP_PROXY\n      IntegrationUri: http://127.0.0.1:1/\n      TimeoutInMillis: 40000 #<\n"), Options{}, "routes.r.integration.timeout", "29s"},
 		{"function not in template", integ("      IntegrationType: AWS_PROXY\n      IntegrationUri: arn:aws:lambda:us-east-1:000000000000:function:elsewhere #<\n"), Options{}, "Resources.I.Properties.IntegrationUri", `function "elsewhere" is not defined`},

@@ -123,6 +123,14 @@ func integrationNode(in config.Integration) *yaml.Node {
 	if in.Type == config.IntegrationLambda {
 		add(n, "lambda", lambdaNode(in.Lambda))
 	}
+	for _, kv := range []struct{ key, val string }{
+		{"region", in.Region}, {"credentials", in.Credentials}, {"queue_url", in.QueueURL}, {"topic_arn", in.TopicARN},
+		{"message_group_id", in.MessageGroupID}, {"event_bus", in.EventBus}, {"source", in.Source}, {"detail_type", in.DetailType},
+	} {
+		if kv.val != "" {
+			add(n, kv.key, str(kv.val))
+		}
+	}
 	return n
 }
 

@@ -301,8 +301,11 @@ func TestValidateExample(t *testing.T) {
 	text = strings.ReplaceAll(text, functionDir, t.TempDir())
 	path := writeFile(t, "example.yaml", text)
 	t.Setenv("WSGATE_MGMT_TOKEN", "change-me")
+	t.Setenv("AWS_ACCESS_KEY_ID", "AKIAEXAMPLEKEYID0001")
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "example-secret")
 	t.Setenv("AWS_SESSION_TOKEN", "example-session")
+	t.Setenv("AWS_ENDPOINT_URL", "")
+	t.Setenv("AWS_ENDPOINT_URL_EVENTBRIDGE", "")
 	t.Setenv("WSGATE_SIGV4_SECRET", "example-sigv4-secret")
 	t.Setenv("WSGATE_REDIS_PASSWORD", "example-redis-password")
 	// Nothing listens there; validate does not wait for it.
@@ -319,7 +322,7 @@ func TestValidateExample(t *testing.T) {
 }
 
 // exampleSecrets are the environment variables example.yaml names.
-var exampleSecrets = []string{"WSGATE_MGMT_TOKEN", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "WSGATE_SIGV4_SECRET", "WSGATE_REDIS_PASSWORD",
+var exampleSecrets = []string{"WSGATE_MGMT_TOKEN", "AWS_ACCESS_KEY_ID", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_EVENTBRIDGE", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "WSGATE_SIGV4_SECRET", "WSGATE_REDIS_PASSWORD",
 	"NATS_URL", "NATS_TOKEN", "REDIS_PASSWORD", "WSGATE_POSTGRES_DSN", "AMQP_URL"}
 
 // TestValidateExampleWithoutSecrets checks that validate accepts the example
@@ -332,7 +335,8 @@ func TestValidateExampleWithoutSecrets(t *testing.T) {
 	}
 	lacking := []string{"WSGATE_MGMT_TOKEN", "/etc/wsgate/management-tokens", "AWS_SECRET_ACCESS_KEY", "WSGATE_SIGV4_SECRET", "./bin/moderate", "WSGATE_REDIS_PASSWORD",
 		"NATS_URL", "NATS_TOKEN", "/etc/wsgate/nats.creds", "REDIS_PASSWORD", "WSGATE_POSTGRES_DSN",
-		"routes.checkout.integration.secret_access_key_env", "AMQP_URL", "routes.translate-local.integration.lambda.build"}
+		"routes.checkout.integration.secret_access_key_env", "AMQP_URL", "routes.translate-local.integration.lambda.build",
+		"routes.signal.integration.credentials: environment variable AWS_ACCESS_KEY_ID", "routes.signal.integration.credentials: environment variable AWS_SECRET_ACCESS_KEY"}
 	line := regexp.MustCompile(`^` + regexp.QuoteMeta(path) + `:\d+: (management\.auth|routes\.[a-z-]+\.integration|registry\.redis)`)
 	checkLines := func(t *testing.T, lines []string, r result) {
 		t.Helper()

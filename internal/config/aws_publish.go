@@ -20,6 +20,11 @@ const (
 	IntegrationEventBridge IntegrationType = "eventbridge"
 )
 
+// CredentialsEnvironment is the value of an AWS integration's credentials
+// key that takes credentials and endpoints from the standard AWS
+// environment variables.
+const CredentialsEnvironment = "environment"
+
 // awsTypes are the AWS publishing integration types.
 var awsTypes = []IntegrationType{IntegrationSQS, IntegrationSNS, IntegrationEventBridge}
 
@@ -71,17 +76,22 @@ func (k *checker) awsPublish(path string, in Integration) {
 		k.add(path+".region", "%q is not an AWS region name such as us-east-1", in.Region)
 	}
 	switch {
+	case in.Credentials != "" && in.Credentials != CredentialsEnvironment:
+		k.add(path+".credentials", "%q: the only value is %s", in.Credentials, CredentialsEnvironment)
+	case in.Credentials != "" && (in.AccessKeyID != "" || in.SecretAccessKeyEnv != "" || in.SessionTokenEnv != ""):
+		k.add(path+".credentials", "%s takes the keys from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN; drop access_key_id, secret_access_key_env and session_token_env, or this key", in.Credentials)
+	case in.Credentials != "":
 	case (in.AccessKeyID == "") != (in.SecretAccessKeyEnv == ""):
 		k.add(path, "set both access_key_id and secret_access_key_env, or neither")
 	case in.AccessKeyID == "" && in.Endpoint == "":
-		k.add(path+".access_key_id", "required to reach AWS, which refuses unsigned requests (with secret_access_key_env); only a local endpoint may take unsigned ones")
+		k.add(path+".access_key_id", "required to reach AWS, which refuses unsigned requests (with secret_access_key_env, or credentials: environment for AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY); only a local endpoint may take unsigned ones")
 	}
 	if in.AccessKeyID != "" && !accessKeyPattern.MatchString(in.AccessKeyID) {
 		k.add(path+".access_key_id", "does not look like an AWS access key id (16+ upper-case letters and digits)")
 	}
 	k.envName(path+".secret_access_key_env", in.SecretAccessKeyEnv)
 	k.envName(path+".session_token_env", in.SessionTokenEnv)
-	if in.SessionTokenEnv != "" && in.AccessKeyID == "" {
+	if in.SessionTokenEnv != "" && in.AccessKeyID == "" && in.Credentials == "" {
 		k.add(path+".session_token_env", "only with access_key_id and secret_access_key_env")
 	}
 	switch in.Type {

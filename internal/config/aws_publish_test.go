@@ -29,7 +29,7 @@ func TestValidateAWSPublishingIntegrations(t *testing.T) {
 		{"sqs fifo local unsigned", chatRoute("type: sqs", local, fifo, "message_group_id: '{authorizer.tenant}-{principalId}'", "payload: body", "timeout: 5s"), nil},
 		{"sqs standard queue with a group", chatRoute("type: sqs", local, queue, "message_group_id: '{principalId}'"), nil},
 		{"sqs without queue and credentials", chatRoute("type: sqs"), []string{
-			at(3, "access_key_id: required to reach AWS, which refuses unsigned requests (with secret_access_key_env); only a local endpoint may take unsigned ones"),
+			at(3, "access_key_id: required to reach AWS, which refuses unsigned requests (with secret_access_key_env, or credentials: environment for AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY); only a local endpoint may take unsigned ones"),
 			at(3, "queue_url: required for sqs integrations, e.g. https://sqs.us-east-1.amazonaws.com/123456789012/orders"),
 		}},
 		{"sqs fifo without group", chatRoute("type: sqs", local, fifo), []string{
@@ -46,6 +46,17 @@ func TestValidateAWSPublishingIntegrations(t *testing.T) {
 		}},
 		{"sqs unknown placeholder in group", chatRoute("type: sqs", local, fifo, "message_group_id: '{user}'"), []string{
 			at(7, "message_group_id: unknown placeholder {user}; one of {connectionId}, {routeKey}, {principalId}, {authorizer.KEY}, {body.PATH} (write {{ and }} for literal braces)"),
+		}},
+		{"sqs credentials from the environment", chatRoute("type: sqs", queue, "credentials: environment"), nil},
+		{"sqs credentials from the environment, local endpoint", chatRoute("type: sqs", local, queue, "credentials: environment"), nil},
+		{"sqs credentials not environment", chatRoute("type: sqs", queue, "credentials: instance"), []string{
+			at(6, `credentials: "instance": the only value is environment`),
+		}},
+		{"sqs credentials from the environment and keys", chatRoute("type: sqs", queue, "credentials: environment", key, env, "session_token_env: T"), []string{
+			at(6, "credentials: environment takes the keys from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN; drop access_key_id, secret_access_key_env and session_token_env, or this key"),
+		}},
+		{"credentials on http", chatRoute("type: http", "url: http://h/", "credentials: environment"), []string{
+			at(6, "credentials: only used by sqs, sns and eventbridge integrations"),
 		}},
 		{"sqs credentials half set", chatRoute("type: sqs", queue, key), []string{
 			"wsgate.yaml:3: routes.chat.integration: set both access_key_id and secret_access_key_env, or neither",

@@ -342,10 +342,21 @@ type Integration struct {
 
 	// AccessKeyID, SecretAccessKeyEnv and SessionTokenEnv sign requests
 	// with SigV4, as a lambda integration's keys of the same names do.
-	// Required unless Endpoint is set. Default none.
+	// Required unless Endpoint is set or Credentials is "environment".
+	// Default none.
 	AccessKeyID        string `yaml:"access_key_id"`
 	SecretAccessKeyEnv string `yaml:"secret_access_key_env"`
 	SessionTokenEnv    string `yaml:"session_token_env"`
+
+	// Credentials "environment" signs requests with the credentials of the
+	// standard AWS variables, read at start: AWS_ACCESS_KEY_ID and
+	// AWS_SECRET_ACCESS_KEY (required), AWS_SESSION_TOKEN (when set); and,
+	// when Endpoint is unset, takes the endpoint from the service's
+	// AWS_ENDPOINT_URL_SQS, AWS_ENDPOINT_URL_SNS or
+	// AWS_ENDPOINT_URL_EVENTBRIDGE, or else AWS_ENDPOINT_URL, as the AWS
+	// SDKs do. It excludes AccessKeyID, SecretAccessKeyEnv and
+	// SessionTokenEnv. Default "": the keys above, or none.
+	Credentials string `yaml:"credentials"`
 
 	// QueueURL is the SQS queue an sqs integration sends to. Required for
 	// sqs.

@@ -71,6 +71,7 @@ func publishKeys(in Integration) []integrationKey {
 		{"access_key_id", in.AccessKeyID != "", awsTypes},
 		{"secret_access_key_env", in.SecretAccessKeyEnv != "", awsTypes},
 		{"session_token_env", in.SessionTokenEnv != "", awsTypes},
+		{"credentials", in.Credentials != "", awsTypes},
 		{"queue_url", in.QueueURL != "", []IntegrationType{IntegrationSQS}},
 		{"topic_arn", in.TopicARN != "", []IntegrationType{IntegrationSNS}},
 		{"message_group_id", in.MessageGroupID != "", []IntegrationType{IntegrationSQS, IntegrationSNS}},

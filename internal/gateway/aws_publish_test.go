@@ -269,3 +269,99 @@ func TestAWSConfigProblems(t *testing.T) {
 		t.Fatalf("err = %v, want %q, missing", err, want)
 	}
 }
+
+// TestAWSEnvironmentCredentials runs sqs, sns and eventbridge routes with
+// credentials: environment against the SigV4-checking stand-in: the keys
+// and session token come from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and
+// AWS_SESSION_TOKEN, the endpoints from the service variables, or from
+// AWS_ENDPOINT_URL for a service without one, and an endpoint in the
+// config wins over both.
+func TestAWSEnvironmentCredentials(t *testing.T) {
+	creds := aws.Credentials{AccessKeyID: "AKIAWSGATEENVKEY0001", SecretAccessKey: "wsgate-env-secret/abc+def", SessionToken: "wsgate-env-session"}
+	sqsSrv := servicetest.AWS(t, creds, "eu-west-1")
+	common := servicetest.AWS(t, creds, "eu-west-1")
+	own := servicetest.AWS(t, creds, "eu-west-1")
+	cfg, err := config.Parse("wsgate.yaml", []byte(fmt.Sprintf(`
+routes:
+  order:
+    integration: {type: sqs, credentials: environment, region: eu-west-1, queue_url: "https://sqs.eu-west-1.amazonaws.com/123456789012/orders", payload: body}
+    route_response: true
+  announce:
+    integration: {type: sns, credentials: environment, region: eu-west-1, topic_arn: "arn:aws:sns:eu-west-1:123456789012:news", payload: body}
+    route_response: true
+  signal:
+    integration: {type: eventbridge, credentials: environment, region: eu-west-1, endpoint: %q, source: wsgate, payload: body}
+    route_response: true
+`, own.URL)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := gt.StartConfigEnv(t, cfg, map[string]string{
+		"AWS_ACCESS_KEY_ID":     creds.AccessKeyID,
+		"AWS_SECRET_ACCESS_KEY": creds.SecretAccessKey,
+		"AWS_SESSION_TOKEN":     creds.SessionToken,
+		"AWS_ENDPOINT_URL_SQS":  sqsSrv.URL,
+		"AWS_ENDPOINT_URL":      common.URL,
+	})
+	c := gt.Dial(t, g.URL, nil)
+	for _, tc := range []struct {
+		action string
+		srv    *servicetest.AWSServer
+		op     string
+	}{
+		{"order", sqsSrv, "AmazonSQS.SendMessage"},
+		{"announce", common, "SNS.Publish"},
+		{"signal", own, "AWSEvents.PutEvents"},
+	} {
+		body := `{"action":"` + tc.action + `"}`
+		c.Send(body)
+		if f, raw := nextAWSFrame(t, c); f.Status != "accepted" {
+			t.Fatalf("%s: %s", tc.action, raw)
+		}
+		reqs := tc.srv.Requests()
+		if len(reqs) != 1 || reqs[0].Operation != tc.op || reqs[0].Header.Get("X-Amz-Security-Token") != creds.SessionToken {
+			t.Fatalf("%s: requests %+v", tc.action, reqs)
+		}
+	}
+	if strings.Contains(g.Logs.String(), creds.SecretAccessKey) || strings.Contains(g.Logs.String(), creds.SessionToken) {
+		t.Error("a secret reached the log")
+	}
+}
+
+// TestAWSEnvironmentCredentialsProblems: with credentials: environment,
+// unset keys are missing (validate lists them apart, serve refuses), and
+// an endpoint variable that is not a URL is a problem.
+func TestAWSEnvironmentCredentialsProblems(t *testing.T) {
+	cfg, err := config.Parse("wsgate.yaml", []byte(`routes:
+  order:
+    integration:
+      type: sqs
+      queue_url: https://sqs.us-east-1.amazonaws.com/123456789012/orders
+      credentials: environment
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = gateway.New(cfg, gateway.Options{Getenv: func(string) string { return "" }})
+	for _, want := range []string{
+		"wsgate.yaml:6: routes.order.integration.credentials: environment variable AWS_ACCESS_KEY_ID is unset or empty",
+		"wsgate.yaml:6: routes.order.integration.credentials: environment variable AWS_SECRET_ACCESS_KEY is unset or empty",
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("err = %v, want %q", err, want)
+		}
+	}
+	if !config.IsMissing(err) {
+		t.Errorf("not missing: %v", err)
+	}
+
+	env := map[string]string{"AWS_ACCESS_KEY_ID": "AKIAWSGATEENVKEY0001", "AWS_SECRET_ACCESS_KEY": "s3cr3t-value", "AWS_ENDPOINT_URL_SQS": "localhost:4566"}
+	_, err = gateway.New(cfg, gateway.Options{Getenv: func(k string) string { return env[k] }})
+	want := "wsgate.yaml:6: routes.order.integration.credentials: environment variable AWS_ENDPOINT_URL_SQS is not an http:// or https:// URL without credentials"
+	if err == nil || err.Error() != want || config.IsMissing(err) {
+		t.Errorf("err = %v, want %q, not missing", err, want)
+	}
+	if err != nil && strings.Contains(err.Error(), "s3cr3t-value") {
+		t.Error("the secret reached the error")
+	}
+}

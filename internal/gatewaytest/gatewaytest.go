@@ -56,11 +56,31 @@ func StartConfig(t testing.TB, cfg *config.Config) *Gateway {
 // (nil: the engine cfg names).
 func StartNode(t testing.TB, cfg *config.Config, eng cluster.Engine) *Gateway {
 	t.Helper()
+	return start(t, cfg, eng, nil)
+}
+
+// StartConfigEnv starts a gateway for cfg on 127.0.0.1 port 0 as
+// StartConfig does, with the variables of env added to the environment it
+// sees (and winning over those of the same name). The process environment
+// is left alone.
+func StartConfigEnv(t testing.TB, cfg *config.Config, env map[string]string) *Gateway {
+	t.Helper()
+	return start(t, cfg, nil, env)
+}
+
+func start(t testing.TB, cfg *config.Config, eng cluster.Engine, env map[string]string) *Gateway {
+	t.Helper()
 	cfg.Listen = "127.0.0.1:0"
 	cfg.Management.Listen = "127.0.0.1:0"
 	logs := &LogBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	g, err := gateway.New(cfg, gateway.Options{Logger: logger, Getenv: func(k string) string { return testEnv[k] }, Engine: eng})
+	getenv := func(k string) string {
+		if v, ok := env[k]; ok {
+			return v
+		}
+		return testEnv[k]
+	}
+	g, err := gateway.New(cfg, gateway.Options{Logger: logger, Getenv: getenv, Engine: eng})
 	if err != nil {
 		t.Fatalf("gateway.New: %v", err)
 	}
