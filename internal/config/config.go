@@ -442,6 +442,12 @@ type Management struct {
 	// authentication as every other call. Default false: the paths answer
 	// 404.
 	Pprof bool `yaml:"pprof"`
+
+	// Metrics serves the gateway's Prometheus metrics under /metrics on
+	// the management listener, behind the same authentication as every
+	// other call. Nil means the default, true. Use MetricsEnabled to read
+	// it.
+	Metrics *bool `yaml:"metrics"`
 }
 
 // ManagementAuth names the sources of the management API's bearer tokens.
@@ -579,6 +585,12 @@ func (c *Config) UpgradePath() string {
 // the default, on.
 func (m Management) IsEnabled() bool {
 	return m.Enabled == nil || *m.Enabled
+}
+
+// MetricsEnabled reports whether /metrics is served: the management API is
+// on and metrics is unset or true.
+func (m Management) MetricsEnabled() bool {
+	return m.IsEnabled() && (m.Metrics == nil || *m.Metrics)
 }
 
 // Loopback reports whether Listen binds only a loopback address: a host in

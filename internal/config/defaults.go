@@ -77,6 +77,10 @@ func (c *Config) FillDefaults() {
 		on := true
 		m.Enabled = &on
 	}
+	if m.Metrics == nil {
+		on := *m.Enabled
+		m.Metrics = &on
+	}
 
 	setDefault(&c.Registry.Type, RegistryMemory)
 	setDefault(&c.Registry.Prefix, "wsgate")

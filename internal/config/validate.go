@@ -333,6 +333,9 @@ func (k *checker) management(m Management, clientListen string) {
 	if m.Pprof && !m.IsEnabled() {
 		k.add("management.pprof", "is served on the management listener, which management.enabled: false turns off")
 	}
+	if m.Metrics != nil && *m.Metrics && !m.IsEnabled() {
+		k.add("management.metrics", "is served on the management listener, which management.enabled: false turns off; set metrics: false or leave it out")
+	}
 	k.positive("management.read_timeout", m.ReadTimeout)
 	k.positive("management.idle_timeout", m.IdleTimeout)
 	if m.MaxBodyBytesInFlight < minBodyBytesInFlight {

@@ -111,6 +111,7 @@ func (c *Conn) Send(data []byte) error {
 		return hub.ErrClosed
 	}
 	c.queueLocked(frame)
+	c.srv.cfg.Observer.MessageSent()
 	return nil
 }
 
@@ -135,6 +136,7 @@ func (c *Conn) acceptLocked(n int) bool {
 func (c *Conn) roomLocked(n int) bool {
 	if limit := c.srv.cfg.Limits.OutboundQueueBytes; limit > 0 && c.queued.Load()+int64(n) > int64(limit) {
 		c.srv.log.Info("closing slow consumer", "connectionId", c.id, "queuedBytes", c.queued.Load())
+		c.srv.cfg.Observer.SlowConsumer()
 		c.dropLocked(wsproto.ClosePolicyViolation, "slow consumer")
 		return false
 	}

@@ -130,6 +130,7 @@ func (c *Conn) SendMessage(m *hub.Message) error {
 		return hub.ErrClosed
 	}
 	c.queueLocked(frame)
+	c.srv.cfg.Observer.MessageSent()
 	return nil
 }
 

@@ -57,7 +57,31 @@ type Config struct {
 	// closing with 1003.
 	BinaryBase64 bool
 	Limits       Limits
+	// Observer, when set, is told of handshakes, sent messages and slow
+	// consumers, for metrics.
+	Observer Observer
 }
+
+// Observer counts what the server does. Its methods are called on the
+// handshake, send and event-loop paths: they must be cheap and must not
+// block.
+type Observer interface {
+	// Handshake reports a handshake answered with status (101 when
+	// accepted).
+	Handshake(status int)
+	// MessageSent reports a message queued to a client.
+	MessageSent()
+	// SlowConsumer reports a client closed because its outbound queue
+	// exceeded OutboundQueueBytes.
+	SlowConsumer()
+}
+
+// noObserver is the Observer of a server configured without one.
+type noObserver struct{}
+
+func (noObserver) Handshake(int) {}
+func (noObserver) MessageSent()  {}
+func (noObserver) SlowConsumer() {}
 
 // RejectError refuses a handshake with an HTTP status. Message is sent as
 // the JSON body {"message": Message}.
@@ -141,6 +165,9 @@ type Server struct {
 func New(cfg Config, handler Handler, connHub *hub.Hub, logger *slog.Logger) *Server {
 	if cfg.Path == "" {
 		cfg.Path = "/"
+	}
+	if cfg.Observer == nil {
+		cfg.Observer = noObserver{}
 	}
 	if cfg.Limits.MaxInflightMessages <= 0 {
 		cfg.Limits.MaxInflightMessages = 64
@@ -325,18 +352,18 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.upgrading.Add(1)
 	defer s.upgrading.Done()
 	if r.URL.Path != s.cfg.Path && !(s.cfg.Path != "/" && r.URL.Path == s.cfg.Path+"/") {
-		writeReject(w, http.StatusNotFound, "Not Found")
+		s.reject(w, http.StatusNotFound, "Not Found")
 		return
 	}
 	if status, err := wsproto.CheckUpgrade(r); err != nil {
 		if status == http.StatusUpgradeRequired {
 			w.Header().Set("Sec-WebSocket-Version", "13")
 		}
-		writeReject(w, status, err.Error())
+		s.reject(w, status, err.Error())
 		return
 	}
 	if s.shutdown.Load() || !s.reserve() {
-		writeReject(w, http.StatusServiceUnavailable, "Service Unavailable")
+		s.reject(w, http.StatusServiceUnavailable, "Service Unavailable")
 		return
 	}
 	// From here the connection counts; the event loop's close callback
@@ -355,11 +382,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			for k, v := range rej.Header {
 				w.Header()[k] = v
 			}
-			writeReject(w, rej.Status, rej.Message)
+			s.reject(w, rej.Status, rej.Message)
 			return
 		}
 		s.log.Warn("connect failed", "connectionId", c.id, "err", err)
-		writeReject(w, http.StatusBadGateway, "Bad Gateway")
+		s.reject(w, http.StatusBadGateway, "Bad Gateway")
 		return
 	}
 	if sub != "" && !wsproto.Offered(wsproto.ParseSubprotocols(r.Header), sub) {
@@ -368,13 +395,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// is not logged: clients put tokens in their offer.
 		s.log.Warn("connect chose a subprotocol the client did not offer; refusing the handshake", "connectionId", c.id)
 		s.disconnectLater(c, wsproto.CloseInternalError, "subprotocol not offered")
-		writeReject(w, http.StatusBadGateway, "Bad Gateway")
+		s.reject(w, http.StatusBadGateway, "Bad Gateway")
 		return
 	}
 	if s.shutdown.Load() {
 		s.log.Info("connect refused during shutdown", "connectionId", c.id)
 		s.disconnectLater(c, wsproto.CloseGoingAway, "Going away")
-		writeReject(w, http.StatusServiceUnavailable, "Service Unavailable")
+		s.reject(w, http.StatusServiceUnavailable, "Service Unavailable")
 		return
 	}
 	handedOver, err = s.upgrade(w, r, c, sub)
@@ -472,6 +499,8 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, c *Conn, sub st
 		// The event loop closed the socket and runs the close callback.
 		return true, fmt.Errorf("add to event loop: %w", err)
 	}
+	// Counted before the client can see the 101.
+	s.cfg.Observer.Handshake(http.StatusSwitchingProtocols)
 	c.writeLocked([]byte(b.String()))
 	c.state = stateOpen
 	if len(buffered) > 0 {
@@ -497,6 +526,12 @@ func (s *Server) disconnectLater(c *Conn, code int, reason string) {
 		defer s.wg.Done()
 		s.h.Disconnect(s.baseCtx, c, code, reason)
 	}()
+}
+
+// reject answers a handshake with status and reports it to the observer.
+func (s *Server) reject(w http.ResponseWriter, status int, msg string) {
+	s.cfg.Observer.Handshake(status)
+	writeReject(w, status, msg)
 }
 
 func writeReject(w http.ResponseWriter, status int, msg string) {

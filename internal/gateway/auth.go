@@ -14,6 +14,7 @@ import (
 	"github.com/wsgate/wsgate/internal/config"
 	"github.com/wsgate/wsgate/internal/edge"
 	"github.com/wsgate/wsgate/internal/integration"
+	"github.com/wsgate/wsgate/internal/metrics"
 )
 
 // CloseTokenExpired closes a connection whose token expired without a
@@ -39,6 +40,8 @@ type authn struct {
 	// Basic client learns what to send.
 	challenge http.Header
 	log       *slog.Logger
+	// metrics counts decisions; nil counts nothing.
+	metrics *metrics.Metrics
 }
 
 // buildAuth makes the authentication chain from cfg. ctx owns background
@@ -180,25 +183,39 @@ func (a *authn) authenticate(ctx context.Context, req *auth.Request, r *http.Req
 	if a.cache != nil {
 		if id, deny, ok := a.cache.Get(key, req.Time); ok {
 			if deny != nil {
+				a.metrics.AuthorizerCached(decision(deny))
 				return nil, 0, reject(deny)
 			}
+			a.metrics.AuthorizerCached("allow")
 			return id, 0, nil
 		}
+		a.metrics.AuthorizerCacheMiss()
 	}
 	start := time.Now()
 	id, err := a.authorizer.Authorize(ctx, req)
 	latency := time.Since(start)
 	if err != nil {
 		d := auth.AsDenial(err)
+		a.metrics.Authorizer(decision(d), latency)
 		if a.cache != nil {
 			a.cache.Put(key, nil, d, req.Time)
 		}
 		return nil, latency, reject(d)
 	}
+	a.metrics.Authorizer("allow", latency)
 	if a.cache != nil {
 		a.cache.Put(key, id, nil, req.Time)
 	}
 	return id, latency, nil
+}
+
+// decision is a denial's metrics label: "error" when the authorizer
+// failed (a 5XX), "deny" otherwise.
+func decision(d *auth.Denial) string {
+	if d.Status >= 500 {
+		return "error"
+	}
+	return "deny"
 }
 
 // authorizerContext is requestContext.authorizer as AWS builds it:

@@ -193,10 +193,13 @@ func TestDisconnectSlowConsumer(t *testing.T) {
 	path := "/prod/@connections/" + strings.ReplaceAll(cc.id, "=", "%3D")
 	payload := strings.Repeat("z", 128<<10)
 	gone := false
+	posts, delivered := 0, 0
 	for i := 0; i < 1000 && !gone; i++ {
 		status, _, body := cc.g.MgmtDo(t, "POST", path, strings.NewReader(payload), nil)
+		posts++
 		switch status {
 		case http.StatusOK:
+			delivered++
 		case http.StatusGone:
 			gone = true
 		default:
@@ -207,6 +210,21 @@ func TestDisconnectSlowConsumer(t *testing.T) {
 		t.Fatal("the connection never stopped accepting posts while its client did not read")
 	}
 	cc.expectDisconnect(t, 1008, "slow consumer")
+	fams := scrape(t, cc.g)
+	for _, tc := range []struct {
+		name   string
+		labels []string
+		want   float64
+	}{
+		{"wsgate_slow_consumer_closes_total", nil, 1},
+		{"wsgate_disconnects_total", []string{"code", "1008"}, 1},
+		{"wsgate_pushes_total", []string{"target", "connection"}, float64(posts)},
+		{"wsgate_push_deliveries_total", []string{"target", "connection"}, float64(delivered)},
+	} {
+		if got := value(fams, tc.name, tc.labels...); got != tc.want {
+			t.Errorf("%s%v = %v, want %v", tc.name, tc.labels, got, tc.want)
+		}
+	}
 }
 
 func TestDisconnectDeleteConnection(t *testing.T) {

@@ -35,6 +35,7 @@ import (
 	"github.com/wsgate/wsgate/internal/execproxy"
 	"github.com/wsgate/wsgate/internal/hub"
 	"github.com/wsgate/wsgate/internal/integration"
+	"github.com/wsgate/wsgate/internal/metrics"
 	"github.com/wsgate/wsgate/internal/mgmt"
 	"github.com/wsgate/wsgate/internal/route"
 )
@@ -91,6 +92,9 @@ type Gateway struct {
 	cancelBg context.CancelFunc
 	edge     *edge.Server
 	mgmt     *mgmt.Server
+	// metrics is nil when management.metrics is off; its methods do
+	// nothing then.
+	metrics *metrics.Metrics
 
 	mgmtHTTP *http.Server
 	clientLn net.Listener
@@ -233,6 +237,12 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		reusePort: opts.ReusePort,
 	}
 	g.slotTTL.Store(int64(slotTTL(cfg)))
+	nodeEng := eng
+	if cfg.Management.MetricsEnabled() {
+		g.metrics = metrics.New(routeKeys(routes), func() float64 { return float64(g.hub.Len()) })
+		authChain.metrics = g.metrics
+		nodeEng = &timedEngine{Engine: eng, m: g.metrics}
+	}
 	rc := cfg.Registry
 	g.node = cluster.NewNode(cluster.Config{
 		NodeID:            g.nodeID,
@@ -244,11 +254,16 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		Logger:            g.log,
 
 		MaxSubscriptionsPerConnection: cfg.Limits.MaxSubscriptionsPerConnection,
-	}, eng, g.hub)
+	}, nodeEng, g.hub)
 	l := cfg.Limits
+	var observer edge.Observer
+	if g.metrics != nil {
+		observer = g.metrics
+	}
 	g.edge = edge.New(edge.Config{
 		Path:         cfg.UpgradePath(),
 		BinaryBase64: cfg.BinaryFrames == config.BinaryBase64,
+		Observer:     observer,
 		Limits: edge.Limits{
 			MaxFrameBytes:         l.MaxFrameBytes,
 			MaxMessageBytes:       l.MaxMessageBytes,
@@ -272,9 +287,16 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 			// Any region: a function signs with its own AWS_REGION.
 			keys = append(keys, mgmt.SigV4{AccessKeyID: creds.AccessKeyID, SecretAccessKey: creds.SecretAccessKey})
 		}
-		g.mgmt = mgmt.New(mgmt.Config{NodeID: g.nodeID, BearerTokens: tokens, SigV4: keys,
+		mcfg := mgmt.Config{NodeID: g.nodeID, BearerTokens: tokens, SigV4: keys,
 			RateLimit:            mgmt.RateLimit{Rate: mc.RateLimit.Rate, Burst: mc.RateLimit.Burst},
-			MaxBodyBytesInFlight: mc.MaxBodyBytesInFlight, Pprof: mc.Pprof}, g.node, g.log)
+			MaxBodyBytesInFlight: mc.MaxBodyBytesInFlight, Pprof: mc.Pprof}
+		var conns mgmt.Connections = g.node
+		if g.metrics != nil {
+			mcfg.Metrics = g.metrics.Handler()
+			mcfg.Observe = g.metrics.ManagementCall
+			conns = pushCounter{Node: g.node, m: g.metrics}
+		}
+		g.mgmt = mgmt.New(mcfg, conns, g.log)
 		// Every timeout is set: the management listener shares the
 		// process's file descriptors with the clients, so a connection
 		// that stalls or idles must not be held forever.

@@ -57,6 +57,7 @@ func (h *handler) Connect(ctx context.Context, c *edge.Conn, r *http.Request) (s
 	offered := wsproto.ParseSubprotocols(r.Header)
 	sub, rej := g.auth.negotiate(offered)
 	if rej != nil {
+		g.metrics.ClientError(route.Connect)
 		g.log.Info("connection refused", "connectionId", c.ID(), "status", rej.Status, "reason", "no acceptable subprotocol")
 		return "", rej
 	}
@@ -76,6 +77,9 @@ func (h *handler) Connect(ctx context.Context, c *edge.Conn, r *http.Request) (s
 		var re *edge.RejectError
 		if errors.As(err, &re) {
 			g.log.Info("connection refused", "connectionId", c.ID(), "status", re.Status, "reason", re.Reason)
+			if re.Status < 500 {
+				g.metrics.ClientError(route.Connect)
+			}
 		}
 		return "", err
 	}
@@ -85,6 +89,10 @@ func (h *handler) Connect(ctx context.Context, c *edge.Conn, r *http.Request) (s
 	}
 	slot, err := h.reserveUserSlot(ctx, c, sess.principal)
 	if err != nil {
+		var re *edge.RejectError
+		if errors.As(err, &re) && re.Status < 500 {
+			g.metrics.ClientError(route.Connect)
+		}
 		return "", err
 	}
 	if slot != nil {
@@ -97,12 +105,15 @@ func (h *handler) Connect(ctx context.Context, c *edge.Conn, r *http.Request) (s
 		return "", &edge.RejectError{Status: http.StatusServiceUnavailable, Message: "Service Unavailable"}
 	}
 	connected := false
+	g.metrics.Connect()
 	if rt, ok := g.routes.Get(route.Connect); ok {
 		_, port, _ := net.SplitHostPort(g.Addr())
 		ev := awsevent.Connect(g.api, &sess.ev, &awsevent.ConnectRequest{
 			Header: r.Header, Query: r.URL.Query(), Host: r.Host, Proto: "http", Port: port,
 		}, now)
+		start := time.Now()
 		resp, err := rt.Integration.Invoke(ctx, ev)
+		g.observeIntegration(route.Connect, rt, start, resp, err)
 		if err != nil {
 			g.log.Warn("$connect integration failed", "connectionId", c.ID(), "requestId", ev.RequestContext.RequestID, "err", err)
 			return "", err
@@ -181,6 +192,9 @@ func (h *handler) Message(ctx context.Context, c *edge.Conn, data []byte, binary
 	g := h.g
 	sess := c.Session.(*session)
 	if !sess.allowMessage(g.cfg.Limits.MessagesPerSecond) {
+		// The route is not evaluated for a throttled message.
+		g.metrics.Message(route.Default)
+		g.metrics.ClientError(route.Default)
 		_ = c.Send(awsevent.LimitExceededFrame(c.ID(), awsevent.NewID()))
 		return
 	}
@@ -191,11 +205,17 @@ func (h *handler) Message(ctx context.Context, c *edge.Conn, data []byte, binary
 		}
 	}
 	if g.auth.jwt != nil && key == g.auth.refreshRoute {
+		g.metrics.Message(route.Default)
 		h.refresh(ctx, c, sess, data)
 		return
 	}
 	name, rt, ok := g.routes.Select(key)
+	if !ok {
+		name = route.Default
+	}
+	g.metrics.Message(name)
 	if !ok || (len(rt.Require) > 0 && !allowed(rt.Require, sess.ev.Authorizer)) {
+		g.metrics.ClientError(name)
 		_ = c.Send(awsevent.ForbiddenFrame(c.ID(), awsevent.NewID()))
 		return
 	}
@@ -204,7 +224,9 @@ func (h *handler) Message(ctx context.Context, c *edge.Conn, data []byte, binary
 		return
 	}
 	ev := awsevent.Message(g.api, &sess.ev, name, data, binary, time.Now())
+	start := time.Now()
 	resp, err := rt.Integration.Invoke(ctx, ev)
+	g.observeIntegration(name, rt, start, resp, err)
 	if err != nil {
 		g.log.Warn("integration failed", "route", name, "connectionId", c.ID(), "requestId", ev.RequestContext.RequestID, "err", err)
 		_ = c.Send(awsevent.InternalErrorFrame(c.ID(), ev.RequestContext.RequestID))
@@ -266,6 +288,7 @@ func (h *handler) refresh(ctx context.Context, c *edge.Conn, sess *session, data
 
 func (h *handler) Disconnect(ctx context.Context, c *edge.Conn, code int, reason string) {
 	g := h.g
+	g.metrics.Disconnect(code)
 	g.node.Unregister(context.WithoutCancel(ctx), c.ID())
 	sess, _ := c.Session.(*session)
 	if sess == nil {
@@ -289,7 +312,10 @@ func (h *handler) disconnectEvent(ctx context.Context, c *edge.Conn, sess *sessi
 		return
 	}
 	ev := awsevent.Disconnect(g.api, &sess.ev, code, reason, time.Now())
-	if _, err := rt.Integration.Invoke(ctx, ev); err != nil {
+	start := time.Now()
+	resp, err := rt.Integration.Invoke(ctx, ev)
+	g.observeIntegration(route.Disconnect, rt, start, resp, err)
+	if err != nil {
 		if errors.Is(err, context.Canceled) {
 			g.log.Warn("$disconnect not delivered before shutdown", "connectionId", c.ID(), "requestId", ev.RequestContext.RequestID)
 			return

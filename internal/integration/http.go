@@ -108,7 +108,7 @@ func (h *HTTP) Invoke(ctx context.Context, ev *Event) (*Response, error) {
 	}
 	if h.Payload == PayloadBody {
 		if resp.StatusCode >= 500 {
-			return nil, failf("backend answered HTTP %d", resp.StatusCode)
+			return nil, &StatusError{Status: resp.StatusCode}
 		}
 		return passThrough(resp, body), nil
 	}
@@ -119,7 +119,7 @@ func (h *HTTP) Invoke(ctx context.Context, ev *Event) (*Response, error) {
 		return out, nil
 	}
 	if resp.StatusCode >= 500 {
-		return nil, failf("backend answered HTTP %d", resp.StatusCode)
+		return nil, &StatusError{Status: resp.StatusCode}
 	}
 	return passThrough(resp, body), nil
 }

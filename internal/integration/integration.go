@@ -37,6 +37,18 @@ type Integration interface {
 // not produce a usable result.
 var ErrFailed = errors.New("integration failed")
 
+// StatusError is the failure of a backend that answered with an error
+// status instead of a response the gateway passes on. It wraps ErrFailed.
+type StatusError struct {
+	Status int
+}
+
+func (e *StatusError) Error() string {
+	return fmt.Sprintf("%v: backend answered HTTP %d", ErrFailed, e.Status)
+}
+
+func (e *StatusError) Unwrap() error { return ErrFailed }
+
 func failf(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{ErrFailed}, args...)...)
 }

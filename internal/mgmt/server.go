@@ -72,6 +72,13 @@ type Config struct {
 	// the same rate limit and authentication as every other call. Off,
 	// those paths answer 404 NotFoundException like any unknown path.
 	Pprof bool
+	// Metrics, when set, is served under GET /metrics, behind the same rate
+	// limit and authentication as every other call.
+	Metrics http.Handler
+	// Observe, when set, is told of every call once it is answered: its
+	// operation (the AWS name, such as PostToConnection, or Health, Ready,
+	// Metrics, Pprof, Unknown) and status.
+	Observe func(operation string, status int)
 }
 
 // RateLimit is a token bucket: Rate calls per second, Burst at once.
@@ -158,6 +165,9 @@ func New(cfg Config, conns Connections, logger *slog.Logger) *Server {
 		s.mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 		s.mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	}
+	if cfg.Metrics != nil {
+		s.mux.Handle("GET /metrics", cfg.Metrics)
+	}
 	s.mux.Handle("/{stage}/{rest...}", http.HandlerFunc(s.stripStage))
 	s.mux.Handle("/{stage}", notFound)
 	return s
@@ -189,6 +199,12 @@ func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
 // that is not canonical is answered 404, never redirected.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header()["x-amzn-RequestId"] = []string{awsevent.NewID()}
+	if s.cfg.Observe != nil {
+		op := s.operation(r)
+		sw := &statusWriter{ResponseWriter: w}
+		w = sw
+		defer func() { s.cfg.Observe(op, sw.status()) }()
+	}
 	c := &call{}
 	r = withCall(r, c)
 	defer func() { s.bodies.give(c.reserved) }()

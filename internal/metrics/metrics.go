@@ -1,0 +1,320 @@
+// Package metrics holds the gateway's Prometheus metrics: AWS's WebSocket
+// API metric set (ConnectCount, MessageCount, IntegrationError, ClientError,
+// ExecutionError, IntegrationLatency) by route, and the gateway's own.
+//
+// Every gateway has its own registry, so that several gateways in one
+// process never share or collide. Label values are bounded: route labels
+// take only configured route keys (any other folds into $default), status
+// and close-code labels take a small fixed set, and no connection or user id
+// is ever a label. The methods are safe for concurrent use, allocate nothing
+// on the message path, and do nothing on a nil *Metrics.
+package metrics
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// DefaultRoute is the route label every key that is not configured folds
+// into.
+const DefaultRoute = "$default"
+
+// routeSet is the per-route counters of one route key, resolved once.
+type routeSet struct {
+	messages          prometheus.Counter
+	integrationErrors prometheus.Counter
+	clientErrors      prometheus.Counter
+	executionErrors   prometheus.Counter
+	latency           prometheus.Observer
+}
+
+// Metrics is one gateway's metrics and their registry.
+type Metrics struct {
+	reg    *prometheus.Registry
+	routes map[string]*routeSet
+
+	connects     prometheus.Counter
+	sent         prometheus.Counter
+	handshakes   *prometheus.CounterVec
+	disconnects  *prometheus.CounterVec
+	slowConsumer prometheus.Counter
+	authz        *prometheus.CounterVec
+	authzLatency prometheus.Histogram
+	authzCache   *prometheus.CounterVec
+	mgmtCalls    *prometheus.CounterVec
+	pushes       *prometheus.CounterVec
+	deliveries   *prometheus.CounterVec
+	engine       *prometheus.HistogramVec
+	nodes        prometheus.Gauge
+}
+
+// New returns the metrics of a gateway whose configured route keys are
+// routeKeys. open reports the number of open connections at scrape time.
+func New(routeKeys []string, open func() float64) *Metrics {
+	reg := prometheus.NewRegistry()
+	f := func(c prometheus.Collector) { reg.MustRegister(c) }
+	m := &Metrics{reg: reg, routes: make(map[string]*routeSet, len(routeKeys)+1)}
+	route := []string{"route"}
+	messages := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wsgate_messages_received_total",
+		Help: "Messages received from clients, by route (AWS MessageCount, inbound part)."}, route)
+	integrationErrors := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wsgate_integration_errors_total",
+		Help: "Integration calls answered with a 4XX or 5XX status, by route (AWS IntegrationError)."}, route)
+	clientErrors := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wsgate_client_errors_total",
+		Help: "Requests answered with a 4XX by the gateway before any integration ran, by route (AWS ClientError)."}, route)
+	executionErrors := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wsgate_execution_errors_total",
+		Help: "Integration calls that failed without an answer (timeout, unreachable backend, invalid response), by route (AWS ExecutionError)."}, route)
+	latency := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "wsgate_integration_latency_seconds",
+		Help:    "Time from sending a request to the integration to receiving its answer, by route; not observed for mock integrations (AWS IntegrationLatency).",
+		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 29}}, route)
+	for _, c := range []prometheus.Collector{messages, integrationErrors, clientErrors, executionErrors, latency} {
+		f(c)
+	}
+	keys := append([]string{DefaultRoute}, routeKeys...)
+	for _, k := range keys {
+		m.routes[k] = &routeSet{
+			messages:          messages.WithLabelValues(k),
+			integrationErrors: integrationErrors.WithLabelValues(k),
+			clientErrors:      clientErrors.WithLabelValues(k),
+			executionErrors:   executionErrors.WithLabelValues(k),
+			latency:           latency.WithLabelValues(k),
+		}
+	}
+	m.connects = prometheus.NewCounter(prometheus.CounterOpts{Name: "wsgate_connect_count_total",
+		Help: "Connection requests that passed authorization and reached the $connect route (AWS ConnectCount)."})
+	m.sent = prometheus.NewCounter(prometheus.CounterOpts{Name: "wsgate_messages_sent_total",
+		Help: "Messages queued to clients: replies, errors and pushes (AWS MessageCount, outbound part)."})
+	m.handshakes = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wsgate_handshakes_total",
+		Help: "WebSocket handshakes by the HTTP status answered (101 for an accepted one)."}, []string{"status"})
+	m.disconnects = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wsgate_disconnects_total",
+		Help: "Closed connections by the close code of their $disconnect event."}, []string{"code"})
+	m.slowConsumer = prometheus.NewCounter(prometheus.CounterOpts{Name: "wsgate_slow_consumer_closes_total",
+		Help: "Connections closed (1008) because their outbound queue exceeded limits.outbound_queue_bytes."})
+	m.authz = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wsgate_authorizer_decisions_total",
+		Help: "Authorizer decisions at $connect: allow, deny (a 4XX) or error (the authorizer failed)."}, []string{"decision"})
+	m.authzLatency = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "wsgate_authorizer_latency_seconds",
+		Help:    "Time the authorizer took for decisions not answered from the cache.",
+		Buckets: []float64{.0001, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 10}})
+	m.authzCache = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wsgate_authorizer_cache_total",
+		Help: "Authorizer decision cache lookups by result (hit or miss)."}, []string{"result"})
+	m.mgmtCalls = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wsgate_management_calls_total",
+		Help: "Management API calls by operation and HTTP status."}, []string{"operation", "status"})
+	m.pushes = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wsgate_pushes_total",
+		Help: "Messages posted through the management API, by target (connection, user or topic)."}, []string{"target"})
+	m.deliveries = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wsgate_push_deliveries_total",
+		Help: "Connections that posted messages were delivered to, cluster-wide, by target (connection, user or topic)."}, []string{"target"})
+	m.engine = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "wsgate_cluster_engine_call_duration_seconds",
+		Help:    "Latency of calls to the cluster engine (registry), by operation and result (ok or error).",
+		Buckets: []float64{.0001, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5}}, []string{"operation", "result"})
+	m.nodes = prometheus.NewGauge(prometheus.GaugeOpts{Name: "wsgate_cluster_nodes",
+		Help: "Gateway nodes with a heartbeat record, as this node last saw them."})
+	open1 := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "wsgate_open_connections",
+		Help: "WebSocket connections this node holds open."}, open)
+	for _, c := range []prometheus.Collector{m.connects, m.sent, m.handshakes, m.disconnects, m.slowConsumer,
+		m.authz, m.authzLatency, m.authzCache, m.mgmtCalls, m.pushes, m.deliveries, m.engine, m.nodes, open1,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
+		f(c)
+	}
+	for _, d := range []string{"allow", "deny", "error"} {
+		m.authz.WithLabelValues(d)
+	}
+	for _, r := range []string{"hit", "miss"} {
+		m.authzCache.WithLabelValues(r)
+	}
+	for _, t := range []string{PushConnection, PushUser, PushTopic} {
+		m.pushes.WithLabelValues(t)
+		m.deliveries.WithLabelValues(t)
+	}
+	return m
+}
+
+// Push targets, the values of the target label.
+const (
+	PushConnection = "connection"
+	PushUser       = "user"
+	PushTopic      = "topic"
+)
+
+// Handler serves the metrics in the Prometheus exposition formats.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+}
+
+// Registry is the registry the metrics are in.
+func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
+
+// route returns the counters of route key, those of $default for a key that
+// is not configured.
+func (m *Metrics) route(key string) *routeSet {
+	if r, ok := m.routes[key]; ok {
+		return r
+	}
+	return m.routes[DefaultRoute]
+}
+
+// Connect counts a request that reached the $connect route.
+func (m *Metrics) Connect() {
+	if m != nil {
+		m.connects.Inc()
+	}
+}
+
+// Message counts a message received on route.
+func (m *Metrics) Message(route string) {
+	if m != nil {
+		m.route(route).messages.Inc()
+	}
+}
+
+// MessageSent counts a message queued to a client.
+func (m *Metrics) MessageSent() {
+	if m != nil {
+		m.sent.Inc()
+	}
+}
+
+// ClientError counts a 4XX the gateway answered on route before any
+// integration ran.
+func (m *Metrics) ClientError(route string) {
+	if m != nil {
+		m.route(route).clientErrors.Inc()
+	}
+}
+
+// Integration records an integration call on route that took d: a nil err
+// with status, the integration's answer (0 when it has none), or err, an
+// execution error. timed is false for mock integrations, whose latency AWS
+// does not report.
+func (m *Metrics) Integration(route string, d time.Duration, status int, err error, timed bool) {
+	if m == nil {
+		return
+	}
+	r := m.route(route)
+	if err != nil {
+		r.executionErrors.Inc()
+		return
+	}
+	if timed {
+		r.latency.Observe(d.Seconds())
+	}
+	if status >= 400 {
+		r.integrationErrors.Inc()
+	}
+}
+
+// Handshake counts a handshake answered with status.
+func (m *Metrics) Handshake(status int) {
+	if m != nil {
+		m.handshakes.WithLabelValues(statusLabel(status)).Inc()
+	}
+}
+
+// Disconnect counts a connection closed with code.
+func (m *Metrics) Disconnect(code int) {
+	if m != nil {
+		m.disconnects.WithLabelValues(codeLabel(code)).Inc()
+	}
+}
+
+// SlowConsumer counts a connection closed as a slow consumer.
+func (m *Metrics) SlowConsumer() {
+	if m != nil {
+		m.slowConsumer.Inc()
+	}
+}
+
+// Authorizer records a decision of the authorizer: "allow", "deny" or
+// "error", taking d.
+func (m *Metrics) Authorizer(decision string, d time.Duration) {
+	if m != nil {
+		m.authz.WithLabelValues(decision).Inc()
+		m.authzLatency.Observe(d.Seconds())
+	}
+}
+
+// AuthorizerCached records a decision answered from the cache.
+func (m *Metrics) AuthorizerCached(decision string) {
+	if m != nil {
+		m.authz.WithLabelValues(decision).Inc()
+		m.authzCache.WithLabelValues("hit").Inc()
+	}
+}
+
+// AuthorizerCacheMiss records a cache lookup that found nothing.
+func (m *Metrics) AuthorizerCacheMiss() {
+	if m != nil {
+		m.authzCache.WithLabelValues("miss").Inc()
+	}
+}
+
+// ManagementCall counts a management API call of operation answered with
+// status.
+func (m *Metrics) ManagementCall(operation string, status int) {
+	if m != nil {
+		m.mgmtCalls.WithLabelValues(operation, statusLabel(status)).Inc()
+	}
+}
+
+// Push counts a message posted to target and the connections it reached.
+func (m *Metrics) Push(target string, delivered int) {
+	if m != nil {
+		m.pushes.WithLabelValues(target).Inc()
+		m.deliveries.WithLabelValues(target).Add(float64(delivered))
+	}
+}
+
+// EngineCall records a cluster engine call of operation that took d.
+func (m *Metrics) EngineCall(operation string, d time.Duration, err error) {
+	if m == nil {
+		return
+	}
+	result := "ok"
+	if err != nil {
+		result = "error"
+	}
+	m.engine.WithLabelValues(operation, result).Observe(d.Seconds())
+}
+
+// Nodes sets the number of nodes with a heartbeat record.
+func (m *Metrics) Nodes(n int) {
+	if m != nil {
+		m.nodes.Set(float64(n))
+	}
+}
+
+// statusLabels are the label values of the HTTP statuses 100 to 599.
+var statusLabels = func() [600]string {
+	var s [600]string
+	for i := 100; i < 600; i++ {
+		s[i] = strconv.Itoa(i)
+	}
+	return s
+}()
+
+// statusLabel is status as a label: itself from 100 to 599, "other"
+// beyond.
+func statusLabel(status int) string {
+	if status >= 100 && status < 600 {
+		return statusLabels[status]
+	}
+	return "other"
+}
+
+// codeLabel is a close code as a label: the codes of RFC 6455 (1000 to
+// 1015) as themselves, wsgate's own 4401 as itself, the rest of the
+// application ranges as 3xxx and 4xxx, anything else as "other".
+func codeLabel(code int) string {
+	switch {
+	case code >= 1000 && code <= 1015, code == 4401:
+		return strconv.Itoa(code)
+	case code >= 3000 && code <= 3999:
+		return "3xxx"
+	case code >= 4000 && code <= 4999:
+		return "4xxx"
+	}
+	return "other"
+}

@@ -1,0 +1,93 @@
+package metrics
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+func TestRouteLabelsAreBounded(t *testing.T) {
+	m := New([]string{"sendmessage"}, func() float64 { return 0 })
+	m.Message("sendmessage")
+	m.Message("made-up-by-a-client")
+	m.ClientError("another")
+	if got := testutil.ToFloat64(m.routes[DefaultRoute].messages); got != 1 {
+		t.Errorf("$default messages = %v, want 1", got)
+	}
+	if got := testutil.ToFloat64(m.routes["sendmessage"].messages); got != 1 {
+		t.Errorf("sendmessage messages = %v, want 1", got)
+	}
+	if n := testutil.CollectAndCount(m.reg, "wsgate_messages_received_total"); n != 2 {
+		t.Errorf("%d route series, want 2 ($default and sendmessage)", n)
+	}
+}
+
+func TestIntegrationOutcomes(t *testing.T) {
+	m := New([]string{"a"}, func() float64 { return 0 })
+	m.Integration("a", time.Millisecond, 200, nil, true)
+	m.Integration("a", time.Millisecond, 502, nil, true)
+	m.Integration("a", time.Millisecond, 0, errors.New("timeout"), true)
+	m.Integration("a", 0, 200, nil, false)
+	r := m.routes["a"]
+	if got := testutil.ToFloat64(r.integrationErrors); got != 1 {
+		t.Errorf("integration errors = %v, want 1", got)
+	}
+	if got := testutil.ToFloat64(r.executionErrors); got != 1 {
+		t.Errorf("execution errors = %v, want 1", got)
+	}
+	if n := testutil.CollectAndCount(m.reg, "wsgate_integration_latency_seconds"); n != 2 {
+		t.Errorf("latency series = %d, want 2", n)
+	}
+}
+
+func TestLabels(t *testing.T) {
+	for code, want := range map[int]string{1000: "1000", 1015: "1015", 4401: "4401", 4000: "4xxx", 3001: "3xxx", 999: "other", 5000: "other"} {
+		if got := codeLabel(code); got != want {
+			t.Errorf("codeLabel(%d) = %q, want %q", code, got, want)
+		}
+	}
+	for status, want := range map[int]string{101: "101", 429: "429", 99: "other", 600: "other"} {
+		if got := statusLabel(status); got != want {
+			t.Errorf("statusLabel(%d) = %q, want %q", status, got, want)
+		}
+	}
+}
+
+func TestNilMetricsCountNothing(t *testing.T) {
+	var m *Metrics
+	m.Message("a")
+	m.Integration("a", time.Second, 500, nil, true)
+	m.Handshake(101)
+	m.Disconnect(1000)
+	m.Push(PushTopic, 3)
+	m.EngineCall("Register", time.Millisecond, nil)
+}
+
+// TestMessagePathAllocatesNothing guards the per-message cost: counting a
+// message, its integration call and its reply allocates nothing.
+func TestMessagePathAllocatesNothing(t *testing.T) {
+	m := New([]string{"sendmessage"}, func() float64 { return 0 })
+	allocs := testing.AllocsPerRun(1000, func() {
+		m.Message("sendmessage")
+		m.Integration("sendmessage", time.Millisecond, 200, nil, true)
+		m.MessageSent()
+		m.Handshake(101)
+	})
+	if allocs != 0 {
+		t.Fatalf("%v allocations per message", allocs)
+	}
+}
+
+func BenchmarkMessagePath(b *testing.B) {
+	m := New([]string{"sendmessage"}, func() float64 { return 0 })
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			m.Message("sendmessage")
+			m.Integration("sendmessage", time.Millisecond, 200, nil, true)
+			m.MessageSent()
+		}
+	})
+}
