@@ -56,42 +56,51 @@ type Options struct {
 	// configuration's registry section names; the gateway closes it. Tests
 	// run several nodes in one process on a cluster.MemoryNetwork.
 	Engine cluster.Engine
+	// Load reads the configuration again for Reload (SIGHUP, POST
+	// /reload): the same files, flags and template the gateway started
+	// with. Nil: the gateway cannot reload.
+	Load func() (*config.Config, error)
+	// LogLevel, when set, is the level of Logger's handler, which a reload
+	// sets to the configuration's log.level.
+	LogLevel *slog.LevelVar
 }
 
 // Gateway is one wsgate process: client listener, management listener and
 // everything between.
 type Gateway struct {
+	// cfg is the configuration the gateway started with, whose settings
+	// that cannot change while it runs (the listeners, the stage, the
+	// registry) it keeps; what a reload replaces is in gen.
 	cfg    *config.Config
+	opts   Options
 	log    *slog.Logger
 	nodeID string
-	api    awsevent.API
-	expr   *route.Expression
-	routes *route.Table[*Route]
 
-	hub    *hub.Hub
-	eng    cluster.Engine
-	node   *cluster.Node
-	client *http.Client // shared by the http integrations
-	auth   *authn
-	// lambdas are the local Lambda functions of routes and the authorizer,
-	// started by Start and closed by Shutdown and Close.
-	lambdas []*integration.LocalFunction
+	// gen is the current generation: routes, integrations, authorizer and
+	// the other parts a reload replaces (see generation).
+	gen atomic.Pointer[generation]
+	// reloadMu serializes reloads, and reloads with Start and Shutdown.
+	reloadMu sync.Mutex
+	// started and stopped are guarded by reloadMu.
+	started, stopped bool
+	// retired tracks the goroutines that close replaced generations once
+	// they drain; closing forceClose makes them close at once.
+	retired    sync.WaitGroup
+	forceClose chan struct{}
+
+	hub  *hub.Hub
+	eng  cluster.Engine
+	node *cluster.Node
 	// creds are the credentials every local function gets, which the
-	// management API accepts; zero without local functions.
+	// management API accepts while there are local functions.
 	creds localCredentials
-	// proxy is the execute-api proxy of the local functions, started by
-	// Start when there are local functions and a management API, and
-	// closed once they are.
+	// proxy is the execute-api proxy of the local functions, started with
+	// the first generation that has local functions when there is a
+	// management API, and closed by Shutdown.
 	proxy *execproxy.Proxy
-	// brokers are the connections of the nats and redis integrations,
-	// closed by Shutdown once the integrations have drained, and by Close.
-	brokers *brokers
 
-	// cancelBg ends background work owned by the gateway, such as JWKS
-	// refresh.
-	cancelBg context.CancelFunc
-	edge     *edge.Server
-	mgmt     *mgmt.Server
+	edge *edge.Server
+	mgmt *mgmt.Server
 	// metrics is nil when management.metrics is off; its methods do
 	// nothing then.
 	metrics *metrics.Metrics
@@ -99,10 +108,6 @@ type Gateway struct {
 	mgmtHTTP *http.Server
 	clientLn net.Listener
 	mgmtLn   net.Listener
-
-	// slotTTL is the lifetime of a handshake's reservation of a user slot,
-	// in nanoseconds; see userSlotTTL.
-	slotTTL atomic.Int64
 
 	wg        sync.WaitGroup
 	serveErr  chan error
@@ -138,8 +143,8 @@ func requireRules(req map[string]config.OneOrMore) map[string][]string {
 // New builds a Gateway from cfg without listening. It returns every problem
 // it finds (errors.Join), each naming the configuration line when it has
 // one; config.IsMissing tells apart those that are only a secret or a program
-// the configuration names and this machine lacks. `wsgate validate` and
-// `wsgate serve` share this path.
+// the configuration names and this machine lacks. `wsgate validate`,
+// `wsgate serve` and Reload share this path (buildGeneration).
 func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -150,56 +155,7 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	if opts.ReadFile == nil {
 		opts.ReadFile = os.ReadFile
 	}
-	var errs []error
-	// Validate also reports a route selection expression that does not
-	// compile.
-	if err := cfg.Validate(); err != nil {
-		errs = append(errs, err)
-	}
-	expr, _ := route.ParseExpression(cfg.RouteSelectionExpression)
-	client := integration.NewClient()
-	routes := make(map[string]*Route, len(cfg.Routes))
-	var lambdas []*integration.LocalFunction
-	brk := newBrokers(opts.Logger)
-	for key, rc := range cfg.Routes {
-		if rc.Builtin != "" {
-			routes[key] = &Route{Key: key, Builtin: rc.Builtin, Require: requireRules(rc.Require)}
-			continue
-		}
-		in, err := buildIntegration("routes."+key+".integration", rc.Integration, client, opts, &lambdas, brk)
-		if err != nil {
-			if !errors.Is(err, errReported) {
-				errs = append(errs, wrapAt(cfg, "routes."+key+".integration", err))
-			}
-			continue
-		}
-		routes[key] = &Route{Key: key, Integration: in, RouteResponse: rc.RouteResponse, Require: requireRules(rc.Require)}
-	}
-	var tokens []string
-	if cfg.Management.IsEnabled() && cfg.Management.HasAuth() {
-		var err error
-		if tokens, err = cfg.Management.Auth.Tokens(opts.Getenv, opts.ReadFile); err != nil {
-			errs = append(errs, wrapAt(cfg, "management.auth", err))
-		}
-	}
-	var sigv4 mgmt.SigV4
-	if cfg.Management.IsEnabled() && cfg.Management.Auth.SigV4.Configured() {
-		var err error
-		sigv4, err = loadSigV4(cfg, opts)
-		if err != nil {
-			errs = append(errs, err)
-		}
-	}
-	bgCtx, cancelBg := context.WithCancel(context.Background())
-	authChain, authErrs := buildAuth(bgCtx, cfg, opts, client)
-	errs = append(errs, authErrs...)
-	if authChain.lambda != nil {
-		lambdas = append(lambdas, authChain.lambda)
-	}
-	var creds localCredentials
-	if len(lambdas) > 0 {
-		creds = newLocalCredentials()
-	}
+	gen, errs := buildGeneration(cfg, opts)
 	eng := opts.Engine
 	if eng == nil {
 		var err error
@@ -211,36 +167,29 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		if eng != nil {
 			_ = eng.Close()
 		}
-		authChain.close()
-		closeLambdas(lambdas)
-		brk.close()
-		cancelBg()
+		if gen != nil {
+			gen.close()
+		}
 		return nil, errors.Join(errs...)
 	}
 
 	g := &Gateway{
-		cfg:       cfg,
-		log:       opts.Logger,
-		nodeID:    awsevent.NewID(),
-		api:       awsevent.API{APIID: cfg.APIID, Stage: cfg.Stage, DomainName: cfg.DomainName, StageVariables: cfg.StageVariables},
-		expr:      expr,
-		routes:    route.NewTable(routes),
-		hub:       hub.New(),
-		eng:       eng,
-		client:    client,
-		auth:      authChain,
-		lambdas:   lambdas,
-		creds:     creds,
-		brokers:   brk,
-		cancelBg:  cancelBg,
-		serveErr:  make(chan error, 2),
-		reusePort: opts.ReusePort,
+		cfg:        cfg,
+		opts:       opts,
+		log:        opts.Logger,
+		nodeID:     awsevent.NewID(),
+		forceClose: make(chan struct{}),
+		hub:        hub.New(),
+		eng:        eng,
+		creds:      newLocalCredentials(),
+		serveErr:   make(chan error, 2),
+		reusePort:  opts.ReusePort,
 	}
-	g.slotTTL.Store(int64(slotTTL(cfg)))
+	g.gen.Store(gen)
 	nodeEng := eng
 	if cfg.Management.MetricsEnabled() {
-		g.metrics = metrics.New(routeKeys(routes), func() float64 { return float64(g.hub.Len()) })
-		authChain.metrics = g.metrics
+		g.metrics = metrics.New(gen.routes.Keys(), func() float64 { return float64(g.hub.Len()) })
+		gen.auth.metrics = g.metrics
 		nodeEng = &timedEngine{Engine: eng, m: g.metrics}
 	}
 	rc := cfg.Registry
@@ -255,7 +204,6 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 
 		MaxSubscriptionsPerConnection: cfg.Limits.MaxSubscriptionsPerConnection,
 	}, nodeEng, g.hub)
-	l := cfg.Limits
 	var observer edge.Observer
 	if g.metrics != nil {
 		observer = g.metrics
@@ -264,32 +212,14 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		Path:         cfg.UpgradePath(),
 		BinaryBase64: cfg.BinaryFrames == config.BinaryBase64,
 		Observer:     observer,
-		Limits: edge.Limits{
-			MaxFrameBytes:         l.MaxFrameBytes,
-			MaxMessageBytes:       l.MaxMessageBytes,
-			IdleTimeout:           l.IdleTimeout,
-			MaxConnectionDuration: l.MaxConnectionDuration,
-			PingInterval:          l.PingInterval,
-			OutboundQueueBytes:    l.OutboundQueueBytes,
-			HandshakeTimeout:      l.HandshakeTimeout,
-			MaxConnections:        l.MaxConnections,
-			MaxInflightMessages:   l.MaxInflightMessages,
-			DrainTimeout:          l.CloseDrainTimeout,
-
-			InflightBudgetMessages: l.InflightBudgetMessages,
-			InflightBudgetBytes:    l.InflightBudgetBytes,
-		},
+		Limits:       edgeLimits(cfg.Limits),
 	}, &handler{g: g}, g.hub, g.log)
 	if cfg.Management.IsEnabled() {
 		mc := cfg.Management
-		keys := []mgmt.SigV4{sigv4}
-		if creds.AccessKeyID != "" {
-			// Any region: a function signs with its own AWS_REGION.
-			keys = append(keys, mgmt.SigV4{AccessKeyID: creds.AccessKeyID, SecretAccessKey: creds.SecretAccessKey})
-		}
-		mcfg := mgmt.Config{NodeID: g.nodeID, BearerTokens: tokens, SigV4: keys,
+		mcfg := mgmt.Config{NodeID: g.nodeID, BearerTokens: gen.tokens, SigV4: g.mgmtKeys(gen),
 			RateLimit:            mgmt.RateLimit{Rate: mc.RateLimit.Rate, Burst: mc.RateLimit.Burst},
-			MaxBodyBytesInFlight: mc.MaxBodyBytesInFlight, Pprof: mc.Pprof}
+			MaxBodyBytesInFlight: mc.MaxBodyBytesInFlight, Pprof: mc.Pprof,
+			Reload: g.reloadCall}
 		var conns mgmt.Connections = g.node
 		if g.metrics != nil {
 			mcfg.Metrics = g.metrics.Handler()
@@ -312,6 +242,36 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	return g, nil
 }
 
+// edgeLimits are the edge's limits of the configuration's.
+func edgeLimits(l config.Limits) edge.Limits {
+	return edge.Limits{
+		MaxFrameBytes:         l.MaxFrameBytes,
+		MaxMessageBytes:       l.MaxMessageBytes,
+		IdleTimeout:           l.IdleTimeout,
+		MaxConnectionDuration: l.MaxConnectionDuration,
+		PingInterval:          l.PingInterval,
+		OutboundQueueBytes:    l.OutboundQueueBytes,
+		HandshakeTimeout:      l.HandshakeTimeout,
+		MaxConnections:        l.MaxConnections,
+		MaxInflightMessages:   l.MaxInflightMessages,
+		DrainTimeout:          l.CloseDrainTimeout,
+
+		InflightBudgetMessages: l.InflightBudgetMessages,
+		InflightBudgetBytes:    l.InflightBudgetBytes,
+	}
+}
+
+// mgmtKeys are the SigV4 keys the management API accepts with gen: the
+// configured one, and while gen has local functions, theirs.
+func (g *Gateway) mgmtKeys(gen *generation) []mgmt.SigV4 {
+	keys := []mgmt.SigV4{gen.sigv4}
+	if len(gen.lambdas) > 0 {
+		// Any region: a function signs with its own AWS_REGION.
+		keys = append(keys, mgmt.SigV4{AccessKeyID: g.creds.AccessKeyID, SecretAccessKey: g.creds.SecretAccessKey})
+	}
+	return keys
+}
+
 // slotMargin is what a reservation of a user slot outlives the longest
 // handshake by.
 const slotMargin = 5 * time.Second
@@ -329,7 +289,7 @@ func slotTTL(cfg *config.Config) time.Duration {
 }
 
 // userSlotTTL is the lifetime of a handshake's reservation of a user slot.
-func (g *Gateway) userSlotTTL() time.Duration { return time.Duration(g.slotTTL.Load()) }
+func (g *Gateway) userSlotTTL() time.Duration { return time.Duration(g.gen.Load().slotTTL.Load()) }
 
 // loadSigV4 reads the management API's SigV4 secret access key from the
 // environment variable or the file the configuration names. Errors name the
@@ -464,11 +424,7 @@ func closeLambdas(lambdas []*integration.LocalFunction) {
 // (as `wsgate validate` builds one). A started gateway is stopped with
 // Shutdown instead.
 func (g *Gateway) Close() {
-	g.auth.close()
-	g.closeLambdas()
-	g.brokers.close()
-	g.cancelBg()
-	g.client.CloseIdleConnections()
+	g.gen.Load().close()
 	_ = g.eng.Close()
 }
 
@@ -480,16 +436,19 @@ func (g *Gateway) Start() error {
 		return fmt.Errorf("listen %s: %w", g.cfg.Listen, err)
 	}
 	g.clientLn = ln
-	if err := g.startLambdas(); err != nil {
+	g.reloadMu.Lock()
+	defer g.reloadMu.Unlock()
+	if err := g.startGeneration(g.gen.Load()); err != nil {
 		_ = ln.Close()
+		g.closeProxy()
 		return err
 	}
-	g.brokers.start()
 	if g.mgmtHTTP != nil {
 		mln, err := g.listen(g.cfg.Management.Listen)
 		if err != nil {
 			_ = ln.Close()
-			g.closeLambdas()
+			g.gen.Load().close()
+			g.closeProxy()
 			return fmt.Errorf("listen %s (management): %w", g.cfg.Management.Listen, err)
 		}
 		g.mgmtLn = mln
@@ -499,7 +458,8 @@ func (g *Gateway) Start() error {
 		if g.mgmtLn != nil {
 			_ = g.mgmtLn.Close()
 		}
-		g.closeLambdas()
+		g.gen.Load().close()
+		g.closeProxy()
 		return err
 	}
 	if err := g.edge.Start(); err != nil {
@@ -508,9 +468,11 @@ func (g *Gateway) Start() error {
 			_ = g.mgmtLn.Close()
 		}
 		g.node.Stop(context.Background())
-		g.closeLambdas()
+		g.gen.Load().close()
+		g.closeProxy()
 		return err
 	}
+	g.started = true
 	g.wg.Add(1)
 	go func() {
 		defer g.wg.Done()
@@ -568,7 +530,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 	case <-ctx.Done():
 	case runErr = <-g.serveErr:
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), g.cfg.ShutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), g.conf().ShutdownTimeout)
 	defer cancel()
 	return errors.Join(runErr, g.Shutdown(sctx))
 }
@@ -589,11 +551,13 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 		}
 		g.wg.Wait()
 		g.node.Stop(ctx)
-		g.auth.close()
-		g.closeLambdas()
-		g.brokers.close()
-		g.cancelBg()
-		g.client.CloseIdleConnections()
+		g.reloadMu.Lock()
+		g.stopped = true
+		g.reloadMu.Unlock()
+		if err := g.closeGenerations(ctx); err != nil {
+			errs = append(errs, err)
+		}
+		g.closeProxy()
 		if err := g.eng.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close registry: %w", err))
 		}

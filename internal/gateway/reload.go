@@ -1,0 +1,178 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"time"
+
+	"github.com/wsgate/wsgate/internal/config"
+	"github.com/wsgate/wsgate/internal/metrics"
+	"github.com/wsgate/wsgate/internal/mgmt"
+)
+
+// ReloadError is a configuration a reload refused: invalid (the problems
+// `wsgate validate` reports), or changing a setting that cannot change
+// while the gateway runs. The running configuration is unchanged.
+type ReloadError struct {
+	// Errs are the problems, each naming its configuration line when it
+	// has one.
+	Errs []error
+}
+
+func (e *ReloadError) Error() string {
+	return fmt.Sprintf("configuration refused (%d problem(s)); the running configuration is unchanged: %v", len(e.Errs), errors.Join(e.Errs...))
+}
+
+// Problems are the problems, one line each.
+func (e *ReloadError) Problems() []string {
+	out := make([]string, len(e.Errs))
+	for i, err := range e.Errs {
+		out[i] = err.Error()
+	}
+	return out
+}
+
+// Unwrap returns the problems.
+func (e *ReloadError) Unwrap() []error { return e.Errs }
+
+// Reload reads the configuration again with Options.Load and applies it:
+// routes, integrations, the route selection expression, the authorizer,
+// limits, stage variables, topics and the management API's credentials and
+// rate limit. Handshakes and messages that start afterwards use the new
+// configuration; those in progress finish with the one they started with,
+// whose integrations, authorizer and local functions are closed once they
+// are done. No connection is closed by a reload.
+//
+// A configuration that fails the checks of New, or that changes a setting
+// only a restart can change (see immutable), is refused with a
+// *ReloadError, each problem logged; the running configuration is kept.
+// Reload is safe to call concurrently; reloads are applied one at a time.
+func (g *Gateway) Reload(ctx context.Context) error {
+	g.reloadMu.Lock()
+	defer g.reloadMu.Unlock()
+	if !g.started || g.stopped {
+		return errors.New("the gateway is not running")
+	}
+	if g.opts.Load == nil {
+		return errors.New("the gateway has no configuration to read again")
+	}
+	err := g.reload()
+	var re *ReloadError
+	switch {
+	case err == nil:
+		g.metrics.Reload(metrics.ReloadApplied)
+	case errors.As(err, &re):
+		g.metrics.Reload(metrics.ReloadRefused)
+		for _, e := range re.Errs {
+			g.log.Error("configuration refused; the running configuration is kept", "problem", e.Error())
+		}
+	default:
+		g.metrics.Reload(metrics.ReloadFailed)
+		g.log.Error("configuration reload failed; the running configuration is kept", "err", err)
+	}
+	return err
+}
+
+// reloadCall is the management API's POST /reload.
+func (g *Gateway) reloadCall(ctx context.Context) error { return g.Reload(ctx) }
+
+func (g *Gateway) reload() error {
+	start := time.Now()
+	cfg, err := g.opts.Load()
+	if err != nil {
+		return &ReloadError{Errs: leaves(err)}
+	}
+	old := g.gen.Load()
+	gen, errs := buildGeneration(cfg, g.opts)
+	errs = append(errs, immutable(old.cfg, cfg)...)
+	if len(errs) > 0 {
+		if gen != nil {
+			gen.close()
+		}
+		return &ReloadError{Errs: flatten(errs)}
+	}
+	gen.auth.metrics = g.metrics
+	if err := g.startGeneration(gen); err != nil {
+		return err
+	}
+	g.metrics.AddRoutes(gen.routes.Keys())
+	g.edge.SetLimits(edgeLimits(cfg.Limits), cfg.BinaryFrames == config.BinaryBase64)
+	if g.mgmt != nil {
+		mc := cfg.Management
+		g.mgmt.SetAccess(gen.tokens, g.mgmtKeys(gen), mgmt.RateLimit{Rate: mc.RateLimit.Rate, Burst: mc.RateLimit.Burst})
+	}
+	if g.opts.LogLevel != nil {
+		g.opts.LogLevel.Set(cfg.Log.SlogLevel())
+	}
+	g.gen.Store(gen)
+	g.retire(old)
+	g.log.Info("configuration reloaded", "routes", len(cfg.Routes), "took", time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// leaves returns the errors joined in err, at any depth.
+func leaves(err error) []error {
+	j, ok := err.(interface{ Unwrap() []error })
+	if !ok {
+		if err == nil {
+			return nil
+		}
+		return []error{err}
+	}
+	var out []error
+	for _, e := range j.Unwrap() {
+		out = append(out, leaves(e)...)
+	}
+	return out
+}
+
+func flatten(errs []error) []error {
+	var out []error
+	for _, e := range errs {
+		out = append(out, leaves(e)...)
+	}
+	return out
+}
+
+// fixed is a setting that only a restart changes: its key and its value.
+type fixed struct {
+	path  string
+	value func(*config.Config) any
+	why   string
+}
+
+// fixedSettings are the settings a reload refuses to change, with why.
+var fixedSettings = []fixed{
+	{"listen", func(c *config.Config) any { return c.Listen }, "the client listener is bound"},
+	{"stage", func(c *config.Config) any { return c.Stage }, "clients upgrade at its path"},
+	{"api_id", func(c *config.Config) any { return c.APIID }, "local functions reach the management API by its host name"},
+	{"domain_name", func(c *config.Config) any { return c.DomainName }, "local functions reach the management API by its host name"},
+	{"management.enabled", func(c *config.Config) any { return c.Management.IsEnabled() }, "the management listener is bound or not"},
+	{"management.listen", func(c *config.Config) any { return c.Management.Listen }, "the management listener is bound"},
+	{"management.read_timeout", func(c *config.Config) any { return c.Management.ReadTimeout }, "the management listener is serving"},
+	{"management.idle_timeout", func(c *config.Config) any { return c.Management.IdleTimeout }, "the management listener is serving"},
+	{"management.max_body_bytes_in_flight", func(c *config.Config) any { return c.Management.MaxBodyBytesInFlight }, "the management API's body budget is in use"},
+	{"management.pprof", func(c *config.Config) any { return c.Management.Pprof }, "the management API's paths are set"},
+	{"management.metrics", func(c *config.Config) any { return c.Management.MetricsEnabled() }, "the metrics are registered"},
+	{"registry", func(c *config.Config) any { return c.Registry }, "the cluster engine is connected"},
+	{"limits.handshake_timeout", func(c *config.Config) any { return c.Limits.HandshakeTimeout }, "the client listener is serving"},
+	{"limits.outbound_queue_bytes", func(c *config.Config) any { return c.Limits.OutboundQueueBytes }, "the event loop's write buffers are sized by it"},
+	{"limits.inflight_budget_messages", func(c *config.Config) any { return c.Limits.InflightBudgetMessages }, "the in-flight budget is in use"},
+	{"limits.inflight_budget_bytes", func(c *config.Config) any { return c.Limits.InflightBudgetBytes }, "the in-flight budget is in use"},
+	{"limits.max_subscriptions_per_connection", func(c *config.Config) any { return c.Limits.MaxSubscriptionsPerConnection }, "the cluster node enforces it"},
+	{"log.format", func(c *config.Config) any { return c.Log.Format }, "the log is being written"},
+}
+
+// immutable returns a problem for each setting next changes that only a
+// restart can change, located at its line in next.
+func immutable(cur, next *config.Config) []error {
+	var errs []error
+	for _, f := range fixedSettings {
+		if was, is := f.value(cur), f.value(next); !reflect.DeepEqual(was, is) {
+			errs = append(errs, next.Errorf(f.path, "cannot change while wsgate runs (%s); restart wsgate to change it", f.why))
+		}
+	}
+	return errs
+}
