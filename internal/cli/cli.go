@@ -12,8 +12,10 @@ import (
 	"log/slog"
 	"math"
 	"os"
+	"os/signal"
 	"runtime/debug"
 	"slices"
+	"syscall"
 
 	"github.com/wsgate/wsgate/internal/config"
 	"github.com/wsgate/wsgate/internal/gateway"
@@ -141,11 +143,19 @@ func loadConfig(path string) (*config.Config, error) {
 }
 
 func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
-	opts := &slog.HandlerOptions{Level: cfg.Log.SlogLevel()}
+	l, _ := newLevelLogger(cfg, w)
+	return l
+}
+
+// newLevelLogger is newLogger with its level, which a reload changes.
+func newLevelLogger(cfg *config.Config, w io.Writer) (*slog.Logger, *slog.LevelVar) {
+	level := new(slog.LevelVar)
+	level.Set(cfg.Log.SlogLevel())
+	opts := &slog.HandlerOptions{Level: level}
 	if cfg.Log.Format == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
+		return slog.New(slog.NewJSONHandler(w, opts)), level
 	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	return slog.New(slog.NewTextHandler(w, opts)), level
 }
 
 func serve(ctx context.Context, args []string, stderr io.Writer) error {
@@ -169,11 +179,17 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if tf.path != "" && *workers > 1 {
 		return usageError{errors.New("-workers is not supported with -template: write the configuration with wsgate import and serve it with -c")}
 	}
+	// SIGHUP reloads the configuration; with -workers the supervisor
+	// passes it on to every worker. Set before anything is started, so
+	// that a SIGHUP never stops a running gateway.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	cfg, tr, err := buildConfig(*path, tf)
 	if err != nil {
 		return err
 	}
-	logger := newLogger(cfg, stderr)
+	logger, level := newLevelLogger(cfg, stderr)
 	logIgnored(logger, tr)
 	if usesRedis(cfg) {
 		redisregistry.SetLogger(logger)
@@ -182,16 +198,38 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		if err := checkWorkers(cfg, *path); err != nil {
 			return err
 		}
-		return superviseWorkers(ctx, *workers, *path, cfg, logger, stderr)
+		return superviseWorkers(ctx, *workers, *path, cfg, logger, stderr, hup)
 	}
 	if w := os.Getenv(workerEnv); w != "" {
 		logger = logger.With("worker", w)
 	}
-	g, err := gateway.New(cfg, gateway.Options{Logger: logger, ReusePort: *reuse})
+	load := func() (*config.Config, error) {
+		cfg, _, err := buildConfig(*path, tf)
+		return cfg, err
+	}
+	g, err := gateway.New(cfg, gateway.Options{Logger: logger, ReusePort: *reuse, Load: load, LogLevel: level})
 	if err != nil {
 		return err
 	}
-	return g.Run(ctx)
+	rctx, stopReloads := context.WithCancel(ctx)
+	reloads := make(chan struct{})
+	go func() {
+		defer close(reloads)
+		for {
+			select {
+			case <-rctx.Done():
+				return
+			case <-hup:
+				logger.Info("SIGHUP: reloading the configuration")
+				// Reload logs its outcome.
+				_ = g.Reload(rctx)
+			}
+		}
+	}()
+	err = g.Run(ctx)
+	stopReloads()
+	<-reloads
+	return err
 }
 
 // validate builds what serve would build, without listening, and prints
