@@ -22,3 +22,7 @@ func (g *Gateway) SetUserSlotTTL(d time.Duration) { g.gen.Load().slotTTL.Store(i
 
 // EdgeStats returns the client edge's connection and in-flight counts.
 func (g *Gateway) EdgeStats() edge.Stats { return g.edge.Stats() }
+
+// Retiring reports how many replaced configurations wait for their
+// in-flight work before being closed.
+func (g *Gateway) Retiring() int64 { return g.retiring.Load() }

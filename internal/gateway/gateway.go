@@ -87,6 +87,8 @@ type Gateway struct {
 	// they drain; closing forceClose makes them close at once.
 	retired    sync.WaitGroup
 	forceClose chan struct{}
+	// retiring counts the replaced generations not yet closed.
+	retiring atomic.Int64
 
 	hub  *hub.Hub
 	eng  cluster.Engine

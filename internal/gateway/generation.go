@@ -190,6 +190,7 @@ func (g *Gateway) conf() *config.Config { return g.gen.Load().cfg }
 // that holds it is done, or when Shutdown gives up waiting.
 func (g *Gateway) retire(gen *generation) {
 	g.retired.Add(1)
+	g.retiring.Add(1)
 	gen.release()
 	go func() {
 		defer g.retired.Done()
@@ -198,6 +199,7 @@ func (g *Gateway) retire(gen *generation) {
 		case <-g.forceClose:
 		}
 		gen.close()
+		g.retiring.Add(-1)
 	}()
 }
 

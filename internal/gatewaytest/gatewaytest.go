@@ -33,6 +33,32 @@ type Gateway struct {
 	// MgmtURL is the management API root, http://127.0.0.1:PORT.
 	MgmtURL string
 	Logs    *LogBuffer
+
+	// next is the configuration text Reload reads, set by SetYAML.
+	nextMu sync.Mutex
+	next   string
+}
+
+// SetYAML sets the configuration text the gateway's next Reload reads. As
+// at Start, its listen addresses are forced to 127.0.0.1:0, which is what
+// the running gateway has.
+func (g *Gateway) SetYAML(yamlText string) {
+	g.nextMu.Lock()
+	defer g.nextMu.Unlock()
+	g.next = yamlText
+}
+
+func (g *Gateway) load() (*config.Config, error) {
+	g.nextMu.Lock()
+	text := g.next
+	g.nextMu.Unlock()
+	cfg, err := config.Parse("test.yaml", []byte(text))
+	if err != nil {
+		return nil, err
+	}
+	cfg.Listen = "127.0.0.1:0"
+	cfg.Management.Listen = "127.0.0.1:0"
+	return cfg, nil
 }
 
 // Start parses yamlText (listen addresses are forced to 127.0.0.1:0), starts
@@ -80,7 +106,8 @@ func start(t testing.TB, cfg *config.Config, eng cluster.Engine, env map[string]
 		}
 		return testEnv[k]
 	}
-	g, err := gateway.New(cfg, gateway.Options{Logger: logger, Getenv: getenv, Engine: eng})
+	gw := &Gateway{Config: cfg, Logs: logs}
+	g, err := gateway.New(cfg, gateway.Options{Logger: logger, Getenv: getenv, Engine: eng, Load: gw.load})
 	if err != nil {
 		t.Fatalf("gateway.New: %v", err)
 	}
@@ -97,8 +124,8 @@ func start(t testing.TB, cfg *config.Config, eng cluster.Engine, env map[string]
 			t.Logf("gateway log:\n%s", logs.String())
 		}
 	})
-	gw := &Gateway{Gateway: g, Config: cfg, Logs: logs,
-		URL: "ws://" + g.Addr() + cfg.UpgradePath()}
+	gw.Gateway = g
+	gw.URL = "ws://" + g.Addr() + cfg.UpgradePath()
 	if a := g.ManagementAddr(); a != "" {
 		gw.MgmtURL = "http://" + a
 	}

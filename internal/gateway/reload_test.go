@@ -1,0 +1,427 @@
+package gateway_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/coder/websocket"
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/wsgate/wsgate/internal/gateway"
+	gt "github.com/wsgate/wsgate/internal/gatewaytest"
+	"github.com/wsgate/wsgate/internal/servicetest"
+)
+
+// reloadConfig routes text that is not JSON to a mock answering mock, and
+// action web to the backend's path web, whose answer is the path and the
+// message's n.
+func reloadConfig(b *gt.Backend, mock, web string) string {
+	return fmt.Sprintf(`
+stage: prod
+routes:
+  $default: {integration: {type: mock, body: %q}, route_response: true}
+  web: {integration: {type: http, url: %q}, route_response: true}
+management: {auth: {bearer_tokens_env: WSGATE_TEST_TOKEN}}
+`, mock, b.URLFor(web))
+}
+
+// answerWithPath makes the backend answer path with "path:body".
+func answerWithPath(b *gt.Backend, path string) {
+	b.On(path, func(e gt.Event) gt.Reply {
+		return gt.Reply{Proxy: &events.APIGatewayProxyResponse{StatusCode: 200, Body: path + ":" + e.Body}}
+	})
+}
+
+// TestReloadUnderLoad reloads, while 1,000 connections send messages, a
+// configuration whose mock answers B instead of A and whose http route
+// goes to another URL. Every message sent gets exactly one answer; those
+// answered before the reload began were answered by the old configuration,
+// those sent after it returned by the new one; no connection is closed;
+// and the replaced configuration is closed once its messages are done.
+func TestReloadUnderLoad(t *testing.T) {
+	const (
+		conns   = 1000
+		workers = 50
+	)
+	b := gt.NewBackend(t)
+	answerWithPath(b, "/one")
+	answerWithPath(b, "/two")
+	g := gt.Start(t, reloadConfig(b, "A", "/one"))
+
+	clients := make([]*websocket.Conn, conns)
+	var dialWG sync.WaitGroup
+	dialErr := make(chan error, conns)
+	for w := range 20 {
+		dialWG.Add(1)
+		go func() {
+			defer dialWG.Done()
+			for i := w; i < conns; i += 20 {
+				c, _, err := gt.TryDial(g.URL, nil)
+				if err != nil {
+					dialErr <- err
+					return
+				}
+				clients[i] = c
+			}
+		}()
+	}
+	dialWG.Wait()
+	t.Cleanup(func() {
+		for _, c := range clients {
+			if c != nil {
+				_ = c.CloseNow()
+			}
+		}
+	})
+	select {
+	case err := <-dialErr:
+		t.Fatalf("dial: %v", err)
+	default:
+	}
+	gt.Eventually(t, func() bool { return g.EdgeStats().Connections == conns }, "%d connections open (%d)", conns, g.EdgeStats().Connections)
+
+	// began is set just before Reload is called, applied once it has
+	// returned.
+	var began, applied, stop atomic.Bool
+	var sent, oldAnswers, newAnswers atomic.Int64
+	// rounds counts, per worker, the rounds over all its clients begun
+	// after the reload was applied.
+	var afterRounds sync.WaitGroup
+	afterRounds.Add(workers)
+	errs := make(chan error, workers)
+	var load sync.WaitGroup
+	for w := range workers {
+		load.Add(1)
+		go func() {
+			defer load.Done()
+			roundsAfter := 0
+			for n := 0; ; n++ {
+				after := applied.Load()
+				for i := w; i < conns; i += workers {
+					if stop.Load() {
+						return
+					}
+					after := applied.Load()
+					msg, wantOld, wantNew := "plain", "A", "B"
+					if (n+i)%2 == 0 {
+						msg = fmt.Sprintf(`{"action":"web","n":%d}`, n*conns+i)
+						wantOld, wantNew = "/one:"+msg, "/two:"+msg
+					}
+					ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+					err := clients[i].Write(ctx, websocket.MessageText, []byte(msg))
+					var got []byte
+					if err == nil {
+						sent.Add(1)
+						_, got, err = clients[i].Read(ctx)
+					}
+					cancel()
+					if err != nil {
+						errs <- fmt.Errorf("client %d: %w", i, err)
+						return
+					}
+					// Answered before the reload began.
+					before := !began.Load()
+					switch {
+					case string(got) == wantOld && !after:
+						oldAnswers.Add(1)
+					case string(got) == wantNew && !before:
+						newAnswers.Add(1)
+					default:
+						errs <- fmt.Errorf("client %d: %q answered %q (sent before the reload: %v, after it: %v)", i, msg, got, before, after)
+						return
+					}
+				}
+				if after {
+					if roundsAfter++; roundsAfter == 1 {
+						afterRounds.Done()
+					}
+				}
+			}
+		}()
+	}
+	failed := func() error {
+		select {
+		case err := <-errs:
+			return err
+		default:
+			return nil
+		}
+	}
+	gt.Eventually(t, func() bool { return failed() != nil || oldAnswers.Load() >= 2*conns }, "answers before the reload")
+	if err := failed(); err != nil {
+		stop.Store(true)
+		load.Wait()
+		t.Fatal(err)
+	}
+
+	g.SetYAML(reloadConfig(b, "B", "/two"))
+	began.Store(true)
+	if err := g.Reload(context.Background()); err != nil {
+		t.Fatalf("reload: %v", err)
+	}
+	applied.Store(true)
+
+	roundsDone := make(chan struct{})
+	go func() {
+		afterRounds.Wait()
+		close(roundsDone)
+	}()
+	select {
+	case <-roundsDone:
+	case err := <-errs:
+		stop.Store(true)
+		load.Wait()
+		t.Fatal(err)
+	}
+	stop.Store(true)
+	load.Wait()
+	if err := failed(); err != nil {
+		t.Fatal(err)
+	}
+	if got := oldAnswers.Load() + newAnswers.Load(); got != sent.Load() {
+		t.Fatalf("%d messages sent, %d answered", sent.Load(), got)
+	}
+	if newAnswers.Load() < conns {
+		t.Fatalf("%d answers by the new configuration, want at least one per connection", newAnswers.Load())
+	}
+	// Nothing more arrives: each connection's next answer is to its next
+	// message.
+	for i, c := range clients {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		err := c.Write(ctx, websocket.MessageText, []byte("last"))
+		var got []byte
+		if err == nil {
+			_, got, err = c.Read(ctx)
+		}
+		cancel()
+		if err != nil || string(got) != "B" {
+			t.Fatalf("client %d: last answer %q, %v", i, got, err)
+		}
+	}
+	if n := g.EdgeStats().Connections; n != conns {
+		t.Fatalf("%d connections open after the reload, want %d", n, conns)
+	}
+	gt.Eventually(t, func() bool { return g.Retiring() == 0 }, "the replaced configuration to be closed")
+	t.Logf("%d messages: %d answered by the old configuration, %d by the new", sent.Load(), oldAnswers.Load(), newAnswers.Load())
+}
+
+// TestReloadInFlightFinishesOnOldIntegration: a message whose integration
+// call is in progress when the configuration changes is answered by that
+// integration; messages sent after the reload go to the new one; the old
+// configuration is closed only once the message is done.
+func TestReloadInFlightFinishesOnOldIntegration(t *testing.T) {
+	b := gt.NewBackend(t)
+	gate := gt.NewGate()
+	b.On("/one", func(e gt.Event) gt.Reply {
+		gate.Wait()
+		return gt.Reply{Proxy: &events.APIGatewayProxyResponse{StatusCode: 200, Body: "/one:" + e.Body}}
+	})
+	answerWithPath(b, "/two")
+	g := gt.Start(t, reloadConfig(b, "A", "/one"))
+	t.Cleanup(gate.Open)
+	slow := gt.Dial(t, g.URL, nil)
+	other := gt.Dial(t, g.URL, nil)
+
+	slow.Send(`{"action":"web","n":1}`)
+	b.WaitEvent(t, "/one", nil)
+	g.SetYAML(reloadConfig(b, "B", "/two"))
+	if err := g.Reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	other.Send(`{"action":"web","n":2}`)
+	if got := other.NextText(); got != `/two:{"action":"web","n":2}` {
+		t.Fatalf("after the reload: %q", got)
+	}
+	if n := g.Retiring(); n != 1 {
+		t.Fatalf("%d replaced configurations waiting, want the one with the message in flight", n)
+	}
+	gate.Open()
+	if got := slow.NextText(); got != `/one:{"action":"web","n":1}` {
+		t.Fatalf("in-flight message: %q", got)
+	}
+	gt.Eventually(t, func() bool { return g.Retiring() == 0 }, "the replaced configuration to be closed")
+	slow.Send("x")
+	if got := slow.NextText(); got != "B" {
+		t.Fatalf("next message of the same connection: %q", got)
+	}
+}
+
+// TestReloadRefused: an invalid configuration, and one that changes what
+// only a restart changes, are refused with every problem at its line, the
+// problems logged and the running configuration kept; POST /reload
+// answers 400 with them.
+func TestReloadRefused(t *testing.T) {
+	b := gt.NewBackend(t)
+	answerWithPath(b, "/one")
+	g := gt.Start(t, reloadConfig(b, "A", "/one"))
+	c := gt.Dial(t, g.URL, nil)
+
+	g.SetYAML(`
+stage: prod
+routes:
+  $default: {integration: {type: http, url: "not a url"}}
+limits: {max_frame_bytes: -1}
+management: {auth: {bearer_tokens_env: WSGATE_TEST_TOKEN}}
+`)
+	err := g.Reload(context.Background())
+	var re *gateway.ReloadError
+	if !errors.As(err, &re) {
+		t.Fatalf("reload of an invalid config: %v, want a *ReloadError", err)
+	}
+	probs := strings.Join(re.Problems(), "\n")
+	for _, want := range []string{"test.yaml:4: routes.$default.integration.url: ", "test.yaml:5: limits.max_frame_bytes: "} {
+		if !strings.Contains(probs, want) {
+			t.Errorf("problems do not include %q:\n%s", want, probs)
+		}
+		if !strings.Contains(g.Logs.String(), want) {
+			t.Errorf("log does not include %q", want)
+		}
+	}
+
+	g.SetYAML(`
+stage: beta
+routes:
+  $default: {integration: {type: mock, body: "B"}, route_response: true}
+registry: {type: redis, redis: {url: "redis://127.0.0.1:1"}}
+management: {auth: {bearer_tokens_env: WSGATE_TEST_TOKEN}}
+`)
+	code, _, body := g.MgmtDo(t, "POST", "/reload", nil, map[string][]string{"Authorization": {"Bearer " + gt.TestToken}})
+	if code != 400 || !strings.Contains(body, `test.yaml:2: stage: cannot change while wsgate runs`) ||
+		!strings.Contains(body, `test.yaml:5: registry: cannot change while wsgate runs`) {
+		t.Fatalf("POST /reload changing the stage and the registry: %d %s", code, body)
+	}
+	if code, _, body := g.MgmtDo(t, "POST", "/reload", nil, nil); code != 403 {
+		t.Fatalf("POST /reload without the token: %d %s", code, body)
+	}
+	c.Send("x")
+	if got := c.NextText(); got != "A" {
+		t.Fatalf("after refused reloads: %q", got)
+	}
+	if n := g.Retiring(); n != 0 {
+		t.Fatalf("%d configurations retiring after refusals", n)
+	}
+}
+
+// TestReloadAppliesLimitsAndAuth: a reload changes the authorizer for new
+// connections (those open stay), the management token, the stage
+// variables of new events, and limits.
+func TestReloadAppliesLimitsAndAuth(t *testing.T) {
+	b := gt.NewBackend(t)
+	keys := filepath.Join(t.TempDir(), "keys")
+	cfg := func(key, token, v string, maxConns int) string {
+		if err := os.WriteFile(keys, []byte(key+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return fmt.Sprintf(`
+stage: prod
+stage_variables: {v: %q}
+authorizer:
+  type: apikey
+  identity_sources: ["route.request.header.x-api-key"]
+  apikey: {keys_file: %q}
+routes:
+  $connect: {integration: {type: http, url: %q}}
+  $default: {integration: {type: mock, body: "ok"}, route_response: true}
+limits: {max_connections: %d}
+management: {auth: {bearer_tokens_env: %s}}
+`, v, keys, b.URLFor("/connect"), maxConns, token)
+	}
+	g := gt.Start(t, cfg("key-one", "WSGATE_TEST_TOKEN", "first", 100))
+	withKey := func(k string) *websocket.DialOptions {
+		return &websocket.DialOptions{HTTPHeader: map[string][]string{"X-Api-Key": {k}}}
+	}
+	old := gt.Dial(t, g.URL, withKey("key-one"))
+	if ev := b.WaitEvent(t, "/connect", nil); ev.StageVariables["v"] != "first" {
+		t.Fatalf("stage variables %v", ev.StageVariables)
+	}
+
+	next := cfg("key-two", "WSGATE_TEST_JWT_SECRET", "second", 2)
+	g.SetYAML(next)
+	if err := g.Reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, resp, err := gt.TryDial(g.URL, withKey("key-one")); err == nil || resp == nil || resp.StatusCode != 403 {
+		t.Fatalf("old key after the reload: %v %v", resp, err)
+	}
+	gt.Dial(t, g.URL, withKey("key-two"))
+	if ev := b.WaitEvent(t, "/connect", func(e gt.Event) bool { return e.StageVariables["v"] == "second" }); ev.StageVariables["v"] != "second" {
+		t.Fatalf("stage variables %v", ev.StageVariables)
+	}
+	// max_connections 2: the connection from before and the new one.
+	if _, resp, err := gt.TryDial(g.URL, withKey("key-two")); err == nil || resp == nil || resp.StatusCode != 503 {
+		t.Fatalf("third connection over the new max_connections: %v %v", resp, err)
+	}
+	old.Send("x")
+	if got := old.NextText(); got != "ok" {
+		t.Fatalf("connection from before the reload: %q", got)
+	}
+	auth := func(tok string) map[string][]string { return map[string][]string{"Authorization": {"Bearer " + tok}} }
+	if code, _, _ := g.MgmtDo(t, "GET", "/@topics/x", nil, auth(gt.TestToken)); code != 403 {
+		t.Fatalf("old management token after the reload: %d", code)
+	}
+	if code, _, _ := g.MgmtDo(t, "GET", "/@topics/x", nil, auth(gt.TestJWTSecret)); code != 200 {
+		t.Fatalf("new management token after the reload: %d", code)
+	}
+}
+
+// TestReloadLeavesNoGoroutines reloads a configuration with a NATS
+// integration, an http integration and a JWT authorizer ten times: once
+// the replaced configurations are closed, the goroutine count is back
+// where it was after the first reload.
+func TestReloadLeavesNoGoroutines(t *testing.T) {
+	nats := servicetest.NATS(t)
+	b := gt.NewBackend(t)
+	text := func(n int) string {
+		return fmt.Sprintf(`
+stage: prod
+authorizer:
+  type: jwt
+  identity_sources: ["route.request.querystring.access_token"]
+  jwt: {secret_env: WSGATE_TEST_JWT_SECRET, algorithms: [HS256]}
+routes:
+  $default: {integration: {type: mock, body: "%d"}, route_response: true}
+  web: {integration: {type: http, url: %q}, route_response: true}
+  pub: {integration: {type: nats, url: %q, subject: "events.%d"}}
+`, n, b.URLFor("/one"), nats.URL(), n)
+	}
+	g := gt.Start(t, text(0))
+	tok := mint(t, jwt.MapClaims{"sub": "u1", "exp": time.Now().Add(time.Hour).Unix()})
+	c := gt.Dial(t, g.URL+"?access_token="+tok, nil)
+	exercise := func(n int) {
+		t.Helper()
+		c.Send(`{"action":"web"}`)
+		if got := c.NextText(); got != `{"action":"web"}` {
+			t.Fatalf("web: %q", got)
+		}
+		c.Send(`{"action":"pub"}`)
+		c.Send("x")
+		if got := c.NextText(); got != fmt.Sprint(n) {
+			t.Fatalf("after reload %d: %q", n, got)
+		}
+	}
+	reload := func(n int) {
+		t.Helper()
+		g.SetYAML(text(n))
+		if err := g.Reload(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		exercise(n)
+		gt.Eventually(t, func() bool { return g.Retiring() == 0 }, "reload %d: the replaced configuration to be closed", n)
+	}
+	reload(1)
+	base := runtime.NumGoroutine()
+	for n := 2; n <= 11; n++ {
+		reload(n)
+	}
+	gt.Eventually(t, func() bool { return runtime.NumGoroutine() <= base }, "goroutines back to %d (%d)", base, runtime.NumGoroutine())
+}
