@@ -198,15 +198,18 @@ func (h *handler) builtin(ctx context.Context, gen *generation, c *edge.Conn, se
 }
 
 // allowMessage takes a token from the connection's message bucket, creating
-// it on the first message so that idle connections carry none. Message
-// calls of one connection are sequential, so the lazy creation needs no
-// lock.
+// it on the first message so that idle connections carry none, and giving
+// it the rate and burst of l when a reload changed them. Message calls of
+// one connection are sequential, so this needs no lock.
 func (s *session) allowMessage(l config.RateLimit) bool {
 	if !l.Enabled() {
 		return true
 	}
 	if s.limiter == nil {
 		s.limiter = rate.NewLimiter(rate.Limit(l.Rate), l.Burst)
+	} else if s.limiter.Limit() != rate.Limit(l.Rate) || s.limiter.Burst() != l.Burst {
+		s.limiter.SetLimit(rate.Limit(l.Rate))
+		s.limiter.SetBurst(l.Burst)
 	}
 	return s.limiter.Allow()
 }

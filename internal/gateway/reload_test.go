@@ -310,15 +310,22 @@ management: {auth: {bearer_tokens_env: WSGATE_TEST_TOKEN}}
 	if n := g.Retiring(); n != 0 {
 		t.Fatalf("%d configurations retiring after refusals", n)
 	}
+	_, _, metrics := g.MgmtDo(t, "GET", "/metrics", nil, map[string][]string{"Authorization": {"Bearer " + gt.TestToken}})
+	for _, want := range []string{`wsgate_config_reloads_total{outcome="refused"} 2`, `wsgate_config_reloads_total{outcome="applied"} 0`} {
+		if !strings.Contains(metrics, want+"\n") {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
 }
 
 // TestReloadAppliesLimitsAndAuth: a reload changes the authorizer for new
 // connections (those open stay), the management token, the stage
-// variables of new events, and limits.
+// variables of new events, and limits: max_connections for handshakes,
+// messages_per_second for open connections too.
 func TestReloadAppliesLimitsAndAuth(t *testing.T) {
 	b := gt.NewBackend(t)
 	keys := filepath.Join(t.TempDir(), "keys")
-	cfg := func(key, token, v string, maxConns int) string {
+	cfg := func(key, token, v string, maxConns int, rate string) string {
 		if err := os.WriteFile(keys, []byte(key+"\n"), 0o600); err != nil {
 			t.Fatal(err)
 		}
@@ -332,11 +339,11 @@ authorizer:
 routes:
   $connect: {integration: {type: http, url: %q}}
   $default: {integration: {type: mock, body: "ok"}, route_response: true}
-limits: {max_connections: %d}
+limits: {max_connections: %d, messages_per_second: %s}
 management: {auth: {bearer_tokens_env: %s}}
-`, v, keys, b.URLFor("/connect"), maxConns, token)
+`, v, keys, b.URLFor("/connect"), maxConns, rate, token)
 	}
-	g := gt.Start(t, cfg("key-one", "WSGATE_TEST_TOKEN", "first", 100))
+	g := gt.Start(t, cfg("key-one", "WSGATE_TEST_TOKEN", "first", 100, "{rate: 1000, burst: 1000}"))
 	withKey := func(k string) *websocket.DialOptions {
 		return &websocket.DialOptions{HTTPHeader: map[string][]string{"X-Api-Key": {k}}}
 	}
@@ -345,7 +352,11 @@ management: {auth: {bearer_tokens_env: %s}}
 		t.Fatalf("stage variables %v", ev.StageVariables)
 	}
 
-	next := cfg("key-two", "WSGATE_TEST_JWT_SECRET", "second", 2)
+	old.Send("x")
+	if got := old.NextText(); got != "ok" {
+		t.Fatalf("before the reload: %q", got)
+	}
+	next := cfg("key-two", "WSGATE_TEST_JWT_SECRET", "second", 2, "{rate: 0.001, burst: 1}")
 	g.SetYAML(next)
 	if err := g.Reload(context.Background()); err != nil {
 		t.Fatal(err)
@@ -364,6 +375,11 @@ management: {auth: {bearer_tokens_env: %s}}
 	old.Send("x")
 	if got := old.NextText(); got != "ok" {
 		t.Fatalf("connection from before the reload: %q", got)
+	}
+	// The new messages_per_second applies to it: its burst is 1.
+	old.Send("x")
+	if got := old.NextText(); !strings.Contains(got, `"Limit Exceeded"`) {
+		t.Fatalf("second message over the new rate: %q", got)
 	}
 	auth := func(tok string) map[string][]string { return map[string][]string{"Authorization": {"Bearer " + tok}} }
 	if code, _, _ := g.MgmtDo(t, "GET", "/@topics/x", nil, auth(gt.TestToken)); code != 403 {
