@@ -7,9 +7,11 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -440,4 +442,37 @@ routes:
 		reload(n)
 	}
 	gt.Eventually(t, func() bool { return runtime.NumGoroutine() <= base }, "goroutines back to %d (%d)", base, runtime.NumGoroutine())
+}
+
+// TestReloadRestartsLocalFunctions: a reload starts the local functions of
+// the new configuration, which answer from then on, and stops those of the
+// old one.
+func TestReloadRestartsLocalFunctions(t *testing.T) {
+	fn := buildLambda(t, "echofn")
+	text := fmt.Sprintf(`
+routes:
+  $default:
+    integration: {type: lambda, lambda: {command: %q}}
+    route_response: true
+`, fn)
+	g := gt.Start(t, text)
+	c := gt.Dial(t, g.URL, nil)
+	c.Send("pid")
+	before, err := strconv.Atoi(c.NextText())
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.SetYAML(text)
+	if err := g.Reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	c.Send("pid")
+	after, err := strconv.Atoi(c.NextText())
+	if err != nil || after == before {
+		t.Fatalf("function process %d after the reload (%v), %d before", after, err, before)
+	}
+	gt.Eventually(t, func() bool { return syscall.Kill(before, 0) != nil }, "the old function process %d to exit", before)
+	if err := syscall.Kill(after, 0); err != nil {
+		t.Fatalf("the new function process: %v", err)
+	}
 }
