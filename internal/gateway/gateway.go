@@ -89,6 +89,8 @@ type Gateway struct {
 	forceClose chan struct{}
 	// retiring counts the replaced generations not yet closed.
 	retiring atomic.Int64
+	// forced is set when Shutdown closed a generation still in use.
+	forced atomic.Bool
 
 	hub  *hub.Hub
 	eng  cluster.Engine

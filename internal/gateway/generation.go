@@ -197,6 +197,11 @@ func (g *Gateway) retire(gen *generation) {
 		select {
 		case <-gen.drained:
 		case <-g.forceClose:
+			select {
+			case <-gen.drained:
+			default:
+				g.forced.Store(true)
+			}
 		}
 		gen.close()
 		g.retiring.Add(-1)
@@ -214,10 +219,12 @@ func (g *Gateway) closeGenerations(ctx context.Context) error {
 	}()
 	select {
 	case <-done:
-		return nil
 	case <-ctx.Done():
 		close(g.forceClose)
 		<-done
+	}
+	if g.forced.Load() {
 		return errors.New("integrations still in use at the end of the shutdown timeout were closed")
 	}
+	return nil
 }

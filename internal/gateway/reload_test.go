@@ -476,3 +476,37 @@ routes:
 		t.Fatalf("the new function process: %v", err)
 	}
 }
+
+// TestConcurrentReloads: reloads called at once are applied one at a time,
+// each replaced configuration is closed, and the gateway serves the last.
+func TestConcurrentReloads(t *testing.T) {
+	b := gt.NewBackend(t)
+	answerWithPath(b, "/one")
+	answerWithPath(b, "/two")
+	g := gt.Start(t, reloadConfig(b, "A", "/one"))
+	c := gt.Dial(t, g.URL, nil)
+	g.SetYAML(reloadConfig(b, "B", "/two"))
+	var wg sync.WaitGroup
+	errs := make(chan error, 20)
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 5 {
+				if err := g.Reload(context.Background()); err != nil {
+					errs <- err
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	gt.Eventually(t, func() bool { return g.Retiring() == 0 }, "the 20 replaced configurations to be closed")
+	c.Send(`{"action":"web","n":1}`)
+	if got := c.NextText(); got != `/two:{"action":"web","n":1}` {
+		t.Fatalf("after the reloads: %q", got)
+	}
+}
