@@ -7,10 +7,16 @@
 // (write). The push path is management API → registry (which node owns the
 // connection) → hub → edge.
 //
+// What a configuration reload replaces (routes, integrations, authorizer,
+// limits, …) is one generation (generation.go): each handshake, message and
+// $disconnect holds the one it started with, and a replaced generation is
+// closed once the last of them is done (reload.go).
+//
 // Shutdown order: stop accepting clients → close every socket with 1001 →
 // deliver their $disconnect events and wait for in-flight integrations, up to
-// the shutdown timeout → stop the management API → close the integrations'
-// broker connections → close the registry.
+// the shutdown timeout → stop the management API → close the generations'
+// integrations, broker connections and local functions → close the
+// registry.
 package gateway
 
 import (
