@@ -38,6 +38,7 @@ import (
 	"github.com/wsgate/wsgate/internal/metrics"
 	"github.com/wsgate/wsgate/internal/mgmt"
 	"github.com/wsgate/wsgate/internal/route"
+	"github.com/wsgate/wsgate/internal/throttle"
 )
 
 // Options are the process-level inputs of a Gateway besides its
@@ -99,6 +100,10 @@ type Gateway struct {
 	mgmtHTTP *http.Server
 	clientLn net.Listener
 	mgmtLn   net.Listener
+
+	// throttle is the route throttling in force (nil: none), built by
+	// newThrottle.
+	throttle atomic.Pointer[throttle.Throttle]
 
 	// slotTTL is the lifetime of a handshake's reservation of a user slot,
 	// in nanoseconds; see userSlotTTL.
@@ -237,6 +242,7 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		reusePort: opts.ReusePort,
 	}
 	g.slotTTL.Store(int64(slotTTL(cfg)))
+	g.throttle.Store(newThrottle(cfg))
 	nodeEng := eng
 	if cfg.Management.MetricsEnabled() {
 		g.metrics = metrics.New(routeKeys(routes), func() float64 { return float64(g.hub.Len()) })

@@ -54,6 +54,9 @@ func (h *handler) Connect(ctx context.Context, c *edge.Conn, r *http.Request) (s
 		DomainName:  r.Host,
 	}}
 	c.Session = sess
+	if err := g.throttleHandshake(c); err != nil {
+		return "", err
+	}
 	offered := wsproto.ParseSubprotocols(r.Header)
 	sub, rej := g.auth.negotiate(offered)
 	if rej != nil {
@@ -214,6 +217,9 @@ func (h *handler) Message(ctx context.Context, c *edge.Conn, data []byte, binary
 		name = route.Default
 	}
 	g.metrics.Message(name)
+	if ok && g.throttleMessage(c, name) {
+		return
+	}
 	if !ok || (len(rt.Require) > 0 && !allowed(rt.Require, sess.ev.Authorizer)) {
 		g.metrics.ClientError(name)
 		_ = c.Send(awsevent.ForbiddenFrame(c.ID(), awsevent.NewID()))
