@@ -10,6 +10,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"net/netip"
 	"runtime"
 	"strings"
 	"sync"
@@ -19,6 +20,7 @@ import (
 	"github.com/lesismal/nbio"
 
 	"github.com/wsgate/wsgate/internal/awsevent"
+	"github.com/wsgate/wsgate/internal/forwarded"
 	"github.com/wsgate/wsgate/internal/hub"
 	"github.com/wsgate/wsgate/internal/wsproto"
 )
@@ -60,6 +62,9 @@ type Config struct {
 	// Observer, when set, is told of handshakes, sent messages and slow
 	// consumers, for metrics.
 	Observer Observer
+	// Proxies are the trusted proxies whose forwarding headers give a
+	// connection's SourceIP (see package forwarded); nil trusts nobody.
+	Proxies *forwarded.Proxies
 }
 
 // Observer counts what the server does. Its methods are called on the
@@ -433,10 +438,7 @@ func (s *Server) reserve() bool {
 
 func (s *Server) newConn(r *http.Request) *Conn {
 	now := time.Now()
-	ip := r.RemoteAddr
-	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
-		ip = host
-	}
+	ip := clientIP(s.cfg.Proxies, r)
 	c := &Conn{
 		id:          awsevent.NewID(),
 		srv:         s,
@@ -448,6 +450,26 @@ func (s *Server) newConn(r *http.Request) *Conn {
 	c.lastRead.Store(now.UnixNano())
 	c.lastPing.Store(now.UnixNano())
 	return c
+}
+
+// clientIP is the address of r's client: the socket's peer, or what a
+// trusted proxy's headers say.
+func clientIP(p *forwarded.Proxies, r *http.Request) string {
+	peer, ok := PeerAddr(r)
+	if !ok {
+		return r.RemoteAddr
+	}
+	return p.Resolve(peer, r.Header).Addr.String()
+}
+
+// PeerAddr is the address of r's socket peer (after a PROXY protocol
+// header, the address the header gave).
+func PeerAddr(r *http.Request) (netip.Addr, bool) {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return netip.Addr{}, false
+	}
+	return ap.Addr().Unmap(), true
 }
 
 // upgrade moves the socket to the event loop and answers 101. It reports

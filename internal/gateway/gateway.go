@@ -33,6 +33,7 @@ import (
 	"github.com/wsgate/wsgate/internal/config"
 	"github.com/wsgate/wsgate/internal/edge"
 	"github.com/wsgate/wsgate/internal/execproxy"
+	"github.com/wsgate/wsgate/internal/forwarded"
 	"github.com/wsgate/wsgate/internal/hub"
 	"github.com/wsgate/wsgate/internal/integration"
 	"github.com/wsgate/wsgate/internal/metrics"
@@ -101,6 +102,8 @@ type Gateway struct {
 	clientLn net.Listener
 	mgmtLn   net.Listener
 
+	// proxies are the trusted proxies (trusted_proxies).
+	proxies *forwarded.Proxies
 	// throttle is the route throttling in force (nil: none), built by
 	// newThrottle.
 	throttle atomic.Pointer[throttle.Throttle]
@@ -243,6 +246,7 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	}
 	g.slotTTL.Store(int64(slotTTL(cfg)))
 	g.throttle.Store(newThrottle(cfg))
+	g.proxies = newProxies(cfg)
 	nodeEng := eng
 	if cfg.Management.MetricsEnabled() {
 		g.metrics = metrics.New(routeKeys(routes), func() float64 { return float64(g.hub.Len()) })
@@ -270,6 +274,7 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		Path:         cfg.UpgradePath(),
 		BinaryBase64: cfg.BinaryFrames == config.BinaryBase64,
 		Observer:     observer,
+		Proxies:      g.proxies,
 		Limits: edge.Limits{
 			MaxFrameBytes:         l.MaxFrameBytes,
 			MaxMessageBytes:       l.MaxMessageBytes,

@@ -64,6 +64,7 @@ func (h *handler) Connect(ctx context.Context, c *edge.Conn, r *http.Request) (s
 		g.log.Info("connection refused", "connectionId", c.ID(), "status", rej.Status, "reason", "no acceptable subprotocol")
 		return "", rej
 	}
+	peer, scheme := g.clientOf(r)
 	areq := &auth.Request{
 		ConnectionID:   c.ID(),
 		Header:         r.Header,
@@ -71,6 +72,7 @@ func (h *handler) Connect(ctx context.Context, c *edge.Conn, r *http.Request) (s
 		Host:           r.Host,
 		Subprotocols:   offered,
 		SourceIP:       c.SourceIP(),
+		Peer:           peer,
 		UserAgent:      c.UserAgent(),
 		StageVariables: g.cfg.StageVariables,
 		Time:           now,
@@ -112,7 +114,7 @@ func (h *handler) Connect(ctx context.Context, c *edge.Conn, r *http.Request) (s
 	if rt, ok := g.routes.Get(route.Connect); ok {
 		_, port, _ := net.SplitHostPort(g.Addr())
 		ev := awsevent.Connect(g.api, &sess.ev, &awsevent.ConnectRequest{
-			Header: r.Header, Query: r.URL.Query(), Host: r.Host, Proto: "http", Port: port,
+			Header: r.Header, Query: r.URL.Query(), Host: r.Host, Proto: scheme, Port: port, Peer: peer,
 		}, now)
 		start := time.Now()
 		resp, err := rt.Integration.Invoke(ctx, ev)
