@@ -489,6 +489,11 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, c *Conn, sub st
 		return false, fmt.Errorf("hijack: %w", err)
 	}
 	buffered := pending(brw.Reader)
+	if d, ok := netConn.(detacher); ok {
+		var rest []byte
+		netConn, rest = d.Detach()
+		buffered = append(buffered, rest...)
+	}
 	nc, err := nbio.NBConn(netConn)
 	if err != nil {
 		_ = netConn.Close()
@@ -530,6 +535,13 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, c *Conn, sub st
 	}
 	s.log.Info("connection opened", "connectionId", c.id, "sourceIp", c.sourceIP)
 	return true, nil
+}
+
+// detacher is a connection that a listener wrapped, such as one that read a
+// PROXY protocol header (forwarded.ProxyConn): it gives up the socket
+// beneath for the event loop, with the bytes it read and did not return.
+type detacher interface {
+	Detach() (net.Conn, []byte)
 }
 
 // pending returns the bytes the HTTP server had read past the handshake.

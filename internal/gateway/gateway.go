@@ -525,7 +525,7 @@ func (g *Gateway) Start() error {
 	g.wg.Add(1)
 	go func() {
 		defer g.wg.Done()
-		if err := g.edge.Serve(ln); err != nil {
+		if err := g.edge.Serve(g.clientListener(ln)); err != nil {
 			g.serveErr <- fmt.Errorf("client listener: %w", err)
 		}
 	}()
