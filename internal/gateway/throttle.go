@@ -23,7 +23,8 @@ func (g *Gateway) throttleHandshake(c *edge.Conn) error {
 	}
 	g.metrics.Throttled(route.Connect)
 	g.metrics.ClientError(route.Connect)
-	g.log.Info("connection refused", "connectionId", c.ID(), "status", http.StatusTooManyRequests, "reason", "throttled")
+	// Debug: throttling is there for floods, which must not flood the log.
+	g.log.Debug("connection refused", "connectionId", c.ID(), "status", http.StatusTooManyRequests, "reason", "throttled")
 	return &edge.RejectError{Status: http.StatusTooManyRequests, Message: "Too Many Requests"}
 }
 
