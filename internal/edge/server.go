@@ -10,6 +10,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"net/netip"
 	"runtime"
 	"strings"
 	"sync"
@@ -19,6 +20,7 @@ import (
 	"github.com/lesismal/nbio"
 
 	"github.com/wsgate/wsgate/internal/awsevent"
+	"github.com/wsgate/wsgate/internal/forwarded"
 	"github.com/wsgate/wsgate/internal/hub"
 	"github.com/wsgate/wsgate/internal/wsproto"
 )
@@ -62,6 +64,10 @@ type Config struct {
 	// Observer, when set, is told of handshakes, sent messages and slow
 	// consumers, for metrics.
 	Observer Observer
+	// Proxies are the trusted proxies whose forwarding headers give a
+	// connection's SourceIP (see package forwarded); nil trusts nobody.
+	// SetProxies replaces them.
+	Proxies *forwarded.Proxies
 }
 
 // Observer counts what the server does. Its methods are called on the
@@ -182,7 +188,7 @@ func New(cfg Config, handler Handler, connHub *hub.Hub, logger *slog.Logger) *Se
 		log:  logger.With("component", "edge"),
 		stop: make(chan struct{}),
 	}
-	s.limits.Store(&runtimeLimits{Limits: cfg.Limits, binaryBase64: cfg.BinaryBase64})
+	s.limits.Store(&runtimeLimits{Limits: cfg.Limits, binaryBase64: cfg.BinaryBase64, proxies: cfg.Proxies})
 	s.budget.maxMessages = int64(cfg.Limits.InflightBudgetMessages)
 	s.budget.maxBytes = int64(cfg.Limits.InflightBudgetBytes)
 	s.baseCtx, s.cancelBase = context.WithCancel(context.Background())
@@ -224,10 +230,12 @@ func New(cfg Config, handler Handler, connHub *hub.Hub, logger *slog.Logger) *Se
 	return s
 }
 
-// runtimeLimits are the settings SetLimits replaces as one.
+// runtimeLimits are the settings SetLimits and SetProxies replace while
+// the server runs.
 type runtimeLimits struct {
 	Limits
 	binaryBase64 bool
+	proxies      *forwarded.Proxies
 }
 
 // withDefaults returns l with the defaults of the fields whose zero value
@@ -263,7 +271,25 @@ func (s *Server) SetLimits(l Limits, binaryBase64 bool) {
 	l.OutboundQueueBytes = s.cfg.Limits.OutboundQueueBytes
 	l.InflightBudgetMessages = s.cfg.Limits.InflightBudgetMessages
 	l.InflightBudgetBytes = s.cfg.Limits.InflightBudgetBytes
-	s.limits.Store(&runtimeLimits{Limits: l, binaryBase64: binaryBase64})
+	for {
+		old := s.limits.Load()
+		if s.limits.CompareAndSwap(old, &runtimeLimits{Limits: l, binaryBase64: binaryBase64, proxies: old.proxies}) {
+			return
+		}
+	}
+}
+
+// SetProxies replaces the trusted proxies for the handshakes that start
+// afterwards. It is safe to call concurrently with everything else.
+func (s *Server) SetProxies(p *forwarded.Proxies) {
+	for {
+		old := s.limits.Load()
+		next := *old
+		next.proxies = p
+		if s.limits.CompareAndSwap(old, &next) {
+			return
+		}
+	}
 }
 
 // Start starts the event loop and the sweeper.
@@ -473,10 +499,7 @@ func (s *Server) reserve() bool {
 
 func (s *Server) newConn(r *http.Request) *Conn {
 	now := time.Now()
-	ip := r.RemoteAddr
-	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
-		ip = host
-	}
+	ip := clientIP(s.lim().proxies, r)
 	c := &Conn{
 		id:          awsevent.NewID(),
 		srv:         s,
@@ -488,6 +511,26 @@ func (s *Server) newConn(r *http.Request) *Conn {
 	c.lastRead.Store(now.UnixNano())
 	c.lastPing.Store(now.UnixNano())
 	return c
+}
+
+// clientIP is the address of r's client: the socket's peer, or what a
+// trusted proxy's headers say.
+func clientIP(p *forwarded.Proxies, r *http.Request) string {
+	peer, ok := PeerAddr(r)
+	if !ok {
+		return r.RemoteAddr
+	}
+	return p.Resolve(peer, r.Header).Addr.String()
+}
+
+// PeerAddr is the address of r's socket peer (after a PROXY protocol
+// header, the address the header gave).
+func PeerAddr(r *http.Request) (netip.Addr, bool) {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return netip.Addr{}, false
+	}
+	return ap.Addr().Unmap(), true
 }
 
 // upgrade moves the socket to the event loop and answers 101. It reports
@@ -507,6 +550,11 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, c *Conn, sub st
 		return false, fmt.Errorf("hijack: %w", err)
 	}
 	buffered := pending(brw.Reader)
+	if d, ok := netConn.(detacher); ok {
+		var rest []byte
+		netConn, rest = d.Detach()
+		buffered = append(buffered, rest...)
+	}
 	nc, err := nbio.NBConn(netConn)
 	if err != nil {
 		_ = netConn.Close()
@@ -549,6 +597,13 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, c *Conn, sub st
 	}
 	s.log.Info("connection opened", "connectionId", c.id, "sourceIp", c.sourceIP)
 	return true, nil
+}
+
+// detacher is a connection that a listener wrapped, such as one that read a
+// PROXY protocol header (forwarded.ProxyConn): it gives up the socket
+// beneath for the event loop, with the bytes it read and did not return.
+type detacher interface {
+	Detach() (net.Conn, []byte)
 }
 
 // pending returns the bytes the HTTP server had read past the handshake.

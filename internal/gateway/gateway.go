@@ -39,11 +39,13 @@ import (
 	"github.com/wsgate/wsgate/internal/config"
 	"github.com/wsgate/wsgate/internal/edge"
 	"github.com/wsgate/wsgate/internal/execproxy"
+	"github.com/wsgate/wsgate/internal/forwarded"
 	"github.com/wsgate/wsgate/internal/hub"
 	"github.com/wsgate/wsgate/internal/integration"
 	"github.com/wsgate/wsgate/internal/metrics"
 	"github.com/wsgate/wsgate/internal/mgmt"
 	"github.com/wsgate/wsgate/internal/route"
+	"github.com/wsgate/wsgate/internal/throttle"
 )
 
 // Options are the process-level inputs of a Gateway besides its
@@ -118,6 +120,14 @@ type Gateway struct {
 	mgmtHTTP *http.Server
 	clientLn net.Listener
 	mgmtLn   net.Listener
+
+	// proxies are the trusted proxies (trusted_proxies), which a reload
+	// replaces.
+	proxies atomic.Pointer[forwarded.Proxies]
+	// throttle is the route throttling in force (nil: none), built by
+	// newThrottle; a reload that changes the throttling settings replaces
+	// it.
+	throttle atomic.Pointer[throttle.Throttle]
 
 	wg        sync.WaitGroup
 	serveErr  chan error
@@ -196,6 +206,8 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		reusePort:  opts.ReusePort,
 	}
 	g.gen.Store(gen)
+	g.throttle.Store(newThrottle(cfg))
+	g.proxies.Store(newProxies(cfg))
 	nodeEng := eng
 	if cfg.Management.MetricsEnabled() {
 		g.metrics = metrics.New(gen.routes.Keys(), func() float64 { return float64(g.hub.Len()) })
@@ -222,6 +234,7 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		Path:         cfg.UpgradePath(),
 		BinaryBase64: cfg.BinaryFrames == config.BinaryBase64,
 		Observer:     observer,
+		Proxies:      g.proxies.Load(),
 		Limits:       edgeLimits(cfg.Limits),
 	}, &handler{g: g}, g.hub, g.log)
 	if cfg.Management.IsEnabled() {
@@ -486,7 +499,7 @@ func (g *Gateway) Start() error {
 	g.wg.Add(1)
 	go func() {
 		defer g.wg.Done()
-		if err := g.edge.Serve(ln); err != nil {
+		if err := g.edge.Serve(g.clientListener(ln)); err != nil {
 			g.serveErr <- fmt.Errorf("client listener: %w", err)
 		}
 	}()

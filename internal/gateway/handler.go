@@ -56,6 +56,9 @@ func (h *handler) Connect(ctx context.Context, c *edge.Conn, r *http.Request) (s
 		DomainName:  r.Host,
 	}}
 	c.Session = sess
+	if err := g.throttleHandshake(c); err != nil {
+		return "", err
+	}
 	offered := wsproto.ParseSubprotocols(r.Header)
 	sub, rej := gen.auth.negotiate(offered)
 	if rej != nil {
@@ -63,6 +66,7 @@ func (h *handler) Connect(ctx context.Context, c *edge.Conn, r *http.Request) (s
 		g.log.Info("connection refused", "connectionId", c.ID(), "status", rej.Status, "reason", "no acceptable subprotocol")
 		return "", rej
 	}
+	peer, scheme := g.clientOf(r)
 	areq := &auth.Request{
 		ConnectionID:   c.ID(),
 		Header:         r.Header,
@@ -70,6 +74,7 @@ func (h *handler) Connect(ctx context.Context, c *edge.Conn, r *http.Request) (s
 		Host:           r.Host,
 		Subprotocols:   offered,
 		SourceIP:       c.SourceIP(),
+		Peer:           peer,
 		UserAgent:      c.UserAgent(),
 		StageVariables: gen.cfg.StageVariables,
 		Time:           now,
@@ -111,7 +116,7 @@ func (h *handler) Connect(ctx context.Context, c *edge.Conn, r *http.Request) (s
 	if rt, ok := gen.routes.Get(route.Connect); ok {
 		_, port, _ := net.SplitHostPort(g.Addr())
 		ev := awsevent.Connect(gen.api, &sess.ev, &awsevent.ConnectRequest{
-			Header: r.Header, Query: r.URL.Query(), Host: r.Host, Proto: "http", Port: port,
+			Header: r.Header, Query: r.URL.Query(), Host: r.Host, Proto: scheme, Port: port, Peer: peer,
 		}, now)
 		start := time.Now()
 		resp, err := rt.Integration.Invoke(ctx, ev)
@@ -218,6 +223,9 @@ func (h *handler) Message(ctx context.Context, c *edge.Conn, data []byte, binary
 		name = route.Default
 	}
 	g.metrics.Message(name)
+	if ok && g.throttleMessage(c, name) {
+		return
+	}
 	if !ok || (len(rt.Require) > 0 && !allowed(rt.Require, sess.ev.Authorizer)) {
 		g.metrics.ClientError(name)
 		_ = c.Send(awsevent.ForbiddenFrame(c.ID(), awsevent.NewID()))

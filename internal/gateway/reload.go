@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"time"
 
 	"github.com/wsgate/wsgate/internal/config"
@@ -99,6 +100,15 @@ func (g *Gateway) reload() error {
 	}
 	g.metrics.AddRoutes(gen.routes.Keys())
 	g.edge.SetLimits(edgeLimits(cfg.Limits), cfg.BinaryFrames == config.BinaryBase64)
+	if !slices.Equal(old.cfg.TrustedProxies, cfg.TrustedProxies) {
+		p := newProxies(cfg)
+		g.proxies.Store(p)
+		g.edge.SetProxies(p)
+	}
+	if !reflect.DeepEqual(throttleSettings(old.cfg), throttleSettings(cfg)) {
+		// New, full buckets; unchanged settings keep theirs.
+		g.throttle.Store(newThrottle(cfg))
+	}
 	if g.mgmt != nil {
 		mc := cfg.Management
 		g.mgmt.SetAccess(gen.tokens, g.mgmtKeys(gen), mgmt.RateLimit{Rate: mc.RateLimit.Rate, Burst: mc.RateLimit.Burst})
@@ -163,16 +173,34 @@ var fixedSettings = []fixed{
 	{"limits.inflight_budget_bytes", func(c *config.Config) any { return c.Limits.InflightBudgetBytes }, "the in-flight budget is in use"},
 	{"limits.max_subscriptions_per_connection", func(c *config.Config) any { return c.Limits.MaxSubscriptionsPerConnection }, "the cluster node enforces it"},
 	{"log.format", func(c *config.Config) any { return c.Log.Format }, "the log is being written"},
+	{"proxy_protocol", func(c *config.Config) any { return c.ProxyProtocol }, "the client listener reads the PROXY protocol header or not"},
 }
 
 // immutable returns a problem for each setting next changes that only a
 // restart can change, located at its line in next.
 func immutable(cur, next *config.Config) []error {
 	var errs []error
+	changed := func(path, why string) {
+		errs = append(errs, next.Errorf(path, "cannot change while wsgate runs (%s); restart wsgate to change it", why))
+	}
 	for _, f := range fixedSettings {
 		if was, is := f.value(cur), f.value(next); !reflect.DeepEqual(was, is) {
-			errs = append(errs, next.Errorf(f.path, "cannot change while wsgate runs (%s); restart wsgate to change it", f.why))
+			changed(f.path, f.why)
 		}
 	}
+	if cur.ProxyProtocol && next.ProxyProtocol && !slices.Equal(cur.TrustedProxies, next.TrustedProxies) {
+		changed("trusted_proxies", "with proxy_protocol, the client listener checks each peer against them")
+	}
 	return errs
+}
+
+// throttleSettings are the throttling settings of cfg, by route key ("" for
+// the stage's default): a reload that leaves them as they were keeps the
+// buckets.
+func throttleSettings(cfg *config.Config) map[string]config.RateLimit {
+	m := map[string]config.RateLimit{"": cfg.Throttling}
+	for key, rt := range cfg.Routes {
+		m[key] = rt.Throttling
+	}
+	return m
 }

@@ -510,3 +510,64 @@ func TestConcurrentReloads(t *testing.T) {
 		t.Fatalf("after the reloads: %q", got)
 	}
 }
+
+// TestReloadThrottlingAndTrustedProxies: a reload sets route throttling
+// (messages over the new bucket get AWS's Too Many Requests frame) and
+// trusted proxies (a new connection's sourceIp comes from the proxy's
+// X-Forwarded-For); turning proxy_protocol on is refused.
+func TestReloadThrottlingAndTrustedProxies(t *testing.T) {
+	b := gt.NewBackend(t)
+	text := func(extra string) string {
+		return fmt.Sprintf(`
+stage: prod
+routes:
+  $connect: {integration: {type: http, url: %q}}
+  $default: {integration: {type: mock, body: "ok"}, route_response: true}
+%s`, b.URLFor("/connect"), extra)
+	}
+	g := gt.Start(t, text(""))
+	xff := &websocket.DialOptions{HTTPHeader: map[string][]string{"X-Forwarded-For": {"203.0.113.9"}}}
+	c := gt.Dial(t, g.URL, xff)
+	if ev := b.WaitEvent(t, "/connect", nil); ev.RequestContext.Identity.SourceIP != "127.0.0.1" {
+		t.Fatalf("sourceIp %q before trusting the proxy", ev.RequestContext.Identity.SourceIP)
+	}
+	for range 3 {
+		c.Send("x")
+		if got := c.NextText(); got != "ok" {
+			t.Fatalf("before throttling: %q", got)
+		}
+	}
+
+	g.SetYAML(text(`routes_unused: {}`))
+	if err := g.Reload(context.Background()); err == nil {
+		t.Fatal("a config with an unknown key was applied")
+	}
+	g.SetYAML(text(`throttling: {rate: 0.001, burst: 1}
+trusted_proxies: ["127.0.0.1"]
+`))
+	if err := g.Reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	c.Send("x")
+	if got := c.NextText(); got != "ok" {
+		t.Fatalf("first message after the reload: %q", got)
+	}
+	c.Send("x")
+	if got := c.NextText(); !strings.Contains(got, `"Too Many Requests"`) {
+		t.Fatalf("second message over the new bucket: %q", got)
+	}
+	// The $connect bucket of the stage default holds one handshake.
+	gt.Dial(t, g.URL, xff)
+	if ev := b.WaitEvent(t, "/connect", func(e gt.Event) bool { return e.RequestContext.Identity.SourceIP != "127.0.0.1" }); ev.RequestContext.Identity.SourceIP != "203.0.113.9" {
+		t.Fatalf("sourceIp %q behind a trusted proxy", ev.RequestContext.Identity.SourceIP)
+	}
+
+	g.SetYAML(text(`trusted_proxies: ["127.0.0.1"]
+proxy_protocol: true
+`))
+	err := g.Reload(context.Background())
+	var re *gateway.ReloadError
+	if !errors.As(err, &re) || !strings.Contains(strings.Join(re.Problems(), "\n"), "test.yaml:7: proxy_protocol: cannot change while wsgate runs") {
+		t.Fatalf("turning proxy_protocol on: %v", err)
+	}
+}

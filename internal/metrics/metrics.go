@@ -33,6 +33,7 @@ type routeSet struct {
 	clientErrors      prometheus.Counter
 	executionErrors   prometheus.Counter
 	latency           prometheus.Observer
+	throttled         prometheus.Counter
 }
 
 // Metrics is one gateway's metrics and their registry.
@@ -60,6 +61,10 @@ type Metrics struct {
 	deliveries   *prometheus.CounterVec
 	engine       *prometheus.HistogramVec
 	nodes        prometheus.Gauge
+	// connectThrottled counts the handshakes refused by route throttling,
+	// whether or not there is a $connect route; the routes' own are in
+	// routes.
+	connectThrottled prometheus.Counter
 }
 
 // New returns the metrics of a gateway whose configured route keys are
@@ -80,10 +85,13 @@ func New(routeKeys []string, open func() float64) *Metrics {
 	latency := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "wsgate_integration_latency_seconds",
 		Help:    "Time from sending a request to the integration to receiving its answer, by route; not observed for mock integrations (AWS IntegrationLatency).",
 		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 29}}, route)
-	for _, c := range []prometheus.Collector{messages, integrationErrors, clientErrors, executionErrors, latency} {
+	throttled := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wsgate_throttled_total",
+		Help: "Requests refused by route throttling on this node, by route: handshakes answered 429 (route=\"$connect\") and messages answered Too Many Requests."}, route)
+	for _, c := range []prometheus.Collector{messages, integrationErrors, clientErrors, executionErrors, latency, throttled} {
 		f(c)
 	}
-	m.routeVec = routeVecs{messages, integrationErrors, clientErrors, executionErrors, latency}
+	m.routeVec = routeVecs{messages, integrationErrors, clientErrors, executionErrors, throttled, latency}
+	m.connectThrottled = throttled.WithLabelValues("$connect")
 	m.routes.Store(&map[string]*routeSet{})
 	m.AddRoutes(append([]string{DefaultRoute}, routeKeys...))
 	m.reloads = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wsgate_config_reloads_total",
@@ -145,8 +153,8 @@ func New(routeKeys []string, open func() float64) *Metrics {
 
 // routeVecs are the metrics with a route label.
 type routeVecs struct {
-	messages, integrationErrors, clientErrors, executionErrors *prometheus.CounterVec
-	latency                                                    *prometheus.HistogramVec
+	messages, integrationErrors, clientErrors, executionErrors, throttled *prometheus.CounterVec
+	latency                                                               *prometheus.HistogramVec
 }
 
 // AddRoutes gives the route keys not seen before their own route label,
@@ -173,6 +181,7 @@ func (m *Metrics) AddRoutes(keys []string) {
 				clientErrors:      v.clientErrors.WithLabelValues(k),
 				executionErrors:   v.executionErrors.WithLabelValues(k),
 				latency:           v.latency.WithLabelValues(k),
+				throttled:         v.throttled.WithLabelValues(k),
 			}
 		}
 	}
@@ -250,6 +259,19 @@ func (m *Metrics) ClientError(route string) {
 	if m != nil {
 		m.route(route).clientErrors.Inc()
 	}
+}
+
+// Throttled counts a request refused by route throttling on route: a
+// handshake when route is $connect, a message otherwise.
+func (m *Metrics) Throttled(route string) {
+	if m == nil {
+		return
+	}
+	if route == "$connect" {
+		m.connectThrottled.Inc()
+		return
+	}
+	m.route(route).throttled.Inc()
 }
 
 // Integration records an integration call on route that took d: a nil err
