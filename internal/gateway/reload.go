@@ -54,7 +54,8 @@ func (g *Gateway) Reload(ctx context.Context) error {
 	g.reloadMu.Lock()
 	defer g.reloadMu.Unlock()
 	if !g.started || g.stopped {
-		return errors.New("the gateway is not running")
+		g.log.Warn("configuration reload ignored: the gateway is not serving")
+		return errors.New("the gateway is not serving")
 	}
 	if g.opts.Load == nil {
 		return errors.New("the gateway has no configuration to read again")
