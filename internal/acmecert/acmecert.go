@@ -66,10 +66,22 @@ type Manager struct {
 // Env looks up an environment variable; os.Getenv in production.
 type Env func(string) string
 
+// KeyError is a problem with the value of one tls.acme key, such as a
+// ca_file that cannot be read. It never holds a secret.
+type KeyError struct {
+	// Key is the key under tls.acme, e.g. "ca_file".
+	Key string
+	Err error
+}
+
+func (e *KeyError) Error() string { return e.Err.Error() }
+func (e *KeyError) Unwrap() error { return e.Err }
+
 // New builds the Manager tls.acme describes. cfg's defaults need not be
 // filled. getenv reads eab_hmac_key_env (nil: os.Getenv). New reads the CA
 // bundle and creates the cache directory, but contacts no CA: the first
-// handshake for a domain (or Obtain) places the order.
+// handshake for a domain (or Obtain) places the order. Its errors are
+// *KeyError values naming the key at fault.
 func New(cfg config.ACME, getenv Env, logger *slog.Logger) (*Manager, error) {
 	cfg.FillDefaults()
 	if getenv == nil {
@@ -82,13 +94,13 @@ func New(cfg config.ACME, getenv Env, logger *slog.Logger) (*Manager, error) {
 	if cacheDir == "" {
 		dir, err := os.UserCacheDir()
 		if err != nil {
-			return nil, fmt.Errorf("tls.acme.cache_dir: no default (%v); set it to a directory wsgate may write", err)
+			return nil, &KeyError{"cache_dir", fmt.Errorf("no default (%v); set it to a directory wsgate may write", err)}
 		}
 		cacheDir = filepath.Join(dir, "wsgate", "acme")
 	}
 	// The cache holds private keys: only the owner may read it.
 	if err := os.MkdirAll(cacheDir, 0o700); err != nil {
-		return nil, fmt.Errorf("tls.acme.cache_dir: %w", err)
+		return nil, &KeyError{"cache_dir", err}
 	}
 
 	transport := http.DefaultTransport.(*http.Transport).Clone()
@@ -152,14 +164,14 @@ func hostWithoutPort(h http.Handler) http.Handler {
 func caPool(file string) (*x509.CertPool, error) {
 	pem, err := os.ReadFile(file)
 	if err != nil {
-		return nil, fmt.Errorf("tls.acme.ca_file: %w", err)
+		return nil, &KeyError{"ca_file", err}
 	}
 	pool, err := x509.SystemCertPool()
 	if err != nil {
 		pool = x509.NewCertPool()
 	}
 	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("tls.acme.ca_file: %s holds no PEM certificate", file)
+		return nil, &KeyError{"ca_file", fmt.Errorf("%s holds no PEM certificate", file)}
 	}
 	return pool, nil
 }
@@ -169,11 +181,11 @@ func caPool(file string) (*x509.CertPool, error) {
 func eabKey(env string, getenv Env) ([]byte, error) {
 	v := strings.TrimSpace(getenv(env))
 	if v == "" {
-		return nil, fmt.Errorf("tls.acme.eab_hmac_key_env: environment variable %s is not set", env)
+		return nil, &KeyError{"eab_hmac_key_env", fmt.Errorf("environment variable %s is not set", env)}
 	}
 	key, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(v, "="))
 	if err != nil || len(key) == 0 {
-		return nil, fmt.Errorf("tls.acme.eab_hmac_key_env: environment variable %s is not a base64url key as the CA gives it", env)
+		return nil, &KeyError{"eab_hmac_key_env", fmt.Errorf("environment variable %s is not a base64url key as the CA gives it", env)}
 	}
 	return key, nil
 }

@@ -393,13 +393,14 @@ func TestNewErrors(t *testing.T) {
 		name string
 		cfg  config.ACME
 		env  map[string]string
+		key  string
 		want string
 	}{
-		{"missing ca_file", config.ACME{CAFile: filepath.Join(dir, "missing.pem")}, nil, "tls.acme.ca_file: open"},
-		{"ca_file without PEM", config.ACME{CAFile: notPEM}, nil, "holds no PEM certificate"},
-		{"cache_dir is a file", config.ACME{CacheDir: fileInPlace}, nil, "tls.acme.cache_dir:"},
-		{"EAB key unset", config.ACME{EABKeyID: "k", EABHMACKeyEnv: "EAB"}, nil, "EAB is not set"},
-		{"EAB key not base64url", config.ACME{EABKeyID: "k", EABHMACKeyEnv: "EAB"}, map[string]string{"EAB": secret}, "EAB is not a base64url key"},
+		{"missing ca_file", config.ACME{CAFile: filepath.Join(dir, "missing.pem")}, nil, "ca_file", "no such file"},
+		{"ca_file without PEM", config.ACME{CAFile: notPEM}, nil, "ca_file", "holds no PEM certificate"},
+		{"cache_dir is a file", config.ACME{CacheDir: fileInPlace}, nil, "cache_dir", "not a directory"},
+		{"EAB key unset", config.ACME{EABKeyID: "k", EABHMACKeyEnv: "EAB"}, nil, "eab_hmac_key_env", "EAB is not set"},
+		{"EAB key not base64url", config.ACME{EABKeyID: "k", EABHMACKeyEnv: "EAB"}, map[string]string{"EAB": secret}, "eab_hmac_key_env", "EAB is not a base64url key"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -408,8 +409,9 @@ func TestNewErrors(t *testing.T) {
 				c.cfg.CacheDir = t.TempDir()
 			}
 			_, err := acmecert.New(c.cfg, func(k string) string { return c.env[k] }, nil)
-			if err == nil || !strings.Contains(err.Error(), c.want) {
-				t.Fatalf("err = %v, want %q", err, c.want)
+			var ke *acmecert.KeyError
+			if !errors.As(err, &ke) || ke.Key != c.key || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("err = %v, want a KeyError at %s saying %q", err, c.key, c.want)
 			}
 			if strings.Contains(err.Error(), secret) {
 				t.Fatalf("the secret is in the error: %v", err)
