@@ -15,6 +15,7 @@ package gateway
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -38,6 +39,7 @@ import (
 	"github.com/wsgate/wsgate/internal/metrics"
 	"github.com/wsgate/wsgate/internal/mgmt"
 	"github.com/wsgate/wsgate/internal/route"
+	"github.com/wsgate/wsgate/internal/tlsconfig"
 )
 
 // Options are the process-level inputs of a Gateway besides its
@@ -99,6 +101,11 @@ type Gateway struct {
 	mgmtHTTP *http.Server
 	clientLn net.Listener
 	mgmtLn   net.Listener
+
+	// clientTLS and mgmtTLS are the listeners' TLS; nil without.
+	clientTLS, mgmtTLS *tlsconfig.Listener
+	// stopWatch ends the certificate file watchers Start began.
+	stopWatch context.CancelFunc
 
 	// slotTTL is the lifetime of a handshake's reservation of a user slot,
 	// in nanoseconds; see userSlotTTL.
@@ -200,6 +207,8 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	if len(lambdas) > 0 {
 		creds = newLocalCredentials()
 	}
+	clientTLS, mgmtTLS, tlsErrs := buildTLS(cfg, opts.Logger)
+	errs = append(errs, tlsErrs...)
 	eng := opts.Engine
 	if eng == nil {
 		var err error
@@ -235,6 +244,9 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		cancelBg:  cancelBg,
 		serveErr:  make(chan error, 2),
 		reusePort: opts.ReusePort,
+		clientTLS: clientTLS,
+		mgmtTLS:   mgmtTLS,
+		stopWatch: func() {},
 	}
 	g.slotTTL.Store(int64(slotTTL(cfg)))
 	nodeEng := eng
@@ -260,8 +272,13 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	if g.metrics != nil {
 		observer = g.metrics
 	}
+	var edgeTLS *tls.Config
+	if clientTLS != nil {
+		edgeTLS = clientTLS.Config()
+	}
 	g.edge = edge.New(edge.Config{
 		Path:         cfg.UpgradePath(),
+		TLS:          edgeTLS,
 		BinaryBase64: cfg.BinaryFrames == config.BinaryBase64,
 		Observer:     observer,
 		Limits: edge.Limits{
@@ -492,6 +509,9 @@ func (g *Gateway) Start() error {
 			g.closeLambdas()
 			return fmt.Errorf("listen %s (management): %w", g.cfg.Management.Listen, err)
 		}
+		if g.mgmtTLS != nil {
+			mln = tls.NewListener(mln, g.mgmtTLS.Config())
+		}
 		g.mgmtLn = mln
 	}
 	if err := g.node.Start(); err != nil {
@@ -527,8 +547,31 @@ func (g *Gateway) Start() error {
 			}
 		}()
 	}
-	g.log.Info("wsgate listening", "clients", "ws://"+ln.Addr().String()+g.cfg.UpgradePath(), "management", g.ManagementAddr())
+	g.watchCertificates()
+	g.log.Info("wsgate listening", "clients", g.ClientURL(), "management", g.ManagementURL())
 	return nil
+}
+
+// ClientURL returns the URL clients connect to once started: wss:// with
+// TLS, ws:// without.
+func (g *Gateway) ClientURL() string {
+	scheme := "ws://"
+	if g.clientTLS != nil {
+		scheme = "wss://"
+	}
+	return scheme + g.Addr() + g.cfg.UpgradePath()
+}
+
+// ManagementURL returns the base URL of the management API once started:
+// https:// with TLS, http:// without; "" when the API is off.
+func (g *Gateway) ManagementURL() string {
+	if g.mgmtLn == nil {
+		return ""
+	}
+	if g.mgmtTLS != nil {
+		return "https://" + g.ManagementAddr()
+	}
+	return "http://" + g.ManagementAddr()
 }
 
 func (g *Gateway) listen(addr string) (net.Listener, error) {
@@ -587,6 +630,7 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 				errs = append(errs, fmt.Errorf("management listener: %w", err))
 			}
 		}
+		g.stopWatch()
 		g.wg.Wait()
 		g.node.Stop(ctx)
 		g.auth.close()

@@ -53,6 +53,9 @@ func (h *handler) Connect(ctx context.Context, c *edge.Conn, r *http.Request) (s
 		UserAgent:   c.UserAgent(),
 		DomainName:  r.Host,
 	}}
+	if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
+		sess.ev.ClientCert = awsevent.NewClientCert(r.TLS.PeerCertificates[0])
+	}
 	c.Session = sess
 	offered := wsproto.ParseSubprotocols(r.Header)
 	sub, rej := g.auth.negotiate(offered)
@@ -109,7 +112,7 @@ func (h *handler) Connect(ctx context.Context, c *edge.Conn, r *http.Request) (s
 	if rt, ok := g.routes.Get(route.Connect); ok {
 		_, port, _ := net.SplitHostPort(g.Addr())
 		ev := awsevent.Connect(g.api, &sess.ev, &awsevent.ConnectRequest{
-			Header: r.Header, Query: r.URL.Query(), Host: r.Host, Proto: "http", Port: port,
+			Header: r.Header, Query: r.URL.Query(), Host: r.Host, Proto: proto(r), Port: port,
 		}, now)
 		start := time.Now()
 		resp, err := rt.Integration.Invoke(ctx, ev)
@@ -338,4 +341,13 @@ func statusMessage(code int) string {
 		return t
 	}
 	return "Rejected"
+}
+
+// proto is the X-Forwarded-Proto of the $connect event: the scheme the
+// client reached the gateway with.
+func proto(r *http.Request) string {
+	if r.TLS != nil {
+		return "https"
+	}
+	return "http"
 }

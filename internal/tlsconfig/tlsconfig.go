@@ -1,0 +1,146 @@
+// Package tlsconfig builds the server TLS of a listener from its config.TLS
+// section: TLS 1.2 and 1.3 only, AEAD cipher suites, the certificate pair
+// re-read when its files change, and the client CA of mutual TLS.
+//
+// A listener serves the *tls.Config of a Holder, which takes each handshake's
+// settings from the Holder's current value: Set swaps them for new
+// handshakes without touching open connections. The certificate comes from
+// a GetCertificate function, so a source other than files (ACME) replaces
+// CertFiles without changing the listener.
+package tlsconfig
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync/atomic"
+
+	"github.com/wsgate/wsgate/internal/config"
+)
+
+// cipherSuites are the TLS 1.2 suites served: ECDHE key exchange with an
+// AEAD, as AWS's TLS_1_2 security policy. TLS 1.3 suites are not
+// configurable and all qualify.
+var cipherSuites = []uint16{
+	tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+	tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+	tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+	tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+	tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+	tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+}
+
+// Settings are what a listener's handshakes use.
+type Settings struct {
+	// GetCertificate returns the certificate for a handshake. Required.
+	GetCertificate func(*tls.ClientHelloInfo) (*tls.Certificate, error)
+	// NextProtos are the ALPN protocols offered, in order of preference.
+	NextProtos []string
+	// ClientCAs and ClientAuth configure mutual TLS; a nil ClientCAs
+	// asks for no client certificate.
+	ClientCAs  *x509.CertPool
+	ClientAuth tls.ClientAuthType
+}
+
+// ServerConfig returns the tls.Config of s: TLS 1.2 and 1.3 only, the
+// suites of cipherSuites.
+func ServerConfig(s Settings) *tls.Config {
+	return &tls.Config{
+		MinVersion:     tls.VersionTLS12,
+		CipherSuites:   cipherSuites,
+		GetCertificate: s.GetCertificate,
+		NextProtos:     s.NextProtos,
+		ClientCAs:      s.ClientCAs,
+		ClientAuth:     s.ClientAuth,
+	}
+}
+
+// Holder holds a listener's current TLS settings. Its methods are safe for
+// concurrent use.
+type Holder struct {
+	cur atomic.Pointer[tls.Config]
+}
+
+// NewHolder returns a Holder serving s.
+func NewHolder(s Settings) *Holder {
+	h := &Holder{}
+	h.Set(s)
+	return h
+}
+
+// Set makes s the settings of the handshakes that start from now on.
+func (h *Holder) Set(s Settings) { h.cur.Store(ServerConfig(s)) }
+
+// Config returns the tls.Config a listener serves: every handshake takes
+// the Holder's settings current when its ClientHello arrives.
+func (h *Holder) Config() *tls.Config {
+	return &tls.Config{
+		MinVersion:   tls.VersionTLS12,
+		CipherSuites: cipherSuites,
+		GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
+			return h.cur.Load(), nil
+		},
+	}
+}
+
+// Listener is the TLS of one listener built from its configuration.
+type Listener struct {
+	*Holder
+	// Files is the certificate pair the listener serves and watches.
+	Files *CertFiles
+	// ClientAuth is set when the listener asks clients for certificates.
+	ClientAuth bool
+}
+
+// New builds the TLS of the listener configured at path ("tls" or
+// "management.tls") of c. It reads the certificate pair and the client CA
+// file; a problem with them is an error located at the key that names the
+// file. nextProtos are the listener's ALPN protocols.
+func New(c *config.Config, path string, t config.TLS, log *slog.Logger, nextProtos ...string) (*Listener, error) {
+	files, err := LoadCertFiles(t.CertFile, t.KeyFile, log)
+	if err != nil {
+		return nil, locate(c, path, err)
+	}
+	s := Settings{GetCertificate: files.GetCertificate, NextProtos: nextProtos}
+	if t.ClientCAFile != "" {
+		pool, err := loadCAs(t.ClientCAFile)
+		if err != nil {
+			return nil, c.Errorf(path+".client_ca_file", "%w", err)
+		}
+		s.ClientCAs = pool
+		s.ClientAuth = tls.RequireAndVerifyClientCert
+		if t.ClientAuth == config.ClientAuthRequest {
+			s.ClientAuth = tls.VerifyClientCertIfGiven
+		}
+	}
+	return &Listener{Holder: NewHolder(s), Files: files, ClientAuth: s.ClientCAs != nil}, nil
+}
+
+// locate positions a CertFiles load error at the key naming the file.
+func locate(c *config.Config, path string, err error) error {
+	var fe *FileError
+	if errors.As(err, &fe) {
+		key := path + ".cert_file"
+		if fe.Key {
+			key = path + ".key_file"
+		}
+		return c.Errorf(key, "%w", err)
+	}
+	return c.Errorf(path, "%w", err)
+}
+
+// loadCAs reads a PEM file of CA certificates.
+func loadCAs(file string) (*x509.CertPool, error) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("reading the client CAs: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(data) {
+		return nil, fmt.Errorf("%s holds no PEM certificate", file)
+	}
+	return pool, nil
+}
