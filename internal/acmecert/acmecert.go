@@ -57,6 +57,7 @@ type Manager struct {
 	domains   []string
 	logger    *slog.Logger
 	now       func() time.Time
+	cacheDir  string
 
 	// failMu guards failLogged: per domain, when a failure was last logged.
 	failMu     sync.Mutex
@@ -79,7 +80,7 @@ func (e *KeyError) Unwrap() error { return e.Err }
 
 // New builds the Manager tls.acme describes. cfg's defaults need not be
 // filled. getenv reads eab_hmac_key_env (nil: os.Getenv). New reads the CA
-// bundle and creates the cache directory, but contacts no CA: the first
+// bundle, but contacts no CA and writes nothing: the first
 // handshake for a domain (or Obtain) places the order. Its errors are
 // *KeyError values naming the key at fault.
 func New(cfg config.ACME, getenv Env, logger *slog.Logger) (*Manager, error) {
@@ -98,9 +99,10 @@ func New(cfg config.ACME, getenv Env, logger *slog.Logger) (*Manager, error) {
 		}
 		cacheDir = filepath.Join(dir, "wsgate", "acme")
 	}
-	// The cache holds private keys: only the owner may read it.
-	if err := os.MkdirAll(cacheDir, 0o700); err != nil {
-		return nil, &KeyError{"cache_dir", err}
+	// autocert creates the directory, readable by its owner only, when it
+	// first stores something: validating a configuration creates nothing.
+	if fi, err := os.Stat(cacheDir); err == nil && !fi.IsDir() {
+		return nil, &KeyError{"cache_dir", fmt.Errorf("%s is not a directory", cacheDir)}
 	}
 
 	transport := http.DefaultTransport.(*http.Transport).Clone()
@@ -138,6 +140,7 @@ func New(cfg config.ACME, getenv Env, logger *slog.Logger) (*Manager, error) {
 		logger:     logger.With("component", "acme"),
 		now:        time.Now,
 		failLogged: map[string]time.Time{},
+		cacheDir:   cacheDir,
 	}
 	if cfg.HTTPListen != "" {
 		// autocert offers http-01 only once its handler exists.
@@ -176,12 +179,19 @@ func caPool(file string) (*x509.CertPool, error) {
 	return pool, nil
 }
 
+// unsetEnv is an environment variable that is unset or empty: missing on
+// this machine, which wsgate validate reports apart from mistakes.
+type unsetEnv string
+
+func (e unsetEnv) Error() string { return "environment variable " + string(e) + " is unset or empty" }
+func (e unsetEnv) Unwrap() error { return config.ErrMissing }
+
 // eabKey decodes the HMAC key of the variable env. The key is never part of
 // an error.
 func eabKey(env string, getenv Env) ([]byte, error) {
 	v := strings.TrimSpace(getenv(env))
 	if v == "" {
-		return nil, &KeyError{"eab_hmac_key_env", fmt.Errorf("environment variable %s is not set", env)}
+		return nil, &KeyError{"eab_hmac_key_env", unsetEnv(env)}
 	}
 	key, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(v, "="))
 	if err != nil || len(key) == 0 {
@@ -238,6 +248,10 @@ func (m *Manager) listed(name string) bool {
 func isChallenge(hello *tls.ClientHelloInfo) bool {
 	return len(hello.SupportedProtos) == 1 && hello.SupportedProtos[0] == ALPNProto
 }
+
+// CacheDir returns the directory the account key and certificates are kept
+// in: tls.acme.cache_dir or its default.
+func (m *Manager) CacheDir() string { return m.cacheDir }
 
 // TLSConfig returns a server configuration for a listener served by m: TLS
 // 1.2 and 1.3, HTTP/1.1 (WebSocket upgrades) and the tls-alpn-01 protocol.

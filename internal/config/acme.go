@@ -43,14 +43,21 @@ type ACME struct {
 	EABHMACKeyEnv string `yaml:"eab_hmac_key_env"`
 }
 
+// Configured reports whether any key of a is set.
+func (a ACME) Configured() bool {
+	return len(a.Domains) > 0 || a.Email != "" || a.DirectoryURL != "" || a.CacheDir != "" ||
+		a.CAFile != "" || a.HTTPListen != "" || a.EABKeyID != "" || a.EABHMACKeyEnv != ""
+}
+
 // FillDefaults sets a's defaults. The cache directory's default depends on
 // the machine and is resolved where the certificates are obtained.
 func (a *ACME) FillDefaults() {
 	setDefault(&a.DirectoryURL, LetsEncryptURL)
 }
 
-// acme checks a (defaults filled) at path, e.g. "tls.acme".
-func (k *checker) acme(path string, a *ACME) {
+// acme checks a at path, e.g. "tls.acme".
+func (k *checker) acme(path string, a ACME) {
+	a.FillDefaults()
 	if len(a.Domains) == 0 {
 		k.add(path+".domains", "required: the names to obtain certificates for, e.g. [ws.example.com]")
 	}

@@ -16,8 +16,10 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"sync/atomic"
 
+	"github.com/wsgate/wsgate/internal/acmecert"
 	"github.com/wsgate/wsgate/internal/config"
 )
 
@@ -89,8 +91,11 @@ func (h *Holder) Config() *tls.Config {
 // Listener is the TLS of one listener built from its configuration.
 type Listener struct {
 	*Holder
-	// Files is the certificate pair the listener serves and watches.
+	// Files is the certificate pair the listener serves and watches; nil
+	// with ACME.
 	Files *CertFiles
+	// ACME obtains the listener's certificates; nil without.
+	ACME *acmecert.Manager
 	// ClientAuth is set when the listener asks clients for certificates.
 	ClientAuth bool
 }
@@ -104,7 +109,40 @@ func New(c *config.Config, path string, t config.TLS, log *slog.Logger, nextProt
 	if err != nil {
 		return nil, locate(c, path, err)
 	}
-	s := Settings{GetCertificate: files.GetCertificate, NextProtos: nextProtos}
+	l, err := newListener(c, path, t, Settings{GetCertificate: files.GetCertificate, NextProtos: nextProtos})
+	if err != nil {
+		return nil, err
+	}
+	l.Files = files
+	return l, nil
+}
+
+// NewACME builds the TLS of the listener configured at path of c whose
+// certificates come from ACME (t.ACME): the tls-alpn-01 challenge is
+// answered on the listener itself, so its ALPN protocols are nextProtos and
+// acmecert.ALPNProto. getenv reads the External Account Binding key. A
+// problem is an error located at the key at fault.
+func NewACME(c *config.Config, path string, t config.TLS, getenv func(string) string, log *slog.Logger, nextProtos ...string) (*Listener, error) {
+	mgr, err := acmecert.New(t.ACME, getenv, log)
+	if err != nil {
+		var ke *acmecert.KeyError
+		if errors.As(err, &ke) {
+			return nil, c.Errorf(path+".acme."+ke.Key, "%w", ke.Err)
+		}
+		return nil, c.Errorf(path+".acme", "%w", err)
+	}
+	protos := append(slices.Clip(nextProtos), acmecert.ALPNProto)
+	l, err := newListener(c, path, t, Settings{GetCertificate: mgr.GetCertificate, NextProtos: protos})
+	if err != nil {
+		mgr.Close()
+		return nil, err
+	}
+	l.ACME = mgr
+	return l, nil
+}
+
+// newListener adds the client CA of t to s.
+func newListener(c *config.Config, path string, t config.TLS, s Settings) (*Listener, error) {
 	if t.ClientCAFile != "" {
 		pool, err := loadCAs(t.ClientCAFile)
 		if err != nil {
@@ -116,7 +154,7 @@ func New(c *config.Config, path string, t config.TLS, log *slog.Logger, nextProt
 			s.ClientAuth = tls.VerifyClientCertIfGiven
 		}
 	}
-	return &Listener{Holder: NewHolder(s), Files: files, ClientAuth: s.ClientCAs != nil}, nil
+	return &Listener{Holder: NewHolder(s), ClientAuth: s.ClientCAs != nil}, nil
 }
 
 // locate positions a CertFiles load error at the key naming the file.

@@ -25,14 +25,25 @@ import (
 	"github.com/letsencrypt/pebble/v2/va"
 	"github.com/letsencrypt/pebble/v2/wfe"
 	"github.com/miekg/dns"
+	"go.uber.org/goleak"
 )
+
+// IgnoreGoroutines are the goleak options that leave alone the goroutine
+// pebble's validation authority runs for the life of the process (nothing
+// stops it), for the TestMain of packages using Start.
+var IgnoreGoroutines = []goleak.Option{
+	goleak.IgnoreTopFunction("github.com/letsencrypt/pebble/v2/va.VAImpl.processTasks"),
+}
 
 // Zone is the DNS zone the CA's resolver answers: every name under it is
 // 127.0.0.1, every other name does not exist.
 const Zone = "wsgate.test"
 
-// newOrderPath is pebble's newOrder endpoint.
-const newOrderPath = "/order-plz"
+// pebble's newOrder and newAccount endpoints.
+const (
+	newOrderPath   = "/order-plz"
+	newAccountPath = "/sign-me-up"
+)
 
 // Server is a running ACME CA.
 type Server struct {
@@ -50,6 +61,7 @@ type Server struct {
 	handler  http.Handler
 	ca       *ca.CAImpl
 	orders   int
+	accounts int
 	requests int
 	eab      map[string]string
 }
@@ -124,8 +136,13 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	h := s.handler
 	s.requests++
-	if r.Method == http.MethodPost && r.URL.Path == newOrderPath {
-		s.orders++
+	if r.Method == http.MethodPost {
+		switch r.URL.Path {
+		case newOrderPath:
+			s.orders++
+		case newAccountPath:
+			s.accounts++
+		}
 	}
 	s.mu.Unlock()
 	if h == nil {
@@ -142,7 +159,17 @@ func (s *Server) Orders() int {
 	return s.orders
 }
 
-// Requests returns how many requests the directory has received.
+// Accounts returns how many new-account requests the CA has received.
+func (s *Server) Accounts() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.accounts
+}
+
+// Requests returns how many requests the directory has received. After an
+// order, autocert deactivates the authorizations it left pending in a
+// goroutine of its own: requests may still arrive once the certificate is
+// served.
 func (s *Server) Requests() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
