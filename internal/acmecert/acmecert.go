@@ -13,11 +13,9 @@
 package acmecert
 
 import (
-	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -81,7 +79,7 @@ func (e *KeyError) Unwrap() error { return e.Err }
 // New builds the Manager tls.acme describes. cfg's defaults need not be
 // filled. getenv reads eab_hmac_key_env (nil: os.Getenv). New reads the CA
 // bundle, but contacts no CA and writes nothing: the first
-// handshake for a domain (or Obtain) places the order. Its errors are
+// handshake for a domain places the order. Its errors are
 // *KeyError values naming the key at fault.
 func New(cfg config.ACME, getenv Env, logger *slog.Logger) (*Manager, error) {
 	cfg.FillDefaults()
@@ -277,30 +275,4 @@ func (m *Manager) HTTPHandler() http.Handler {
 // each is a timer, not a goroutine, until it fires.
 func (m *Manager) Close() {
 	m.transport.CloseIdleConnections()
-}
-
-// Obtain gets the certificate of every domain now, from the cache or from
-// the CA, so that no client's handshake waits for an order. The listener
-// answering the challenge must already be serving. It returns the failures,
-// joined; a later handshake retries a failed domain.
-func (m *Manager) Obtain(ctx context.Context) error {
-	var errs []error
-	for _, d := range m.domains {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		// A hello as a current client sends it, so the ECDSA certificate
-		// (the one such clients get) is the one obtained.
-		hello := &tls.ClientHelloInfo{
-			ServerName:        d,
-			SignatureSchemes:  []tls.SignatureScheme{tls.ECDSAWithP256AndSHA256},
-			SupportedCurves:   []tls.CurveID{tls.CurveP256},
-			CipherSuites:      []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256},
-			SupportedVersions: []uint16{tls.VersionTLS13, tls.VersionTLS12},
-		}
-		if _, err := m.GetCertificate(hello); err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", d, err))
-		}
-	}
-	return errors.Join(errs...)
 }

@@ -205,29 +205,6 @@ func TestObtainAndReuse(t *testing.T) {
 	}
 }
 
-// TestObtainOrdersInAdvance checks Obtain gets the certificate before any
-// client connects, so the first client's handshake places no order.
-func TestObtainOrdersInAdvance(t *testing.T) {
-	ca := acmetest.Start(t)
-	mgr := newManager(t, config.ACME{
-		Domains: []string{domain}, DirectoryURL: ca.URL, CAFile: ca.CAFile, CacheDir: t.TempDir(),
-	}, nil)
-	srv := serveTLS(t, mgr)
-	ca.Validate(closedPort(t), srv.port)
-	if err := mgr.Obtain(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	if n := ca.Orders(); n != 1 {
-		t.Fatalf("orders = %d, want 1", n)
-	}
-	if _, err := handshake(t, srv.port, domain, &tls.Config{RootCAs: ca.Roots()}); err != nil {
-		t.Fatal(err)
-	}
-	if n := ca.Orders(); n != 1 {
-		t.Fatalf("orders after the first handshake = %d, want the 1 of Obtain", n)
-	}
-}
-
 // TestUnlistedNameRefused checks that a server name outside tls.acme.domains
 // (or none at all) fails the handshake and orders nothing.
 func TestUnlistedNameRefused(t *testing.T) {
