@@ -28,10 +28,6 @@ func buildTLS(cfg *config.Config, log *slog.Logger) (client, mgmt *tlsconfig.Lis
 	return client, mgmt, errs
 }
 
-// certPollInterval is how often the certificate files are looked at; tests
-// shorten it.
-var certPollInterval = tlsconfig.DefaultPollInterval
-
 // watchCertificates starts re-reading the listeners' certificate files when
 // they change, until Shutdown.
 func (g *Gateway) watchCertificates() {
@@ -44,7 +40,7 @@ func (g *Gateway) watchCertificates() {
 		g.wg.Add(1)
 		go func() {
 			defer g.wg.Done()
-			l.Files.Run(ctx, certPollInterval)
+			l.Files.Run(ctx, g.certPoll)
 		}()
 	}
 }
