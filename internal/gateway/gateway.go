@@ -54,6 +54,9 @@ type Options struct {
 	// so that several gateway processes (wsgate serve -workers N) share
 	// the ports and the kernel spreads connections across them.
 	ReusePort bool
+	// CertPollInterval is how often the TLS certificate files are looked
+	// at for changes; 0 means tlsconfig.DefaultPollInterval.
+	CertPollInterval time.Duration
 	// Engine, when set, is the cluster engine instead of the one the
 	// configuration's registry section names; the gateway closes it. Tests
 	// run several nodes in one process on a cluster.MemoryNetwork.
@@ -104,8 +107,10 @@ type Gateway struct {
 
 	// clientTLS and mgmtTLS are the listeners' TLS; nil without.
 	clientTLS, mgmtTLS *tlsconfig.Listener
-	// stopWatch ends the certificate file watchers Start began.
+	// stopWatch ends the certificate file watchers Start began, which
+	// look at the files every certPoll.
 	stopWatch context.CancelFunc
+	certPoll  time.Duration
 	// acmeHTTP serves the http-01 challenge on acmeLn; both nil without
 	// tls.acme.http_listen.
 	acmeHTTP *http.Server
@@ -251,6 +256,7 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		clientTLS: clientTLS,
 		mgmtTLS:   mgmtTLS,
 		stopWatch: func() {},
+		certPoll:  opts.CertPollInterval,
 		acmeHTTP:  acmeHTTP(cfg, clientTLS, opts.Logger),
 	}
 	g.slotTTL.Store(int64(slotTTL(cfg)))

@@ -38,10 +38,6 @@ func buildTLS(cfg *config.Config, getenv func(string) string, log *slog.Logger) 
 	return client, mgmt, errs
 }
 
-// certPollInterval is how often the certificate files are looked at; tests
-// shorten it.
-var certPollInterval = tlsconfig.DefaultPollInterval
-
 // watchCertificates starts re-reading the listeners' certificate files when
 // they change, until Shutdown.
 func (g *Gateway) watchCertificates() {
@@ -54,7 +50,7 @@ func (g *Gateway) watchCertificates() {
 		g.wg.Add(1)
 		go func() {
 			defer g.wg.Done()
-			l.Files.Run(ctx, certPollInterval)
+			l.Files.Run(ctx, g.certPoll)
 		}()
 	}
 }

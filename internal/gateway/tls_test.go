@@ -3,8 +3,13 @@ package gateway_test
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"net/http"
+	"os"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -31,9 +36,14 @@ func newTLSSetup(t *testing.T) *tlsSetup {
 }
 
 // dialOptions trusts the setup's CA, with TLS versions limited to v (0:
-// any), and client certificates certs.
-func (s *tlsSetup) dialOptions(v uint16, certs ...tls.Certificate) *websocket.DialOptions {
-	cfg := &tls.Config{RootCAs: s.ca.Pool(), MinVersion: v, MaxVersion: v, Certificates: certs}
+// any), and presents the client certificate cert when given, whichever CAs
+// the server names (Go's client leaves out a certificate the server's CAs
+// did not sign).
+func (s *tlsSetup) dialOptions(v uint16, cert ...tls.Certificate) *websocket.DialOptions {
+	cfg := &tls.Config{RootCAs: s.ca.Pool(), MinVersion: v, MaxVersion: v}
+	if len(cert) > 0 {
+		cfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &cert[0], nil }
+	}
 	return &websocket.DialOptions{HTTPClient: &http.Client{Transport: &http.Transport{TLSClientConfig: cfg}}}
 }
 
@@ -132,5 +142,151 @@ management:
 		if resp.StatusCode != http.StatusBadRequest {
 			t.Errorf("plain HTTP to the TLS management listener: %d; want 400", resp.StatusCode)
 		}
+	}
+}
+
+// servedCertificate returns the certificate a new handshake with addr gets.
+func servedCertificate(t *testing.T, addr string, roots *x509.CertPool) *x509.Certificate {
+	t.Helper()
+	conn, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: roots})
+	if err != nil {
+		t.Fatalf("handshake: %v", err)
+	}
+	defer conn.Close()
+	return conn.ConnectionState().PeerCertificates[0]
+}
+
+func TestTLSCertificateRotation(t *testing.T) {
+	s := newTLSSetup(t)
+	g := gt.Start(t, fmt.Sprintf("tls: {cert_file: %q, key_file: %q}\n", s.certFile, s.keyFile))
+	pool := s.ca.Pool()
+	first := servedCertificate(t, g.Addr(), pool)
+	open := gt.Dial(t, g.URL, s.dialOptions(0))
+	open.Send("before")
+	if got := open.NextText(); got != "before" {
+		t.Fatalf("echo = %q", got)
+	}
+
+	next := s.ca.Server(t, "127.0.0.1")
+	next.Replace(t, s.certFile, s.keyFile)
+	gt.Eventually(t, func() bool {
+		return servedCertificate(t, g.Addr(), pool).SerialNumber.Cmp(next.Cert.SerialNumber) == 0
+	}, "new handshakes get the rotated certificate")
+	if first.SerialNumber.Cmp(next.Cert.SerialNumber) == 0 {
+		t.Fatal("the rotated certificate is the first one")
+	}
+	// The connection opened before the rotation is untouched.
+	open.Send("after")
+	if got := open.NextText(); got != "after" {
+		t.Fatalf("echo on the open connection = %q", got)
+	}
+
+	// A certificate whose key is not beside it: logged, the old pair kept.
+	broken := s.ca.Server(t, "127.0.0.1")
+	if err := os.WriteFile(s.certFile, broken.CertPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	gt.Eventually(t, func() bool {
+		return strings.Contains(g.Logs.String(), "TLS certificate not reloaded; still serving the previous one")
+	}, "the broken pair is logged")
+	if got := servedCertificate(t, g.Addr(), pool); got.SerialNumber.Cmp(next.Cert.SerialNumber) != 0 {
+		t.Fatalf("after a broken rotation the served certificate is serial %x; want the previous %x", got.SerialNumber, next.Cert.SerialNumber)
+	}
+	if strings.Contains(g.Logs.String(), "PRIVATE KEY") {
+		t.Fatal("the log shows key material")
+	}
+	// Its key arrives: the pair loads.
+	broken.Replace(t, s.certFile, s.keyFile)
+	gt.Eventually(t, func() bool {
+		return servedCertificate(t, g.Addr(), pool).SerialNumber.Cmp(broken.Cert.SerialNumber) == 0
+	}, "the completed pair is served")
+}
+
+// clientCertOf is what identity.clientCert must hold for c, built apart
+// from the gateway's code: AWS's OpenSSL-style dates, RFC 2253 names and
+// colon-separated serial bytes.
+func clientCertOf(c *x509.Certificate) map[string]any {
+	date := func(t time.Time) string {
+		t = t.UTC()
+		return fmt.Sprintf("%s %2d %02d:%02d:%02d %d GMT", t.Month().String()[:3], t.Day(), t.Hour(), t.Minute(), t.Second(), t.Year())
+	}
+	var serial []string
+	for _, b := range c.SerialNumber.Bytes() {
+		serial = append(serial, fmt.Sprintf("%02x", b))
+	}
+	return map[string]any{
+		"clientCertPem": string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})),
+		"subjectDN":     "CN=" + c.Subject.CommonName + ",O=wsgate tests,C=US",
+		"issuerDN":      "CN=" + c.Issuer.CommonName + ",O=wsgate tests",
+		"serialNumber":  strings.Join(serial, ":"),
+		"validity":      map[string]any{"notBefore": date(c.NotBefore), "notAfter": date(c.NotAfter)},
+	}
+}
+
+// identityOf returns requestContext.identity of a raw event.
+func identityOf(t *testing.T, raw []byte) map[string]any {
+	t.Helper()
+	var ev struct {
+		RequestContext struct {
+			Identity map[string]any `json:"identity"`
+		} `json:"requestContext"`
+	}
+	if err := json.Unmarshal(raw, &ev); err != nil {
+		t.Fatal(err)
+	}
+	return ev.RequestContext.Identity
+}
+
+func TestMutualTLS(t *testing.T) {
+	s := newTLSSetup(t)
+	clientCA := tlstest.NewCA(t, "client CA")
+	caFile := clientCA.WriteFile(t, s.dir, "client-ca.pem")
+	stranger := tlstest.NewCA(t, "another CA").Client(t, "mallory").TLSCertificate(t)
+	alice := clientCA.Client(t, "alice")
+
+	for _, auth := range []string{"require", "request"} {
+		t.Run(auth, func(t *testing.T) {
+			b := gt.NewBackend(t)
+			g := gt.Start(t, backendConfig(b, fmt.Sprintf("tls: {cert_file: %q, key_file: %q, client_ca_file: %q, client_auth: %s}\n",
+				s.certFile, s.keyFile, caFile, auth)))
+			for _, v := range []uint16{tls.VersionTLS13, tls.VersionTLS12} {
+				// A certificate from another CA fails the handshake.
+				if c, _, err := gt.TryDial(g.URL, s.dialOptions(v, stranger)); err == nil {
+					c.CloseNow()
+					t.Fatalf("%s: a certificate from another CA connected", tls.VersionName(v))
+				}
+				// Without a certificate: refused when required.
+				c, _, err := gt.TryDial(g.URL, s.dialOptions(v))
+				if auth == "require" && err == nil {
+					c.CloseNow()
+					t.Fatalf("%s: a client without a certificate connected", tls.VersionName(v))
+				}
+				if auth == "request" {
+					if err != nil {
+						t.Fatalf("%s: a client without a certificate: %v", tls.VersionName(v), err)
+					}
+					ev := b.WaitEvent(t, "/connect", nil)
+					if id := identityOf(t, ev.Raw); id["clientCert"] != nil {
+						t.Errorf("identity of a client without a certificate: %v", id)
+					}
+					c.CloseNow()
+				}
+			}
+			if n := len(b.Events("/connect")); auth == "require" && n != 0 {
+				t.Fatalf("%d $connect events for refused handshakes", n)
+			}
+
+			c := gt.Dial(t, g.URL, s.dialOptions(0, alice.TLSCertificate(t)))
+			want := clientCertOf(alice.Cert)
+			ev := b.WaitEvent(t, "/connect", func(e gt.Event) bool { return identityOf(t, e.Raw)["clientCert"] != nil })
+			if got := identityOf(t, ev.Raw)["clientCert"]; !reflect.DeepEqual(got, want) {
+				t.Errorf("$connect identity.clientCert =\n%v\nwant\n%v", got, want)
+			}
+			c.Send(`{"action":"sendmessage"}`)
+			ev = b.WaitEvent(t, "/send", nil)
+			if got := identityOf(t, ev.Raw)["clientCert"]; !reflect.DeepEqual(got, want) {
+				t.Errorf("message identity.clientCert =\n%v\nwant\n%v", got, want)
+			}
+		})
 	}
 }

@@ -84,7 +84,7 @@ func start(t testing.TB, cfg *config.Config, eng cluster.Engine, env map[string]
 		}
 		return testEnv[k]
 	}
-	g, err := gateway.New(cfg, gateway.Options{Logger: logger, Getenv: getenv, Engine: eng})
+	g, err := gateway.New(cfg, gateway.Options{Logger: logger, Getenv: getenv, Engine: eng, CertPollInterval: 10 * time.Millisecond})
 	if err != nil {
 		t.Fatalf("gateway.New: %v", err)
 	}
