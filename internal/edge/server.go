@@ -481,7 +481,7 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, c *Conn, sub st
 			_ = netConn.Close()
 			return false, errors.New("TLS connection without its transport")
 		}
-		raw = sock.Conn
+		raw = sock.raw
 	}
 	nc, err := nbio.NBConn(raw)
 	if err != nil {
