@@ -143,7 +143,7 @@ type heldConn struct {
 	c       net.Conn
 	rc      syscall.RawConn // plain connections: the socket
 	tc      *tls.Conn       // wss:// connections; its transport reads without blocking
-	pending []byte // start of a server frame not yet complete
+	pending []byte          // start of a server frame not yet complete
 	state   uint8
 	gotEcho bool // the gateway answered our close frame
 }
