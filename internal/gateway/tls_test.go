@@ -16,6 +16,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/wsgate/wsgate/internal/browsertest"
 	gt "github.com/wsgate/wsgate/internal/gatewaytest"
 	"github.com/wsgate/wsgate/internal/tlsconfig/tlstest"
 )
@@ -23,6 +24,7 @@ import (
 // tlsSetup is a CA and a server certificate for 127.0.0.1 in PEM files.
 type tlsSetup struct {
 	ca                *tlstest.CA
+	leaf              *tlstest.Leaf
 	dir               string
 	certFile, keyFile string
 }
@@ -31,8 +33,9 @@ func newTLSSetup(t *testing.T) *tlsSetup {
 	t.Helper()
 	ca := tlstest.NewCA(t, "wsgate test CA")
 	dir := t.TempDir()
-	cert, key := ca.Server(t, "127.0.0.1").WriteFiles(t, dir, "server")
-	return &tlsSetup{ca: ca, dir: dir, certFile: cert, keyFile: key}
+	leaf := ca.Server(t, "127.0.0.1")
+	cert, key := leaf.WriteFiles(t, dir, "server")
+	return &tlsSetup{ca: ca, leaf: leaf, dir: dir, certFile: cert, keyFile: key}
 }
 
 // dialOptions trusts the setup's CA, with TLS versions limited to v (0:
@@ -289,4 +292,24 @@ func TestMutualTLS(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestBrowserTLS connects headless Chromium over wss://, trusting the
+// gateway's test certificate by its public key, and checks that another
+// certificate is refused.
+func TestBrowserTLS(t *testing.T) {
+	s := newTLSSetup(t)
+	b := browsertest.StartWith(t, "--ignore-certificate-errors-spki-list="+s.leaf.SPKIHash())
+	page := startPageServer(t, "127.0.0.1")
+	g := gt.Start(t, fmt.Sprintf("tls: {cert_file: %q, key_file: %q}\n", s.certFile, s.keyFile))
+	other := newTLSSetup(t)
+	untrusted := gt.Start(t, fmt.Sprintf("tls: {cert_file: %q, key_file: %q}\n", other.certFile, other.keyFile))
+	big := strings.Repeat("wss ", 7500) // 30,000 bytes: two TLS records each way
+	res := runSteps(t, b, page.URL,
+		step{"small", exchangeJS(g.URL, nil, "héllo over wss")},
+		step{"large", exchangeJS(g.URL, nil, big)},
+		step{"untrusted", exchangeJS(untrusted.URL, nil, "x")})
+	res.requireEcho(t, "small", "héllo over wss")
+	res.requireEcho(t, "large", big)
+	res.requireRefused(t, "untrusted")
 }

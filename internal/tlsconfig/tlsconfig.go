@@ -98,18 +98,25 @@ type Listener struct {
 // New builds the TLS of the listener configured at path ("tls" or
 // "management.tls") of c. It reads the certificate pair and the client CA
 // file; a problem with them is an error located at the key that names the
-// file. nextProtos are the listener's ALPN protocols.
+// file; every problem is reported. nextProtos are the listener's ALPN
+// protocols.
 func New(c *config.Config, path string, t config.TLS, log *slog.Logger, nextProtos ...string) (*Listener, error) {
+	var errs []error
 	files, err := LoadCertFiles(t.CertFile, t.KeyFile, log)
 	if err != nil {
-		return nil, locate(c, path, err)
+		errs = append(errs, locate(c, path, err))
+	}
+	var pool *x509.CertPool
+	if t.ClientCAFile != "" {
+		if pool, err = loadCAs(t.ClientCAFile); err != nil {
+			errs = append(errs, c.Errorf(path+".client_ca_file", "%w", err))
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
 	}
 	s := Settings{GetCertificate: files.GetCertificate, NextProtos: nextProtos}
-	if t.ClientCAFile != "" {
-		pool, err := loadCAs(t.ClientCAFile)
-		if err != nil {
-			return nil, c.Errorf(path+".client_ca_file", "%w", err)
-		}
+	if pool != nil {
 		s.ClientCAs = pool
 		s.ClientAuth = tls.RequireAndVerifyClientCert
 		if t.ClientAuth == config.ClientAuthRequest {
