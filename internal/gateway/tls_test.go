@@ -7,7 +7,9 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"reflect"
 	"strings"
@@ -312,4 +314,41 @@ func TestBrowserTLS(t *testing.T) {
 	res.requireEcho(t, "small", "héllo over wss")
 	res.requireEcho(t, "large", big)
 	res.requireRefused(t, "untrusted")
+}
+
+// TestMutualTLSRequestAuthorizer: the request authorizer's event carries
+// the client certificate in requestContext.identity.clientCert, as AWS's
+// Lambda authorizer input does for a mutual TLS domain.
+func TestMutualTLSRequestAuthorizer(t *testing.T) {
+	s := newTLSSetup(t)
+	caFile := s.ca.WriteFile(t, s.dir, "client-ca.pem")
+	device := s.ca.Client(t, "device-7")
+	events := make(chan []byte, 4)
+	authz := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		events <- body
+		_, _ = io.WriteString(w, `{"principalId":"device-7","policyDocument":{"Version":"2012-10-17","Statement":[{"Action":"execute-api:Invoke","Effect":"Allow","Resource":"*"}]}}`)
+	}))
+	defer authz.Close()
+	g := gt.Start(t, fmt.Sprintf(`
+tls: {cert_file: %q, key_file: %q, client_ca_file: %q}
+authorizer:
+  type: request
+  identity_sources: [route.request.querystring.k]
+  request: {url: %q}
+`, s.certFile, s.keyFile, caFile, authz.URL))
+	c := gt.Dial(t, g.URL+"?k=1", s.dialOptions(0, device.TLSCertificate(t)))
+	var body []byte
+	select {
+	case body = <-events:
+	case <-waitCtx(t).Done():
+		t.Fatal("the authorizer was not called")
+	}
+	if got, want := identityOf(t, body)["clientCert"], clientCertOf(device.Cert); !reflect.DeepEqual(got, want) {
+		t.Errorf("authorizer identity.clientCert =\n%v\nwant\n%v", got, want)
+	}
+	c.Send("hi")
+	if got := c.NextText(); got != "hi" {
+		t.Fatalf("echo = %q", got)
+	}
 }
