@@ -503,7 +503,7 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, c *Conn, sub st
 			_ = netConn.Close()
 			return false, errors.New("TLS connection without its transport")
 		}
-		raw = sock.Conn
+		raw = sock.raw
 	}
 	// A wrapping listener (PROXY protocol) gives up the socket with the
 	// bytes it read and did not return: the next plaintext of a plain

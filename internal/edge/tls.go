@@ -51,7 +51,7 @@ func (l tlsListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &tlsSocket{Conn: c}, nil
+	return &tlsSocket{raw: c}, nil
 }
 
 // tlsSocket is the transport under a client's tls.Conn. Until moveTo it is
@@ -60,7 +60,7 @@ func (l tlsListener) Accept() (net.Conn, error) {
 // Write gathers what one tls.Conn call writes so that flush sends it in one
 // write.
 type tlsSocket struct {
-	net.Conn // the accepted socket, until moveTo
+	raw net.Conn // the accepted socket, until moveTo
 
 	tc    *tls.Conn
 	nc    *nbio.Conn
@@ -75,14 +75,18 @@ var outPool = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return &b
 // plainPool holds the buffers decrypted data is read into.
 var plainPool = sync.Pool{New: func() any { b := make([]byte, 16<<10); return &b }}
 
-// moveTo makes the event loop connection nc the transport of tc.
+// moveTo makes the event loop connection nc the transport of tc. The
+// accepted socket, which nbio has duplicated and closed, is let go.
 func (s *tlsSocket) moveTo(tc *tls.Conn, nc *nbio.Conn, owner *Conn) {
 	s.tc, s.nc, s.owner = tc, nc, owner
+	s.raw = nil
+	releaseBuffers(tc)
+	releasePeerCertificates(tc)
 }
 
 func (s *tlsSocket) Read(p []byte) (int, error) {
 	if s.nc == nil {
-		return s.Conn.Read(p)
+		return s.raw.Read(p)
 	}
 	if len(s.in) == 0 {
 		return 0, errWouldBlock
@@ -94,7 +98,7 @@ func (s *tlsSocket) Read(p []byte) (int, error) {
 
 func (s *tlsSocket) Write(p []byte) (int, error) {
 	if s.nc == nil {
-		return s.Conn.Write(p)
+		return s.raw.Write(p)
 	}
 	if s.out == nil {
 		s.out = outPool.Get().(*[]byte)
@@ -122,27 +126,48 @@ func (s *tlsSocket) flush() {
 	s.out = nil
 }
 
+func (s *tlsSocket) Close() error {
+	if s.nc != nil {
+		return s.nc.Close()
+	}
+	return s.raw.Close()
+}
+
+func (s *tlsSocket) LocalAddr() net.Addr {
+	if s.nc != nil {
+		return s.nc.LocalAddr()
+	}
+	return s.raw.LocalAddr()
+}
+
+func (s *tlsSocket) RemoteAddr() net.Addr {
+	if s.nc != nil {
+		return s.nc.RemoteAddr()
+	}
+	return s.raw.RemoteAddr()
+}
+
 // The deadlines crypto/tls sets while sending close_notify concern the
 // blocking socket only: event loop writes never block.
 func (s *tlsSocket) SetDeadline(t time.Time) error {
 	if s.nc != nil {
 		return nil
 	}
-	return s.Conn.SetDeadline(t)
+	return s.raw.SetDeadline(t)
 }
 
 func (s *tlsSocket) SetReadDeadline(t time.Time) error {
 	if s.nc != nil {
 		return nil
 	}
-	return s.Conn.SetReadDeadline(t)
+	return s.raw.SetReadDeadline(t)
 }
 
 func (s *tlsSocket) SetWriteDeadline(t time.Time) error {
 	if s.nc != nil {
 		return nil
 	}
-	return s.Conn.SetWriteDeadline(t)
+	return s.raw.SetWriteDeadline(t)
 }
 
 // writeTLSLocked encrypts b and hands it to the event loop.
@@ -186,6 +211,7 @@ func (c *Conn) feedTLSLocked(data []byte) {
 	// event loop's.
 	s.in = nil
 	s.flush()
+	releaseBuffers(s.tc)
 }
 
 // closeNotifyLocked sends close_notify, the TLS end of the stream, before a

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/wsgate/wsgate/internal/edge"
 	"github.com/wsgate/wsgate/internal/tlsconfig"
@@ -271,4 +272,28 @@ func TestTLSKeyUpdate(t *testing.T) {
 		t.Fatalf("disconnected: %v", d)
 	}
 	_ = stdin.Close()
+}
+
+// TestTLSHandshakeTimeout: a client that connects and never completes the
+// TLS handshake is disconnected after the handshake timeout.
+func TestTLSHandshakeTimeout(t *testing.T) {
+	s, _ := startTLSServer(t, edge.Config{Limits: edge.Limits{HandshakeTimeout: 100 * time.Millisecond}}, 0)
+	for _, partial := range [][]byte{nil, {22, 3, 1, 0, 200, 1}} { // nothing; the start of a ClientHello
+		nc, err := net.DialTimeout("tcp", s.addr, ioTimeout)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := nc.Write(partial); err != nil {
+			t.Fatal(err)
+		}
+		_ = nc.SetReadDeadline(time.Now().Add(ioTimeout))
+		_, err = io.ReadAll(nc)
+		if ne, ok := err.(net.Error); ok && ne.Timeout() {
+			t.Fatalf("a stalled handshake (%d bytes sent) was not closed by the server", len(partial))
+		}
+		nc.Close()
+	}
+	if n := s.rec.acceptedCount(); n != 0 {
+		t.Fatalf("%d connections accepted", n)
+	}
 }

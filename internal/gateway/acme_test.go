@@ -181,6 +181,9 @@ func TestACMEConfigErrors(t *testing.T) {
 			"test.yaml:5: tls.acme.ca_file: open " + filepath.Join(dir, "none.pem") + ": no such file or directory", true},
 		{"EAB key unset", "    eab_key_id: kid\n    eab_hmac_key_env: WSGATE_TEST_UNSET_EAB\n", "tls.acme.eab_hmac_key_env",
 			"test.yaml:6: tls.acme.eab_hmac_key_env: environment variable WSGATE_TEST_UNSET_EAB is unset or empty", true},
+		{"and a client CA that does not load", "    ca_file: " + notPEM + "\n  client_ca_file: " + notPEM + "\n", "tls.acme.ca_file",
+			"test.yaml:5: tls.acme.ca_file: " + notPEM + " holds no PEM certificate\n" +
+				"test.yaml:6: tls.client_ca_file: " + notPEM + " holds no PEM certificate", false},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -79,6 +79,7 @@ func (h *handler) Connect(ctx context.Context, c *edge.Conn, r *http.Request) (s
 		UserAgent:      c.UserAgent(),
 		StageVariables: g.cfg.StageVariables,
 		Time:           now,
+		ClientCert:     sess.ev.ClientCert,
 	}
 	id, latency, err := g.auth.authenticate(ctx, areq, r)
 	if err != nil {

@@ -7,7 +7,9 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"reflect"
 	"strings"
@@ -16,6 +18,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/wsgate/wsgate/internal/browsertest"
 	gt "github.com/wsgate/wsgate/internal/gatewaytest"
 	"github.com/wsgate/wsgate/internal/tlsconfig/tlstest"
 )
@@ -23,6 +26,7 @@ import (
 // tlsSetup is a CA and a server certificate for 127.0.0.1 in PEM files.
 type tlsSetup struct {
 	ca                *tlstest.CA
+	leaf              *tlstest.Leaf
 	dir               string
 	certFile, keyFile string
 }
@@ -31,8 +35,9 @@ func newTLSSetup(t *testing.T) *tlsSetup {
 	t.Helper()
 	ca := tlstest.NewCA(t, "wsgate test CA")
 	dir := t.TempDir()
-	cert, key := ca.Server(t, "127.0.0.1").WriteFiles(t, dir, "server")
-	return &tlsSetup{ca: ca, dir: dir, certFile: cert, keyFile: key}
+	leaf := ca.Server(t, "127.0.0.1")
+	cert, key := leaf.WriteFiles(t, dir, "server")
+	return &tlsSetup{ca: ca, leaf: leaf, dir: dir, certFile: cert, keyFile: key}
 }
 
 // dialOptions trusts the setup's CA, with TLS versions limited to v (0:
@@ -288,5 +293,62 @@ func TestMutualTLS(t *testing.T) {
 				t.Errorf("message identity.clientCert =\n%v\nwant\n%v", got, want)
 			}
 		})
+	}
+}
+
+// TestBrowserTLS connects headless Chromium over wss://, trusting the
+// gateway's test certificate by its public key, and checks that another
+// certificate is refused.
+func TestBrowserTLS(t *testing.T) {
+	s := newTLSSetup(t)
+	b := browsertest.StartWith(t, "--ignore-certificate-errors-spki-list="+s.leaf.SPKIHash())
+	page := startPageServer(t, "127.0.0.1")
+	g := gt.Start(t, fmt.Sprintf("tls: {cert_file: %q, key_file: %q}\n", s.certFile, s.keyFile))
+	other := newTLSSetup(t)
+	untrusted := gt.Start(t, fmt.Sprintf("tls: {cert_file: %q, key_file: %q}\n", other.certFile, other.keyFile))
+	big := strings.Repeat("wss ", 7500) // 30,000 bytes: two TLS records each way
+	res := runSteps(t, b, page.URL,
+		step{"small", exchangeJS(g.URL, nil, "héllo over wss")},
+		step{"large", exchangeJS(g.URL, nil, big)},
+		step{"untrusted", exchangeJS(untrusted.URL, nil, "x")})
+	res.requireEcho(t, "small", "héllo over wss")
+	res.requireEcho(t, "large", big)
+	res.requireRefused(t, "untrusted")
+}
+
+// TestMutualTLSRequestAuthorizer: the request authorizer's event carries
+// the client certificate in requestContext.identity.clientCert, as AWS's
+// Lambda authorizer input does for a mutual TLS domain.
+func TestMutualTLSRequestAuthorizer(t *testing.T) {
+	s := newTLSSetup(t)
+	caFile := s.ca.WriteFile(t, s.dir, "client-ca.pem")
+	device := s.ca.Client(t, "device-7")
+	events := make(chan []byte, 4)
+	authz := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		events <- body
+		_, _ = io.WriteString(w, `{"principalId":"device-7","policyDocument":{"Version":"2012-10-17","Statement":[{"Action":"execute-api:Invoke","Effect":"Allow","Resource":"*"}]}}`)
+	}))
+	defer authz.Close()
+	g := gt.Start(t, fmt.Sprintf(`
+tls: {cert_file: %q, key_file: %q, client_ca_file: %q}
+authorizer:
+  type: request
+  identity_sources: [route.request.querystring.k]
+  request: {url: %q}
+`, s.certFile, s.keyFile, caFile, authz.URL))
+	c := gt.Dial(t, g.URL+"?k=1", s.dialOptions(0, device.TLSCertificate(t)))
+	var body []byte
+	select {
+	case body = <-events:
+	case <-waitCtx(t).Done():
+		t.Fatal("the authorizer was not called")
+	}
+	if got, want := identityOf(t, body)["clientCert"], clientCertOf(device.Cert); !reflect.DeepEqual(got, want) {
+		t.Errorf("authorizer identity.clientCert =\n%v\nwant\n%v", got, want)
+	}
+	c.Send("hi")
+	if got := c.NextText(); got != "hi" {
+		t.Fatalf("echo = %q", got)
 	}
 }

@@ -103,16 +103,22 @@ type Listener struct {
 // New builds the TLS of the listener configured at path ("tls" or
 // "management.tls") of c. It reads the certificate pair and the client CA
 // file; a problem with them is an error located at the key that names the
-// file. nextProtos are the listener's ALPN protocols.
+// file; every problem is reported. nextProtos are the listener's ALPN
+// protocols.
 func New(c *config.Config, path string, t config.TLS, log *slog.Logger, nextProtos ...string) (*Listener, error) {
+	var errs []error
 	files, err := LoadCertFiles(t.CertFile, t.KeyFile, log)
 	if err != nil {
-		return nil, locate(c, path, err)
+		errs = append(errs, locate(c, path, err))
 	}
-	l, err := newListener(c, path, t, Settings{GetCertificate: files.GetCertificate, NextProtos: nextProtos})
+	pool, err := clientCAs(c, path, t)
 	if err != nil {
-		return nil, err
+		errs = append(errs, err)
 	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	l := newListener(t, pool, Settings{GetCertificate: files.GetCertificate, NextProtos: nextProtos})
 	l.Files = files
 	return l, nil
 }
@@ -120,41 +126,57 @@ func New(c *config.Config, path string, t config.TLS, log *slog.Logger, nextProt
 // NewACME builds the TLS of the listener configured at path of c whose
 // certificates come from ACME (t.ACME): the tls-alpn-01 challenge is
 // answered on the listener itself, so its ALPN protocols are nextProtos and
-// acmecert.ALPNProto. getenv reads the External Account Binding key. A
-// problem is an error located at the key at fault.
+// acmecert.ALPNProto. getenv reads the External Account Binding key. Every
+// problem is reported, located at the key at fault.
 func NewACME(c *config.Config, path string, t config.TLS, getenv func(string) string, log *slog.Logger, nextProtos ...string) (*Listener, error) {
+	var errs []error
 	mgr, err := acmecert.New(t.ACME, getenv, log)
 	if err != nil {
 		var ke *acmecert.KeyError
 		if errors.As(err, &ke) {
-			return nil, c.Errorf(path+".acme."+ke.Key, "%w", ke.Err)
+			errs = append(errs, c.Errorf(path+".acme."+ke.Key, "%w", ke.Err))
+		} else {
+			errs = append(errs, c.Errorf(path+".acme", "%w", err))
 		}
-		return nil, c.Errorf(path+".acme", "%w", err)
+	}
+	pool, err := clientCAs(c, path, t)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	if len(errs) > 0 {
+		if mgr != nil {
+			mgr.Close()
+		}
+		return nil, errors.Join(errs...)
 	}
 	protos := append(slices.Clip(nextProtos), acmecert.ALPNProto)
-	l, err := newListener(c, path, t, Settings{GetCertificate: mgr.GetCertificate, NextProtos: protos})
-	if err != nil {
-		mgr.Close()
-		return nil, err
-	}
+	l := newListener(t, pool, Settings{GetCertificate: mgr.GetCertificate, NextProtos: protos})
 	l.ACME = mgr
 	return l, nil
 }
 
-// newListener adds the client CA of t to s.
-func newListener(c *config.Config, path string, t config.TLS, s Settings) (*Listener, error) {
-	if t.ClientCAFile != "" {
-		pool, err := loadCAs(t.ClientCAFile)
-		if err != nil {
-			return nil, c.Errorf(path+".client_ca_file", "%w", err)
-		}
+// clientCAs reads t's client CA file; nil without one.
+func clientCAs(c *config.Config, path string, t config.TLS) (*x509.CertPool, error) {
+	if t.ClientCAFile == "" {
+		return nil, nil
+	}
+	pool, err := loadCAs(t.ClientCAFile)
+	if err != nil {
+		return nil, c.Errorf(path+".client_ca_file", "%w", err)
+	}
+	return pool, nil
+}
+
+// newListener serves s, with mutual TLS when pool holds client CAs.
+func newListener(t config.TLS, pool *x509.CertPool, s Settings) *Listener {
+	if pool != nil {
 		s.ClientCAs = pool
 		s.ClientAuth = tls.RequireAndVerifyClientCert
 		if t.ClientAuth == config.ClientAuthRequest {
 			s.ClientAuth = tls.VerifyClientCertIfGiven
 		}
 	}
-	return &Listener{Holder: NewHolder(s), ClientAuth: s.ClientCAs != nil}, nil
+	return &Listener{Holder: NewHolder(s), ClientAuth: s.ClientCAs != nil}
 }
 
 // locate positions a CertFiles load error at the key naming the file.

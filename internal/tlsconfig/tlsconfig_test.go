@@ -43,6 +43,8 @@ func TestNewReportsFileProblemsAtTheirKey(t *testing.T) {
 		{"key as certificate", key, key, "", "wsgate.yaml:3: tls.cert_file: " + key + " does not start with a PEM certificate", false},
 		{"client CA missing", cert, key, missing, "wsgate.yaml:5: tls.client_ca_file: reading the client CAs: open " + missing + ": no such file or directory", true},
 		{"client CA without certificates", cert, key, garbage, "wsgate.yaml:5: tls.client_ca_file: " + garbage + " holds no PEM certificate", false},
+		{"certificate and client CA missing", missing, key, missing, "wsgate.yaml:3: tls.cert_file: reading the certificate: open " + missing + ": no such file or directory\n" +
+			"wsgate.yaml:5: tls.client_ca_file: reading the client CAs: open " + missing + ": no such file or directory", true},
 		{"valid", cert, key, caFile, "", false},
 	}
 	for _, tt := range tests {
