@@ -11,6 +11,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"net/netip"
 	"runtime"
 	"strings"
 	"sync"
@@ -20,6 +21,7 @@ import (
 	"github.com/lesismal/nbio"
 
 	"github.com/wsgate/wsgate/internal/awsevent"
+	"github.com/wsgate/wsgate/internal/forwarded"
 	"github.com/wsgate/wsgate/internal/hub"
 	"github.com/wsgate/wsgate/internal/wsproto"
 )
@@ -63,6 +65,9 @@ type Config struct {
 	// Observer, when set, is told of handshakes, sent messages and slow
 	// consumers, for metrics.
 	Observer Observer
+	// Proxies are the trusted proxies whose forwarding headers give a
+	// connection's SourceIP (see package forwarded); nil trusts nobody.
+	Proxies *forwarded.Proxies
 }
 
 // Observer counts what the server does. Its methods are called on the
@@ -439,10 +444,7 @@ func (s *Server) reserve() bool {
 
 func (s *Server) newConn(r *http.Request) *Conn {
 	now := time.Now()
-	ip := r.RemoteAddr
-	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
-		ip = host
-	}
+	ip := clientIP(s.cfg.Proxies, r)
 	c := &Conn{
 		id:          awsevent.NewID(),
 		srv:         s,
@@ -454,6 +456,26 @@ func (s *Server) newConn(r *http.Request) *Conn {
 	c.lastRead.Store(now.UnixNano())
 	c.lastPing.Store(now.UnixNano())
 	return c
+}
+
+// clientIP is the address of r's client: the socket's peer, or what a
+// trusted proxy's headers say.
+func clientIP(p *forwarded.Proxies, r *http.Request) string {
+	peer, ok := PeerAddr(r)
+	if !ok {
+		return r.RemoteAddr
+	}
+	return p.Resolve(peer, r.Header).Addr.String()
+}
+
+// PeerAddr is the address of r's socket peer (after a PROXY protocol
+// header, the address the header gave).
+func PeerAddr(r *http.Request) (netip.Addr, bool) {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return netip.Addr{}, false
+	}
+	return ap.Addr().Unmap(), true
 }
 
 // upgrade moves the socket to the event loop and answers 101. It reports
@@ -483,9 +505,21 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, c *Conn, sub st
 		}
 		raw = sock.raw
 	}
+	// A listener wrapper gives up the socket beneath with the bytes it read
+	// and did not return: plaintext for ws://, TLS records for wss://.
+	var tlsRest []byte
+	if d, ok := raw.(detacher); ok {
+		var rest []byte
+		raw, rest = d.Detach()
+		if isTLS {
+			tlsRest = rest
+		} else {
+			buffered = append(buffered, rest...)
+		}
+	}
 	nc, err := nbio.NBConn(raw)
 	if err != nil {
-		_ = netConn.Close()
+		_ = raw.Close()
 		return false, fmt.Errorf("move socket to event loop: %w", err)
 	}
 	c.nc = nc
@@ -528,11 +562,19 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, c *Conn, sub st
 	}
 	if c.tls != nil {
 		// Records that arrived with the upgrade request wait in the
-		// tls.Conn; the event loop will not report them.
-		c.feedTLSLocked(nil)
+		// tls.Conn, or in the listener wrapper; the event loop will not
+		// report them.
+		c.feedTLSLocked(tlsRest)
 	}
 	s.log.Info("connection opened", "connectionId", c.id, "sourceIp", c.sourceIP)
 	return true, nil
+}
+
+// detacher is a connection that a listener wrapped, such as one that read a
+// PROXY protocol header (forwarded.ProxyConn): it gives up the socket
+// beneath for the event loop, with the bytes it read and did not return.
+type detacher interface {
+	Detach() (net.Conn, []byte)
 }
 
 // pending returns the bytes the HTTP server had read past the handshake.

@@ -34,11 +34,13 @@ import (
 	"github.com/wsgate/wsgate/internal/config"
 	"github.com/wsgate/wsgate/internal/edge"
 	"github.com/wsgate/wsgate/internal/execproxy"
+	"github.com/wsgate/wsgate/internal/forwarded"
 	"github.com/wsgate/wsgate/internal/hub"
 	"github.com/wsgate/wsgate/internal/integration"
 	"github.com/wsgate/wsgate/internal/metrics"
 	"github.com/wsgate/wsgate/internal/mgmt"
 	"github.com/wsgate/wsgate/internal/route"
+	"github.com/wsgate/wsgate/internal/throttle"
 	"github.com/wsgate/wsgate/internal/tlsconfig"
 )
 
@@ -111,6 +113,12 @@ type Gateway struct {
 	// look at the files every certPoll.
 	stopWatch context.CancelFunc
 	certPoll  time.Duration
+
+	// proxies are the trusted proxies (trusted_proxies).
+	proxies *forwarded.Proxies
+	// throttle is the route throttling in force (nil: none), built by
+	// newThrottle.
+	throttle atomic.Pointer[throttle.Throttle]
 
 	// slotTTL is the lifetime of a handshake's reservation of a user slot,
 	// in nanoseconds; see userSlotTTL.
@@ -255,6 +263,8 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		certPoll:  opts.CertPollInterval,
 	}
 	g.slotTTL.Store(int64(slotTTL(cfg)))
+	g.throttle.Store(newThrottle(cfg))
+	g.proxies = newProxies(cfg)
 	nodeEng := eng
 	if cfg.Management.MetricsEnabled() {
 		g.metrics = metrics.New(routeKeys(routes), func() float64 { return float64(g.hub.Len()) })
@@ -287,6 +297,7 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		TLS:          edgeTLS,
 		BinaryBase64: cfg.BinaryFrames == config.BinaryBase64,
 		Observer:     observer,
+		Proxies:      g.proxies,
 		Limits: edge.Limits{
 			MaxFrameBytes:         l.MaxFrameBytes,
 			MaxMessageBytes:       l.MaxMessageBytes,
@@ -540,7 +551,7 @@ func (g *Gateway) Start() error {
 	g.wg.Add(1)
 	go func() {
 		defer g.wg.Done()
-		if err := g.edge.Serve(ln); err != nil {
+		if err := g.edge.Serve(g.clientListener(ln)); err != nil {
 			g.serveErr <- fmt.Errorf("client listener: %w", err)
 		}
 	}()

@@ -57,6 +57,9 @@ func (h *handler) Connect(ctx context.Context, c *edge.Conn, r *http.Request) (s
 		sess.ev.ClientCert = awsevent.NewClientCert(r.TLS.PeerCertificates[0])
 	}
 	c.Session = sess
+	if err := g.throttleHandshake(c); err != nil {
+		return "", err
+	}
 	offered := wsproto.ParseSubprotocols(r.Header)
 	sub, rej := g.auth.negotiate(offered)
 	if rej != nil {
@@ -64,6 +67,7 @@ func (h *handler) Connect(ctx context.Context, c *edge.Conn, r *http.Request) (s
 		g.log.Info("connection refused", "connectionId", c.ID(), "status", rej.Status, "reason", "no acceptable subprotocol")
 		return "", rej
 	}
+	peer, scheme := g.clientOf(r)
 	areq := &auth.Request{
 		ConnectionID:   c.ID(),
 		Header:         r.Header,
@@ -71,6 +75,7 @@ func (h *handler) Connect(ctx context.Context, c *edge.Conn, r *http.Request) (s
 		Host:           r.Host,
 		Subprotocols:   offered,
 		SourceIP:       c.SourceIP(),
+		Peer:           peer,
 		UserAgent:      c.UserAgent(),
 		StageVariables: g.cfg.StageVariables,
 		Time:           now,
@@ -113,7 +118,7 @@ func (h *handler) Connect(ctx context.Context, c *edge.Conn, r *http.Request) (s
 	if rt, ok := g.routes.Get(route.Connect); ok {
 		_, port, _ := net.SplitHostPort(g.Addr())
 		ev := awsevent.Connect(g.api, &sess.ev, &awsevent.ConnectRequest{
-			Header: r.Header, Query: r.URL.Query(), Host: r.Host, Proto: proto(r), Port: port,
+			Header: r.Header, Query: r.URL.Query(), Host: r.Host, Proto: scheme, Port: port, Peer: peer,
 		}, now)
 		start := time.Now()
 		resp, err := rt.Integration.Invoke(ctx, ev)
@@ -218,6 +223,9 @@ func (h *handler) Message(ctx context.Context, c *edge.Conn, data []byte, binary
 		name = route.Default
 	}
 	g.metrics.Message(name)
+	if ok && g.throttleMessage(c, name) {
+		return
+	}
 	if !ok || (len(rt.Require) > 0 && !allowed(rt.Require, sess.ev.Authorizer)) {
 		g.metrics.ClientError(name)
 		_ = c.Send(awsevent.ForbiddenFrame(c.ID(), awsevent.NewID()))
@@ -344,8 +352,7 @@ func statusMessage(code int) string {
 	return "Rejected"
 }
 
-// proto is the X-Forwarded-Proto of the $connect event: the scheme the
-// client reached the gateway with.
+// proto is the scheme the client reached the gateway's listener with.
 func proto(r *http.Request) string {
 	if r.TLS != nil {
 		return "https"
