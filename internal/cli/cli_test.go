@@ -18,8 +18,8 @@ import (
 
 	"github.com/wsgate/wsgate/internal/cli"
 	"github.com/wsgate/wsgate/internal/config"
-	"github.com/wsgate/wsgate/internal/tlsconfig/tlstest"
 	gt "github.com/wsgate/wsgate/internal/gatewaytest"
+	"github.com/wsgate/wsgate/internal/tlsconfig/tlstest"
 )
 
 func TestMain(m *testing.M) {
