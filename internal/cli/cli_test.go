@@ -21,6 +21,7 @@ import (
 	"github.com/wsgate/wsgate/internal/cli"
 	"github.com/wsgate/wsgate/internal/config"
 	gt "github.com/wsgate/wsgate/internal/gatewaytest"
+	"github.com/wsgate/wsgate/internal/tlsconfig/tlstest"
 )
 
 func TestMain(m *testing.M) {
@@ -301,6 +302,12 @@ func TestValidateExample(t *testing.T) {
 	}
 	text = strings.ReplaceAll(strings.ReplaceAll(strings.ReplaceAll(text, name, tokens), program, exe), credsName, creds)
 	text = strings.ReplaceAll(text, functionDir, t.TempDir())
+	// And its TLS certificates, keys and client CAs.
+	const tlsDir = "/etc/wsgate/tls"
+	if !strings.Contains(text, tlsDir) {
+		t.Fatalf("example.yaml no longer names %s; update this test", tlsDir)
+	}
+	text = strings.ReplaceAll(text, tlsDir, exampleTLSFiles(t))
 	path := writeFile(t, "example.yaml", text)
 	t.Setenv("WSGATE_MGMT_TOKEN", "change-me")
 	t.Setenv("AWS_ACCESS_KEY_ID", "AKIAEXAMPLEKEYID0001")
@@ -338,8 +345,9 @@ func TestValidateExampleWithoutSecrets(t *testing.T) {
 	lacking := []string{"WSGATE_MGMT_TOKEN", "/etc/wsgate/management-tokens", "AWS_SECRET_ACCESS_KEY", "WSGATE_SIGV4_SECRET", "./bin/moderate", "WSGATE_REDIS_PASSWORD",
 		"NATS_URL", "NATS_TOKEN", "/etc/wsgate/nats.creds", "REDIS_PASSWORD", "WSGATE_POSTGRES_DSN",
 		"routes.checkout.integration.secret_access_key_env", "AMQP_URL", "routes.translate-local.integration.lambda.build",
-		"routes.signal.integration.credentials: environment variable AWS_ACCESS_KEY_ID", "routes.signal.integration.credentials: environment variable AWS_SECRET_ACCESS_KEY"}
-	line := regexp.MustCompile(`^` + regexp.QuoteMeta(path) + `:\d+: (management\.auth|routes\.[a-z-]+\.integration|registry\.redis)`)
+		"routes.signal.integration.credentials: environment variable AWS_ACCESS_KEY_ID", "routes.signal.integration.credentials: environment variable AWS_SECRET_ACCESS_KEY",
+		"tls.cert_file", "tls.client_ca_file", "management.tls.cert_file", "management.tls.client_ca_file"}
+	line := regexp.MustCompile(`^` + regexp.QuoteMeta(path) + `:\d+: (tls\.|management\.tls\.|management\.auth|routes\.[a-z-]+\.integration|registry\.redis)`)
 	checkLines := func(t *testing.T, lines []string, r result) {
 		t.Helper()
 		for _, s := range lacking {
@@ -908,4 +916,24 @@ func TestPostToken(t *testing.T) {
 	if got := c.NextText(); got != "marker" {
 		t.Fatalf("after refused posts the client received %q", got)
 	}
+}
+
+// exampleTLSFiles writes the certificates, keys and client CAs example.yaml
+// names under /etc/wsgate/tls into a directory and returns it.
+func exampleTLSFiles(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	ca := tlstest.NewCA(t, "example CA")
+	ca.WriteFile(t, dir, "client-ca.pem")
+	ca.WriteFile(t, dir, "ops-ca.pem")
+	leaf := ca.Server(t, "ws.example.com")
+	for _, pair := range [][2]string{{"fullchain.pem", "privkey.pem"}, {"mgmt.pem", "mgmt-key.pem"}} {
+		if err := os.WriteFile(filepath.Join(dir, pair[0]), leaf.CertPEM, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, pair[1]), leaf.KeyPEM, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
 }

@@ -505,22 +505,21 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, c *Conn, sub st
 		}
 		raw = sock.raw
 	}
-	// A wrapping listener (PROXY protocol) gives up the socket with the
-	// bytes it read and did not return: the next plaintext of a plain
-	// connection, the next records of a TLS one.
-	var records []byte
+	// A listener wrapper gives up the socket beneath with the bytes it read
+	// and did not return: plaintext for ws://, TLS records for wss://.
+	var tlsRest []byte
 	if d, ok := raw.(detacher); ok {
 		var rest []byte
 		raw, rest = d.Detach()
 		if isTLS {
-			records = rest
+			tlsRest = rest
 		} else {
 			buffered = append(buffered, rest...)
 		}
 	}
 	nc, err := nbio.NBConn(raw)
 	if err != nil {
-		_ = netConn.Close()
+		_ = raw.Close()
 		return false, fmt.Errorf("move socket to event loop: %w", err)
 	}
 	c.nc = nc
@@ -563,9 +562,9 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, c *Conn, sub st
 	}
 	if c.tls != nil {
 		// Records that arrived with the upgrade request wait in the
-		// tls.Conn, or in the wrapping listener; the event loop will not
+		// tls.Conn, or in the listener wrapper; the event loop will not
 		// report them.
-		c.feedTLSLocked(records)
+		c.feedTLSLocked(tlsRest)
 	}
 	s.log.Info("connection opened", "connectionId", c.id, "sourceIp", c.sourceIP)
 	return true, nil

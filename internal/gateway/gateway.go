@@ -117,6 +117,7 @@ type Gateway struct {
 	// tls.acme.http_listen.
 	acmeHTTP *http.Server
 	acmeLn   net.Listener
+
 	// proxies are the trusted proxies (trusted_proxies).
 	proxies *forwarded.Proxies
 	// throttle is the route throttling in force (nil: none), built by

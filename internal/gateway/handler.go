@@ -352,8 +352,7 @@ func statusMessage(code int) string {
 	return "Rejected"
 }
 
-// proto is the X-Forwarded-Proto of the $connect event: the scheme the
-// client reached the gateway with.
+// proto is the scheme the client reached the gateway's listener with.
 func proto(r *http.Request) string {
 	if r.TLS != nil {
 		return "https"

@@ -8,6 +8,7 @@ import (
 	"encoding/pem"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -350,5 +351,45 @@ authorizer:
 	c.Send("hi")
 	if got := c.NextText(); got != "hi" {
 		t.Fatalf("echo = %q", got)
+	}
+}
+
+// TestTLSBehindProxyProtocol: a PROXY protocol header, then TLS: the
+// source address is the header's, the scheme https, and messages flow
+// both ways once the socket has moved to the event loop.
+func TestTLSBehindProxyProtocol(t *testing.T) {
+	s := newTLSSetup(t)
+	b := gt.NewBackend(t)
+	g := gt.Start(t, backendConfig(b, fmt.Sprintf("trusted_proxies: [127.0.0.1]\nproxy_protocol: true\ntls: {cert_file: %q, key_file: %q}\n", s.certFile, s.keyFile)))
+	opts := s.dialOptions(0)
+	tr := opts.HTTPClient.Transport.(*http.Transport)
+	tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := io.WriteString(c, "PROXY TCP4 203.0.113.9 192.0.2.1 4711 443\r\n"); err != nil {
+			c.Close()
+			return nil, err
+		}
+		return c, nil
+	}
+	c := gt.Dial(t, g.URL, opts)
+	ev := b.WaitEvent(t, "/connect", nil)
+	if got := ev.RequestContext.Identity.SourceIP; got != "203.0.113.9" {
+		t.Errorf("identity.sourceIp %q; want the PROXY header's 203.0.113.9", got)
+	}
+	if got := ev.Headers["X-Forwarded-Proto"]; got != "https" {
+		t.Errorf("X-Forwarded-Proto %q; want https", got)
+	}
+	big := strings.Repeat("p", 20000)
+	for _, msg := range []string{`{"action":"echo","n":1}`, big} {
+		c.Send(msg)
+	}
+	if got := c.NextText(); got != `{"action":"echo","n":1}` {
+		t.Fatalf("echo = %.60q", got)
+	}
+	if got := c.NextText(); got != big {
+		t.Fatalf("$default reply = %.60q", got)
 	}
 }
