@@ -21,6 +21,7 @@ package gateway
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -46,6 +47,7 @@ import (
 	"github.com/wsgate/wsgate/internal/mgmt"
 	"github.com/wsgate/wsgate/internal/route"
 	"github.com/wsgate/wsgate/internal/throttle"
+	"github.com/wsgate/wsgate/internal/tlsconfig"
 )
 
 // Options are the process-level inputs of a Gateway besides its
@@ -60,6 +62,9 @@ type Options struct {
 	// so that several gateway processes (wsgate serve -workers N) share
 	// the ports and the kernel spreads connections across them.
 	ReusePort bool
+	// CertPollInterval is how often the TLS certificate files are looked
+	// at for changes; 0 means tlsconfig.DefaultPollInterval.
+	CertPollInterval time.Duration
 	// Engine, when set, is the cluster engine instead of the one the
 	// configuration's registry section names; the gateway closes it. Tests
 	// run several nodes in one process on a cluster.MemoryNetwork.
@@ -121,6 +126,22 @@ type Gateway struct {
 	clientLn net.Listener
 	mgmtLn   net.Listener
 
+	// clientTLS and mgmtTLS are the listeners' TLS; nil without. A reload
+	// gives their Holders new settings (reloadTLS).
+	clientTLS, mgmtTLS *tlsconfig.Listener
+	// watchCtx ends, with stopWatch, the certificate file watchers, which
+	// look at the files every certPoll; clientWatch and mgmtWatch end the
+	// watcher of one listener, which a reload replaces with the new files'.
+	// The watch fields are guarded by reloadMu after Start.
+	watchCtx               context.Context
+	stopWatch              context.CancelFunc
+	clientWatch, mgmtWatch context.CancelFunc
+	certPoll               time.Duration
+	// acmeHTTP serves the http-01 challenge on acmeLn; both nil without
+	// tls.acme.http_listen.
+	acmeHTTP *http.Server
+	acmeLn   net.Listener
+
 	// proxies are the trusted proxies (trusted_proxies), which a reload
 	// replaces.
 	proxies atomic.Pointer[forwarded.Proxies]
@@ -176,6 +197,8 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		opts.ReadFile = os.ReadFile
 	}
 	gen, errs := buildGeneration(cfg, opts)
+	clientTLS, mgmtTLS, tlsErrs := buildTLS(cfg, opts.Getenv, opts.Logger)
+	errs = append(errs, tlsErrs...)
 	eng := opts.Engine
 	if eng == nil {
 		var err error
@@ -202,8 +225,13 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		hub:        hub.New(),
 		eng:        eng,
 		creds:      newLocalCredentials(),
-		serveErr:   make(chan error, 2),
+		serveErr:   make(chan error, 3),
 		reusePort:  opts.ReusePort,
+		clientTLS:  clientTLS,
+		mgmtTLS:    mgmtTLS,
+		stopWatch:  func() {},
+		certPoll:   opts.CertPollInterval,
+		acmeHTTP:   acmeHTTP(cfg, clientTLS, opts.Logger),
 	}
 	g.gen.Store(gen)
 	g.throttle.Store(newThrottle(cfg))
@@ -230,8 +258,13 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	if g.metrics != nil {
 		observer = g.metrics
 	}
+	var edgeTLS *tls.Config
+	if clientTLS != nil {
+		edgeTLS = clientTLS.Config()
+	}
 	g.edge = edge.New(edge.Config{
 		Path:         cfg.UpgradePath(),
+		TLS:          edgeTLS,
 		BinaryBase64: cfg.BinaryFrames == config.BinaryBase64,
 		Observer:     observer,
 		Proxies:      g.proxies.Load(),
@@ -474,22 +507,34 @@ func (g *Gateway) Start() error {
 			g.closeProxy()
 			return fmt.Errorf("listen %s (management): %w", g.cfg.Management.Listen, err)
 		}
+		if g.mgmtTLS != nil {
+			mln = tls.NewListener(mln, g.mgmtTLS.Config())
+		}
 		g.mgmtLn = mln
 	}
-	if err := g.node.Start(); err != nil {
+	closeListeners := func() {
 		_ = ln.Close()
 		if g.mgmtLn != nil {
 			_ = g.mgmtLn.Close()
 		}
+		if g.acmeLn != nil {
+			_ = g.acmeLn.Close()
+		}
+	}
+	if err := g.startACMEHTTP(); err != nil {
+		closeListeners()
+		g.gen.Load().close()
+		g.closeProxy()
+		return err
+	}
+	if err := g.node.Start(); err != nil {
+		closeListeners()
 		g.gen.Load().close()
 		g.closeProxy()
 		return err
 	}
 	if err := g.edge.Start(); err != nil {
-		_ = ln.Close()
-		if g.mgmtLn != nil {
-			_ = g.mgmtLn.Close()
-		}
+		closeListeners()
 		g.node.Stop(context.Background())
 		g.gen.Load().close()
 		g.closeProxy()
@@ -512,8 +557,32 @@ func (g *Gateway) Start() error {
 			}
 		}()
 	}
-	g.log.Info("wsgate listening", "clients", "ws://"+ln.Addr().String()+g.cfg.UpgradePath(), "management", g.ManagementAddr())
+	g.serveACMEHTTP()
+	g.watchCertificates()
+	g.log.Info("wsgate listening", "clients", g.ClientURL(), "management", g.ManagementURL())
 	return nil
+}
+
+// ClientURL returns the URL clients connect to once started: wss:// with
+// TLS, ws:// without.
+func (g *Gateway) ClientURL() string {
+	scheme := "ws://"
+	if g.clientTLS != nil {
+		scheme = "wss://"
+	}
+	return scheme + g.Addr() + g.cfg.UpgradePath()
+}
+
+// ManagementURL returns the base URL of the management API once started:
+// https:// with TLS, http:// without; "" when the API is off.
+func (g *Gateway) ManagementURL() string {
+	if g.mgmtLn == nil {
+		return ""
+	}
+	if g.mgmtTLS != nil {
+		return "https://" + g.ManagementAddr()
+	}
+	return "http://" + g.ManagementAddr()
 }
 
 func (g *Gateway) listen(addr string) (net.Listener, error) {
@@ -561,6 +630,10 @@ func (g *Gateway) Run(ctx context.Context) error {
 // Shutdown stops the gateway in the documented order. It is idempotent.
 func (g *Gateway) Shutdown(ctx context.Context) error {
 	g.stopOnce.Do(func() {
+		// No reload from here on: one in progress finishes first.
+		g.reloadMu.Lock()
+		g.stopped = true
+		g.reloadMu.Unlock()
 		g.log.Info("shutting down", "connections", g.edge.Len())
 		var errs []error
 		if err := g.edge.Shutdown(ctx); err != nil {
@@ -572,11 +645,18 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 				errs = append(errs, fmt.Errorf("management listener: %w", err))
 			}
 		}
+		if g.acmeHTTP != nil {
+			if err := g.acmeHTTP.Shutdown(ctx); err != nil {
+				_ = g.acmeHTTP.Close()
+				errs = append(errs, fmt.Errorf("tls.acme.http_listen: %w", err))
+			}
+		}
+		g.stopWatch()
 		g.wg.Wait()
+		if g.clientTLS != nil && g.clientTLS.ACME != nil {
+			g.clientTLS.ACME.Close()
+		}
 		g.node.Stop(ctx)
-		g.reloadMu.Lock()
-		g.stopped = true
-		g.reloadMu.Unlock()
 		if err := g.closeGenerations(ctx); err != nil {
 			errs = append(errs, err)
 		}

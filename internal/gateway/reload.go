@@ -88,7 +88,14 @@ func (g *Gateway) reload() error {
 	}
 	old := g.gen.Load()
 	gen, errs := buildGeneration(cfg, g.opts)
-	errs = append(errs, immutable(old.cfg, cfg)...)
+	fixed := immutable(old.cfg, cfg)
+	errs = append(errs, fixed...)
+	applyTLS := func() {}
+	if len(fixed) == 0 {
+		var tlsErrs []error
+		applyTLS, tlsErrs = g.reloadTLS(cfg)
+		errs = append(errs, tlsErrs...)
+	}
 	if len(errs) > 0 {
 		if gen != nil {
 			gen.close()
@@ -99,6 +106,7 @@ func (g *Gateway) reload() error {
 	if err := g.startGeneration(gen); err != nil {
 		return err
 	}
+	applyTLS()
 	g.metrics.AddRoutes(gen.routes.Keys())
 	g.edge.SetLimits(edgeLimits(cfg.Limits), cfg.BinaryFrames == config.BinaryBase64)
 	if !slices.Equal(old.cfg.TrustedProxies, cfg.TrustedProxies) {
@@ -175,6 +183,9 @@ var fixedSettings = []fixed{
 	{"limits.max_subscriptions_per_connection", func(c *config.Config) any { return c.Limits.MaxSubscriptionsPerConnection }, "the cluster node enforces it"},
 	{"log.format", func(c *config.Config) any { return c.Log.Format }, "the log is being written"},
 	{"proxy_protocol", func(c *config.Config) any { return c.ProxyProtocol }, "the client listener reads the PROXY protocol header or not"},
+	{"tls", func(c *config.Config) any { return c.TLS.Enabled() }, "the client listener serves TLS or not"},
+	{"tls.acme", func(c *config.Config) any { return c.TLS.ACME }, "its certificates are obtained and renewed by the ACME client it started"},
+	{"management.tls", func(c *config.Config) any { return c.Management.IsEnabled() && c.Management.TLS.Enabled() }, "the management listener serves TLS or not"},
 }
 
 // immutable returns a problem for each setting next changes that only a
@@ -188,6 +199,9 @@ func immutable(cur, next *config.Config) []error {
 		if was, is := f.value(cur), f.value(next); !reflect.DeepEqual(was, is) {
 			changed(f.path, f.why)
 		}
+	}
+	if cur.TLS.ACME.Configured() && next.TLS.ACME.Configured() && !reflect.DeepEqual(cur.TLS, next.TLS) && reflect.DeepEqual(cur.TLS.ACME, next.TLS.ACME) {
+		changed("tls", "with tls.acme, the client listener's TLS is the ACME client's")
 	}
 	if cur.ProxyProtocol && next.ProxyProtocol && !slices.Equal(cur.TrustedProxies, next.TrustedProxies) {
 		changed("trusted_proxies", "with proxy_protocol, the client listener checks each peer against them")

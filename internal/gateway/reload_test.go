@@ -571,3 +571,52 @@ proxy_protocol: true
 		t.Fatalf("turning proxy_protocol on: %v", err)
 	}
 }
+
+// TestReloadTLS: a reload serves the certificate files the new
+// configuration names, and watches them from then on, to new handshakes
+// while open connections stay; turning TLS off, or naming a file that does
+// not exist, is refused at its line.
+func TestReloadTLS(t *testing.T) {
+	s := newTLSSetup(t)
+	text := func(cert, key string) string {
+		return fmt.Sprintf("stage: prod\ntls: {cert_file: %q, key_file: %q}\n", cert, key)
+	}
+	g := gt.Start(t, text(s.certFile, s.keyFile))
+	pool := s.ca.Pool()
+	open := gt.Dial(t, g.URL, s.dialOptions(0))
+
+	other := s.ca.Server(t, "127.0.0.1")
+	cert, key := other.WriteFiles(t, s.dir, "other")
+	g.SetYAML(text(cert, key))
+	if err := g.Reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := servedCertificate(t, g.Addr(), pool); got.SerialNumber.Cmp(other.Cert.SerialNumber) != 0 {
+		t.Fatalf("after the reload the served certificate is serial %x; want the new files' %x", got.SerialNumber, other.Cert.SerialNumber)
+	}
+	open.Send("still open")
+	if got := open.NextText(); got != "still open" {
+		t.Fatalf("connection from before the reload: %q", got)
+	}
+	// The new files are watched.
+	rotated := s.ca.Server(t, "127.0.0.1")
+	rotated.Replace(t, cert, key)
+	gt.Eventually(t, func() bool {
+		return servedCertificate(t, g.Addr(), pool).SerialNumber.Cmp(rotated.Cert.SerialNumber) == 0
+	}, "the rotated new files to be served")
+
+	for _, tc := range []struct{ text, want string }{
+		{"stage: prod\n", "test.yaml: tls: cannot change while wsgate runs (the client listener serves TLS or not)"},
+		{text(filepath.Join(s.dir, "missing.pem"), key), "test.yaml:2: tls.cert_file: "},
+	} {
+		g.SetYAML(tc.text)
+		err := g.Reload(context.Background())
+		var re *gateway.ReloadError
+		if !errors.As(err, &re) || !strings.Contains(strings.Join(re.Problems(), "\n"), tc.want) {
+			t.Fatalf("reload of %q: %v, want a refusal with %q", tc.text, err, tc.want)
+		}
+	}
+	if got := servedCertificate(t, g.Addr(), pool); got.SerialNumber.Cmp(rotated.Cert.SerialNumber) != 0 {
+		t.Fatalf("after refused reloads the served certificate is serial %x", got.SerialNumber)
+	}
+}

@@ -28,11 +28,15 @@ import (
 type Gateway struct {
 	*gateway.Gateway
 	Config *config.Config
-	// URL is the client endpoint, ws://127.0.0.1:PORT/{stage}.
+	// URL is the client endpoint, ws://127.0.0.1:PORT/{stage} (wss://
+	// with TLS).
 	URL string
-	// MgmtURL is the management API root, http://127.0.0.1:PORT.
+	// MgmtURL is the management API root, http://127.0.0.1:PORT (https://
+	// with TLS).
 	MgmtURL string
-	Logs    *LogBuffer
+	// MgmtClient makes MgmtDo's calls; nil means http.DefaultClient.
+	MgmtClient *http.Client
+	Logs       *LogBuffer
 
 	// next is the configuration text Reload reads, set by SetYAML.
 	nextMu sync.Mutex
@@ -107,7 +111,7 @@ func start(t testing.TB, cfg *config.Config, eng cluster.Engine, env map[string]
 		return testEnv[k]
 	}
 	gw := &Gateway{Config: cfg, Logs: logs}
-	g, err := gateway.New(cfg, gateway.Options{Logger: logger, Getenv: getenv, Engine: eng, Load: gw.load})
+	g, err := gateway.New(cfg, gateway.Options{Logger: logger, Getenv: getenv, Engine: eng, Load: gw.load, CertPollInterval: 10 * time.Millisecond})
 	if err != nil {
 		t.Fatalf("gateway.New: %v", err)
 	}
@@ -125,10 +129,7 @@ func start(t testing.TB, cfg *config.Config, eng cluster.Engine, env map[string]
 		}
 	})
 	gw.Gateway = g
-	gw.URL = "ws://" + g.Addr() + cfg.UpgradePath()
-	if a := g.ManagementAddr(); a != "" {
-		gw.MgmtURL = "http://" + a
-	}
+	gw.URL, gw.MgmtURL = g.ClientURL(), g.ManagementURL()
 	return gw
 }
 
@@ -415,7 +416,11 @@ func (g *Gateway) MgmtDo(t testing.TB, method, path string, body io.Reader, head
 	for k, v := range header {
 		req.Header[k] = v
 	}
-	resp, err := http.DefaultClient.Do(req)
+	client := g.MgmtClient
+	if client == nil {
+		client = http.DefaultClient
+	}
+	resp, err := client.Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, path, err)
 	}
