@@ -93,7 +93,15 @@ type Listener struct {
 	Files *CertFiles
 	// ClientAuth is set when the listener asks clients for certificates.
 	ClientAuth bool
+	// settings are what New built the Holder with.
+	settings Settings
 }
+
+// Settings returns the settings New built from the configuration. A
+// configuration reload builds a new Listener and hands its Settings to the
+// running listener's Holder.Set, so that new handshakes use them and open
+// connections are left alone.
+func (l *Listener) Settings() Settings { return l.settings }
 
 // New builds the TLS of the listener configured at path ("tls" or
 // "management.tls") of c. It reads the certificate pair and the client CA
@@ -123,7 +131,7 @@ func New(c *config.Config, path string, t config.TLS, log *slog.Logger, nextProt
 			s.ClientAuth = tls.VerifyClientCertIfGiven
 		}
 	}
-	return &Listener{Holder: NewHolder(s), Files: files, ClientAuth: s.ClientCAs != nil}, nil
+	return &Listener{Holder: NewHolder(s), Files: files, ClientAuth: s.ClientCAs != nil, settings: s}, nil
 }
 
 // locate positions a CertFiles load error at the key naming the file.
