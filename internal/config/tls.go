@@ -22,6 +22,10 @@ type TLS struct {
 	// ClientAuth says whether a client certificate is required. Only with
 	// ClientCAFile. Default ClientAuthRequire when ClientCAFile is set.
 	ClientAuth ClientAuth `yaml:"client_auth"`
+
+	// ACME obtains the certificate from an ACME CA (Let's Encrypt) instead
+	// of CertFile and KeyFile. Client listener only. Default: none.
+	ACME ACME `yaml:"acme"`
 }
 
 // ClientAuth is the client certificate policy of a listener with a client
@@ -40,11 +44,14 @@ const (
 )
 
 // Enabled reports whether the listener serves TLS.
-func (t TLS) Enabled() bool { return t.CertFile != "" || t.KeyFile != "" }
+func (t TLS) Enabled() bool { return t.CertFile != "" || t.KeyFile != "" || t.ACME.Configured() }
 
 func (t *TLS) fillDefaults() {
 	if t.ClientCAFile != "" {
 		setDefault(&t.ClientAuth, ClientAuthRequire)
+	}
+	if t.ACME.Configured() {
+		t.ACME.FillDefaults()
 	}
 }
 
@@ -59,7 +66,17 @@ func (k *checker) tls(prefix string, t TLS) {
 		k.add(prefix+".key_file", "needs %s.cert_file, the certificate of this key", prefix)
 	}
 	if t.ClientCAFile != "" && !t.Enabled() {
-		k.add(prefix+".client_ca_file", "mutual TLS needs TLS: set %s.cert_file and %s.key_file", prefix, prefix)
+		k.add(prefix+".client_ca_file", "mutual TLS needs TLS: set %s.cert_file and %s.key_file, or %s.acme", prefix, prefix, prefix)
+	}
+	if t.ACME.Configured() || k.src.has(prefix+".acme") {
+		switch {
+		case prefix != "tls":
+			k.add(prefix+".acme", "ACME serves the client listener only: the CA checks the domain on port 443 (or 80), not on the management port; give %s.cert_file and %s.key_file", prefix, prefix)
+		case t.CertFile != "" || t.KeyFile != "":
+			k.add(prefix+".acme", "cannot be set with %s.cert_file and key_file: the certificate comes from the files or from ACME; remove one", prefix)
+		default:
+			k.acme(prefix+".acme", t.ACME)
+		}
 	}
 	switch t.ClientAuth {
 	case "", ClientAuthRequire, ClientAuthRequest:

@@ -14,7 +14,7 @@ func TestValidateTLS(t *testing.T) {
 		{"key without cert", "tls:\n  key_file: k.pem",
 			[]string{`wsgate.yaml:2: tls.key_file: needs tls.cert_file, the certificate of this key`}},
 		{"client CA without TLS", "tls:\n  client_ca_file: ca.pem",
-			[]string{`wsgate.yaml:2: tls.client_ca_file: mutual TLS needs TLS: set tls.cert_file and tls.key_file`}},
+			[]string{`wsgate.yaml:2: tls.client_ca_file: mutual TLS needs TLS: set tls.cert_file and tls.key_file, or tls.acme`}},
 		{"client auth unknown", "tls:\n  cert_file: c.pem\n  key_file: k.pem\n  client_ca_file: ca.pem\n  client_auth: optional",
 			[]string{`wsgate.yaml:5: tls.client_auth: unknown value "optional"; one of require, request`}},
 		{"client auth without CA", "tls:\n  cert_file: c.pem\n  key_file: k.pem\n  client_auth: request",

@@ -113,6 +113,10 @@ type Gateway struct {
 	// look at the files every certPoll.
 	stopWatch context.CancelFunc
 	certPoll  time.Duration
+	// acmeHTTP serves the http-01 challenge on acmeLn; both nil without
+	// tls.acme.http_listen.
+	acmeHTTP *http.Server
+	acmeLn   net.Listener
 
 	// proxies are the trusted proxies (trusted_proxies).
 	proxies *forwarded.Proxies
@@ -220,7 +224,7 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	if len(lambdas) > 0 {
 		creds = newLocalCredentials()
 	}
-	clientTLS, mgmtTLS, tlsErrs := buildTLS(cfg, opts.Logger)
+	clientTLS, mgmtTLS, tlsErrs := buildTLS(cfg, opts.Getenv, opts.Logger)
 	errs = append(errs, tlsErrs...)
 	eng := opts.Engine
 	if eng == nil {
@@ -255,12 +259,13 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		creds:     creds,
 		brokers:   brk,
 		cancelBg:  cancelBg,
-		serveErr:  make(chan error, 2),
+		serveErr:  make(chan error, 3),
 		reusePort: opts.ReusePort,
 		clientTLS: clientTLS,
 		mgmtTLS:   mgmtTLS,
 		stopWatch: func() {},
 		certPoll:  opts.CertPollInterval,
+		acmeHTTP:  acmeHTTP(cfg, clientTLS, opts.Logger),
 	}
 	g.slotTTL.Store(int64(slotTTL(cfg)))
 	g.throttle.Store(newThrottle(cfg))
@@ -531,19 +536,27 @@ func (g *Gateway) Start() error {
 		}
 		g.mgmtLn = mln
 	}
-	if err := g.node.Start(); err != nil {
+	closeListeners := func() {
 		_ = ln.Close()
 		if g.mgmtLn != nil {
 			_ = g.mgmtLn.Close()
 		}
+		if g.acmeLn != nil {
+			_ = g.acmeLn.Close()
+		}
+	}
+	if err := g.startACMEHTTP(); err != nil {
+		closeListeners()
+		g.closeLambdas()
+		return err
+	}
+	if err := g.node.Start(); err != nil {
+		closeListeners()
 		g.closeLambdas()
 		return err
 	}
 	if err := g.edge.Start(); err != nil {
-		_ = ln.Close()
-		if g.mgmtLn != nil {
-			_ = g.mgmtLn.Close()
-		}
+		closeListeners()
 		g.node.Stop(context.Background())
 		g.closeLambdas()
 		return err
@@ -564,6 +577,7 @@ func (g *Gateway) Start() error {
 			}
 		}()
 	}
+	g.serveACMEHTTP()
 	g.watchCertificates()
 	g.log.Info("wsgate listening", "clients", g.ClientURL(), "management", g.ManagementURL())
 	return nil
@@ -647,8 +661,17 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 				errs = append(errs, fmt.Errorf("management listener: %w", err))
 			}
 		}
+		if g.acmeHTTP != nil {
+			if err := g.acmeHTTP.Shutdown(ctx); err != nil {
+				_ = g.acmeHTTP.Close()
+				errs = append(errs, fmt.Errorf("tls.acme.http_listen: %w", err))
+			}
+		}
 		g.stopWatch()
 		g.wg.Wait()
+		if g.clientTLS != nil && g.clientTLS.ACME != nil {
+			g.clientTLS.ACME.Close()
+		}
 		g.node.Stop(ctx)
 		g.auth.close()
 		g.closeLambdas()

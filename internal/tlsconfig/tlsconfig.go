@@ -16,8 +16,10 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"sync/atomic"
 
+	"github.com/wsgate/wsgate/internal/acmecert"
 	"github.com/wsgate/wsgate/internal/config"
 )
 
@@ -89,15 +91,19 @@ func (h *Holder) Config() *tls.Config {
 // Listener is the TLS of one listener built from its configuration.
 type Listener struct {
 	*Holder
-	// Files is the certificate pair the listener serves and watches.
+	// Files is the certificate pair the listener serves and watches; nil
+	// with ACME.
 	Files *CertFiles
+	// ACME obtains the listener's certificates; nil without.
+	ACME *acmecert.Manager
 	// ClientAuth is set when the listener asks clients for certificates.
 	ClientAuth bool
-	// settings are what New built the Holder with.
+	// settings are what New or NewACME built the Holder with.
 	settings Settings
 }
 
-// Settings returns the settings New built from the configuration. A
+// Settings returns the settings New or NewACME built from the
+// configuration. A
 // configuration reload builds a new Listener and hands its Settings to the
 // running listener's Holder.Set, so that new handshakes use them and open
 // connections are left alone.
@@ -114,16 +120,64 @@ func New(c *config.Config, path string, t config.TLS, log *slog.Logger, nextProt
 	if err != nil {
 		errs = append(errs, locate(c, path, err))
 	}
-	var pool *x509.CertPool
-	if t.ClientCAFile != "" {
-		if pool, err = loadCAs(t.ClientCAFile); err != nil {
-			errs = append(errs, c.Errorf(path+".client_ca_file", "%w", err))
-		}
+	pool, err := clientCAs(c, path, t)
+	if err != nil {
+		errs = append(errs, err)
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
-	s := Settings{GetCertificate: files.GetCertificate, NextProtos: nextProtos}
+	l := newListener(t, pool, Settings{GetCertificate: files.GetCertificate, NextProtos: nextProtos})
+	l.Files = files
+	return l, nil
+}
+
+// NewACME builds the TLS of the listener configured at path of c whose
+// certificates come from ACME (t.ACME): the tls-alpn-01 challenge is
+// answered on the listener itself, so its ALPN protocols are nextProtos and
+// acmecert.ALPNProto. getenv reads the External Account Binding key. Every
+// problem is reported, located at the key at fault.
+func NewACME(c *config.Config, path string, t config.TLS, getenv func(string) string, log *slog.Logger, nextProtos ...string) (*Listener, error) {
+	var errs []error
+	mgr, err := acmecert.New(t.ACME, getenv, log)
+	if err != nil {
+		var ke *acmecert.KeyError
+		if errors.As(err, &ke) {
+			errs = append(errs, c.Errorf(path+".acme."+ke.Key, "%w", ke.Err))
+		} else {
+			errs = append(errs, c.Errorf(path+".acme", "%w", err))
+		}
+	}
+	pool, err := clientCAs(c, path, t)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	if len(errs) > 0 {
+		if mgr != nil {
+			mgr.Close()
+		}
+		return nil, errors.Join(errs...)
+	}
+	protos := append(slices.Clip(nextProtos), acmecert.ALPNProto)
+	l := newListener(t, pool, Settings{GetCertificate: mgr.GetCertificate, NextProtos: protos})
+	l.ACME = mgr
+	return l, nil
+}
+
+// clientCAs reads t's client CA file; nil without one.
+func clientCAs(c *config.Config, path string, t config.TLS) (*x509.CertPool, error) {
+	if t.ClientCAFile == "" {
+		return nil, nil
+	}
+	pool, err := loadCAs(t.ClientCAFile)
+	if err != nil {
+		return nil, c.Errorf(path+".client_ca_file", "%w", err)
+	}
+	return pool, nil
+}
+
+// newListener serves s, with mutual TLS when pool holds client CAs.
+func newListener(t config.TLS, pool *x509.CertPool, s Settings) *Listener {
 	if pool != nil {
 		s.ClientCAs = pool
 		s.ClientAuth = tls.RequireAndVerifyClientCert
@@ -131,7 +185,7 @@ func New(c *config.Config, path string, t config.TLS, log *slog.Logger, nextProt
 			s.ClientAuth = tls.VerifyClientCertIfGiven
 		}
 	}
-	return &Listener{Holder: NewHolder(s), Files: files, ClientAuth: s.ClientCAs != nil, settings: s}, nil
+	return &Listener{Holder: NewHolder(s), ClientAuth: s.ClientCAs != nil, settings: s}
 }
 
 // locate positions a CertFiles load error at the key naming the file.
