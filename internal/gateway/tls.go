@@ -78,7 +78,7 @@ func (g *Gateway) reloadTLS(next *config.Config) (apply func(), errs []error) {
 			return
 		}
 		applies = append(applies, func() {
-			cur.Adopt(l.Holder)
+			cur.Set(l.Settings())
 			(*stop)()
 			*stop = g.watch(l)
 		})

@@ -76,11 +76,6 @@ func NewHolder(s Settings) *Holder {
 // Set makes s the settings of the handshakes that start from now on.
 func (h *Holder) Set(s Settings) { h.cur.Store(ServerConfig(s)) }
 
-// Adopt makes the settings o serves now the settings of the handshakes that
-// start from now on, as a configuration reload does with the listener built
-// from the new configuration.
-func (h *Holder) Adopt(o *Holder) { h.cur.Store(o.cur.Load()) }
-
 // Config returns the tls.Config a listener serves: every handshake takes
 // the Holder's settings current when its ClientHello arrives.
 func (h *Holder) Config() *tls.Config {
@@ -103,7 +98,16 @@ type Listener struct {
 	ACME *acmecert.Manager
 	// ClientAuth is set when the listener asks clients for certificates.
 	ClientAuth bool
+	// settings are what New or NewACME built the Holder with.
+	settings Settings
 }
+
+// Settings returns the settings New or NewACME built from the
+// configuration. A
+// configuration reload builds a new Listener and hands its Settings to the
+// running listener's Holder.Set, so that new handshakes use them and open
+// connections are left alone.
+func (l *Listener) Settings() Settings { return l.settings }
 
 // New builds the TLS of the listener configured at path ("tls" or
 // "management.tls") of c. It reads the certificate pair and the client CA
@@ -181,7 +185,7 @@ func newListener(t config.TLS, pool *x509.CertPool, s Settings) *Listener {
 			s.ClientAuth = tls.VerifyClientCertIfGiven
 		}
 	}
-	return &Listener{Holder: NewHolder(s), ClientAuth: s.ClientCAs != nil}
+	return &Listener{Holder: NewHolder(s), ClientAuth: s.ClientCAs != nil, settings: s}
 }
 
 // locate positions a CertFiles load error at the key naming the file.
