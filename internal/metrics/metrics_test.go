@@ -91,3 +91,14 @@ func BenchmarkMessagePath(b *testing.B) {
 		}
 	})
 }
+
+func TestAccessLogDropped(t *testing.T) {
+	m := New(nil, func() float64 { return 0 })
+	m.AccessLogDropped(3)
+	m.AccessLogDropped(1)
+	if got := testutil.ToFloat64(m.accessDrops); got != 4 {
+		t.Errorf("wsgate_access_log_dropped_total = %v, want 4", got)
+	}
+	var nilMetrics *Metrics
+	nilMetrics.AccessLogDropped(1)
+}
