@@ -61,7 +61,7 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	var err error
 	switch args[0] {
 	case "serve":
-		err = serve(ctx, args[1:], stderr)
+		err = serve(ctx, args[1:], stdout, stderr)
 	case "validate":
 		err = validate(args[1:], stdout, stderr)
 	case "import":
@@ -148,7 +148,9 @@ func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
-func serve(ctx context.Context, args []string, stderr io.Writer) error {
+func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	reopen, stopReopen := notifyReopen()
+	defer stopReopen()
 	fs := newFlagSet("serve", stderr)
 	path := fs.String("c", "", "config `file` (default: the embedded default config)")
 	workers := fs.Int("workers", 1, "run `N` gateway processes sharing the client and management ports (SO_REUSEPORT); needs registry.type redis or nats")
@@ -182,16 +184,22 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		if err := checkWorkers(cfg, *path); err != nil {
 			return err
 		}
-		return superviseWorkers(ctx, *workers, *path, cfg, logger, stderr)
+		return superviseWorkers(ctx, *workers, *path, cfg, logger, reopen, stdout, stderr)
 	}
 	if w := os.Getenv(workerEnv); w != "" {
 		logger = logger.With("worker", w)
 	}
-	g, err := gateway.New(cfg, gateway.Options{Logger: logger, ReusePort: *reuse})
+	g, err := gateway.New(cfg, gateway.Options{Logger: logger, ReusePort: *reuse, Stdout: stdout, Stderr: stderr})
 	if err != nil {
 		return err
 	}
-	return g.Run(ctx)
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	wait := reopenOnSignal(rctx, reopen, g.ReopenAccessLog, logger)
+	err = g.Run(ctx)
+	cancel()
+	wait()
+	return err
 }
 
 // validate builds what serve would build, without listening, and prints

@@ -62,7 +62,7 @@ func exitedWithError(err error) bool {
 // stops them all with SIGTERM when ctx ends. A worker that exits with a
 // failure status within startupGrace of starting (a port taken, a bad
 // secret) stops all of them: the error is not one a restart fixes.
-func superviseWorkers(ctx context.Context, n int, path string, cfg *config.Config, logger *slog.Logger, stderr io.Writer) error {
+func superviseWorkers(ctx context.Context, n int, path string, cfg *config.Config, logger *slog.Logger, reopen <-chan os.Signal, stdout, stderr io.Writer) error {
 	exe, err := os.Executable()
 	if err != nil {
 		return fmt.Errorf("finding this program to start workers: %w", err)
@@ -74,7 +74,7 @@ func superviseWorkers(ctx context.Context, n int, path string, cfg *config.Confi
 	start := func(i int) error {
 		cmd := exec.Command(exe, "serve", "-c", path, "-reuse-port")
 		cmd.Env = append(os.Environ(), workerEnv+"="+strconv.Itoa(i))
-		cmd.Stdout, cmd.Stderr = stderr, stderr
+		cmd.Stdout, cmd.Stderr = stdout, stderr
 		// A worker outlives a supervisor killed without a chance to stop
 		// it only until the kernel tells it.
 		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
@@ -138,6 +138,13 @@ func superviseWorkers(ctx context.Context, n int, path string, cfg *config.Confi
 			}
 			logger.Error("worker exited; restarting it", "worker", e.n, "err", e.err, "after", restartDelay)
 			time.AfterFunc(restartDelay, func() { restart <- e.n })
+		case <-reopen:
+			// Each worker writes its own access log lines.
+			for _, p := range procs {
+				if p != nil {
+					_ = p.Process.Signal(reopenSignal)
+				}
+			}
 		case i := <-restart:
 			if err := start(i); err != nil {
 				logger.Error("restarting worker failed", "worker", i, "err", err)

@@ -17,6 +17,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -28,6 +29,7 @@ import (
 	"unicode"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/wsgate/wsgate/internal/accesslog"
 	"github.com/wsgate/wsgate/internal/awsevent"
 	"github.com/wsgate/wsgate/internal/cluster"
 	"github.com/wsgate/wsgate/internal/config"
@@ -56,6 +58,9 @@ type Options struct {
 	// configuration's registry section names; the gateway closes it. Tests
 	// run several nodes in one process on a cluster.MemoryNetwork.
 	Engine cluster.Engine
+	// Stdout and Stderr are where an access log whose output is stdout or
+	// stderr writes; nil means the process's.
+	Stdout, Stderr io.Writer
 }
 
 // Gateway is one wsgate process: client listener, management listener and
@@ -95,6 +100,9 @@ type Gateway struct {
 	// metrics is nil when management.metrics is off; its methods do
 	// nothing then.
 	metrics *metrics.Metrics
+	// access is the access log, nil without one; SwapAccessLog replaces
+	// it.
+	access atomic.Pointer[accesslog.Logger]
 
 	mgmtHTTP *http.Server
 	clientLn net.Listener
@@ -207,7 +215,17 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 			errs = append(errs, err)
 		}
 	}
+	hb := hub.New()
+	var m *metrics.Metrics
+	if cfg.Management.MetricsEnabled() {
+		m = metrics.New(routeKeys(routes), func() float64 { return float64(hb.Len()) })
+	}
+	access, err := NewAccessLog(cfg, opts, m)
+	if err != nil {
+		errs = append(errs, err)
+	}
 	if len(errs) > 0 {
+		_ = access.Close()
 		if eng != nil {
 			_ = eng.Close()
 		}
@@ -225,7 +243,7 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		api:       awsevent.API{APIID: cfg.APIID, Stage: cfg.Stage, DomainName: cfg.DomainName, StageVariables: cfg.StageVariables},
 		expr:      expr,
 		routes:    route.NewTable(routes),
-		hub:       hub.New(),
+		hub:       hb,
 		eng:       eng,
 		client:    client,
 		auth:      authChain,
@@ -237,9 +255,10 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		reusePort: opts.ReusePort,
 	}
 	g.slotTTL.Store(int64(slotTTL(cfg)))
+	g.access.Store(access)
 	nodeEng := eng
 	if cfg.Management.MetricsEnabled() {
-		g.metrics = metrics.New(routeKeys(routes), func() float64 { return float64(g.hub.Len()) })
+		g.metrics = m
 		authChain.metrics = g.metrics
 		nodeEng = &timedEngine{Engine: eng, m: g.metrics}
 	}
@@ -264,6 +283,7 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		Path:         cfg.UpgradePath(),
 		BinaryBase64: cfg.BinaryFrames == config.BinaryBase64,
 		Observer:     observer,
+		Handshakes:   &handler{g: g},
 		Limits: edge.Limits{
 			MaxFrameBytes:         l.MaxFrameBytes,
 			MaxMessageBytes:       l.MaxMessageBytes,
@@ -290,6 +310,7 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		mcfg := mgmt.Config{NodeID: g.nodeID, BearerTokens: tokens, SigV4: keys,
 			RateLimit:            mgmt.RateLimit{Rate: mc.RateLimit.Rate, Burst: mc.RateLimit.Burst},
 			MaxBodyBytesInFlight: mc.MaxBodyBytesInFlight, Pprof: mc.Pprof}
+		mcfg.Access = g.logManagementCall
 		var conns mgmt.Connections = g.node
 		if g.metrics != nil {
 			mcfg.Metrics = g.metrics.Handler()
@@ -464,6 +485,7 @@ func closeLambdas(lambdas []*integration.LocalFunction) {
 // (as `wsgate validate` builds one). A started gateway is stopped with
 // Shutdown instead.
 func (g *Gateway) Close() {
+	_ = g.SwapAccessLog(nil).Close()
 	g.auth.close()
 	g.closeLambdas()
 	g.brokers.close()
@@ -588,6 +610,9 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 			}
 		}
 		g.wg.Wait()
+		// Every line is logged by now: the client and management
+		// listeners have stopped, and the events of their calls are done.
+		_ = g.SwapAccessLog(nil).Close()
 		g.node.Stop(ctx)
 		g.auth.close()
 		g.closeLambdas()

@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"github.com/wsgate/wsgate/internal/accesslog"
 	"github.com/wsgate/wsgate/internal/auth"
 	"github.com/wsgate/wsgate/internal/awsevent"
 	"github.com/wsgate/wsgate/internal/edge"
@@ -41,6 +42,9 @@ type session struct {
 	// before its handshake completed: the close is pending, and a token
 	// refresh must not postpone it.
 	evicted atomic.Bool
+	// access is the handshake's access log line while it is handled; nil
+	// without an access log and once the handshake is answered.
+	access *accesslog.Entry
 }
 
 func (h *handler) Connect(ctx context.Context, c *edge.Conn, r *http.Request) (string, error) {
@@ -54,6 +58,7 @@ func (h *handler) Connect(ctx context.Context, c *edge.Conn, r *http.Request) (s
 		DomainName:  r.Host,
 	}}
 	c.Session = sess
+	g.beginConnectLog(sess)
 	offered := wsproto.ParseSubprotocols(r.Header)
 	sub, rej := g.auth.negotiate(offered)
 	if rej != nil {
@@ -73,6 +78,7 @@ func (h *handler) Connect(ctx context.Context, c *edge.Conn, r *http.Request) (s
 		Time:           now,
 	}
 	id, latency, err := g.auth.authenticate(ctx, areq, r)
+	sess.noteAuth(g, id, latency, err)
 	if err != nil {
 		var re *edge.RejectError
 		if errors.As(err, &re) {
@@ -114,6 +120,7 @@ func (h *handler) Connect(ctx context.Context, c *edge.Conn, r *http.Request) (s
 		start := time.Now()
 		resp, err := rt.Integration.Invoke(ctx, ev)
 		g.observeIntegration(route.Connect, rt, start, resp, err)
+		sess.noteConnect(rt, ev, start, resp, err)
 		if err != nil {
 			g.log.Warn("$connect integration failed", "connectionId", c.ID(), "requestId", ev.RequestContext.RequestID, "err", err)
 			return "", err
@@ -191,11 +198,14 @@ func reason(err error) string {
 func (h *handler) Message(ctx context.Context, c *edge.Conn, data []byte, binary bool) {
 	g := h.g
 	sess := c.Session.(*session)
+	el := g.newEventLog(eventMessage, c, sess)
+	defer el.done()
 	if !sess.allowMessage(g.cfg.Limits.MessagesPerSecond) {
 		// The route is not evaluated for a throttled message.
 		g.metrics.Message(route.Default)
 		g.metrics.ClientError(route.Default)
-		_ = c.Send(awsevent.LimitExceededFrame(c.ID(), awsevent.NewID()))
+		el.answer(http.StatusTooManyRequests, "Limit Exceeded")
+		_ = c.Send(awsevent.LimitExceededFrame(c.ID(), el.id()))
 		return
 	}
 	key := route.Default
@@ -206,7 +216,8 @@ func (h *handler) Message(ctx context.Context, c *edge.Conn, data []byte, binary
 	}
 	if g.auth.jwt != nil && key == g.auth.refreshRoute {
 		g.metrics.Message(route.Default)
-		h.refresh(ctx, c, sess, data)
+		el.route(key)
+		h.refresh(ctx, c, sess, data, el)
 		return
 	}
 	name, rt, ok := g.routes.Select(key)
@@ -214,9 +225,13 @@ func (h *handler) Message(ctx context.Context, c *edge.Conn, data []byte, binary
 		name = route.Default
 	}
 	g.metrics.Message(name)
+	if ok {
+		el.route(name)
+	}
 	if !ok || (len(rt.Require) > 0 && !allowed(rt.Require, sess.ev.Authorizer)) {
 		g.metrics.ClientError(name)
-		_ = c.Send(awsevent.ForbiddenFrame(c.ID(), awsevent.NewID()))
+		el.answer(http.StatusForbidden, "Forbidden")
+		_ = c.Send(awsevent.ForbiddenFrame(c.ID(), el.id()))
 		return
 	}
 	if rt.Builtin != "" {
@@ -227,6 +242,7 @@ func (h *handler) Message(ctx context.Context, c *edge.Conn, data []byte, binary
 	start := time.Now()
 	resp, err := rt.Integration.Invoke(ctx, ev)
 	g.observeIntegration(name, rt, start, resp, err)
+	el.integration(rt, ev, start, resp, err)
 	if err != nil {
 		g.log.Warn("integration failed", "route", name, "connectionId", c.ID(), "requestId", ev.RequestContext.RequestID, "err", err)
 		_ = c.Send(awsevent.InternalErrorFrame(c.ID(), ev.RequestContext.RequestID))
@@ -240,6 +256,7 @@ func (h *handler) Message(ctx context.Context, c *edge.Conn, data []byte, binary
 		dec, err := base64.StdEncoding.DecodeString(resp.Body)
 		if err != nil {
 			g.log.Warn("integration returned invalid base64 body", "route", name, "connectionId", c.ID(), "requestId", ev.RequestContext.RequestID)
+			el.answer(http.StatusInternalServerError, "Internal server error")
 			_ = c.Send(awsevent.InternalErrorFrame(c.ID(), ev.RequestContext.RequestID))
 			return
 		}
@@ -250,13 +267,14 @@ func (h *handler) Message(ctx context.Context, c *edge.Conn, data []byte, binary
 
 // refresh handles the built-in token refresh route: a fresh token for the
 // same principal moves the connection's expiry.
-func (h *handler) refresh(ctx context.Context, c *edge.Conn, sess *session, data []byte) {
+func (h *handler) refresh(ctx context.Context, c *edge.Conn, sess *session, data []byte, el *eventLog) {
 	g := h.g
 	var body struct {
 		Token string `json:"token"`
 	}
-	requestID := awsevent.NewID()
+	requestID := el.id()
 	if err := json.Unmarshal(data, &body); err != nil || body.Token == "" {
+		el.answer(http.StatusForbidden, "Forbidden")
 		_ = c.Send(awsevent.ForbiddenFrame(c.ID(), requestID))
 		return
 	}
@@ -275,6 +293,7 @@ func (h *handler) refresh(ctx context.Context, c *edge.Conn, sess *session, data
 		err = errors.New("evicted")
 	}
 	if err != nil {
+		el.answer(http.StatusForbidden, "Forbidden")
 		_ = c.Send(awsevent.ForbiddenFrame(c.ID(), requestID))
 		return
 	}
@@ -307,6 +326,9 @@ const closeInternal = 1011
 // disconnectEvent delivers c's $disconnect event, when the route exists.
 func (h *handler) disconnectEvent(ctx context.Context, c *edge.Conn, sess *session, code int, reason string) {
 	g := h.g
+	el := g.newEventLog(eventDisconnect, c, sess)
+	el.disconnected(code, reason)
+	defer el.done()
 	rt, ok := g.routes.Get(route.Disconnect)
 	if !ok {
 		return
@@ -315,6 +337,7 @@ func (h *handler) disconnectEvent(ctx context.Context, c *edge.Conn, sess *sessi
 	start := time.Now()
 	resp, err := rt.Integration.Invoke(ctx, ev)
 	g.observeIntegration(route.Disconnect, rt, start, resp, err)
+	el.integration(rt, ev, start, resp, err)
 	if err != nil {
 		if errors.Is(err, context.Canceled) {
 			g.log.Warn("$disconnect not delivered before shutdown", "connectionId", c.ID(), "requestId", ev.RequestContext.RequestID)
