@@ -164,15 +164,13 @@ func (el *eventLog) integration(rt *Route, ev *events.APIGatewayWebsocketProxyRe
 		el.e.MessageID = id
 	}
 	noteIntegration(&el.e, rt, start, resp, err)
-	switch {
-	case el.e.IntegrationError != "":
-		if el.e.EventType == eventMessage {
-			el.answer(http.StatusInternalServerError, "Internal server error")
-		} else {
-			el.e.Status = http.StatusInternalServerError
-		}
-	case el.e.IntegrationStatus != 0:
-		el.e.Status = el.e.IntegrationStatus
+	el.e.Status = el.e.IntegrationStatus
+	if el.e.Status == 0 && err != nil {
+		el.e.Status = http.StatusInternalServerError
+	}
+	if err != nil && el.e.EventType == eventMessage {
+		// The client was sent the Internal server error frame.
+		el.e.ErrorMessage = "Internal server error"
 	}
 }
 
