@@ -363,3 +363,37 @@ access_log:
 		}
 	}
 }
+
+// TestAccessLogBuiltinRoutes: a built-in route's line has its outcome, and
+// the request id of the frame the client got when it was refused.
+func TestAccessLogBuiltinRoutes(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "access.log")
+	g := gt.Start(t, fmt.Sprintf(`
+topics: {allow: ["news"]}
+routes:
+  subscribe: {builtin: subscribe}
+access_log:
+  format: '%s'
+  output: %s
+`, accessFormat, path))
+	c := gt.Dial(t, g.URL, nil)
+	c.Send(`{"action":"subscribe","topic":"news"}`)
+	c.NextText()
+	c.Send(`{"action":"subscribe","topic":"sports"}`)
+	frame := c.NextText()
+	var lines []map[string]string
+	gt.Eventually(t, func() bool {
+		lines = nil
+		for _, l := range accessLines(t, path) {
+			if l["routeKey"] == "subscribe" {
+				lines = append(lines, l)
+			}
+		}
+		return len(lines) == 2
+	}, "two subscribe lines")
+	checkFields(t, "allowed", lines[0], map[string]string{"eventType": "MESSAGE", "status": "200", "error": "-", "integrationStatus": "-"})
+	checkFields(t, "refused", lines[1], map[string]string{"eventType": "MESSAGE", "status": "403", "error": "Forbidden"})
+	if !strings.Contains(frame, `"requestId":"`+lines[1]["requestId"]+`"`) {
+		t.Errorf("the Forbidden frame %s does not carry the line's request id %s", frame, lines[1]["requestId"])
+	}
+}

@@ -235,7 +235,7 @@ func (h *handler) Message(ctx context.Context, c *edge.Conn, data []byte, binary
 		return
 	}
 	if rt.Builtin != "" {
-		h.builtin(ctx, c, sess, rt, data)
+		h.builtin(ctx, c, sess, rt, data, el)
 		return
 	}
 	ev := awsevent.Message(g.api, &sess.ev, name, data, binary, time.Now())
