@@ -397,3 +397,27 @@ access_log:
 		t.Errorf("the Forbidden frame %s does not carry the line's request id %s", frame, lines[1]["requestId"])
 	}
 }
+
+// TestAccessLogThrottledMessage: a message over limits.messages_per_second
+// is logged 429 with the request id of its Limit Exceeded frame.
+func TestAccessLogThrottledMessage(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "access.log")
+	g := gt.Start(t, fmt.Sprintf(`
+limits: {messages_per_second: {rate: 0.001, burst: 1}}
+access_log:
+  format: '%s'
+  output: %s
+`, accessFormat, path))
+	c := gt.Dial(t, g.URL, nil)
+	c.Send("one")
+	c.NextText()
+	c.Send("two")
+	frame := c.NextText()
+	l := waitLine(t, path, "the throttled message", func(l map[string]string) bool { return l["status"] == "429" })
+	checkFields(t, "throttled", l, map[string]string{
+		"eventType": "MESSAGE", "routeKey": "-", "error": "Limit Exceeded", "responseType": "THROTTLED",
+	})
+	if !strings.Contains(frame, "Limit Exceeded") || !strings.Contains(frame, `"requestId":"`+l["requestId"]+`"`) {
+		t.Errorf("the frame %s does not carry the line's request id %s", frame, l["requestId"])
+	}
+}
