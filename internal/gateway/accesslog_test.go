@@ -312,13 +312,34 @@ func TestAccessLogFormatErrorAtItsLine(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// `wsgate validate` builds the gateway without opening the file; serve
+	// fails to start, at the line of the output.
 	g, err := gateway.New(cfg, gateway.Options{})
+	if err != nil {
+		t.Fatalf("gateway.New: %v", err)
+	}
+	defer g.Close()
+	err = g.Start()
 	if err == nil {
-		g.Close()
-		t.Fatal("gateway.New accepted an access log in a missing directory")
+		t.Fatal("Start accepted an access log in a missing directory")
 	}
 	if !strings.Contains(err.Error(), "test.yaml:3: access_log.output: opening the access log: open "+path) || !config.IsMissing(err) {
-		t.Fatalf("gateway.New = %v", err)
+		t.Fatalf("Start = %v", err)
+	}
+
+	// New alone opens nothing.
+	here := filepath.Join(t.TempDir(), "access.log")
+	cfg, err = config.Parse("test.yaml", []byte("access_log: {format: clf, output: "+here+"}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g2, err := gateway.New(cfg, gateway.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g2.Close()
+	if _, err := os.Stat(here); !os.IsNotExist(err) {
+		t.Errorf("gateway.New created the access log: %v", err)
 	}
 }
 

@@ -100,9 +100,10 @@ type Gateway struct {
 	// metrics is nil when management.metrics is off; its methods do
 	// nothing then.
 	metrics *metrics.Metrics
-	// access is the access log, nil without one; SwapAccessLog replaces
-	// it.
-	access atomic.Pointer[accesslog.Logger]
+	// access is the access log, nil without one: Start opens the one the
+	// configuration names, SwapAccessLog replaces it.
+	access     atomic.Pointer[accesslog.Logger]
+	accessOpts Options
 
 	mgmtHTTP *http.Server
 	clientLn net.Listener
@@ -220,12 +221,7 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	if cfg.Management.MetricsEnabled() {
 		m = metrics.New(routeKeys(routes), func() float64 { return float64(hb.Len()) })
 	}
-	access, err := NewAccessLog(cfg, opts, m)
-	if err != nil {
-		errs = append(errs, err)
-	}
 	if len(errs) > 0 {
-		_ = access.Close()
 		if eng != nil {
 			_ = eng.Close()
 		}
@@ -255,7 +251,7 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		reusePort: opts.ReusePort,
 	}
 	g.slotTTL.Store(int64(slotTTL(cfg)))
-	g.access.Store(access)
+	g.accessOpts = opts
 	nodeEng := eng
 	if cfg.Management.MetricsEnabled() {
 		g.metrics = m
@@ -497,6 +493,18 @@ func (g *Gateway) Close() {
 // Start binds the listeners and starts serving. Use Addr and ManagementAddr
 // to learn the bound addresses (useful with port 0).
 func (g *Gateway) Start() error {
+	// Opened here, not in New, so that `wsgate validate` creates no file.
+	access, err := NewAccessLog(g.cfg, g.accessOpts, g.metrics)
+	if err != nil {
+		return err
+	}
+	g.access.Store(access)
+	started := false
+	defer func() {
+		if !started {
+			_ = g.SwapAccessLog(nil).Close()
+		}
+	}()
 	ln, err := g.listen(g.cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", g.cfg.Listen, err)
@@ -550,6 +558,7 @@ func (g *Gateway) Start() error {
 		}()
 	}
 	g.log.Info("wsgate listening", "clients", "ws://"+ln.Addr().String()+g.cfg.UpgradePath(), "management", g.ManagementAddr())
+	started = true
 	return nil
 }
 
