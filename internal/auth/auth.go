@@ -33,8 +33,13 @@ type Request struct {
 	Token string
 	// SourceValues are the values of all identity sources, in order
 	// (Source.Value: the last of a repeated parameter, header or cookie).
-	SourceValues   []string
-	SourceIP       string
+	SourceValues []string
+	// SourceIP is the client's address: the socket's peer, or what a
+	// trusted proxy reported.
+	SourceIP string
+	// Peer is the socket peer's address, appended to X-Forwarded-For in
+	// the authorizer event; "" means SourceIP.
+	Peer           string
 	UserAgent      string
 	StageVariables map[string]string
 	Time           time.Time

@@ -605,7 +605,8 @@ type requestEventIdentity struct {
 // The headers are the upgrade request's as the client sent them, including
 // Connection and Upgrade, which AWS shows in the authorizer input, plus what
 // API Gateway adds: Host (req.Host), content-length "0", X-Forwarded-For
-// (req.SourceIP appended to any value sent) and an X-Amzn-Trace-Id when the
+// (the socket's peer, req.Peer or else req.SourceIP, appended to any value
+// sent) and an X-Amzn-Trace-Id when the
 // request has none. The query string appears only when there is one. A
 // repeated header or query parameter has its last value in headers and
 // queryStringParameters and all of them in the multi-valued maps, as in the
@@ -618,7 +619,11 @@ func (a *RequestAuthorizer) event(req *Request, now time.Time) *requestEvent {
 		connectedAt = now
 	}
 	id := awsevent.NewID()
-	single, multi := awsevent.Headers(req.Header, awsevent.HeaderOptions{Host: req.Host, SourceIP: req.SourceIP, HopByHop: true, ContentLength: true}, now)
+	peer := req.Peer
+	if peer == "" {
+		peer = req.SourceIP
+	}
+	single, multi := awsevent.Headers(req.Header, awsevent.HeaderOptions{Host: req.Host, SourceIP: peer, HopByHop: true, ContentLength: true}, now)
 	ev := &requestEvent{
 		Type:              "REQUEST",
 		MethodArn:         a.methodArn,

@@ -106,6 +106,10 @@ type ConnectRequest struct {
 	// Port is the listener's port, emitted as X-Forwarded-Port unless the
 	// request already carries that header. The default, "", adds nothing.
 	Port string
+	// Peer is the socket peer's address, appended to X-Forwarded-For. It
+	// differs from the Conn's SourceIP when a trusted proxy reported the
+	// client's address; "" means the SourceIP.
+	Peer string
 }
 
 // Connect returns the event for the $connect route of connection c, made from
@@ -116,9 +120,9 @@ type ConnectRequest struct {
 // The headers are the upgrade request's, both single-valued (the last value
 // of a repeated header, see Headers) and multi-valued, without the hop-by-hop
 // Connection and Upgrade headers, which AWS's captured $connect events never
-// show. As API Gateway does, the gateway adds X-Forwarded-For (c.SourceIP
-// appended to any value the client sent, so the last entry is always the
-// real peer), X-Forwarded-Proto and X-Forwarded-Port from r.Proto and r.Port
+// show. As API Gateway does, the gateway adds X-Forwarded-For (r.Peer, or
+// else c.SourceIP, appended to any value the client sent, so the last entry
+// is always the real peer), X-Forwarded-Proto and X-Forwarded-Port from r.Proto and r.Port
 // when the request lacks them, and an X-Amzn-Trace-Id when the request lacks
 // one. The query string appears only when there is one; a single-valued
 // parameter holds the last value, as in REST API proxy events.
@@ -265,6 +269,9 @@ var headerSpelling = map[string]string{
 // connectHeaders builds the headers and multiValueHeaders of a CONNECT
 // event. The slices it returns never alias r.Header's.
 func connectHeaders(r *ConnectRequest, sourceIP string, now time.Time) (map[string]string, map[string][]string) {
+	if r.Peer != "" {
+		sourceIP = r.Peer
+	}
 	return Headers(r.Header, HeaderOptions{Host: r.Host, SourceIP: sourceIP, Proto: r.Proto, Port: r.Port}, now)
 }
 

@@ -37,6 +37,18 @@ func LimitExceededFrame(connectionID, requestID string) []byte {
 	return errorFrame("Limit Exceeded", connectionID, requestID)
 }
 
+// TooManyRequestsFrame returns the text frame a client gets, the socket
+// staying open, when its message is over its route's throttling (the
+// stage's or the route's rate and burst): the message goes no further.
+//
+//	{"message": "Too Many Requests", "connectionId":"…", "requestId":"…"}
+//
+// "Too Many Requests" is the message of API Gateway's THROTTLED gateway
+// response (status 429), in the shape and spacing of ForbiddenFrame.
+func TooManyRequestsFrame(connectionID, requestID string) []byte {
+	return errorFrame("Too Many Requests", connectionID, requestID)
+}
+
 // SubscriptionLimitFrame returns the text frame a client gets, the socket
 // staying open, when it asks the built-in subscribe route for one topic more
 // than limits.max_subscriptions_per_connection allows. AWS has no such

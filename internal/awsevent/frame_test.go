@@ -28,6 +28,11 @@ func TestErrorFrames(t *testing.T) {
 			`{"message": "Limit Exceeded", "connectionId":"XDmENcnwIE0CFEQ=", "requestId":"XDmGEE2RoE0FRdQ="}`,
 		},
 		{
+			"too many requests (route throttling)",
+			TooManyRequestsFrame("XDmENcnwIE0CFEQ=", "XDmGEE2RoE0FRdQ="),
+			`{"message": "Too Many Requests", "connectionId":"XDmENcnwIE0CFEQ=", "requestId":"XDmGEE2RoE0FRdQ="}`,
+		},
+		{
 			"subscription limit",
 			SubscriptionLimitFrame("XDmENcnwIE0CFEQ=", "XDmGEE2RoE0FRdQ="),
 			`{"message": "Subscription limit exceeded", "connectionId":"XDmENcnwIE0CFEQ=", "requestId":"XDmGEE2RoE0FRdQ="}`,

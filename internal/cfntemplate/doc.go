@@ -6,7 +6,8 @@
 // !Ref and !Sub), resolves its parameters, conditions, mappings, SAM globals,
 // pseudo parameters and intrinsic functions, and maps its resources onto the
 // keys of [config.Config] that a template owns: stage, api_id, domain_name,
-// route_selection_expression, stage_variables, authorizer and routes. Lambda
+// route_selection_expression, stage_variables, authorizer, routes and
+// throttling (the stage's DefaultRouteSettings and RouteSettings). Lambda
 // functions become local functions (lambda.build for a Go package
 // directory, lambda.command for a directory holding a bootstrap executable).
 //

@@ -10,7 +10,7 @@ import (
 
 // OwnedKeys are the top-level configuration keys a template sets; a
 // configuration file merged with a template must not set them.
-var OwnedKeys = []string{"stage", "api_id", "domain_name", "route_selection_expression", "stage_variables", "authorizer", "routes"}
+var OwnedKeys = []string{"stage", "api_id", "domain_name", "route_selection_expression", "stage_variables", "authorizer", "routes", "throttling"}
 
 // Merge returns base with the keys the template owns (OwnedKeys) taken from
 // r, its defaults filled, validated. base is the configuration file given
@@ -27,7 +27,7 @@ func Merge(base *config.Config, r *Result) (*config.Config, error) {
 			if base.IsSet(key) {
 				file, line := base.Position(key)
 				errs = append(errs, &config.Error{File: file, Line: line, Path: key,
-					Msg: "set by the template " + r.Template + "; remove it from this file (the template owns stage, api_id, domain_name, route_selection_expression, stage_variables, authorizer and routes)"})
+					Msg: "set by the template " + r.Template + "; remove it from this file (the template owns stage, api_id, domain_name, route_selection_expression, stage_variables, authorizer, routes and throttling)"})
 			}
 		}
 		if len(errs) > 0 {
@@ -42,6 +42,7 @@ func Merge(base *config.Config, r *Result) (*config.Config, error) {
 	c.RouteSelectionExpression = t.RouteSelectionExpression
 	c.StageVariables = maps.Clone(t.StageVariables)
 	c.Authorizer = t.Authorizer
+	c.Throttling = t.Throttling
 	c.Routes = make(map[string]config.Route, len(t.Routes))
 	for k, route := range t.Routes {
 		route.Integration.Headers = maps.Clone(route.Integration.Headers)

@@ -70,10 +70,9 @@ var (
 	stageProps = map[string]string{
 		"ApiId": "", "StageName": "", "StageVariables": "", "AutoDeploy": "", "DeploymentId": "",
 		"Description": "", "Tags": "",
-		"DefaultRouteSettings": "wsgate has no stage or route throttling or per-route logging settings yet; limits.messages_per_second in the -c config limits each connection",
-		"RouteSettings":        "wsgate has no stage or route throttling or per-route logging settings yet; limits.messages_per_second in the -c config limits each connection",
-		"AccessLogSettings":    "wsgate writes its own log (log.format in the -c config)",
-		"ClientCertificateId":  "client certificates are for HTTP backends of REST APIs",
+		"DefaultRouteSettings": "", "RouteSettings": "",
+		"AccessLogSettings":   "wsgate writes its own log (log.format in the -c config)",
+		"ClientCertificateId": "client certificates are for HTTP backends of REST APIs",
 	}
 	deploymentProps = map[string]string{"ApiId": "", "Description": "", "StageName": ""}
 )
@@ -155,6 +154,7 @@ func (t *template) build() {
 			b.route(r)
 		}
 	}
+	b.routeThrottling()
 	for _, id := range t.order {
 		r := t.res[id]
 		if !r.active || b.used[id] {
@@ -215,6 +215,10 @@ type builder struct {
 	// intResponses holds the integration responses by integration id.
 	intResponses map[string][]*resource
 	stageSeen    *resource
+	// stageRoutes is the stage whose RouteSettings, routeSettingsByKey,
+	// apply to the routes once they are built.
+	stageRoutes        *resource
+	routeSettingsByKey map[string]any
 }
 
 // propPath is the template path of the property key of r: under Globals
@@ -366,6 +370,7 @@ func (b *builder) stage(r *resource) {
 		}
 		b.line("stage", r.keyLine("StageName"))
 	}
+	b.stageThrottling(r)
 	v, set, ok := b.value(r, "StageVariables")
 	if !ok || !set {
 		return

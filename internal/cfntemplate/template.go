@@ -39,8 +39,9 @@ type Options struct {
 // Result is the wsgate configuration a template describes.
 type Result struct {
 	// Config holds the keys the template owns — stage, api_id,
-	// domain_name, route_selection_expression, stage_variables, authorizer
-	// and routes — and nothing else; its defaults are not filled.
+	// domain_name, route_selection_expression, stage_variables, authorizer,
+	// routes and throttling — and nothing else; its defaults are not
+	// filled.
 	Config *config.Config
 
 	// Ignored lists the resources, and the properties of supported

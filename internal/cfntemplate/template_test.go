@@ -435,7 +435,10 @@ func TestResources(t *testing.T) {
 	for _, i := range r.Ignored {
 		ignored = append(ignored, i.LogicalID+"."+i.Property)
 	}
-	want := []string{"Stage.DefaultRouteSettings", "Fn.", "Table.", "Unused."}
+	if c.Throttling != (config.RateLimit{Rate: 10000, Burst: 10}) {
+		t.Errorf("DefaultRouteSettings with a burst alone: throttling %+v; want AWS's account rate and the burst", c.Throttling)
+	}
+	want := []string{"Fn.", "Table.", "Unused."}
 	if !slices.Equal(ignored, want) {
 		t.Errorf("ignored %v, want %v", ignored, want)
 	}

@@ -15,6 +15,14 @@ import (
 	"github.com/wsgate/wsgate/internal/config"
 )
 
+// rateNode is a throttling setting as a flow mapping {rate: R, burst: B}.
+func rateNode(r config.RateLimit) *yaml.Node {
+	n := &yaml.Node{Kind: yaml.MappingNode, Style: yaml.FlowStyle}
+	add(n, "rate", &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!float", Value: strconv.FormatFloat(r.Rate, 'g', -1, 64)})
+	add(n, "burst", &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!int", Value: strconv.Itoa(r.Burst)})
+	return n
+}
+
 // YAML returns a complete wsgate configuration file equivalent to the
 // template: a comment header naming the template and listing what it
 // ignored, then the keys the template owns; every other key keeps its
@@ -57,6 +65,9 @@ func (r *Result) YAML() []byte {
 		add(a, "lambda", lambdaNode(c.Authorizer.Lambda))
 		add(root, "authorizer", a)
 	}
+	if c.Throttling.Enabled() {
+		add(root, "throttling", rateNode(c.Throttling))
+	}
 	routes := &yaml.Node{Kind: yaml.MappingNode}
 	for _, key := range routeOrder(c.Routes) {
 		route := c.Routes[key]
@@ -64,6 +75,9 @@ func (r *Result) YAML() []byte {
 		add(rn, "integration", integrationNode(route.Integration))
 		if route.RouteResponse {
 			add(rn, "route_response", &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!bool", Value: "true"})
+		}
+		if route.Throttling.Enabled() {
+			add(rn, "throttling", rateNode(route.Throttling))
 		}
 		add(routes, key, rn)
 	}

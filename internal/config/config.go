@@ -88,6 +88,28 @@ type Config struct {
 	// indexes are kept.
 	Registry Registry `yaml:"registry"`
 
+	// Throttling is the stage's default route throttling (AWS
+	// DefaultRouteSettings ThrottlingRateLimit and ThrottlingBurstLimit):
+	// each route without throttling of its own, $connect included, gets a
+	// token bucket of this rate and burst on each node. A message over it
+	// gets the frame {"message": "Too Many Requests", …}; a handshake over
+	// it is answered 429. Default: no throttling.
+	Throttling RateLimit `yaml:"throttling"`
+
+	// TrustedProxies are the addresses (CIDRs such as "10.0.0.0/8", or
+	// single addresses) of the load balancers in front of the gateway.
+	// Only when the client socket's peer is one of them are its
+	// X-Forwarded-For, Forwarded and X-Forwarded-Proto headers believed.
+	// Default: none, every such header is ignored.
+	TrustedProxies []string `yaml:"trusted_proxies"`
+
+	// ProxyProtocol makes the client listener expect a PROXY protocol
+	// header (v1 or v2) at the start of every connection, from a peer in
+	// TrustedProxies; a connection from any other peer, or with a missing
+	// or malformed header, is closed. Requires TrustedProxies. Default
+	// false.
+	ProxyProtocol bool `yaml:"proxy_protocol"`
+
 	// Log configures the server's log output.
 	Log Log `yaml:"log"`
 
@@ -228,6 +250,13 @@ type Route struct {
 	// never reaches the integration. Not allowed on $connect and
 	// $disconnect. Default: no rule.
 	Require map[string]OneOrMore `yaml:"require"`
+
+	// Throttling is the route's own throttling (AWS RouteSettings
+	// ThrottlingRateLimit and ThrottlingBurstLimit), replacing the stage's
+	// default: a token bucket per node. On $connect it throttles
+	// handshakes (429). Not allowed on $disconnect. Default: the
+	// top-level throttling.
+	Throttling RateLimit `yaml:"throttling"`
 }
 
 // IntegrationType names an integration kind.

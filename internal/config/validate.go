@@ -79,6 +79,7 @@ func (c *Config) problems() []*Error {
 	k.authorizer(e.Authorizer, e.Origins, e.Subprotocols)
 	k.routes(e.Routes)
 	k.push(e)
+	k.throttling(e)
 	k.management(e.Management, e.Listen)
 
 	k.registry(e.Registry)

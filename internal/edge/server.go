@@ -10,6 +10,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"net/netip"
 	"runtime"
 	"strings"
 	"sync"
@@ -19,6 +20,7 @@ import (
 	"github.com/lesismal/nbio"
 
 	"github.com/wsgate/wsgate/internal/awsevent"
+	"github.com/wsgate/wsgate/internal/forwarded"
 	"github.com/wsgate/wsgate/internal/hub"
 	"github.com/wsgate/wsgate/internal/wsproto"
 )
@@ -63,6 +65,9 @@ type Config struct {
 	// Handshakes, when set, is told of every upgrade request with its
 	// connection and status once it is answered, for access logs.
 	Handshakes HandshakeObserver
+	// Proxies are the trusted proxies whose forwarding headers give a
+	// connection's SourceIP (see package forwarded); nil trusts nobody.
+	Proxies *forwarded.Proxies
 }
 
 // Observer counts what the server does. Its methods are called on the
@@ -439,10 +444,7 @@ func (s *Server) reserve() bool {
 
 func (s *Server) newConn(r *http.Request) *Conn {
 	now := time.Now()
-	ip := r.RemoteAddr
-	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
-		ip = host
-	}
+	ip := clientIP(s.cfg.Proxies, r)
 	c := &Conn{
 		id:          awsevent.NewID(),
 		srv:         s,
@@ -454,6 +456,26 @@ func (s *Server) newConn(r *http.Request) *Conn {
 	c.lastRead.Store(now.UnixNano())
 	c.lastPing.Store(now.UnixNano())
 	return c
+}
+
+// clientIP is the address of r's client: the socket's peer, or what a
+// trusted proxy's headers say.
+func clientIP(p *forwarded.Proxies, r *http.Request) string {
+	peer, ok := PeerAddr(r)
+	if !ok {
+		return r.RemoteAddr
+	}
+	return p.Resolve(peer, r.Header).Addr.String()
+}
+
+// PeerAddr is the address of r's socket peer (after a PROXY protocol
+// header, the address the header gave).
+func PeerAddr(r *http.Request) (netip.Addr, bool) {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return netip.Addr{}, false
+	}
+	return ap.Addr().Unmap(), true
 }
 
 // upgrade moves the socket to the event loop and answers 101. It reports
@@ -473,6 +495,11 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, c *Conn, sub st
 		return false, fmt.Errorf("hijack: %w", err)
 	}
 	buffered := pending(brw.Reader)
+	if d, ok := netConn.(detacher); ok {
+		var rest []byte
+		netConn, rest = d.Detach()
+		buffered = append(buffered, rest...)
+	}
 	nc, err := nbio.NBConn(netConn)
 	if err != nil {
 		_ = netConn.Close()
@@ -515,6 +542,13 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, c *Conn, sub st
 	}
 	s.log.Info("connection opened", "connectionId", c.id, "sourceIp", c.sourceIP)
 	return true, nil
+}
+
+// detacher is a connection that a listener wrapped, such as one that read a
+// PROXY protocol header (forwarded.ProxyConn): it gives up the socket
+// beneath for the event loop, with the bytes it read and did not return.
+type detacher interface {
+	Detach() (net.Conn, []byte)
 }
 
 // pending returns the bytes the HTTP server had read past the handshake.

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"time"
@@ -283,8 +282,9 @@ func (h *handler) HandshakeDone(r *http.Request, c *edge.Conn, status int, start
 		Path:             r.URL.EscapedPath(),
 		Protocol:         r.Proto,
 	}
-	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
-		e.SourceIP = host
+	if addr, ok := edge.PeerAddr(r); ok {
+		// Behind a trusted proxy, the client it forwarded for.
+		e.SourceIP = g.proxies.Resolve(addr, r.Header).Addr.String()
 	}
 	if c != nil {
 		e.ConnectionID, e.ConnectedAt, e.SourceIP = c.ID(), c.ConnectedAt(), c.SourceIP()

@@ -35,11 +35,13 @@ import (
 	"github.com/wsgate/wsgate/internal/config"
 	"github.com/wsgate/wsgate/internal/edge"
 	"github.com/wsgate/wsgate/internal/execproxy"
+	"github.com/wsgate/wsgate/internal/forwarded"
 	"github.com/wsgate/wsgate/internal/hub"
 	"github.com/wsgate/wsgate/internal/integration"
 	"github.com/wsgate/wsgate/internal/metrics"
 	"github.com/wsgate/wsgate/internal/mgmt"
 	"github.com/wsgate/wsgate/internal/route"
+	"github.com/wsgate/wsgate/internal/throttle"
 )
 
 // Options are the process-level inputs of a Gateway besides its
@@ -108,6 +110,12 @@ type Gateway struct {
 	mgmtHTTP *http.Server
 	clientLn net.Listener
 	mgmtLn   net.Listener
+
+	// proxies are the trusted proxies (trusted_proxies).
+	proxies *forwarded.Proxies
+	// throttle is the route throttling in force (nil: none), built by
+	// newThrottle.
+	throttle atomic.Pointer[throttle.Throttle]
 
 	// slotTTL is the lifetime of a handshake's reservation of a user slot,
 	// in nanoseconds; see userSlotTTL.
@@ -252,6 +260,8 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	}
 	g.slotTTL.Store(int64(slotTTL(cfg)))
 	g.accessOpts = opts
+	g.throttle.Store(newThrottle(cfg))
+	g.proxies = newProxies(cfg)
 	nodeEng := eng
 	if cfg.Management.MetricsEnabled() {
 		g.metrics = m
@@ -280,6 +290,7 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		BinaryBase64: cfg.BinaryFrames == config.BinaryBase64,
 		Observer:     observer,
 		Handshakes:   &handler{g: g},
+		Proxies:      g.proxies,
 		Limits: edge.Limits{
 			MaxFrameBytes:         l.MaxFrameBytes,
 			MaxMessageBytes:       l.MaxMessageBytes,
@@ -544,7 +555,7 @@ func (g *Gateway) Start() error {
 	g.wg.Add(1)
 	go func() {
 		defer g.wg.Done()
-		if err := g.edge.Serve(ln); err != nil {
+		if err := g.edge.Serve(g.clientListener(ln)); err != nil {
 			g.serveErr <- fmt.Errorf("client listener: %w", err)
 		}
 	}()

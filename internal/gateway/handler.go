@@ -59,6 +59,9 @@ func (h *handler) Connect(ctx context.Context, c *edge.Conn, r *http.Request) (s
 	}}
 	c.Session = sess
 	g.beginConnectLog(sess)
+	if err := g.throttleHandshake(c); err != nil {
+		return "", err
+	}
 	offered := wsproto.ParseSubprotocols(r.Header)
 	sub, rej := g.auth.negotiate(offered)
 	if rej != nil {
@@ -66,6 +69,7 @@ func (h *handler) Connect(ctx context.Context, c *edge.Conn, r *http.Request) (s
 		g.log.Info("connection refused", "connectionId", c.ID(), "status", rej.Status, "reason", "no acceptable subprotocol")
 		return "", rej
 	}
+	peer, scheme := g.clientOf(r)
 	areq := &auth.Request{
 		ConnectionID:   c.ID(),
 		Header:         r.Header,
@@ -73,6 +77,7 @@ func (h *handler) Connect(ctx context.Context, c *edge.Conn, r *http.Request) (s
 		Host:           r.Host,
 		Subprotocols:   offered,
 		SourceIP:       c.SourceIP(),
+		Peer:           peer,
 		UserAgent:      c.UserAgent(),
 		StageVariables: g.cfg.StageVariables,
 		Time:           now,
@@ -115,7 +120,7 @@ func (h *handler) Connect(ctx context.Context, c *edge.Conn, r *http.Request) (s
 	if rt, ok := g.routes.Get(route.Connect); ok {
 		_, port, _ := net.SplitHostPort(g.Addr())
 		ev := awsevent.Connect(g.api, &sess.ev, &awsevent.ConnectRequest{
-			Header: r.Header, Query: r.URL.Query(), Host: r.Host, Proto: "http", Port: port,
+			Header: r.Header, Query: r.URL.Query(), Host: r.Host, Proto: scheme, Port: port, Peer: peer,
 		}, now)
 		start := time.Now()
 		resp, err := rt.Integration.Invoke(ctx, ev)
@@ -227,6 +232,9 @@ func (h *handler) Message(ctx context.Context, c *edge.Conn, data []byte, binary
 	g.metrics.Message(name)
 	if ok {
 		el.route(name)
+	}
+	if ok && g.throttleMessage(c, name, el) {
+		return
 	}
 	if !ok || (len(rt.Require) > 0 && !allowed(rt.Require, sess.ev.Authorizer)) {
 		g.metrics.ClientError(name)

@@ -52,6 +52,9 @@ type Metrics struct {
 	engine       *prometheus.HistogramVec
 	nodes        prometheus.Gauge
 	accessDrops  prometheus.Counter
+	// throttled holds, per route key ($connect always among them), the
+	// requests refused by route throttling.
+	throttled map[string]prometheus.Counter
 }
 
 // New returns the metrics of a gateway whose configured route keys are
@@ -117,6 +120,13 @@ func New(routeKeys []string, open func() float64) *Metrics {
 		Help: "Access log lines dropped because the access log's buffer was full or writing them failed."})
 	open1 := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "wsgate_open_connections",
 		Help: "WebSocket connections this node holds open."}, open)
+	throttled := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wsgate_throttled_total",
+		Help: "Requests refused by route throttling on this node, by route: handshakes answered 429 (route=\"$connect\") and messages answered Too Many Requests."}, route)
+	m.throttled = make(map[string]prometheus.Counter, len(keys)+1)
+	for _, k := range append(keys, "$connect") {
+		m.throttled[k] = throttled.WithLabelValues(k)
+	}
+	f(throttled)
 	for _, c := range []prometheus.Collector{m.connects, m.sent, m.handshakes, m.disconnects, m.slowConsumer,
 		m.authz, m.authzLatency, m.authzCache, m.mgmtCalls, m.pushes, m.deliveries, m.engine, m.nodes, m.accessDrops, open1,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
@@ -186,6 +196,19 @@ func (m *Metrics) ClientError(route string) {
 	if m != nil {
 		m.route(route).clientErrors.Inc()
 	}
+}
+
+// Throttled counts a request refused by route throttling on route: a
+// handshake when route is $connect, a message otherwise.
+func (m *Metrics) Throttled(route string) {
+	if m == nil {
+		return
+	}
+	c, ok := m.throttled[route]
+	if !ok {
+		c = m.throttled[DefaultRoute]
+	}
+	c.Inc()
 }
 
 // Integration records an integration call on route that took d: a nil err
