@@ -442,3 +442,48 @@ access_log:
 		t.Errorf("the frame %s does not carry the line's request id %s", frame, l["requestId"])
 	}
 }
+
+// TestAccessLogRouteThrottling: a handshake and a message over their
+// routes' buckets are logged 429 THROTTLED, the message with its route and
+// the request id of its frame; behind a trusted proxy, a handshake refused
+// before a connection was made shows the client the proxy forwarded for.
+func TestAccessLogRouteThrottling(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "access.log")
+	g := gt.Start(t, fmt.Sprintf(`
+trusted_proxies: ["127.0.0.1"]
+routes:
+  $connect: {integration: {type: mock}, throttling: {rate: 0.001, burst: 1}}
+  $default: {integration: {type: mock}, route_response: true, throttling: {rate: 0.001, burst: 1}}
+access_log:
+  format: '%s'
+  output: %s
+`, accessFormat, path))
+	c := gt.Dial(t, g.URL, &websocket.DialOptions{HTTPHeader: http.Header{"X-Forwarded-For": {"198.51.100.7"}}})
+	c.Send("one")
+	c.NextText()
+	c.Send("two")
+	frame := c.NextText()
+	msg := waitLine(t, path, "the throttled message", func(l map[string]string) bool {
+		return l["eventType"] == "MESSAGE" && l["status"] == "429"
+	})
+	checkFields(t, "throttled message", msg, map[string]string{
+		"routeKey": "$default", "error": "Too Many Requests", "responseType": "THROTTLED", "ip": "198.51.100.7",
+		"integrationStatus": "-",
+	})
+	if !strings.Contains(frame, `"requestId":"`+msg["requestId"]+`"`) {
+		t.Errorf("the frame %s does not carry the line's request id %s", frame, msg["requestId"])
+	}
+	if st := dialStatus(g.URL, &websocket.DialOptions{HTTPHeader: http.Header{"User-Agent": {"second"}}}); st != 429 {
+		t.Fatalf("second handshake: %d, want 429", st)
+	}
+	hs := waitLine(t, path, "the throttled handshake", func(l map[string]string) bool { return l["ua"] == "second" })
+	checkFields(t, "throttled handshake", hs, map[string]string{
+		"eventType": "CONNECT", "status": "429", "error": "Too Many Requests", "responseType": "THROTTLED",
+	})
+	hdr := http.Header{"User-Agent": {"lost"}, "X-Forwarded-For": {"203.0.113.9"}}
+	if st := dialStatus("ws://"+g.Addr()+"/nowhere", &websocket.DialOptions{HTTPHeader: hdr}); st != 404 {
+		t.Fatalf("wrong path: %d", st)
+	}
+	lost := waitLine(t, path, "the wrong path", func(l map[string]string) bool { return l["ua"] == "lost" })
+	checkFields(t, "wrong path", lost, map[string]string{"status": "404", "connectionId": "-", "ip": "203.0.113.9"})
+}
