@@ -27,9 +27,13 @@ type target struct {
 	Host string // Host header
 	Path string // request target: path and query
 	IP   net.IP
+	TLS  bool // wss://
+	// TLSVersion limits a wss:// connection to one TLS version; 0: the
+	// highest both sides speak.
+	TLSVersion uint16
 }
 
-// parseTarget parses a ws:// URL and refuses any host that is not a
+// parseTarget parses a ws:// or wss:// URL and refuses any host that is not a
 // loopback address (127.0.0.0/8 or ::1): wsbench is a load generator and
 // must not be pointed at another machine by mistake. "localhost" stands for
 // 127.0.0.1; other names are refused rather than resolved.
@@ -39,11 +43,9 @@ func parseTarget(raw string) (target, error) {
 		return target{}, fmt.Errorf("target %q: %w", raw, err)
 	}
 	switch u.Scheme {
-	case "ws":
-	case "wss":
-		return target{}, fmt.Errorf("target %q: wss is not supported; the gateway's benchmark listener is plain ws", raw)
+	case "ws", "wss":
 	default:
-		return target{}, fmt.Errorf("target %q: scheme must be ws://", raw)
+		return target{}, fmt.Errorf("target %q: scheme must be ws:// or wss://", raw)
 	}
 	if u.User != nil {
 		return target{}, fmt.Errorf("target %q: user info is not supported", raw)
@@ -62,6 +64,9 @@ func parseTarget(raw string) (target, error) {
 	port := u.Port()
 	if port == "" {
 		port = "80"
+		if u.Scheme == "wss" {
+			port = "443"
+		}
 	}
 	if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
 		return target{}, fmt.Errorf("target %q: invalid port %q", raw, port)
@@ -72,6 +77,7 @@ func parseTarget(raw string) (target, error) {
 		Host: u.Host,
 		Path: u.RequestURI(),
 		IP:   ip,
+		TLS:  u.Scheme == "wss",
 	}, nil
 }
 
@@ -214,9 +220,13 @@ func checkResponse(head []byte, key string) error {
 	return fmt.Errorf("%w: no Sec-WebSocket-Accept header", errBadHandshake)
 }
 
-// dialWS opens one WebSocket connection to t with d. The deadline of the
-// whole attempt (connect, request, response) is d.Timeout.
+// dialWS opens one plain WebSocket connection to t with d. The deadline of
+// the whole attempt (connect, request, response) is d.Timeout. Modes that
+// work on the raw socket call it; a wss:// target is an error there.
 func dialWS(ctx context.Context, d *net.Dialer, t target) (*net.TCPConn, []byte, error) {
+	if t.TLS {
+		return nil, nil, fmt.Errorf("target %s: this mode dials ws:// only", t.URL)
+	}
 	deadline := time.Now().Add(d.Timeout)
 	c, err := d.DialContext(ctx, "tcp", t.Addr)
 	if err != nil {

@@ -57,7 +57,7 @@ func parseSeq(msg []byte) (int, bool) {
 
 // echoConn is one connection of an echo run.
 type echoConn struct {
-	c  *net.TCPConn
+	c  net.Conn // *net.TCPConn, or *tls.Conn for wss://
 	br *bufio.Reader
 
 	// writeMu orders the frames written to c: messages and pongs.
@@ -342,7 +342,7 @@ func dialConns(ctx context.Context, o *commonOptions, n int) ([]*echoConn, failu
 					return
 				}
 				t := o.targets[i%len(o.targets)]
-				c, rest, err := dialWS(ctx, d.pick(i/len(o.targets), t), t)
+				c, rest, err := dialConn(ctx, d.pick(i/len(o.targets), t), t)
 				if err != nil {
 					mu.Lock()
 					fails.add(err)

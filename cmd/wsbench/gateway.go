@@ -133,6 +133,14 @@ func startGateways(ctx context.Context, o *commonOptions, workdir string) ([]*ga
 	if err != nil {
 		return nil, err
 	}
+	var tlsText string
+	if o.tls && o.config == "" {
+		cert, key, err := writeCertificate(workdir)
+		if err != nil {
+			return nil, fmt.Errorf("-tls: %w", err)
+		}
+		tlsText = tlsSection(cert, key)
+	}
 	for i, t := range o.targets {
 		g := &gatewayProc{index: i, addr: t.Addr, done: make(chan struct{})}
 		if err := checkPortFree(t.Addr); err != nil {
@@ -153,6 +161,7 @@ func startGateways(ctx context.Context, o *commonOptions, workdir string) ([]*ga
 			if o.configFor != nil {
 				text = o.configFor(i, t.Addr, mgmt)
 			}
+			text += tlsText
 			if err := os.WriteFile(g.config, []byte(text), 0o644); err != nil {
 				return fail(err)
 			}

@@ -3,6 +3,7 @@
 package main
 
 import (
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -52,6 +53,8 @@ type commonOptions struct {
 	logLevel    string
 	jwtEnv      string
 	registry    string
+	tls         bool
+	tlsVersion  string
 
 	set map[string]bool // flags given on the command line
 
@@ -89,6 +92,8 @@ func (o *commonOptions) register(fs *flag.FlagSet) {
 	fs.BoolVar(&o.gctrace, "gctrace", false, "start the gateways with GODEBUG=gctrace=1 and report their last GC line (heap after marking)")
 	fs.StringVar(&o.logLevel, "log-level", "warn", "log.level in the configs wsbench writes: debug, info (one line per connection opened and closed), warn or error")
 	fs.StringVar(&o.registry, "registry", "", "shared registry of the gateways wsbench starts: a redis:// or nats:// `URL` (loopback); the configs wsbench writes get registry.type redis or nats with it, so the processes form one cluster")
+	fs.BoolVar(&o.tls, "tls", false, "measure wss://: the gateways wsbench starts serve TLS with a self-signed ECDSA P-256 certificate it writes to the work directory (with -config, the config must set tls); with -url, give wss:// URLs instead")
+	fs.StringVar(&o.tlsVersion, "tls-version", "", "with wss://, the one TLS `version` to speak: 1.2 or 1.3 (default: the highest, 1.3)")
 	fs.StringVar(&o.jwtEnv, "jwt-secret-env", "", "authenticate every connection with an HS256 JWT signed with the secret in environment variable `NAME`, sent as ?access_token=; the configs wsbench writes get a jwt authorizer reading the same variable")
 }
 
@@ -135,6 +140,19 @@ func (o *commonOptions) validate(n, processes int) []error {
 		}
 		token = t
 	}
+	var version uint16
+	switch o.tlsVersion {
+	case "":
+	case "1.2":
+		version = tls.VersionTLS12
+	case "1.3":
+		version = tls.VersionTLS13
+	default:
+		errs = append(errs, fmt.Errorf("-tls-version %q: 1.2 or 1.3", o.tlsVersion))
+	}
+	if o.gateway == "" && o.tls {
+		errs = append(errs, errors.New("-tls applies to the gateways wsbench starts; with -url, give wss:// URLs"))
+	}
 	if o.gateway != "" {
 		errs = append(errs, o.validateStarted(n)...)
 	} else {
@@ -160,6 +178,14 @@ func (o *commonOptions) validate(n, processes int) []error {
 				}
 				o.pidList = append(o.pidList, pid)
 			}
+		}
+	}
+	for i := range o.targets {
+		if o.targets[i].TLS {
+			o.targets[i].TLSVersion = version
+		} else if version != 0 {
+			errs = append(errs, errors.New("-tls-version applies to wss:// targets (-tls)"))
+			break
 		}
 	}
 	if token != "" {
@@ -213,7 +239,7 @@ func (o *commonOptions) validateStarted(n int) []error {
 	if o.config != "" {
 		// The target comes from -url's default; a config listening
 		// elsewhere is named with -port.
-		t, err := parseTarget(fmt.Sprintf("ws://127.0.0.1:%d/", o.port))
+		t, err := parseTarget(fmt.Sprintf("%s://127.0.0.1:%d/", o.scheme(), o.port))
 		if err != nil {
 			errs = append(errs, err)
 		}
@@ -221,7 +247,7 @@ func (o *commonOptions) validateStarted(n int) []error {
 		return errs
 	}
 	for i := range o.gateways {
-		t, err := parseTarget(fmt.Sprintf("ws://127.0.0.1:%d/", o.port+i))
+		t, err := parseTarget(fmt.Sprintf("%s://127.0.0.1:%d/", o.scheme(), o.port+i))
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -229,6 +255,14 @@ func (o *commonOptions) validateStarted(n int) []error {
 		o.targets = append(o.targets, t)
 	}
 	return errs
+}
+
+// scheme is the URL scheme of the gateways wsbench starts.
+func (o *commonOptions) scheme() string {
+	if o.tls {
+		return "wss"
+	}
+	return "ws"
 }
 
 // sourceRange checks that count consecutive source addresses starting at

@@ -5,6 +5,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -139,9 +140,10 @@ type workerMsg struct {
 
 // heldConn is one established connection of a worker.
 type heldConn struct {
-	c       *net.TCPConn
-	rc      syscall.RawConn
-	pending []byte // start of a server frame not yet complete
+	c       net.Conn
+	rc      syscall.RawConn // plain connections: the socket
+	tc      *tls.Conn       // wss:// connections; its transport reads without blocking
+	pending []byte          // start of a server frame not yet complete
 	state   uint8
 	gotEcho bool // the gateway answered our close frame
 }
@@ -207,7 +209,7 @@ func (p *idlePool) dialAll(ctx context.Context) {
 				if first == 0 {
 					first = start.UnixNano()
 				}
-				c, rest, err := dialWS(ctx, d.pick(g/len(p.spec.Targets), t), t)
+				c, rest, err := dialConn(ctx, d.pick(g/len(p.spec.Targets), t), t)
 				if err != nil {
 					fails.add(err)
 					p.failed.Add(1)
@@ -216,14 +218,14 @@ func (p *idlePool) dialAll(ctx context.Context) {
 				end := time.Now()
 				lat = append(lat, int64(end.Sub(start)))
 				last = end.UnixNano()
-				rc, err := c.SyscallConn()
+				h, err := holdConn(c, rest)
 				if err != nil {
 					_ = c.Close()
 					fails.add(err)
 					p.failed.Add(1)
 					continue
 				}
-				p.conns[i] = heldConn{c: c, rc: rc, pending: rest}
+				p.conns[i] = h
 				p.ok.Add(1)
 			}
 			p.resultsMu.Lock()
@@ -239,19 +241,49 @@ func (p *idlePool) dialAll(ctx context.Context) {
 	wg.Wait()
 }
 
+// holdConn returns the heldConn of an established connection, whose reads
+// from now on do not block.
+func holdConn(c net.Conn, rest []byte) (heldConn, error) {
+	if tc, ok := c.(*tls.Conn); ok {
+		if err := tc.NetConn().(*nbTransport).nonBlocking(); err != nil {
+			return heldConn{}, err
+		}
+		return heldConn{c: c, tc: tc, pending: rest}, nil
+	}
+	rc, err := c.(*net.TCPConn).SyscallConn()
+	if err != nil {
+		return heldConn{}, err
+	}
+	return heldConn{c: c, rc: rc, pending: rest}, nil
+}
+
+// read reads what h received without blocking: syscall.EAGAIN when there
+// is nothing, n == 0 at the end of the stream.
+func (h *heldConn) read(buf []byte) (int, error) {
+	if h.tc != nil {
+		n, err := h.tc.Read(buf)
+		if err == io.EOF {
+			err = nil
+		}
+		return n, err
+	}
+	var n int
+	var rerr error
+	err := h.rc.Read(func(fd uintptr) bool {
+		n, rerr = syscall.Read(int(fd), buf)
+		return true
+	})
+	if err == nil {
+		err = rerr
+	}
+	return n, err
+}
+
 // service reads what the gateway sent on h without blocking, answers pings
 // and notes close frames and the end of the socket.
 func (p *idlePool) service(h *heldConn) {
 	for h.state != heldDone {
-		var n int
-		var rerr error
-		err := h.rc.Read(func(fd uintptr) bool {
-			n, rerr = syscall.Read(int(fd), p.readBuf)
-			return true
-		})
-		if err == nil {
-			err = rerr
-		}
+		n, err := h.read(p.readBuf)
 		switch {
 		case errors.Is(err, syscall.EAGAIN):
 			return
@@ -282,7 +314,8 @@ func (p *idlePool) service(h *heldConn) {
 			data = data[size:]
 			p.frame(h, f)
 		}
-		if n < len(p.readBuf) {
+		// A TLS connection may hold decrypted records beyond this one.
+		if h.tc == nil && n < len(p.readBuf) {
 			return
 		}
 	}

@@ -95,8 +95,10 @@ func TestParseTargetLoopbackOnly(t *testing.T) {
 		{"ws://0.0.0.0:8080/", "", "", "not a loopback address"},
 		{"ws://example.com:8080/", "", "", "not an IP address"},
 		{"ws://128.0.0.1:8080/", "", "", "not a loopback address"},
-		{"wss://127.0.0.1:8443/", "", "", "wss is not supported"},
-		{"http://127.0.0.1:8080/", "", "", "scheme must be ws://"},
+		{"wss://127.0.0.1:8443/", "127.0.0.1:8443", "/", ""},
+		{"wss://127.0.0.1/", "127.0.0.1:443", "/", ""},
+		{"wss://10.0.0.1:8443/", "", "", "not a loopback address"},
+		{"http://127.0.0.1:8080/", "", "", "scheme must be ws:// or wss://"},
 		{"ws://127.0.0.1:99999/", "", "", "invalid port"},
 		{"ws://u:p@127.0.0.1:8080/", "", "", "user info"},
 	}
@@ -111,6 +113,9 @@ func TestParseTargetLoopbackOnly(t *testing.T) {
 			}
 			if err != nil {
 				t.Fatalf("parseTarget(%q): %v", tt.raw, err)
+			}
+			if got.TLS != strings.HasPrefix(tt.raw, "wss:") {
+				t.Errorf("parseTarget(%q).TLS = %v", tt.raw, got.TLS)
 			}
 			if got.Addr != tt.wantAddr || got.Path != tt.wantPath {
 				t.Errorf("parseTarget(%q) = addr %q path %q, want %q %q", tt.raw, got.Addr, got.Path, tt.wantAddr, tt.wantPath)

@@ -16,6 +16,8 @@ import (
 	"net/http"
 	"net/url"
 	"time"
+
+	"github.com/wsgate/wsgate/internal/awsevent"
 )
 
 // Request is what authorizers see of an upgrade request.
@@ -43,6 +45,10 @@ type Request struct {
 	UserAgent      string
 	StageVariables map[string]string
 	Time           time.Time
+	// ClientCert is the certificate the client presented with mutual TLS;
+	// nil without one. The request authorizer's event carries it in
+	// requestContext.identity.clientCert, as AWS's does.
+	ClientCert *awsevent.ClientCert
 }
 
 // Identity is who a connection is, as established at $connect. It is fixed

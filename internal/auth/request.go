@@ -597,7 +597,8 @@ type requestEventContext struct {
 }
 
 type requestEventIdentity struct {
-	SourceIP string `json:"sourceIp"`
+	SourceIP   string               `json:"sourceIp"`
+	ClientCert *awsevent.ClientCert `json:"clientCert,omitempty"`
 }
 
 // event builds the authorizer input for req at time now.
@@ -639,7 +640,7 @@ func (a *RequestAuthorizer) event(req *Request, now time.Time) *requestEvent {
 			Stage:             a.api.stage(),
 			ConnectedAt:       connectedAt.UnixMilli(),
 			RequestTimeEpoch:  now.UnixMilli(),
-			Identity:          requestEventIdentity{SourceIP: req.SourceIP},
+			Identity:          requestEventIdentity{SourceIP: req.SourceIP, ClientCert: req.ClientCert},
 			RequestID:         id,
 			DomainName:        req.Host,
 			ConnectionID:      req.ConnectionID,

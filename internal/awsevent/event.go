@@ -84,6 +84,10 @@ type Conn struct {
 	// stringified as AWS does. It is nil when no authorizer ran, and the key
 	// is then absent from events.
 	Authorizer map[string]any
+	// ClientCert is requestContext.identity.clientCert, the certificate
+	// the client presented with mutual TLS; nil without one, and the key
+	// is then absent.
+	ClientCert *ClientCert
 }
 
 // ConnectRequest is the upgrade request seen at $connect.
@@ -245,8 +249,9 @@ func newEvent(api API, c *Conn, routeKey, eventType string, now time.Time) *even
 			ConnectionID:      c.ID,
 			APIID:             api.APIID,
 			Identity: events.APIGatewayRequestIdentity{
-				SourceIP:  c.SourceIP,
-				UserAgent: c.UserAgent,
+				SourceIP:   c.SourceIP,
+				UserAgent:  c.UserAgent,
+				ClientCert: c.ClientCert,
 			},
 		},
 	}

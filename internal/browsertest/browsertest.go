@@ -77,6 +77,13 @@ type Browser struct {
 // WSGATE_REQUIRE_SERVICES=1.
 func Start(t testing.TB) *Browser {
 	t.Helper()
+	return StartWith(t)
+}
+
+// StartWith is Start with extra command-line switches, such as
+// --ignore-certificate-errors-spki-list=HASH to trust a test certificate.
+func StartWith(t testing.TB, extra ...string) *Browser {
+	t.Helper()
 	path, err := Executable()
 	if err != nil {
 		if os.Getenv(RequireEnv) == "1" {
@@ -84,7 +91,7 @@ func Start(t testing.TB) *Browser {
 		}
 		t.Skipf("browser test skipped: %v; install Debian's chromium package (apt-get install chromium); with %s=1 this is a failure", err, RequireEnv)
 	}
-	b, err := launch(path)
+	b, err := launch(path, extra)
 	if b != nil {
 		t.Cleanup(func() {
 			if err := b.close(); err != nil {
@@ -122,7 +129,7 @@ func Executable() (string, error) {
 
 // launch starts Chromium and connects to its browser endpoint. On error
 // the returned Browser, when not nil, must still be closed.
-func launch(path string) (*Browser, error) {
+func launch(path string, extra []string) (*Browser, error) {
 	dir, err := os.MkdirTemp("", "wsgate-chromium-")
 	if err != nil {
 		return nil, err
@@ -135,7 +142,7 @@ func launch(path string) (*Browser, error) {
 		calls:    map[int64]chan message{},
 		sessions: map[string]chan message{},
 	}
-	args := append(append([]string(nil), flags...), "--user-data-dir="+dir, "about:blank")
+	args := append(append(append([]string(nil), flags...), extra...), "--user-data-dir="+dir, "about:blank")
 	b.cmd = exec.Command(path, args...)
 	// Whatever Chromium keeps outside the profile stays in dir as well.
 	b.cmd.Env = append(os.Environ(),

@@ -2,8 +2,10 @@ package cli_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
@@ -19,6 +21,7 @@ import (
 	"github.com/wsgate/wsgate/internal/cli"
 	"github.com/wsgate/wsgate/internal/config"
 	gt "github.com/wsgate/wsgate/internal/gatewaytest"
+	"github.com/wsgate/wsgate/internal/tlsconfig/tlstest"
 )
 
 func TestMain(m *testing.M) {
@@ -299,6 +302,12 @@ func TestValidateExample(t *testing.T) {
 	}
 	text = strings.ReplaceAll(strings.ReplaceAll(strings.ReplaceAll(text, name, tokens), program, exe), credsName, creds)
 	text = strings.ReplaceAll(text, functionDir, t.TempDir())
+	// And its TLS certificates, keys and client CAs.
+	const tlsDir = "/etc/wsgate/tls"
+	if !strings.Contains(text, tlsDir) {
+		t.Fatalf("example.yaml no longer names %s; update this test", tlsDir)
+	}
+	text = strings.ReplaceAll(text, tlsDir, exampleTLSFiles(t))
 	path := writeFile(t, "example.yaml", text)
 	t.Setenv("WSGATE_MGMT_TOKEN", "change-me")
 	t.Setenv("AWS_ACCESS_KEY_ID", "AKIAEXAMPLEKEYID0001")
@@ -336,8 +345,9 @@ func TestValidateExampleWithoutSecrets(t *testing.T) {
 	lacking := []string{"WSGATE_MGMT_TOKEN", "/etc/wsgate/management-tokens", "AWS_SECRET_ACCESS_KEY", "WSGATE_SIGV4_SECRET", "./bin/moderate", "WSGATE_REDIS_PASSWORD",
 		"NATS_URL", "NATS_TOKEN", "/etc/wsgate/nats.creds", "REDIS_PASSWORD", "WSGATE_POSTGRES_DSN",
 		"routes.checkout.integration.secret_access_key_env", "AMQP_URL", "routes.translate-local.integration.lambda.build",
-		"routes.signal.integration.credentials: environment variable AWS_ACCESS_KEY_ID", "routes.signal.integration.credentials: environment variable AWS_SECRET_ACCESS_KEY"}
-	line := regexp.MustCompile(`^` + regexp.QuoteMeta(path) + `:\d+: (management\.auth|routes\.[a-z-]+\.integration|registry\.redis)`)
+		"routes.signal.integration.credentials: environment variable AWS_ACCESS_KEY_ID", "routes.signal.integration.credentials: environment variable AWS_SECRET_ACCESS_KEY",
+		"tls.cert_file", "tls.client_ca_file", "management.tls.cert_file", "management.tls.client_ca_file"}
+	line := regexp.MustCompile(`^` + regexp.QuoteMeta(path) + `:\d+: (tls\.|management\.tls\.|management\.auth|routes\.[a-z-]+\.integration|registry\.redis)`)
 	checkLines := func(t *testing.T, lines []string, r result) {
 		t.Helper()
 		for _, s := range lacking {
@@ -437,6 +447,10 @@ func TestValidateMissingOnThisMachine(t *testing.T) {
 			"registry.nats.token_env", env},
 		{"nats credentials_file", "registry: {type: nats, nats: {url: \"nats://127.0.0.1:1\", credentials_file: " + gone("nats.creds") + "}}",
 			"registry.nats", gone("nats.creds")},
+		{"acme ca_file", "tls: {acme: {domains: [ws.example.com], cache_dir: " + dir + ", ca_file: " + gone("acme-ca.pem") + "}}",
+			"tls.acme.ca_file", gone("acme-ca.pem")},
+		{"acme eab_hmac_key_env", "tls: {acme: {domains: [ws.example.com], cache_dir: " + dir + ", eab_key_id: kid, eab_hmac_key_env: " + env + "}}",
+			"tls.acme.eab_hmac_key_env", env},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -457,6 +471,44 @@ func TestValidateMissingOnThisMachine(t *testing.T) {
 				t.Errorf("serve: want exit 1 and %s…%s, got %v", want, tt.missing, r)
 			}
 		})
+	}
+}
+
+// TestValidateACME checks that validate reports bad tls.acme settings at
+// their lines, all at once, and writes nothing to the cache directory.
+func TestValidateACME(t *testing.T) {
+	cache := filepath.Join(t.TempDir(), "acme")
+	path := writeFile(t, "wsgate.yaml", `tls:
+  cert_file: c.pem
+  key_file: k.pem
+  acme:
+    domains: [ws.example.com]
+management:
+  tls:
+    acme:
+      domains: ['*.example.com']
+`)
+	r := run(t, nil, "validate", "-c", path)
+	want := path + ":4: tls.acme: cannot be set with tls.cert_file and key_file: the certificate comes from the files or from ACME; remove one\n" +
+		path + ":8: management.tls.acme: ACME serves the client listener only: the CA checks the domain on port 443 (or 80), not on the management port; give management.tls.cert_file and management.tls.key_file\n"
+	if r.code != 1 || r.stdout != want {
+		t.Fatalf("validate: want exit 1 and\n%s\ngot %v", want, r)
+	}
+
+	path = writeFile(t, "wsgate.yaml", "tls:\n  acme:\n    domains: [ws.example.com, localhost]\n    directory_url: http://acme.example.net/dir\n    cache_dir: "+cache+"\n")
+	r = run(t, nil, "validate", "-c", path)
+	want = path + ":3: tls.acme.domains[1]: \"localhost\" must have at least two labels (example.com); a CA does not issue for a single label\n" +
+		path + ":4: tls.acme.directory_url: must be an https:// URL without credentials, e.g. https://acme-v02.api.letsencrypt.org/directory\n"
+	if r.code != 1 || r.stdout != want {
+		t.Fatalf("validate: want exit 1 and\n%s\ngot %v", want, r)
+	}
+
+	path = writeFile(t, "wsgate.yaml", "listen: \"127.0.0.1:0\"\ntls:\n  acme:\n    domains: [ws.example.com]\n    cache_dir: "+cache+"\n")
+	if r := run(t, nil, "validate", "-c", path); r.code != 0 || r.stdout != path+": ok\n" {
+		t.Fatalf("validate of a good tls.acme: %v", r)
+	}
+	if _, err := os.Stat(cache); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("validate created the cache directory: %v", err)
 	}
 }
 
@@ -864,4 +916,24 @@ func TestPostToken(t *testing.T) {
 	if got := c.NextText(); got != "marker" {
 		t.Fatalf("after refused posts the client received %q", got)
 	}
+}
+
+// exampleTLSFiles writes the certificates, keys and client CAs example.yaml
+// names under /etc/wsgate/tls into a directory and returns it.
+func exampleTLSFiles(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	ca := tlstest.NewCA(t, "example CA")
+	ca.WriteFile(t, dir, "client-ca.pem")
+	ca.WriteFile(t, dir, "ops-ca.pem")
+	leaf := ca.Server(t, "ws.example.com")
+	for _, pair := range [][2]string{{"fullchain.pem", "privkey.pem"}, {"mgmt.pem", "mgmt-key.pem"}} {
+		if err := os.WriteFile(filepath.Join(dir, pair[0]), leaf.CertPEM, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, pair[1]), leaf.KeyPEM, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
 }

@@ -37,6 +37,8 @@ func connect(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	fs.Var(&headers, "H", "extra request `header` \"Name: value\" (repeatable)")
 	protocols := fs.String("subprotocol", "", "comma-separated `list` to offer in Sec-WebSocket-Protocol")
 	wait := fs.Duration("wait", 2*time.Second, "when stdin ends, wait up to `duration` for as many messages as were sent before closing (0: close at once)")
+	var tf tlsFlags
+	tf.register(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -54,7 +56,11 @@ func connect(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		}
 		h.Add(strings.TrimSpace(k), strings.TrimSpace(v))
 	}
-	opts := &websocket.DialOptions{HTTPHeader: h}
+	client, err := tf.client()
+	if err != nil {
+		return err
+	}
+	opts := &websocket.DialOptions{HTTPHeader: h, HTTPClient: client}
 	if *protocols != "" {
 		for _, p := range strings.Split(*protocols, ",") {
 			opts.Subprotocols = append(opts.Subprotocols, strings.TrimSpace(p))
@@ -210,6 +216,8 @@ func post(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	fs := newFlagSet("post", stderr)
 	endpoint := fs.String("endpoint", "http://127.0.0.1:9090", "management API `URL`, with the stage if you like (http://127.0.0.1:9090/prod)")
 	tokenEnv := fs.String("token-env", "WSGATE_MGMT_TOKEN", "environment `variable` holding the bearer token (unset or empty: no token)")
+	var tf tlsFlags
+	tf.register(fs)
 	fs.Usage = func() {
 		fmt.Fprint(stderr, "Usage: wsgate post [flags] [--] ID MESSAGE\n"+
 			"A connection ID can start with \"-\": put -- before it so it is not read as a flag.\n")
@@ -235,7 +243,11 @@ func post(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	if tok := os.Getenv(*tokenEnv); tok != "" {
 		req.Header.Set("Authorization", "Bearer "+tok)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	client, err := tf.client()
+	if err != nil {
+		return err
+	}
+	resp, err := client.Do(req)
 	if err != nil {
 		return fmt.Errorf("post: %w", err)
 	}

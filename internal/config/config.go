@@ -20,6 +20,10 @@ type Config struct {
 	// Default ":8080".
 	Listen string `yaml:"listen"`
 
+	// TLS serves the client listener over TLS (wss://). Default: none,
+	// plain ws://.
+	TLS TLS `yaml:"tls"`
+
 	// Stage is the API stage. When empty, clients upgrade at "/" and events
 	// carry the stage "$default"; otherwise clients upgrade at "/{stage}".
 	// It must match [A-Za-z0-9_-]{1,128}. Default "".
@@ -436,6 +440,10 @@ type Management struct {
 	// The API is turned off with Enabled, not with an empty or "off"
 	// address. Default "127.0.0.1:9090".
 	Listen string `yaml:"listen"`
+
+	// TLS serves the management API over HTTPS. Default: none, plain
+	// HTTP.
+	TLS TLS `yaml:"tls"`
 
 	// Enabled turns the management API on or off. Nil means the default,
 	// true. Use IsEnabled to read it.

@@ -19,6 +19,7 @@ func (c *Config) FillDefaults() {
 	setDefault(&c.RouteSelectionExpression, "$request.body.action")
 	setDefault(&c.BinaryFrames, BinaryReject)
 	setDefault(&c.ShutdownTimeout, 10*time.Second)
+	c.TLS.fillDefaults()
 
 	l := &c.Limits
 	setDefault(&l.MaxFrameBytes, 32<<10)
@@ -70,6 +71,7 @@ func (c *Config) FillDefaults() {
 	setDefault(&m.ReadTimeout, time.Minute)
 	setDefault(&m.IdleTimeout, 2*time.Minute)
 	setDefault(&m.MaxBodyBytesInFlight, 64<<20)
+	m.TLS.fillDefaults()
 	if m.Auth.SigV4.Configured() {
 		setDefault(&m.Auth.SigV4.Region, "us-east-1")
 	}

@@ -54,6 +54,7 @@ func (c *Config) problems() []*Error {
 	k := &checker{src: c.src}
 
 	k.address("listen", e.Listen)
+	k.tls("tls", e.TLS)
 	if e.Stage != "" && !namePattern.MatchString(e.Stage) {
 		k.add("stage", "%q must be 1 to 128 characters from A-Z, a-z, 0-9, _ and -", e.Stage)
 	}
@@ -354,6 +355,7 @@ func (k *checker) management(m Management, clientListen string) {
 	if m.Metrics != nil && *m.Metrics && !m.IsEnabled() {
 		k.add("management.metrics", "is served on the management listener, which management.enabled: false turns off; set metrics: false or leave it out")
 	}
+	k.tls("management.tls", m.TLS)
 	k.positive("management.read_timeout", m.ReadTimeout)
 	k.positive("management.idle_timeout", m.IdleTimeout)
 	if m.MaxBodyBytesInFlight < minBodyBytesInFlight {

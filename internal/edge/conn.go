@@ -47,6 +47,8 @@ type Conn struct {
 	Session any
 
 	nc *nbio.Conn
+	// tls is the TLS transport of a wss:// connection; nil for ws://.
+	tls *tlsSocket
 
 	queued       atomic.Int64 // bytes handed to the event loop and not yet written to the socket
 	closeOnFlush atomic.Bool  // close the socket once queued reaches zero
@@ -237,6 +239,10 @@ func (c *Conn) writeLocked(frame []byte) {
 // writeRawLocked writes b to the socket. The event loop copies what the
 // socket does not take now, so b may be reused once it returns.
 func (c *Conn) writeRawLocked(b []byte) {
+	if c.tls != nil {
+		c.writeTLSLocked(b)
+		return
+	}
 	c.queued.Add(int64(len(b)))
 	if _, err := c.nc.Write(b); err != nil {
 		// The event loop has closed the socket; onClose reports it.
@@ -247,6 +253,7 @@ func (c *Conn) writeRawLocked(b []byte) {
 // closeWhenFlushedLocked closes the socket once everything queued has been
 // written, so that a close frame is not lost.
 func (c *Conn) closeWhenFlushedLocked() {
+	c.closeNotifyLocked()
 	c.closeOnFlush.Store(true)
 	if c.queued.Load() <= 0 {
 		_ = c.nc.Close()

@@ -3,6 +3,7 @@ package edge_test
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -235,6 +236,10 @@ type testServer struct {
 	hub  *hub.Hub
 	addr string
 	path string
+	// clientTLS, when set, makes the clients speak TLS with it, over the
+	// socket wrapped by wrap when that is set.
+	clientTLS *tls.Config
+	wrap      func(net.Conn) net.Conn
 }
 
 // startServer starts an edge.Server for cfg. Its shutdown, and the check of
@@ -345,6 +350,12 @@ func (s *testServer) tryDialWith(t testing.TB, headers []string, extra ...byte) 
 		t.Fatalf("dial: %v", err)
 	}
 	t.Cleanup(func() { _ = nc.Close() })
+	if s.wrap != nil {
+		nc = s.wrap(nc)
+	}
+	if s.clientTLS != nil {
+		nc = tls.Client(nc, s.clientTLS)
+	}
 	c := &client{t: t, name: fmt.Sprintf("client-%d", clientSeq.Add(1)), nc: nc, br: bufio.NewReader(nc)}
 	c.write(append([]byte(upgradeRequest(s.addr, s.path, c.name, headers...)), extra...))
 	_ = nc.SetReadDeadline(time.Now().Add(ioTimeout))

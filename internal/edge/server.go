@@ -3,6 +3,7 @@ package edge
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -59,6 +60,8 @@ type Config struct {
 	// closing with 1003.
 	BinaryBase64 bool
 	Limits       Limits
+	// TLS, when set, serves wss://: Serve accepts TLS connections with it.
+	TLS *tls.Config
 	// Observer, when set, is told of handshakes, sent messages and slow
 	// consumers, for metrics.
 	Observer Observer
@@ -258,6 +261,9 @@ func (s *Server) Start() error {
 
 // Serve accepts clients on ln until Shutdown. It returns nil after Shutdown.
 func (s *Server) Serve(ln net.Listener) error {
+	if s.cfg.TLS != nil {
+		ln = tls.NewListener(tlsListener{ln}, s.cfg.TLS)
+	}
 	err := s.http.Serve(ln)
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
@@ -495,17 +501,38 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, c *Conn, sub st
 		return false, fmt.Errorf("hijack: %w", err)
 	}
 	buffered := pending(brw.Reader)
-	if d, ok := netConn.(detacher); ok {
-		var rest []byte
-		netConn, rest = d.Detach()
-		buffered = append(buffered, rest...)
+	raw := netConn
+	tc, isTLS := netConn.(*tls.Conn)
+	var sock *tlsSocket
+	if isTLS {
+		if sock, ok = tc.NetConn().(*tlsSocket); !ok {
+			_ = netConn.Close()
+			return false, errors.New("TLS connection without its transport")
+		}
+		raw = sock.raw
 	}
-	nc, err := nbio.NBConn(netConn)
+	// A listener wrapper gives up the socket beneath with the bytes it read
+	// and did not return: plaintext for ws://, TLS records for wss://.
+	var tlsRest []byte
+	if d, ok := raw.(detacher); ok {
+		var rest []byte
+		raw, rest = d.Detach()
+		if isTLS {
+			tlsRest = rest
+		} else {
+			buffered = append(buffered, rest...)
+		}
+	}
+	nc, err := nbio.NBConn(raw)
 	if err != nil {
-		_ = netConn.Close()
+		_ = raw.Close()
 		return false, fmt.Errorf("move socket to event loop: %w", err)
 	}
 	c.nc = nc
+	if sock != nil {
+		sock.moveTo(tc, nc, c)
+		c.tls = sock
+	}
 	c.parser = wsproto.NewParser(wsproto.Limits{
 		MaxFrameBytes:   s.cfg.Limits.MaxFrameBytes,
 		MaxMessageBytes: s.cfg.Limits.MaxMessageBytes,
@@ -539,6 +566,12 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, c *Conn, sub st
 	c.state = stateOpen
 	if len(buffered) > 0 {
 		c.feedLocked(buffered)
+	}
+	if c.tls != nil {
+		// Records that arrived with the upgrade request wait in the
+		// tls.Conn, or in the listener wrapper; the event loop will not
+		// report them.
+		c.feedTLSLocked(tlsRest)
 	}
 	s.log.Info("connection opened", "connectionId", c.id, "sourceIp", c.sourceIP)
 	return true, nil
@@ -602,7 +635,11 @@ func (s *Server) onData(nc *nbio.Conn, data []byte) {
 	// read so far waits with the poller, the rest in the kernel.
 	s.budget.wait(s.logPause)
 	c.mu.Lock()
-	c.feedLocked(data)
+	if c.tls != nil {
+		c.feedTLSLocked(data)
+	} else {
+		c.feedLocked(data)
+	}
 	c.mu.Unlock()
 }
 

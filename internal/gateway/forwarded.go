@@ -23,9 +23,9 @@ func newProxies(cfg *config.Config) *forwarded.Proxies {
 
 // clientOf returns the socket peer's address of upgrade request r ("" when
 // it has none) and the scheme the client used: the one a trusted proxy
-// reported, else the listener's, "http".
+// reported, else the listener's, "https" with TLS and "http" without.
 func (g *Gateway) clientOf(r *http.Request) (peer, scheme string) {
-	scheme = "http"
+	scheme = proto(r)
 	addr, ok := edge.PeerAddr(r)
 	if !ok {
 		return "", scheme

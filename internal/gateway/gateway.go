@@ -15,6 +15,7 @@ package gateway
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -42,6 +43,7 @@ import (
 	"github.com/wsgate/wsgate/internal/mgmt"
 	"github.com/wsgate/wsgate/internal/route"
 	"github.com/wsgate/wsgate/internal/throttle"
+	"github.com/wsgate/wsgate/internal/tlsconfig"
 )
 
 // Options are the process-level inputs of a Gateway besides its
@@ -56,6 +58,9 @@ type Options struct {
 	// so that several gateway processes (wsgate serve -workers N) share
 	// the ports and the kernel spreads connections across them.
 	ReusePort bool
+	// CertPollInterval is how often the TLS certificate files are looked
+	// at for changes; 0 means tlsconfig.DefaultPollInterval.
+	CertPollInterval time.Duration
 	// Engine, when set, is the cluster engine instead of the one the
 	// configuration's registry section names; the gateway closes it. Tests
 	// run several nodes in one process on a cluster.MemoryNetwork.
@@ -110,6 +115,17 @@ type Gateway struct {
 	mgmtHTTP *http.Server
 	clientLn net.Listener
 	mgmtLn   net.Listener
+
+	// clientTLS and mgmtTLS are the listeners' TLS; nil without.
+	clientTLS, mgmtTLS *tlsconfig.Listener
+	// stopWatch ends the certificate file watchers Start began, which
+	// look at the files every certPoll.
+	stopWatch context.CancelFunc
+	certPoll  time.Duration
+	// acmeHTTP serves the http-01 challenge on acmeLn; both nil without
+	// tls.acme.http_listen.
+	acmeHTTP *http.Server
+	acmeLn   net.Listener
 
 	// proxies are the trusted proxies (trusted_proxies).
 	proxies *forwarded.Proxies
@@ -217,6 +233,8 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	if len(lambdas) > 0 {
 		creds = newLocalCredentials()
 	}
+	clientTLS, mgmtTLS, tlsErrs := buildTLS(cfg, opts.Getenv, opts.Logger)
+	errs = append(errs, tlsErrs...)
 	eng := opts.Engine
 	if eng == nil {
 		var err error
@@ -255,8 +273,13 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		creds:     creds,
 		brokers:   brk,
 		cancelBg:  cancelBg,
-		serveErr:  make(chan error, 2),
+		serveErr:  make(chan error, 3),
 		reusePort: opts.ReusePort,
+		clientTLS: clientTLS,
+		mgmtTLS:   mgmtTLS,
+		stopWatch: func() {},
+		certPoll:  opts.CertPollInterval,
+		acmeHTTP:  acmeHTTP(cfg, clientTLS, opts.Logger),
 	}
 	g.slotTTL.Store(int64(slotTTL(cfg)))
 	g.accessOpts = opts
@@ -285,8 +308,13 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	if g.metrics != nil {
 		observer = g.metrics
 	}
+	var edgeTLS *tls.Config
+	if clientTLS != nil {
+		edgeTLS = clientTLS.Config()
+	}
 	g.edge = edge.New(edge.Config{
 		Path:         cfg.UpgradePath(),
+		TLS:          edgeTLS,
 		BinaryBase64: cfg.BinaryFrames == config.BinaryBase64,
 		Observer:     observer,
 		Handshakes:   &handler{g: g},
@@ -533,21 +561,32 @@ func (g *Gateway) Start() error {
 			g.closeLambdas()
 			return fmt.Errorf("listen %s (management): %w", g.cfg.Management.Listen, err)
 		}
+		if g.mgmtTLS != nil {
+			mln = tls.NewListener(mln, g.mgmtTLS.Config())
+		}
 		g.mgmtLn = mln
 	}
-	if err := g.node.Start(); err != nil {
+	closeListeners := func() {
 		_ = ln.Close()
 		if g.mgmtLn != nil {
 			_ = g.mgmtLn.Close()
 		}
+		if g.acmeLn != nil {
+			_ = g.acmeLn.Close()
+		}
+	}
+	if err := g.startACMEHTTP(); err != nil {
+		closeListeners()
+		g.closeLambdas()
+		return err
+	}
+	if err := g.node.Start(); err != nil {
+		closeListeners()
 		g.closeLambdas()
 		return err
 	}
 	if err := g.edge.Start(); err != nil {
-		_ = ln.Close()
-		if g.mgmtLn != nil {
-			_ = g.mgmtLn.Close()
-		}
+		closeListeners()
 		g.node.Stop(context.Background())
 		g.closeLambdas()
 		return err
@@ -568,9 +607,33 @@ func (g *Gateway) Start() error {
 			}
 		}()
 	}
-	g.log.Info("wsgate listening", "clients", "ws://"+ln.Addr().String()+g.cfg.UpgradePath(), "management", g.ManagementAddr())
+	g.serveACMEHTTP()
+	g.watchCertificates()
+	g.log.Info("wsgate listening", "clients", g.ClientURL(), "management", g.ManagementURL())
 	started = true
 	return nil
+}
+
+// ClientURL returns the URL clients connect to once started: wss:// with
+// TLS, ws:// without.
+func (g *Gateway) ClientURL() string {
+	scheme := "ws://"
+	if g.clientTLS != nil {
+		scheme = "wss://"
+	}
+	return scheme + g.Addr() + g.cfg.UpgradePath()
+}
+
+// ManagementURL returns the base URL of the management API once started:
+// https:// with TLS, http:// without; "" when the API is off.
+func (g *Gateway) ManagementURL() string {
+	if g.mgmtLn == nil {
+		return ""
+	}
+	if g.mgmtTLS != nil {
+		return "https://" + g.ManagementAddr()
+	}
+	return "http://" + g.ManagementAddr()
 }
 
 func (g *Gateway) listen(addr string) (net.Listener, error) {
@@ -629,10 +692,20 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 				errs = append(errs, fmt.Errorf("management listener: %w", err))
 			}
 		}
+		if g.acmeHTTP != nil {
+			if err := g.acmeHTTP.Shutdown(ctx); err != nil {
+				_ = g.acmeHTTP.Close()
+				errs = append(errs, fmt.Errorf("tls.acme.http_listen: %w", err))
+			}
+		}
+		g.stopWatch()
 		g.wg.Wait()
 		// Every line is logged by now: the client and management
 		// listeners have stopped, and the events of their calls are done.
 		_ = g.SwapAccessLog(nil).Close()
+		if g.clientTLS != nil && g.clientTLS.ACME != nil {
+			g.clientTLS.ACME.Close()
+		}
 		g.node.Stop(ctx)
 		g.auth.close()
 		g.closeLambdas()

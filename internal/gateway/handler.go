@@ -57,6 +57,9 @@ func (h *handler) Connect(ctx context.Context, c *edge.Conn, r *http.Request) (s
 		UserAgent:   c.UserAgent(),
 		DomainName:  r.Host,
 	}}
+	if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
+		sess.ev.ClientCert = awsevent.NewClientCert(r.TLS.PeerCertificates[0])
+	}
 	c.Session = sess
 	g.beginConnectLog(sess)
 	if err := g.throttleHandshake(c); err != nil {
@@ -81,6 +84,7 @@ func (h *handler) Connect(ctx context.Context, c *edge.Conn, r *http.Request) (s
 		UserAgent:      c.UserAgent(),
 		StageVariables: g.cfg.StageVariables,
 		Time:           now,
+		ClientCert:     sess.ev.ClientCert,
 	}
 	id, latency, err := g.auth.authenticate(ctx, areq, r)
 	sess.noteAuth(g, id, latency, err)
@@ -369,4 +373,12 @@ func statusMessage(code int) string {
 		return t
 	}
 	return "Rejected"
+}
+
+// proto is the scheme the client reached the gateway's listener with.
+func proto(r *http.Request) string {
+	if r.TLS != nil {
+		return "https"
+	}
+	return "http"
 }

@@ -7,6 +7,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/wsgate/wsgate/internal/acmecert/acmetest"
 	"github.com/wsgate/wsgate/internal/servicetest"
 )
 
@@ -14,7 +15,7 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	servicetest.StopShared()
 	if code == 0 {
-		if err := goleak.Find(); err != nil {
+		if err := goleak.Find(acmetest.IgnoreGoroutines...); err != nil {
 			fmt.Fprintf(os.Stderr, "goleak: %v\n", err)
 			code = 1
 		}

@@ -28,11 +28,15 @@ import (
 type Gateway struct {
 	*gateway.Gateway
 	Config *config.Config
-	// URL is the client endpoint, ws://127.0.0.1:PORT/{stage}.
+	// URL is the client endpoint, ws://127.0.0.1:PORT/{stage} (wss://
+	// with TLS).
 	URL string
-	// MgmtURL is the management API root, http://127.0.0.1:PORT.
+	// MgmtURL is the management API root, http://127.0.0.1:PORT (https://
+	// with TLS).
 	MgmtURL string
-	Logs    *LogBuffer
+	// MgmtClient makes MgmtDo's calls; nil means http.DefaultClient.
+	MgmtClient *http.Client
+	Logs       *LogBuffer
 }
 
 // Start parses yamlText (listen addresses are forced to 127.0.0.1:0), starts
@@ -80,7 +84,7 @@ func start(t testing.TB, cfg *config.Config, eng cluster.Engine, env map[string]
 		}
 		return testEnv[k]
 	}
-	g, err := gateway.New(cfg, gateway.Options{Logger: logger, Getenv: getenv, Engine: eng})
+	g, err := gateway.New(cfg, gateway.Options{Logger: logger, Getenv: getenv, Engine: eng, CertPollInterval: 10 * time.Millisecond})
 	if err != nil {
 		t.Fatalf("gateway.New: %v", err)
 	}
@@ -97,12 +101,7 @@ func start(t testing.TB, cfg *config.Config, eng cluster.Engine, env map[string]
 			t.Logf("gateway log:\n%s", logs.String())
 		}
 	})
-	gw := &Gateway{Gateway: g, Config: cfg, Logs: logs,
-		URL: "ws://" + g.Addr() + cfg.UpgradePath()}
-	if a := g.ManagementAddr(); a != "" {
-		gw.MgmtURL = "http://" + a
-	}
-	return gw
+	return &Gateway{Gateway: g, Config: cfg, Logs: logs, URL: g.ClientURL(), MgmtURL: g.ManagementURL()}
 }
 
 // testEnv is the environment gateways started here see.
@@ -388,7 +387,11 @@ func (g *Gateway) MgmtDo(t testing.TB, method, path string, body io.Reader, head
 	for k, v := range header {
 		req.Header[k] = v
 	}
-	resp, err := http.DefaultClient.Do(req)
+	client := g.MgmtClient
+	if client == nil {
+		client = http.DefaultClient
+	}
+	resp, err := client.Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, path, err)
 	}
