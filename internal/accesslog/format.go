@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/aws/aws-lambda-go/events"
 )
 
 // MaxFormatBytes is AWS's quota on the size of an access log format
@@ -92,6 +94,10 @@ type Entry struct {
 	// DISCONNECT event.
 	DisconnectStatusCode int
 	DisconnectReason     string
+
+	// ClientCert is the certificate the client presented with mutual
+	// TLS, as events carry it in requestContext.identity.clientCert.
+	ClientCert *events.APIGatewayCustomAuthorizerRequestTypeRequestIdentityClientCert
 }
 
 // escaping is how variable values are written into a line, so that no
@@ -306,6 +312,18 @@ func stringValue(v any) string {
 	return fmt.Sprint(v)
 }
 
+type clientCert = events.APIGatewayCustomAuthorizerRequestTypeRequestIdentityClientCert
+
+// cert is the getter of a field of the client's certificate.
+func cert(f func(c *clientCert) string) getter {
+	return func(dst []byte, e *Entry, esc escaping) []byte {
+		if e.ClientCert == nil {
+			return append(dst, '-')
+		}
+		return appendString(dst, f(e.ClientCert), esc)
+	}
+}
+
 // none is the getter of a variable AWS documents that wsgate never has a
 // value for (IAM, Cognito, WAF and API key identities).
 func none(dst []byte, _ *Entry, _ escaping) []byte { return append(dst, '-') }
@@ -408,6 +426,12 @@ var variables = map[string]getter{
 	"identity.userAgent": str(func(e *Entry) string { return e.UserAgent }),
 	"identity.caller":    str(func(e *Entry) string { return e.Caller }),
 
+	"identity.clientCert.clientCertPem":      cert(func(c *clientCert) string { return c.ClientCertPem }),
+	"identity.clientCert.subjectDN":          cert(func(c *clientCert) string { return c.SubjectDN }),
+	"identity.clientCert.issuerDN":           cert(func(c *clientCert) string { return c.IssuerDN }),
+	"identity.clientCert.serialNumber":       cert(func(c *clientCert) string { return c.SerialNumber }),
+	"identity.clientCert.validity.notBefore": cert(func(c *clientCert) string { return c.Validity.NotBefore }),
+	"identity.clientCert.validity.notAfter":  cert(func(c *clientCert) string { return c.Validity.NotAfter }),
 	"identity.accountId":                     none,
 	"identity.apiKey":                        none,
 	"identity.apiKeyId":                      none,

@@ -106,6 +106,7 @@ func (g *Gateway) newEventLog(eventType string, c *edge.Conn, sess *session) *ev
 		UserAgent:        ev.UserAgent,
 		MessageDirection: "IN",
 		Authorizer:       ev.Authorizer,
+		ClientCert:       ev.ClientCert,
 	}}
 }
 
@@ -298,7 +299,7 @@ func (h *handler) HandshakeDone(r *http.Request, c *edge.Conn, status int, start
 					a.AuthorizerStatus, a.AuthorizerLatency, a.AuthorizerTimed, a.AuthorizerError
 				sess.access = nil
 			}
-			e.Authorizer = sess.ev.Authorizer
+			e.Authorizer, e.ClientCert = sess.ev.Authorizer, sess.ev.ClientCert
 		}
 	}
 	switch {

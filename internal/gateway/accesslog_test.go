@@ -19,6 +19,7 @@ import (
 	"github.com/wsgate/wsgate/internal/config"
 	"github.com/wsgate/wsgate/internal/gateway"
 	gt "github.com/wsgate/wsgate/internal/gatewaytest"
+	"github.com/wsgate/wsgate/internal/tlsconfig/tlstest"
 )
 
 // accessFormat logs, as JSON, every variable the tests check.
@@ -489,4 +490,32 @@ access_log:
 	}
 	lost := waitLine(t, path, "the wrong path", func(l map[string]string) bool { return l["ua"] == "lost" })
 	checkFields(t, "wrong path", lost, map[string]string{"status": "404", "connectionId": "-", "ip": "203.0.113.9"})
+}
+
+// TestAccessLogClientCert: with mutual TLS, the client certificate's
+// subject and issuer are in the connection's lines, the PEM kept on one
+// line.
+func TestAccessLogClientCert(t *testing.T) {
+	s := newTLSSetup(t)
+	clientCA := tlstest.NewCA(t, "client CA")
+	caFile := clientCA.WriteFile(t, s.dir, "client-ca.pem")
+	alice := clientCA.Client(t, "alice")
+	path := filepath.Join(t.TempDir(), "access.log")
+	g := gt.Start(t, fmt.Sprintf(`
+tls: {cert_file: %q, key_file: %q, client_ca_file: %q, client_auth: require}
+access_log:
+  format: '{"eventType":"$context.eventType","subject":"$context.identity.clientCert.subjectDN","issuer":"$context.identity.clientCert.issuerDN","serial":"$context.identity.clientCert.serialNumber","pem":"$context.identity.clientCert.clientCertPem"}'
+  output: %s
+`, s.certFile, s.keyFile, caFile, path))
+	c := gt.Dial(t, g.URL, s.dialOptions(0, alice.TLSCertificate(t)))
+	c.Send("hi")
+	c.NextText()
+	want := clientCertOf(alice.Cert)
+	for _, ev := range []string{"CONNECT", "MESSAGE"} {
+		l := waitLine(t, path, ev, func(l map[string]string) bool { return l["eventType"] == ev })
+		checkFields(t, ev, l, map[string]string{
+			"subject": want["subjectDN"].(string), "issuer": want["issuerDN"].(string), "serial": want["serialNumber"].(string),
+			"pem": want["clientCertPem"].(string),
+		})
+	}
 }
