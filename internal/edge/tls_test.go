@@ -4,9 +4,11 @@ import (
 	"bufio"
 	"crypto/tls"
 	"encoding/binary"
+	"fmt"
 	"io"
 	"net"
 	"os/exec"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -295,5 +297,29 @@ func TestTLSHandshakeTimeout(t *testing.T) {
 	}
 	if n := s.rec.acceptedCount(); n != 0 {
 		t.Fatalf("%d connections accepted", n)
+	}
+}
+
+// TestTLSIdleConnectionsHoldNoGoroutine: once upgraded, a wss://
+// connection lives in the event loop like a ws:// one; the goroutine that
+// did its handshake has ended.
+func TestTLSIdleConnectionsHoldNoGoroutine(t *testing.T) {
+	s, _ := startTLSServer(t, edge.Config{}, 0)
+	warm := s.dial(t)
+	warm.sendText("warm")
+	s.rec.waitMessages(t, warm.conn, 1)
+	before := runtime.NumGoroutine()
+	const n = 50
+	clients := make([]*client, n)
+	for i := range clients {
+		clients[i] = s.dial(t)
+	}
+	// The clients here are synchronous tls.Conns: any goroutine added is
+	// the server's.
+	eventually(t, func() bool { return runtime.NumGoroutine()-before < n/5 },
+		"goroutines to settle (%d before %d idle wss connections)", before, n)
+	for i, c := range clients {
+		c.sendText(fmt.Sprint(i))
+		s.rec.waitMessages(t, c.conn, 1)
 	}
 }

@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/apigatewaymanagementapi"
 	"github.com/coder/websocket"
 
 	"github.com/wsgate/wsgate/internal/browsertest"
@@ -391,5 +393,44 @@ func TestTLSBehindProxyProtocol(t *testing.T) {
 	}
 	if got := c.NextText(); got != big {
 		t.Fatalf("$default reply = %.60q", got)
+	}
+}
+
+// TestTLSManagementWithTheAWSSDK: the unmodified AWS SDK management client,
+// its HTTP client trusting the test CA, posts and reads a connection over
+// https:// with SigV4.
+func TestTLSManagementWithTheAWSSDK(t *testing.T) {
+	s := newTLSSetup(t)
+	b := gt.NewBackend(t)
+	g := gt.Start(t, backendConfig(b, fmt.Sprintf(`
+tls: {cert_file: %[1]q, key_file: %[2]q}
+management:
+  tls: {cert_file: %[1]q, key_file: %[2]q}
+  auth:
+    sigv4: {access_key_id: %[3]s, secret_access_key_env: WSGATE_TEST_SIGV4_SECRET}
+`, s.certFile, s.keyFile, gt.TestSigV4KeyID)))
+	client := sdkClient(g, gt.TestSigV4KeyID, gt.TestSigV4Secret, "", func(o *apigatewaymanagementapi.Options) {
+		o.HTTPClient = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: s.ca.Pool()}}}
+	})
+	if !strings.HasPrefix(g.MgmtURL, "https://") {
+		t.Fatalf("management URL %q", g.MgmtURL)
+	}
+	c := gt.Dial(t, g.URL, s.dialOptions(0))
+	id := b.ConnectionID(t, "/connect", 0)
+	ctx := sdkCtx(t)
+	if _, err := client.PostToConnection(ctx, &apigatewaymanagementapi.PostToConnectionInput{ConnectionId: aws.String(id), Data: []byte("from the SDK")}); err != nil {
+		t.Fatalf("PostToConnection over https: %v", err)
+	}
+	if got := c.NextText(); got != "from the SDK" {
+		t.Fatalf("client received %q", got)
+	}
+	out, err := client.GetConnection(ctx, &apigatewaymanagementapi.GetConnectionInput{ConnectionId: aws.String(id)})
+	if err != nil || out.Identity == nil || aws.ToString(out.Identity.SourceIp) != "127.0.0.1" {
+		t.Fatalf("GetConnection over https: %+v, %v", out, err)
+	}
+	// A client that does not trust the CA fails the handshake.
+	plain := sdkClient(g, gt.TestSigV4KeyID, gt.TestSigV4Secret, "")
+	if _, err := plain.GetConnection(ctx, &apigatewaymanagementapi.GetConnectionInput{ConnectionId: aws.String(id)}); err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Fatalf("GetConnection without the CA: %v; want a certificate error", err)
 	}
 }

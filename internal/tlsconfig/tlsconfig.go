@@ -98,7 +98,16 @@ type Listener struct {
 	ACME *acmecert.Manager
 	// ClientAuth is set when the listener asks clients for certificates.
 	ClientAuth bool
+	// settings are what New or NewACME built the Holder with.
+	settings Settings
 }
+
+// Settings returns the settings New or NewACME built from the
+// configuration. A
+// configuration reload builds a new Listener and hands its Settings to the
+// running listener's Holder.Set, so that new handshakes use them and open
+// connections are left alone.
+func (l *Listener) Settings() Settings { return l.settings }
 
 // New builds the TLS of the listener configured at path ("tls" or
 // "management.tls") of c. It reads the certificate pair and the client CA
@@ -176,7 +185,7 @@ func newListener(t config.TLS, pool *x509.CertPool, s Settings) *Listener {
 			s.ClientAuth = tls.VerifyClientCertIfGiven
 		}
 	}
-	return &Listener{Holder: NewHolder(s), ClientAuth: s.ClientCAs != nil}
+	return &Listener{Holder: NewHolder(s), ClientAuth: s.ClientCAs != nil, settings: s}
 }
 
 // locate positions a CertFiles load error at the key naming the file.

@@ -3,6 +3,7 @@ package tlsconfig_test
 import (
 	"crypto/tls"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -95,4 +96,58 @@ func TestServerConfigVersions(t *testing.T) {
 			t.Errorf("cipher suite %s is not ECDHE with an AEAD", s)
 		}
 	}
+}
+
+// TestHolderSwap: settings set on a Holder apply to the handshakes that
+// start afterwards; a connection made before keeps working.
+func TestHolderSwap(t *testing.T) {
+	ca := tlstest.NewCA(t, "test CA")
+	first, second := ca.Server(t, "127.0.0.1"), ca.Server(t, "127.0.0.1")
+	settingsOf := func(l *tlstest.Leaf) tlsconfig.Settings {
+		c := l.TLSCertificate(t)
+		return tlsconfig.Settings{GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return &c, nil }}
+	}
+	h := tlsconfig.NewHolder(settingsOf(first))
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", h.Config())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { defer c.Close(); _, _ = io.Copy(c, c) }()
+		}
+	}()
+	dial := func() *tls.Conn {
+		t.Helper()
+		c, err := tls.Dial("tcp", ln.Addr().String(), &tls.Config{RootCAs: ca.Pool()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	echo := func(c *tls.Conn, msg string) {
+		t.Helper()
+		if _, err := io.WriteString(c, msg); err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, len(msg))
+		if _, err := io.ReadFull(c, buf); err != nil || string(buf) != msg {
+			t.Fatalf("echo %q, %v", buf, err)
+		}
+	}
+	old := dial()
+	if got := old.ConnectionState().PeerCertificates[0].SerialNumber; got.Cmp(first.Cert.SerialNumber) != 0 {
+		t.Fatalf("first handshake got serial %x", got)
+	}
+	h.Set(settingsOf(second))
+	if got := dial().ConnectionState().PeerCertificates[0].SerialNumber; got.Cmp(second.Cert.SerialNumber) != 0 {
+		t.Fatalf("after Set a handshake got serial %x; want the new certificate's %x", got, second.Cert.SerialNumber)
+	}
+	echo(old, "still open")
 }
