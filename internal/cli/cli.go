@@ -63,7 +63,7 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	var err error
 	switch args[0] {
 	case "serve":
-		err = serve(ctx, args[1:], stderr)
+		err = serve(ctx, args[1:], stdout, stderr)
 	case "validate":
 		err = validate(args[1:], stdout, stderr)
 	case "import":
@@ -158,7 +158,15 @@ func newLevelLogger(cfg *config.Config, w io.Writer) (*slog.Logger, *slog.LevelV
 	return slog.New(slog.NewTextHandler(w, opts)), level
 }
 
-func serve(ctx context.Context, args []string, stderr io.Writer) error {
+func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	reopen, stopReopen := notifyReopen()
+	defer stopReopen()
+	// SIGHUP reloads the configuration; with -workers the supervisor
+	// passes it on to every worker. Set before anything else, so that a
+	// SIGHUP never stops serve.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	fs := newFlagSet("serve", stderr)
 	path := fs.String("c", "", "config `file` (default: the embedded default config)")
 	workers := fs.Int("workers", 1, "run `N` gateway processes sharing the client and management ports (SO_REUSEPORT); needs registry.type redis or nats")
@@ -179,12 +187,6 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if tf.path != "" && *workers > 1 {
 		return usageError{errors.New("-workers is not supported with -template: write the configuration with wsgate import and serve it with -c")}
 	}
-	// SIGHUP reloads the configuration; with -workers the supervisor
-	// passes it on to every worker. Set before anything is started, so
-	// that a SIGHUP never stops a running gateway.
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
 	cfg, tr, err := buildConfig(*path, tf)
 	if err != nil {
 		return err
@@ -198,7 +200,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		if err := checkWorkers(cfg, *path); err != nil {
 			return err
 		}
-		return superviseWorkers(ctx, *workers, *path, cfg, logger, stderr, hup)
+		return superviseWorkers(ctx, *workers, *path, cfg, logger, hup, reopen, stdout, stderr)
 	}
 	if w := os.Getenv(workerEnv); w != "" {
 		logger = logger.With("worker", w)
@@ -207,11 +209,13 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		cfg, _, err := buildConfig(*path, tf)
 		return cfg, err
 	}
-	g, err := gateway.New(cfg, gateway.Options{Logger: logger, ReusePort: *reuse, Load: load, LogLevel: level})
+	g, err := gateway.New(cfg, gateway.Options{Logger: logger, ReusePort: *reuse, Stdout: stdout, Stderr: stderr, Load: load, LogLevel: level})
 	if err != nil {
 		return err
 	}
-	rctx, stopReloads := context.WithCancel(ctx)
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	wait := reopenOnSignal(rctx, reopen, g.ReopenAccessLog, logger)
 	reloads := make(chan struct{})
 	go func() {
 		defer close(reloads)
@@ -227,7 +231,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		}
 	}()
 	err = g.Run(ctx)
-	stopReloads()
+	cancel()
+	wait()
 	<-reloads
 	return err
 }

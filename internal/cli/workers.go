@@ -59,11 +59,11 @@ func exitedWithError(err error) bool {
 
 // superviseWorkers runs n copies of this program as `serve -c path
 // -reuse-port`, restarts one that crashes or is stopped on its own, passes
-// each signal from hup (SIGHUP) on to every worker, which reloads its
-// configuration, and stops them all with SIGTERM when ctx ends. A worker that exits with a
-// failure status within startupGrace of starting (a port taken, a bad
+// each signal from hup (SIGHUP: reload the configuration) and reopen (reopen
+// the access log) on to every worker, and stops them all with SIGTERM when
+// ctx ends. A worker that exits with a failure status within startupGrace of starting (a port taken, a bad
 // secret) stops all of them: the error is not one a restart fixes.
-func superviseWorkers(ctx context.Context, n int, path string, cfg *config.Config, logger *slog.Logger, stderr io.Writer, hup <-chan os.Signal) error {
+func superviseWorkers(ctx context.Context, n int, path string, cfg *config.Config, logger *slog.Logger, hup, reopen <-chan os.Signal, stdout, stderr io.Writer) error {
 	exe, err := os.Executable()
 	if err != nil {
 		return fmt.Errorf("finding this program to start workers: %w", err)
@@ -75,7 +75,7 @@ func superviseWorkers(ctx context.Context, n int, path string, cfg *config.Confi
 	start := func(i int) error {
 		cmd := exec.Command(exe, "serve", "-c", path, "-reuse-port")
 		cmd.Env = append(os.Environ(), workerEnv+"="+strconv.Itoa(i))
-		cmd.Stdout, cmd.Stderr = stderr, stderr
+		cmd.Stdout, cmd.Stderr = stdout, stderr
 		// A worker outlives a supervisor killed without a chance to stop
 		// it only until the kernel tells it.
 		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
@@ -146,6 +146,13 @@ func superviseWorkers(ctx context.Context, n int, path string, cfg *config.Confi
 					if err := p.Process.Signal(syscall.SIGHUP); err != nil {
 						logger.Warn("could not signal a worker to reload", "worker", i, "err", err)
 					}
+				}
+			}
+		case <-reopen:
+			// Each worker writes its own access log lines.
+			for _, p := range procs {
+				if p != nil {
+					_ = p.Process.Signal(reopenSignal)
 				}
 			}
 		case i := <-restart:

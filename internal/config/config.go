@@ -117,6 +117,10 @@ type Config struct {
 	// Log configures the server's log output.
 	Log Log `yaml:"log"`
 
+	// AccessLog writes one line per connect, message, disconnect and
+	// management API call. Default: off.
+	AccessLog AccessLog `yaml:"access_log"`
+
 	// src holds the file name and key lines recorded by Parse.
 	src source
 }
@@ -579,6 +583,21 @@ type Log struct {
 	// Format is the output format: text or json. Default "text".
 	Format string `yaml:"format"`
 }
+
+// AccessLog configures the access log, AWS's stage access logging.
+type AccessLog struct {
+	// Format lays out each line: a preset (clf, json, xml, csv: the formats
+	// the API Gateway console offers) or a format of $context variables,
+	// one line of at most 3 KB. Default "": no access log.
+	Format string `yaml:"format"`
+
+	// Output is where lines go: stdout, stderr or a file path. A file is
+	// appended to and reopened on SIGUSR1. Default "stdout".
+	Output string `yaml:"output"`
+}
+
+// Enabled reports whether access logging is on: a format is set.
+func (a AccessLog) Enabled() bool { return a.Format != "" }
 
 // DefaultYAML is the embedded default configuration, used when wsgate runs
 // without a configuration file. Its comments document every key.

@@ -91,6 +91,9 @@ func (c *Config) FillDefaults() {
 	setDefault(&c.Registry.Timeout, 2*time.Second)
 	setDefault(&c.Log.Level, "info")
 	setDefault(&c.Log.Format, "text")
+	if c.AccessLog.Enabled() {
+		setDefault(&c.AccessLog.Output, "stdout")
+	}
 }
 
 // setDefault sets *p to def when *p is the zero value.

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"github.com/wsgate/wsgate/internal/accesslog"
 	"github.com/wsgate/wsgate/internal/route"
 	"maps"
 	"net"
@@ -93,7 +94,23 @@ func (c *Config) problems() []*Error {
 	default:
 		k.add("log.format", "unknown format %q; one of text, json", e.Log.Format)
 	}
+	k.accessLog(e.AccessLog)
 	return k.errs
+}
+
+func (k *checker) accessLog(a AccessLog) {
+	if !a.Enabled() {
+		if a.Output != "" {
+			k.add("access_log.output", "is set but access_log.format is not; set a format (clf, json, xml, csv or $context variables) to turn the access log on")
+		}
+		return
+	}
+	if _, err := accesslog.ParseFormat(a.Format); err != nil {
+		k.add("access_log.format", "%v", err)
+	}
+	if strings.ContainsAny(a.Output, "\x00\r\n") {
+		k.add("access_log.output", "must be stdout, stderr or a file path on one line")
+	}
 }
 
 // prefixRE is what a registry prefix may hold: it becomes part of Redis

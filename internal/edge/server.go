@@ -67,6 +67,9 @@ type Config struct {
 	// Observer, when set, is told of handshakes, sent messages and slow
 	// consumers, for metrics.
 	Observer Observer
+	// Handshakes, when set, is told of every upgrade request with its
+	// connection and status once it is answered, for access logs.
+	Handshakes HandshakeObserver
 	// Proxies are the trusted proxies whose forwarding headers give a
 	// connection's SourceIP (see package forwarded); nil trusts nobody.
 	// SetProxies replaces them.
@@ -423,6 +426,8 @@ func waitGroup(ctx context.Context, wg *sync.WaitGroup) bool {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.upgrading.Add(1)
 	defer s.upgrading.Done()
+	w, reported := s.observeHandshake(w, r)
+	defer reported()
 	if r.URL.Path != s.cfg.Path && !(s.cfg.Path != "/" && r.URL.Path == s.cfg.Path+"/") {
 		s.reject(w, http.StatusNotFound, "Not Found")
 		return
@@ -447,6 +452,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}()
 	c := s.newConn(r)
+	handshakeConn(w, c)
 	sub, err := s.h.Connect(r.Context(), c, r)
 	if err != nil {
 		var rej *RejectError
@@ -617,6 +623,7 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, c *Conn, sub st
 	}
 	// Counted before the client can see the 101.
 	s.cfg.Observer.Handshake(http.StatusSwitchingProtocols)
+	s.handshakeDone(w, r, http.StatusSwitchingProtocols)
 	c.writeLocked([]byte(b.String()))
 	c.state = stateOpen
 	if len(buffered) > 0 {

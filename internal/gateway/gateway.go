@@ -24,6 +24,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -35,6 +36,7 @@ import (
 	"unicode"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/wsgate/wsgate/internal/accesslog"
 	"github.com/wsgate/wsgate/internal/awsevent"
 	"github.com/wsgate/wsgate/internal/cluster"
 	"github.com/wsgate/wsgate/internal/config"
@@ -76,6 +78,9 @@ type Options struct {
 	// LogLevel, when set, is the level of Logger's handler, which a reload
 	// sets to the configuration's log.level.
 	LogLevel *slog.LevelVar
+	// Stdout and Stderr are where an access log whose output is stdout or
+	// stderr writes; nil means the process's.
+	Stdout, Stderr io.Writer
 }
 
 // Gateway is one wsgate process: client listener, management listener and
@@ -121,6 +126,10 @@ type Gateway struct {
 	// metrics is nil when management.metrics is off; its methods do
 	// nothing then.
 	metrics *metrics.Metrics
+	// access is the access log, nil without one: Start opens the one the
+	// configuration names, SwapAccessLog replaces it (a reload that changes
+	// access_log does).
+	access atomic.Pointer[accesslog.Logger]
 
 	mgmtHTTP *http.Server
 	clientLn net.Listener
@@ -216,13 +225,18 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		return nil, errors.Join(errs...)
 	}
 
+	hb := hub.New()
+	var m *metrics.Metrics
+	if cfg.Management.MetricsEnabled() {
+		m = metrics.New(gen.routes.Keys(), func() float64 { return float64(hb.Len()) })
+	}
 	g := &Gateway{
 		cfg:        cfg,
 		opts:       opts,
 		log:        opts.Logger,
 		nodeID:     awsevent.NewID(),
 		forceClose: make(chan struct{}),
-		hub:        hub.New(),
+		hub:        hb,
 		eng:        eng,
 		creds:      newLocalCredentials(),
 		serveErr:   make(chan error, 3),
@@ -238,7 +252,7 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	g.proxies.Store(newProxies(cfg))
 	nodeEng := eng
 	if cfg.Management.MetricsEnabled() {
-		g.metrics = metrics.New(gen.routes.Keys(), func() float64 { return float64(g.hub.Len()) })
+		g.metrics = m
 		gen.auth.metrics = g.metrics
 		nodeEng = &timedEngine{Engine: eng, m: g.metrics}
 	}
@@ -267,6 +281,7 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		TLS:          edgeTLS,
 		BinaryBase64: cfg.BinaryFrames == config.BinaryBase64,
 		Observer:     observer,
+		Handshakes:   &handler{g: g},
 		Proxies:      g.proxies.Load(),
 		Limits:       edgeLimits(cfg.Limits),
 	}, &handler{g: g}, g.hub, g.log)
@@ -276,6 +291,7 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 			RateLimit:            mgmt.RateLimit{Rate: mc.RateLimit.Rate, Burst: mc.RateLimit.Burst},
 			MaxBodyBytesInFlight: mc.MaxBodyBytesInFlight, Pprof: mc.Pprof,
 			Reload: g.reloadCall}
+		mcfg.Access = g.logManagementCall
 		var conns mgmt.Connections = g.node
 		if g.metrics != nil {
 			mcfg.Metrics = g.metrics.Handler()
@@ -480,6 +496,7 @@ func closeLambdas(lambdas []*integration.LocalFunction) {
 // (as `wsgate validate` builds one). A started gateway is stopped with
 // Shutdown instead.
 func (g *Gateway) Close() {
+	_ = g.SwapAccessLog(nil).Close()
 	g.gen.Load().close()
 	_ = g.eng.Close()
 }
@@ -487,6 +504,18 @@ func (g *Gateway) Close() {
 // Start binds the listeners and starts serving. Use Addr and ManagementAddr
 // to learn the bound addresses (useful with port 0).
 func (g *Gateway) Start() error {
+	// Opened here, not in New, so that `wsgate validate` creates no file.
+	access, err := NewAccessLog(g.cfg, g.opts, g.metrics)
+	if err != nil {
+		return err
+	}
+	g.access.Store(access)
+	started := false
+	defer func() {
+		if !started {
+			_ = g.SwapAccessLog(nil).Close()
+		}
+	}()
 	ln, err := g.listen(g.cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", g.cfg.Listen, err)
@@ -560,6 +589,7 @@ func (g *Gateway) Start() error {
 	g.serveACMEHTTP()
 	g.watchCertificates()
 	g.log.Info("wsgate listening", "clients", g.ClientURL(), "management", g.ManagementURL())
+	started = true
 	return nil
 }
 
@@ -653,6 +683,9 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 		}
 		g.stopWatch()
 		g.wg.Wait()
+		// Every line is logged by now: the client and management
+		// listeners have stopped, and the events of their calls are done.
+		_ = g.SwapAccessLog(nil).Close()
 		if g.clientTLS != nil && g.clientTLS.ACME != nil {
 			g.clientTLS.ACME.Close()
 		}

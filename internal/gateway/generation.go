@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/wsgate/wsgate/internal/accesslog"
 	"github.com/wsgate/wsgate/internal/awsevent"
 	"github.com/wsgate/wsgate/internal/config"
 	"github.com/wsgate/wsgate/internal/integration"
@@ -46,6 +47,10 @@ type generation struct {
 	// tokens and sigv4 are the management API's credentials.
 	tokens []string
 	sigv4  mgmt.SigV4
+	// replacedAccess is the access log a reload replaced when it replaced
+	// this generation; it is closed with the generation, once the lines
+	// of the work begun with it are written.
+	replacedAccess *accesslog.Logger
 	// slotTTL is the lifetime of a handshake's reservation of a user slot,
 	// in nanoseconds; see slotTTL. Tests shorten it.
 	slotTTL atomic.Int64
@@ -141,6 +146,7 @@ func (gen *generation) close() {
 		gen.brokers.close()
 		gen.cancelBg()
 		gen.client.CloseIdleConnections()
+		_ = gen.replacedAccess.Close()
 	})
 }
 

@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"github.com/wsgate/wsgate/internal/accesslog"
 	"github.com/wsgate/wsgate/internal/auth"
 	"github.com/wsgate/wsgate/internal/awsevent"
 	"github.com/wsgate/wsgate/internal/edge"
@@ -41,6 +42,9 @@ type session struct {
 	// before its handshake completed: the close is pending, and a token
 	// refresh must not postpone it.
 	evicted atomic.Bool
+	// access is the handshake's access log line while it is handled; nil
+	// without an access log and once the handshake is answered.
+	access *accesslog.Entry
 }
 
 func (h *handler) Connect(ctx context.Context, c *edge.Conn, r *http.Request) (string, error) {
@@ -59,6 +63,7 @@ func (h *handler) Connect(ctx context.Context, c *edge.Conn, r *http.Request) (s
 		sess.ev.ClientCert = awsevent.NewClientCert(r.TLS.PeerCertificates[0])
 	}
 	c.Session = sess
+	g.beginConnectLog(sess)
 	if err := g.throttleHandshake(c); err != nil {
 		return "", err
 	}
@@ -84,6 +89,7 @@ func (h *handler) Connect(ctx context.Context, c *edge.Conn, r *http.Request) (s
 		ClientCert:     sess.ev.ClientCert,
 	}
 	id, latency, err := gen.auth.authenticate(ctx, areq, r)
+	sess.noteAuth(gen.auth, id, latency, err)
 	if err != nil {
 		var re *edge.RejectError
 		if errors.As(err, &re) {
@@ -125,6 +131,7 @@ func (h *handler) Connect(ctx context.Context, c *edge.Conn, r *http.Request) (s
 		start := time.Now()
 		resp, err := rt.Integration.Invoke(ctx, ev)
 		g.observeIntegration(route.Connect, rt, start, resp, err)
+		sess.noteConnect(rt, ev, start, resp, err)
 		if err != nil {
 			g.log.Warn("$connect integration failed", "connectionId", c.ID(), "requestId", ev.RequestContext.RequestID, "err", err)
 			return "", err
@@ -204,11 +211,14 @@ func (h *handler) Message(ctx context.Context, c *edge.Conn, data []byte, binary
 	gen := g.acquire()
 	defer gen.release()
 	sess := c.Session.(*session)
+	el := g.newEventLog(eventMessage, c, sess)
+	defer el.done()
 	if !sess.allowMessage(gen.cfg.Limits.MessagesPerSecond) {
 		// The route is not evaluated for a throttled message.
 		g.metrics.Message(route.Default)
 		g.metrics.ClientError(route.Default)
-		_ = c.Send(awsevent.LimitExceededFrame(c.ID(), awsevent.NewID()))
+		el.answer(http.StatusTooManyRequests, "Limit Exceeded")
+		_ = c.Send(awsevent.LimitExceededFrame(c.ID(), el.id()))
 		return
 	}
 	key := route.Default
@@ -219,7 +229,8 @@ func (h *handler) Message(ctx context.Context, c *edge.Conn, data []byte, binary
 	}
 	if gen.auth.jwt != nil && key == gen.auth.refreshRoute {
 		g.metrics.Message(route.Default)
-		h.refresh(ctx, gen, c, sess, data)
+		el.route(key)
+		h.refresh(ctx, gen, c, sess, data, el)
 		return
 	}
 	name, rt, ok := gen.routes.Select(key)
@@ -227,22 +238,27 @@ func (h *handler) Message(ctx context.Context, c *edge.Conn, data []byte, binary
 		name = route.Default
 	}
 	g.metrics.Message(name)
-	if ok && g.throttleMessage(c, name) {
+	if ok {
+		el.route(name)
+	}
+	if ok && g.throttleMessage(c, name, el) {
 		return
 	}
 	if !ok || (len(rt.Require) > 0 && !allowed(rt.Require, sess.ev.Authorizer)) {
 		g.metrics.ClientError(name)
-		_ = c.Send(awsevent.ForbiddenFrame(c.ID(), awsevent.NewID()))
+		el.answer(http.StatusForbidden, "Forbidden")
+		_ = c.Send(awsevent.ForbiddenFrame(c.ID(), el.id()))
 		return
 	}
 	if rt.Builtin != "" {
-		h.builtin(ctx, gen, c, sess, rt, data)
+		h.builtin(ctx, gen, c, sess, rt, data, el)
 		return
 	}
 	ev := awsevent.Message(gen.api, &sess.ev, name, data, binary, time.Now())
 	start := time.Now()
 	resp, err := rt.Integration.Invoke(ctx, ev)
 	g.observeIntegration(name, rt, start, resp, err)
+	el.integration(rt, ev, start, resp, err)
 	if err != nil {
 		g.log.Warn("integration failed", "route", name, "connectionId", c.ID(), "requestId", ev.RequestContext.RequestID, "err", err)
 		_ = c.Send(awsevent.InternalErrorFrame(c.ID(), ev.RequestContext.RequestID))
@@ -256,6 +272,7 @@ func (h *handler) Message(ctx context.Context, c *edge.Conn, data []byte, binary
 		dec, err := base64.StdEncoding.DecodeString(resp.Body)
 		if err != nil {
 			g.log.Warn("integration returned invalid base64 body", "route", name, "connectionId", c.ID(), "requestId", ev.RequestContext.RequestID)
+			el.answer(http.StatusInternalServerError, "Internal server error")
 			_ = c.Send(awsevent.InternalErrorFrame(c.ID(), ev.RequestContext.RequestID))
 			return
 		}
@@ -266,13 +283,14 @@ func (h *handler) Message(ctx context.Context, c *edge.Conn, data []byte, binary
 
 // refresh handles the built-in token refresh route: a fresh token for the
 // same principal moves the connection's expiry.
-func (h *handler) refresh(ctx context.Context, gen *generation, c *edge.Conn, sess *session, data []byte) {
+func (h *handler) refresh(ctx context.Context, gen *generation, c *edge.Conn, sess *session, data []byte, el *eventLog) {
 	g := h.g
 	var body struct {
 		Token string `json:"token"`
 	}
-	requestID := awsevent.NewID()
+	requestID := el.id()
 	if err := json.Unmarshal(data, &body); err != nil || body.Token == "" {
+		el.answer(http.StatusForbidden, "Forbidden")
 		_ = c.Send(awsevent.ForbiddenFrame(c.ID(), requestID))
 		return
 	}
@@ -291,6 +309,7 @@ func (h *handler) refresh(ctx context.Context, gen *generation, c *edge.Conn, se
 		err = errors.New("evicted")
 	}
 	if err != nil {
+		el.answer(http.StatusForbidden, "Forbidden")
 		_ = c.Send(awsevent.ForbiddenFrame(c.ID(), requestID))
 		return
 	}
@@ -326,6 +345,9 @@ const closeInternal = 1011
 // route exists.
 func (h *handler) disconnectEvent(ctx context.Context, gen *generation, c *edge.Conn, sess *session, code int, reason string) {
 	g := h.g
+	el := g.newEventLog(eventDisconnect, c, sess)
+	el.disconnected(code, reason)
+	defer el.done()
 	rt, ok := gen.routes.Get(route.Disconnect)
 	if !ok {
 		return
@@ -334,6 +356,7 @@ func (h *handler) disconnectEvent(ctx context.Context, gen *generation, c *edge.
 	start := time.Now()
 	resp, err := rt.Integration.Invoke(ctx, ev)
 	g.observeIntegration(route.Disconnect, rt, start, resp, err)
+	el.integration(rt, ev, start, resp, err)
 	if err != nil {
 		if errors.Is(err, context.Canceled) {
 			g.log.Warn("$disconnect not delivered before shutdown", "connectionId", c.ID(), "requestId", ev.RequestContext.RequestID)

@@ -150,19 +150,21 @@ func (m *topicMatcher) match(i, j int) bool {
 // Forbidden frame; a subscription over
 // limits.max_subscriptions_per_connection gets the subscription limit
 // frame.
-func (h *handler) builtin(ctx context.Context, gen *generation, c *edge.Conn, sess *session, rt *Route, data []byte) {
+func (h *handler) builtin(ctx context.Context, gen *generation, c *edge.Conn, sess *session, rt *Route, data []byte, el *eventLog) {
 	g := h.g
-	requestID := awsevent.NewID()
+	requestID := el.id()
 	var body struct {
 		Topic string `json:"topic"`
 	}
 	if err := json.Unmarshal(data, &body); err != nil || topic.Check(body.Topic) != nil {
 		g.log.Info("topic request refused", "connectionId", c.ID(), "builtin", rt.Builtin, "reason", "missing or malformed topic")
+		el.answer(http.StatusForbidden, "Forbidden")
 		_ = c.Send(awsevent.ForbiddenFrame(c.ID(), requestID))
 		return
 	}
 	if !topicAllowed(gen.cfg.Topics.Allow, body.Topic, sess.principal) {
 		g.log.Info("topic request refused", "connectionId", c.ID(), "builtin", rt.Builtin, "topic", body.Topic, "reason", "no topics.allow pattern matches")
+		el.answer(http.StatusForbidden, "Forbidden")
 		_ = c.Send(awsevent.ForbiddenFrame(c.ID(), requestID))
 		return
 	}
@@ -176,16 +178,19 @@ func (h *handler) builtin(ctx context.Context, gen *generation, c *edge.Conn, se
 		status = "unsubscribed"
 	default:
 		g.log.Error("unknown built-in route", "connectionId", c.ID(), "builtin", rt.Builtin)
+		el.answer(http.StatusForbidden, "Forbidden")
 		_ = c.Send(awsevent.ForbiddenFrame(c.ID(), requestID))
 		return
 	}
 	if errors.Is(err, cluster.ErrSubscriptionLimit) {
 		g.log.Info("topic request refused", "connectionId", c.ID(), "builtin", rt.Builtin, "topic", body.Topic, "reason", "at limits.max_subscriptions_per_connection")
+		el.answer(http.StatusForbidden, "Subscription limit exceeded")
 		_ = c.Send(awsevent.SubscriptionLimitFrame(c.ID(), requestID))
 		return
 	}
 	if err != nil {
 		g.log.Warn("topic request failed", "connectionId", c.ID(), "requestId", requestID, "builtin", rt.Builtin, "topic", body.Topic, "err", err)
+		el.answer(http.StatusInternalServerError, "Internal server error")
 		_ = c.Send(awsevent.InternalErrorFrame(c.ID(), requestID))
 		return
 	}

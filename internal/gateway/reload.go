@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/wsgate/wsgate/internal/accesslog"
 	"github.com/wsgate/wsgate/internal/config"
 	"github.com/wsgate/wsgate/internal/metrics"
 	"github.com/wsgate/wsgate/internal/mgmt"
@@ -103,7 +104,18 @@ func (g *Gateway) reload() error {
 		return &ReloadError{Errs: flatten(errs)}
 	}
 	gen.auth.metrics = g.metrics
+	// The access log is opened anew only when its settings changed: the
+	// one in use keeps its file and its buffered lines otherwise.
+	accessChanged := !reflect.DeepEqual(old.cfg.AccessLog, cfg.AccessLog)
+	var access *accesslog.Logger
+	if accessChanged {
+		if access, err = NewAccessLog(cfg, g.opts, g.metrics); err != nil {
+			gen.close()
+			return &ReloadError{Errs: leaves(err)}
+		}
+	}
 	if err := g.startGeneration(gen); err != nil {
+		_ = access.Close()
 		return err
 	}
 	applyTLS()
@@ -124,6 +136,9 @@ func (g *Gateway) reload() error {
 	}
 	if g.opts.LogLevel != nil {
 		g.opts.LogLevel.Set(cfg.Log.SlogLevel())
+	}
+	if accessChanged {
+		old.replacedAccess = g.SwapAccessLog(access)
 	}
 	g.gen.Store(gen)
 	g.retire(old)

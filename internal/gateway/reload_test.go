@@ -620,3 +620,52 @@ func TestReloadTLS(t *testing.T) {
 		t.Fatalf("after refused reloads the served certificate is serial %x", got.SerialNumber)
 	}
 }
+
+// TestReloadAccessLog: a reload that names another access log file writes
+// the lines of later events there, and closes the old file with every
+// line of the events begun before; an output that cannot be opened is
+// refused at its line.
+func TestReloadAccessLog(t *testing.T) {
+	dir := t.TempDir()
+	first, second := filepath.Join(dir, "first.log"), filepath.Join(dir, "second.log")
+	text := func(output string) string {
+		return fmt.Sprintf(`
+stage: prod
+access_log: {format: clf, output: %q}
+routes:
+  $default: {integration: {type: mock, body: "ok"}, route_response: true}
+`, output)
+	}
+	g := gt.Start(t, text(first))
+	c := gt.Dial(t, g.URL, nil)
+	c.Send("before")
+	if got := c.NextText(); got != "ok" {
+		t.Fatal(got)
+	}
+	g.SetYAML(text(second))
+	if err := g.Reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	c.Send("after")
+	if got := c.NextText(); got != "ok" {
+		t.Fatal(got)
+	}
+	read := func(name string) string {
+		b, _ := os.ReadFile(name)
+		return string(b)
+	}
+	// The old log is closed, and so written out, with the replaced
+	// configuration.
+	gt.Eventually(t, func() bool { return g.Retiring() == 0 }, "the replaced configuration to be closed")
+	if got := read(first); strings.Count(got, `"MESSAGE $default `) != 1 || !strings.Contains(got, `"CONNECT $connect `) {
+		t.Fatalf("first log:\n%s", got)
+	}
+	gt.Eventually(t, func() bool { return strings.Count(read(second), `"MESSAGE $default `) == 1 }, "the message after the reload in the second log")
+
+	g.SetYAML(text(filepath.Join(dir, "missing", "x.log")))
+	err := g.Reload(context.Background())
+	var re *gateway.ReloadError
+	if !errors.As(err, &re) || !strings.Contains(strings.Join(re.Problems(), "\n"), "test.yaml:3: access_log.output: ") {
+		t.Fatalf("an output that cannot be opened: %v", err)
+	}
+}

@@ -31,12 +31,13 @@ func (g *Gateway) throttleHandshake(c *edge.Conn) error {
 // throttleMessage reports whether a message selecting route name is over
 // the route's bucket; the client then gets AWS's Too Many Requests frame
 // and the integration is not called.
-func (g *Gateway) throttleMessage(c *edge.Conn, name string) bool {
+func (g *Gateway) throttleMessage(c *edge.Conn, name string, el *eventLog) bool {
 	if g.throttle.Load().Allow(name) {
 		return false
 	}
 	g.metrics.Throttled(name)
 	g.metrics.ClientError(name)
-	_ = c.Send(awsevent.TooManyRequestsFrame(c.ID(), awsevent.NewID()))
+	el.answer(http.StatusTooManyRequests, "Too Many Requests")
+	_ = c.Send(awsevent.TooManyRequestsFrame(c.ID(), el.id()))
 	return true
 }

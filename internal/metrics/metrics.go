@@ -61,6 +61,7 @@ type Metrics struct {
 	deliveries   *prometheus.CounterVec
 	engine       *prometheus.HistogramVec
 	nodes        prometheus.Gauge
+	accessDrops  prometheus.Counter
 	// connectThrottled counts the handshakes refused by route throttling,
 	// whether or not there is a $connect route; the routes' own are in
 	// routes.
@@ -127,10 +128,12 @@ func New(routeKeys []string, open func() float64) *Metrics {
 		Buckets: []float64{.0001, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5}}, []string{"operation", "result"})
 	m.nodes = prometheus.NewGauge(prometheus.GaugeOpts{Name: "wsgate_cluster_nodes",
 		Help: "Gateway nodes with a heartbeat record, as this node last saw them."})
+	m.accessDrops = prometheus.NewCounter(prometheus.CounterOpts{Name: "wsgate_access_log_dropped_total",
+		Help: "Access log lines dropped because the access log's buffer was full or writing them failed."})
 	open1 := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "wsgate_open_connections",
 		Help: "WebSocket connections this node holds open."}, open)
 	for _, c := range []prometheus.Collector{m.connects, m.sent, m.handshakes, m.disconnects, m.slowConsumer,
-		m.authz, m.authzLatency, m.authzCache, m.mgmtCalls, m.pushes, m.deliveries, m.engine, m.nodes, open1,
+		m.authz, m.authzLatency, m.authzCache, m.mgmtCalls, m.pushes, m.deliveries, m.engine, m.nodes, m.accessDrops, open1,
 		m.reloads, m.reloadedAt,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
 		f(c)
@@ -372,6 +375,13 @@ func (m *Metrics) EngineCall(operation string, d time.Duration, err error) {
 func (m *Metrics) Nodes(n int) {
 	if m != nil {
 		m.nodes.Set(float64(n))
+	}
+}
+
+// AccessLogDropped counts n access log lines dropped.
+func (m *Metrics) AccessLogDropped(n int) {
+	if m != nil {
+		m.accessDrops.Add(float64(n))
 	}
 }
 

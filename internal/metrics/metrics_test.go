@@ -124,3 +124,14 @@ func TestAddRoutes(t *testing.T) {
 		t.Errorf("load time %v then %v", before, testutil.ToFloat64(m.reloadedAt))
 	}
 }
+
+func TestAccessLogDropped(t *testing.T) {
+	m := New(nil, func() float64 { return 0 })
+	m.AccessLogDropped(3)
+	m.AccessLogDropped(1)
+	if got := testutil.ToFloat64(m.accessDrops); got != 4 {
+		t.Errorf("wsgate_access_log_dropped_total = %v, want 4", got)
+	}
+	var nilMetrics *Metrics
+	nilMetrics.AccessLogDropped(1)
+}

@@ -57,6 +57,10 @@ type call struct {
 	// read is set once the whole body has been read into body.
 	read bool
 	body []byte
+	// caller is who the call authenticated as, for access logs: "bearer:N"
+	// (the Nth configured token, from 0) or "sigv4:ACCESS_KEY_ID"; "" when
+	// it did not authenticate. Never the credential itself.
+	caller string
 }
 
 type callKey struct{}

@@ -87,6 +87,9 @@ type Config struct {
 	// operation (the AWS name, such as PostToConnection, or Health, Ready,
 	// Metrics, Pprof, Unknown) and status.
 	Observe func(operation string, status int)
+	// Access, when set, is told of every call once it is answered, for
+	// access logs. It is called on the call's goroutine and must not block.
+	Access func(*Call)
 }
 
 // RateLimit is a token bucket: Rate calls per second, Burst at once.
@@ -251,14 +254,16 @@ func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
 // pass the rate limit and then authentication before it is routed. A path
 // that is not canonical is answered 404, never redirected.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	w.Header()["x-amzn-RequestId"] = []string{awsevent.NewID()}
-	if s.cfg.Observe != nil {
+	requestID := awsevent.NewID()
+	w.Header()["x-amzn-RequestId"] = []string{requestID}
+	c := &call{}
+	if s.cfg.Observe != nil || s.cfg.Access != nil {
+		start := time.Now()
 		op := s.operation(r)
 		sw := &statusWriter{ResponseWriter: w}
 		w = sw
-		defer func() { s.cfg.Observe(op, sw.status()) }()
+		defer func() { s.observe(r, c, op, requestID, sw.status(), start) }()
 	}
-	c := &call{}
 	r = withCall(r, c)
 	defer func() { s.bodies.give(c.reserved) }()
 	if r.URL.Path != "/healthz" && r.URL.Path != "/readyz" {
@@ -387,9 +392,11 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, a *access)
 			if sha256Hex(body) != declared {
 				return sigv4Error("The request body does not match its X-Amz-Content-Sha256 header.")
 			}
-			return nil
+		} else if err := key.checkSignature(r, az, at, int64(len(body)), sha256Hex(body)); err != nil {
+			return err
 		}
-		return key.checkSignature(r, az, at, int64(len(body)), sha256Hex(body))
+		callOf(r).caller = "sigv4:" + key.AccessKeyID
+		return nil
 	}
 	const prefix = "bearer "
 	if len(a.tokens) == 0 || len(auth) <= len(prefix) || !strings.EqualFold(auth[:len(prefix)], prefix) {
@@ -399,13 +406,16 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, a *access)
 		return ErrForbidden
 	}
 	sum := sha256.Sum256([]byte(strings.TrimSpace(auth[len(prefix):])))
-	ok := 0
+	ok, index := 0, 0
 	for i := range a.tokens {
-		ok |= subtle.ConstantTimeCompare(sum[:], a.tokens[i][:])
+		match := subtle.ConstantTimeCompare(sum[:], a.tokens[i][:])
+		ok |= match
+		index = subtle.ConstantTimeSelect(match, i, index)
 	}
 	if ok != 1 {
 		return ErrForbidden
 	}
+	callOf(r).caller = bearerCaller(index)
 	return nil
 }
 
