@@ -259,7 +259,7 @@ func validate(args []string, stdout, stderr io.Writer) error {
 	var problems, missing, warnings []error
 	cfg, tr, err := buildConfig(*path, tf)
 	if err != nil {
-		problems = leaves(err)
+		problems = config.Leaves(err)
 	} else {
 		var g *gateway.Gateway
 		if g, err = gateway.New(cfg, gateway.Options{}); err == nil {
@@ -268,7 +268,7 @@ func validate(args []string, stdout, stderr io.Writer) error {
 			cancel()
 			g.Close()
 		}
-		for _, e := range leaves(err) {
+		for _, e := range config.Leaves(err) {
 			if !*strict && config.IsMissing(e) {
 				missing = append(missing, e)
 			} else {
@@ -310,22 +310,6 @@ func validate(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("%d problem(s) found", len(problems))
 	}
 	return nil
-}
-
-// leaves returns the errors joined in err, at any depth, or nil for nil.
-func leaves(err error) []error {
-	j, ok := err.(interface{ Unwrap() []error })
-	if !ok {
-		if err == nil {
-			return nil
-		}
-		return []error{err}
-	}
-	var out []error
-	for _, e := range j.Unwrap() {
-		out = append(out, leaves(e)...)
-	}
-	return out
 }
 
 // printErrors prints errs one to a line, ordered by the line of the config

@@ -85,7 +85,7 @@ func (g *Gateway) reload() error {
 	start := time.Now()
 	cfg, err := g.opts.Load()
 	if err != nil {
-		return &ReloadError{Errs: leaves(err)}
+		return &ReloadError{Errs: config.Leaves(err)}
 	}
 	old := g.gen.Load()
 	gen, errs := buildGeneration(cfg, g.opts)
@@ -111,7 +111,7 @@ func (g *Gateway) reload() error {
 	if accessChanged {
 		if access, err = NewAccessLog(cfg, g.opts, g.metrics); err != nil {
 			gen.close()
-			return &ReloadError{Errs: leaves(err)}
+			return &ReloadError{Errs: config.Leaves(err)}
 		}
 	}
 	if err := g.startGeneration(gen); err != nil {
@@ -146,26 +146,10 @@ func (g *Gateway) reload() error {
 	return nil
 }
 
-// leaves returns the errors joined in err, at any depth.
-func leaves(err error) []error {
-	j, ok := err.(interface{ Unwrap() []error })
-	if !ok {
-		if err == nil {
-			return nil
-		}
-		return []error{err}
-	}
-	var out []error
-	for _, e := range j.Unwrap() {
-		out = append(out, leaves(e)...)
-	}
-	return out
-}
-
 func flatten(errs []error) []error {
 	var out []error
 	for _, e := range errs {
-		out = append(out, leaves(e)...)
+		out = append(out, config.Leaves(e)...)
 	}
 	return out
 }
