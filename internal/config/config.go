@@ -261,7 +261,52 @@ type Route struct {
 	// handshakes (429). Not allowed on $disconnect. Default: the
 	// top-level throttling.
 	Throttling RateLimit `yaml:"throttling"`
+
+	// Model is a JSON Schema, written inline in YAML or JSON, that every
+	// message of the route must match: a message that does not, or is not
+	// JSON, gets AWS's "Bad request body" frame and never reaches the
+	// integration. Draft 4 unless its "$schema" names another draft (6, 7,
+	// 2019-09, 2020-12). Not allowed with ModelFile or Models, nor on
+	// $connect and $disconnect. Default: no validation.
+	Model Schema `yaml:"model"`
+
+	// ModelFile is the path of a JSON file holding the route's model,
+	// instead of Model. Default none.
+	ModelFile string `yaml:"model_file"`
+
+	// ModelSelectionExpression selects, for each message, the name of the
+	// model in Models it must match (AWS Route.ModelSelectionExpression),
+	// in the grammar of RouteSelectionExpression. When it yields no name
+	// of Models, the model named "$default" applies; without one the
+	// message is refused, as in AWS. Required with Models. Default none.
+	ModelSelectionExpression string `yaml:"model_selection_expression"`
+
+	// Models maps model names to JSON Schemas (AWS Route.RequestModels):
+	// each value is a schema written inline, or a string, the path of a
+	// JSON file holding it. Used with ModelSelectionExpression. Default
+	// none.
+	Models map[string]Schema `yaml:"models"`
 }
+
+// HasModel reports whether the route validates its messages.
+func (r *Route) HasModel() bool {
+	return r.Model.IsSet() || r.ModelFile != "" || len(r.Models) > 0
+}
+
+// Schema is a JSON Schema in the configuration: a document written inline
+// (Doc) or the path of a file holding one (File). The zero value is no
+// schema.
+type Schema struct {
+	// Doc is the schema as JSON values: map[string]any, []any, string,
+	// bool, nil and json.Number. Nil when the schema is in File.
+	Doc any `yaml:"-"`
+	// File is the path of a JSON file holding the schema, read when the
+	// configuration is built, relative to the working directory.
+	File string `yaml:"-"`
+}
+
+// IsSet reports whether s holds a schema or names a file.
+func (s Schema) IsSet() bool { return s.Doc != nil || s.File != "" }
 
 // IntegrationType names an integration kind.
 type IntegrationType string

@@ -305,6 +305,10 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 	if n == nil || isNull(n) {
 		return
 	}
+	if v.Type() == schemaType {
+		d.decodeSchema(n, v, path)
+		return
+	}
 	switch v.Kind() {
 	case reflect.Struct:
 		d.decodeStruct(n, v, path)

@@ -266,6 +266,54 @@ func (k *checker) routes(routes map[string]Route) {
 		if r.RouteResponse && (key == RouteConnect || key == RouteDisconnect) {
 			k.add(path+".route_response", "not supported on %s; only $default and custom routes send a route response", key)
 		}
+		k.models(path, key, &r)
+	}
+}
+
+// models checks the request validation keys of the route at path.
+func (k *checker) models(path, key string, r *Route) {
+	if !r.HasModel() && r.ModelSelectionExpression == "" {
+		return
+	}
+	if key == RouteConnect || key == RouteDisconnect {
+		for _, f := range []string{"model", "model_file", "models", "model_selection_expression"} {
+			if k.src.has(path + "." + f) {
+				k.add(path+"."+f, "not supported on %s; models validate messages", key)
+				return
+			}
+		}
+		k.add(path+".model", "not supported on %s; models validate messages", key)
+		return
+	}
+	if r.Model.File != "" {
+		k.add(path+".model", "a string is not a JSON Schema; to read the schema from a file, use model_file")
+	}
+	if r.Model.IsSet() && r.ModelFile != "" {
+		k.add(path+".model_file", "set either model or model_file, not both")
+	}
+	single := r.Model.IsSet() || r.ModelFile != ""
+	switch {
+	case single && (len(r.Models) > 0 || r.ModelSelectionExpression != ""):
+		p := path + ".models"
+		if len(r.Models) == 0 {
+			p = path + ".model_selection_expression"
+		}
+		k.add(p, "set either model (or model_file) for one model, or models with model_selection_expression, not both")
+	case len(r.Models) > 0 && r.ModelSelectionExpression == "":
+		k.add(path+".models", "requires model_selection_expression, which selects one of the models for each message (such as \"$request.body.action\")")
+	case len(r.Models) == 0 && r.ModelSelectionExpression != "":
+		k.add(path+".model_selection_expression", "requires models, the schemas it selects from")
+	case r.ModelSelectionExpression != "":
+		if _, err := route.ParseExpression(r.ModelSelectionExpression); err != nil {
+			k.add(path+".model_selection_expression", "%v", err)
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(r.Models)) {
+		if name == "" {
+			k.add(path+".models", "empty model name")
+		} else if !r.Models[name].IsSet() {
+			k.add(path+".models."+name, "empty; write the schema, or the path of a JSON file holding it")
+		}
 	}
 }
 
