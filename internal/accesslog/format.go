@@ -90,6 +90,9 @@ type Entry struct {
 	// error", …), and ErrorResponseType AWS's gateway response type of it.
 	ErrorMessage      string
 	ErrorResponseType string
+	// ValidationError says why the message failed its route's model, when
+	// it did (the "Bad request body" frame).
+	ValidationError string
 
 	// DisconnectStatusCode and DisconnectReason are those of a
 	// DISCONNECT event.
@@ -429,7 +432,7 @@ var variables = map[string]getter{
 	"awsEndpointRequestId":          none,
 	"error.message":                 str(func(e *Entry) string { return e.ErrorMessage }),
 	"error.responseType":            str(func(e *Entry) string { return e.ErrorResponseType }),
-	"error.validationErrorString":   none,
+	"error.validationErrorString":   str(func(e *Entry) string { return e.ValidationError }),
 	"authorizer.principalId":        str(principalID),
 	"authorizer.error":              str(authorizerError),
 	"authorizer.status":             num(authorizerStatus),

@@ -59,6 +59,24 @@ func SubscriptionLimitFrame(connectionID, requestID string) []byte {
 	return errorFrame("Subscription limit exceeded", connectionID, requestID)
 }
 
+// BadRequestBodyFrame returns the text frame API Gateway sends, keeping the
+// socket open, when a message fails its route's request validation (its
+// model, chosen by the model selection expression); the message goes no
+// further. Unlike the other frames it names the message id, not a request
+// id, and it has AWS's own spacing, a space on both sides of the first
+// colon and after the others:
+//
+//	{"message" : "Bad request body", "connectionId": "…", "messageId": "…"}
+func BadRequestBodyFrame(connectionID, messageID string) []byte {
+	b := make([]byte, 0, len(`{"message" : "Bad request body", "connectionId": "", "messageId": ""}`)+
+		len(connectionID)+len(messageID))
+	b = append(b, `{"message" : "Bad request body", "connectionId": `...)
+	b = appendString(b, connectionID)
+	b = append(b, `, "messageId": `...)
+	b = appendString(b, messageID)
+	return append(b, '}')
+}
+
 func errorFrame(message, connectionID, requestID string) []byte {
 	b := make([]byte, 0, len(`{"message": "", "connectionId":"", "requestId":""}`)+
 		len(message)+len(connectionID)+len(requestID))

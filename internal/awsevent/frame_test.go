@@ -38,6 +38,16 @@ func TestErrorFrames(t *testing.T) {
 			`{"message": "Subscription limit exceeded", "connectionId":"XDmENcnwIE0CFEQ=", "requestId":"XDmGEE2RoE0FRdQ="}`,
 		},
 		{
+			"bad request body as AWS documents it, with messageId",
+			BadRequestBodyFrame("XDmENcnwIE0CFEQ=", "XDmGEE2RoE0FRdQ="),
+			`{"message" : "Bad request body", "connectionId": "XDmENcnwIE0CFEQ=", "messageId": "XDmGEE2RoE0FRdQ="}`,
+		},
+		{
+			"bad request body escapes its ids",
+			BadRequestBodyFrame("a\"b", "\xff"),
+			`{"message" : "Bad request body", "connectionId": "a\"b", "messageId": "\ufffd"}`,
+		},
+		{
 			"url-safe ids are not escaped",
 			ForbiddenFrame("a-b_c==", "-_-_"),
 			`{"message": "Forbidden", "connectionId":"a-b_c==", "requestId":"-_-_"}`,
@@ -94,6 +104,17 @@ func FuzzErrorFrame(f *testing.F) {
 				t.Fatalf("%q decodes to ids %q, %q; want %q, %q",
 					frame, got.ConnectionID, got.RequestID, connectionID, requestID)
 			}
+		}
+		var got struct{ Message, ConnectionID, MessageID string }
+		frame := BadRequestBodyFrame(connectionID, requestID)
+		if err := json.Unmarshal(frame, &got); err != nil {
+			t.Fatalf("%q: %v", frame, err)
+		}
+		if got.Message != "Bad request body" {
+			t.Fatalf("%q: message %q", frame, got.Message)
+		}
+		if utf8.ValidString(connectionID) && utf8.ValidString(requestID) && (got.ConnectionID != connectionID || got.MessageID != requestID) {
+			t.Fatalf("%q decodes to ids %q, %q; want %q, %q", frame, got.ConnectionID, got.MessageID, connectionID, requestID)
 		}
 	})
 }

@@ -145,6 +145,17 @@ func (el *eventLog) answer(status int, message string) {
 	}
 }
 
+// invalid records a message its route's model refused, with messageID,
+// the id of the Bad request body frame.
+func (el *eventLog) invalid(messageID, detail string) {
+	if el != nil {
+		el.e.Status = http.StatusBadRequest
+		el.e.ErrorMessage = badRequestBody
+		el.e.ValidationError = detail
+		el.e.MessageID = messageID
+	}
+}
+
 // disconnected records the close code and reason of a DISCONNECT.
 func (el *eventLog) disconnected(code int, reason string) {
 	if el != nil {
@@ -358,6 +369,8 @@ func responseType(e *accesslog.Entry) string {
 		return "AUTHORIZER_FAILURE"
 	case s == http.StatusUnauthorized:
 		return "UNAUTHORIZED"
+	case s == http.StatusBadRequest && e.ErrorMessage == badRequestBody:
+		return "BAD_REQUEST_BODY"
 	case s == http.StatusTooManyRequests:
 		return "THROTTLED"
 	case s == http.StatusRequestEntityTooLarge:

@@ -45,6 +45,7 @@ import (
 	"github.com/wsgate/wsgate/internal/forwarded"
 	"github.com/wsgate/wsgate/internal/hub"
 	"github.com/wsgate/wsgate/internal/integration"
+	"github.com/wsgate/wsgate/internal/model"
 	"github.com/wsgate/wsgate/internal/metrics"
 	"github.com/wsgate/wsgate/internal/mgmt"
 	"github.com/wsgate/wsgate/internal/route"
@@ -177,6 +178,9 @@ type Route struct {
 	// Builtin is an action the gateway performs itself; Integration is nil
 	// then.
 	Builtin config.Builtin
+	// Models validates the route's messages before anything else handles
+	// them; nil when the route has no model.
+	Models *model.Set
 }
 
 func requireRules(req map[string]config.OneOrMore) map[string][]string {

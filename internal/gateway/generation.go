@@ -80,8 +80,10 @@ func buildGeneration(cfg *config.Config, opts Options) (*generation, []error) {
 	var lambdas []*integration.LocalFunction
 	brk := newBrokers(opts.Logger)
 	for key, rc := range cfg.Routes {
+		models, modelErrs := buildModels(cfg, key, &rc, opts.ReadFile)
+		errs = append(errs, modelErrs...)
 		if rc.Builtin != "" {
-			routes[key] = &Route{Key: key, Builtin: rc.Builtin, Require: requireRules(rc.Require)}
+			routes[key] = &Route{Key: key, Builtin: rc.Builtin, Require: requireRules(rc.Require), Models: models}
 			continue
 		}
 		in, err := buildIntegration("routes."+key+".integration", rc.Integration, client, opts, &lambdas, brk)
@@ -91,7 +93,7 @@ func buildGeneration(cfg *config.Config, opts Options) (*generation, []error) {
 			}
 			continue
 		}
-		routes[key] = &Route{Key: key, Integration: in, RouteResponse: rc.RouteResponse, Require: requireRules(rc.Require)}
+		routes[key] = &Route{Key: key, Integration: in, RouteResponse: rc.RouteResponse, Require: requireRules(rc.Require), Models: models}
 	}
 	var tokens []string
 	if cfg.Management.IsEnabled() && cfg.Management.HasAuth() {

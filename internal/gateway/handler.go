@@ -250,6 +250,17 @@ func (h *handler) Message(ctx context.Context, c *edge.Conn, data []byte, binary
 		_ = c.Send(awsevent.ForbiddenFrame(c.ID(), el.id()))
 		return
 	}
+	if inv := rt.validate(data, binary); inv != nil {
+		// As in AWS, the gateway answers; the integration never sees the
+		// message.
+		g.metrics.ClientError(name)
+		g.metrics.Invalid(name)
+		messageID := awsevent.NewID()
+		el.invalid(messageID, inv.Detail)
+		g.log.Debug("message refused by its route's model", "route", name, "connectionId", c.ID(), "model", inv.Model, "reason", inv.Detail)
+		_ = c.Send(awsevent.BadRequestBodyFrame(c.ID(), messageID))
+		return
+	}
 	if rt.Builtin != "" {
 		h.builtin(ctx, gen, c, sess, rt, data, el)
 		return

@@ -34,6 +34,7 @@ type routeSet struct {
 	executionErrors   prometheus.Counter
 	latency           prometheus.Observer
 	throttled         prometheus.Counter
+	invalid           prometheus.Counter
 }
 
 // Metrics is one gateway's metrics and their registry.
@@ -88,10 +89,12 @@ func New(routeKeys []string, open func() float64) *Metrics {
 		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 29}}, route)
 	throttled := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wsgate_throttled_total",
 		Help: "Requests refused by route throttling on this node, by route: handshakes answered 429 (route=\"$connect\") and messages answered Too Many Requests."}, route)
-	for _, c := range []prometheus.Collector{messages, integrationErrors, clientErrors, executionErrors, latency, throttled} {
+	invalid := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wsgate_validation_failures_total",
+		Help: "Messages refused by their route's request model (the Bad request body frame), by route; each is also a client error."}, route)
+	for _, c := range []prometheus.Collector{messages, integrationErrors, clientErrors, executionErrors, latency, throttled, invalid} {
 		f(c)
 	}
-	m.routeVec = routeVecs{messages, integrationErrors, clientErrors, executionErrors, throttled, latency}
+	m.routeVec = routeVecs{messages, integrationErrors, clientErrors, executionErrors, throttled, invalid, latency}
 	m.connectThrottled = throttled.WithLabelValues("$connect")
 	m.routes.Store(&map[string]*routeSet{})
 	m.AddRoutes(append([]string{DefaultRoute}, routeKeys...))
@@ -156,8 +159,8 @@ func New(routeKeys []string, open func() float64) *Metrics {
 
 // routeVecs are the metrics with a route label.
 type routeVecs struct {
-	messages, integrationErrors, clientErrors, executionErrors, throttled *prometheus.CounterVec
-	latency                                                               *prometheus.HistogramVec
+	messages, integrationErrors, clientErrors, executionErrors, throttled, invalid *prometheus.CounterVec
+	latency                                                                        *prometheus.HistogramVec
 }
 
 // AddRoutes gives the route keys not seen before their own route label,
@@ -185,6 +188,7 @@ func (m *Metrics) AddRoutes(keys []string) {
 				executionErrors:   v.executionErrors.WithLabelValues(k),
 				latency:           v.latency.WithLabelValues(k),
 				throttled:         v.throttled.WithLabelValues(k),
+				invalid:           v.invalid.WithLabelValues(k),
 			}
 		}
 	}
@@ -261,6 +265,14 @@ func (m *Metrics) MessageSent() {
 func (m *Metrics) ClientError(route string) {
 	if m != nil {
 		m.route(route).clientErrors.Inc()
+	}
+}
+
+// Invalid counts a message on route that its route's model refused; the
+// caller counts it as a ClientError too.
+func (m *Metrics) Invalid(route string) {
+	if m != nil {
+		m.route(route).invalid.Inc()
 	}
 }
 
