@@ -36,8 +36,7 @@ var (
 	routeProps = map[string]string{
 		"ApiId": "", "RouteKey": "", "AuthorizationType": "", "AuthorizerId": "", "Target": "",
 		"RouteResponseSelectionExpression": "", "ApiKeyRequired": "", "OperationName": "",
-		"ModelSelectionExpression": "wsgate does not validate messages against models",
-		"RequestModels":            "wsgate does not validate messages against models",
+		"ModelSelectionExpression": "", "RequestModels": "",
 	}
 	routeResponseProps = map[string]string{
 		"ApiId": "", "RouteId": "", "RouteResponseKey": "",
@@ -85,7 +84,6 @@ var ignoredTypes = map[string]string{
 	"AWS::Logs::":                                   "local functions log to wsgate's log",
 	"AWS::ApiGatewayV2::DomainName":                 "custom domains are served by whatever fronts wsgate; events carry the execute-api domain name",
 	"AWS::ApiGatewayV2::ApiMapping":                 "custom domains are served by whatever fronts wsgate; events carry the execute-api domain name",
-	"AWS::ApiGatewayV2::Model":                      "wsgate does not validate messages against models",
 	"AWS::ApiGatewayV2::VpcLink":                    "wsgate reaches backends over its own network",
 	"AWS::Lambda::Version":                          "wsgate runs the function's current code",
 	"AWS::Lambda::Alias":                            "wsgate runs the function's current code",
@@ -125,7 +123,7 @@ func (t *template) build() {
 		return
 	}
 	b := &builder{t: t, api: apis[0], used: map[string]bool{}, lambdas: map[string]*config.Lambda{},
-		routeIDs: map[string]string{}, responses: map[string]*resource{}, intResponses: map[string][]*resource{}}
+		routeIDs: map[string]string{}, models: map[string]*resource{}, responses: map[string]*resource{}, intResponses: map[string][]*resource{}}
 	b.apiResource()
 	for _, id := range t.order {
 		r := t.res[id]
@@ -142,6 +140,8 @@ func (t *template) build() {
 			b.apiID(r)
 		case typeRouteResponse:
 			b.routeResponse(r)
+		case typeModel:
+			b.model(r)
 		case typeIntegrationResponse:
 			b.props(r, integrationResponseProps)
 			if id, ok := b.str(r, "IntegrationId", true); ok {
@@ -169,6 +169,8 @@ func (t *template) build() {
 			t.ignore(Ignored{LogicalID: id, Type: r.typ, Line: r.line, Reason: "not used by the API"})
 		case r.typ == typeIntegrationResponse:
 			// Reported with its integration, below.
+		case r.typ == typeModel:
+			t.ignore(Ignored{LogicalID: id, Type: r.typ, Line: r.line, Reason: "no route's RequestModels names it (with a ModelSelectionExpression)"})
 		case r.typ == typeAPI, r.typ == typeStage, r.typ == typeDeployment, r.typ == typeRoute, r.typ == typeRouteResponse:
 			// Mapped above.
 		default:
@@ -210,6 +212,8 @@ type builder struct {
 	lambdas map[string]*config.Lambda
 	// routeIDs maps a route id to its route key, for route responses.
 	routeIDs map[string]string
+	// models holds the AWS::ApiGatewayV2::Model resources by Name.
+	models map[string]*resource
 	// responses holds the $default route responses by route id.
 	responses map[string]*resource
 	// intResponses holds the integration responses by integration id.
@@ -437,6 +441,7 @@ func (b *builder) route(r *resource) {
 	if rrse, ok := b.str(r, "RouteResponseSelectionExpression", false); ok && rrse != "" && rrse != "$default" {
 		t.errorf(r.keyLine("RouteResponseSelectionExpression"), propPath(r, "RouteResponseSelectionExpression"), "%q: AWS takes only $default", rrse)
 	}
+	b.routeModels(r, key, path, &route)
 	if req, ok := b.boolean(r, "ApiKeyRequired"); ok && req {
 		t.errorf(r.keyLine("ApiKeyRequired"), propPath(r, "ApiKeyRequired"),
 			"not supported: API keys come from API Gateway usage plans, which a template of the API alone does not define; use wsgate's apikey authorizer in a wsgate config instead")

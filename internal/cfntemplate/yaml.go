@@ -2,7 +2,9 @@ package cfntemplate
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -79,6 +81,14 @@ func (r *Result) YAML() []byte {
 		if route.Throttling.Enabled() {
 			add(rn, "throttling", rateNode(route.Throttling))
 		}
+		if len(route.Models) > 0 {
+			add(rn, "model_selection_expression", str(route.ModelSelectionExpression))
+			models := &yaml.Node{Kind: yaml.MappingNode}
+			for _, name := range slices.Sorted(maps.Keys(route.Models)) {
+				add(models, name, schemaNode(route.Models[name].Doc))
+			}
+			add(rn, "models", models)
+		}
 		add(routes, key, rn)
 	}
 	add(root, "routes", routes)
@@ -90,6 +100,21 @@ func (r *Result) YAML() []byte {
 	}
 	enc.Close()
 	return b.Bytes()
+}
+
+// schemaNode writes the schema doc as JSON, in YAML's flow style: JSON
+// text is YAML, and numbers stay numbers.
+func schemaNode(doc any) *yaml.Node {
+	data, err := json.Marshal(doc)
+	var n yaml.Node
+	if err == nil {
+		err = yaml.Unmarshal(data, &n)
+	}
+	if err != nil || len(n.Content) != 1 {
+		// A schema decoded from the template always encodes.
+		panic(fmt.Sprintf("schema does not encode: %v", err))
+	}
+	return n.Content[0]
 }
 
 // routeOrder lists $connect, $disconnect and $default first, then the

@@ -38,6 +38,11 @@ func TestValidateModels(t *testing.T) {
 			[]string{`wsgate.yaml:5: routes.$default.model: .inf is not a JSON value`}},
 		{"timestamp key value", "routes:\n  $default:\n    " + mock + "\n    model:\n      default: 2001-12-14",
 			[]string{`wsgate.yaml:5: routes.$default.model: 2001-12-14 is not a JSON value`}},
+		{"model does not compile", "routes:\n  $default:\n    " + mock + "\n    model: {type: strin}",
+			[]string{`wsgate.yaml:4: routes.$default.model: not a valid JSON Schema: /type: fails enum; /type: want array, got string`}},
+		{"remote $ref", "routes:\n  $default:\n    " + mock + "\n    model_selection_expression: $request.body.kind\n    models:\n      a: {$ref: \"https://example.com/s.json\"}",
+			[]string{`wsgate.yaml:6: routes.$default.models.a: $ref "https://example.com/s.json": references to other documents are not followed; put the definitions in the model itself ("definitions" or "$defs") and refer to them as "#/definitions/name"`}},
+		{"2020-12 model", "routes:\n  $default:\n    " + mock + "\n    model: {$schema: \"https://json-schema.org/draft/2020-12/schema\", prefixItems: [{type: string}]}", nil},
 		{"duplicate key in model", "routes:\n  $default:\n    " + mock + "\n    model:\n      type: object\n      type: string",
 			[]string{`wsgate.yaml:6: routes.$default.model: duplicate key "type" (first set at line 5)`}},
 	}

@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"github.com/wsgate/wsgate/internal/accesslog"
+	"github.com/wsgate/wsgate/internal/model"
 	"github.com/wsgate/wsgate/internal/route"
 	"maps"
 	"net"
@@ -308,12 +309,26 @@ func (k *checker) models(path, key string, r *Route) {
 			k.add(path+".model_selection_expression", "%v", err)
 		}
 	}
+	if r.Model.Doc != nil {
+		k.schema(path+".model", r.Model.Doc)
+	}
 	for _, name := range slices.Sorted(maps.Keys(r.Models)) {
-		if name == "" {
+		switch m := r.Models[name]; {
+		case name == "":
 			k.add(path+".models", "empty model name")
-		} else if !r.Models[name].IsSet() {
+		case !m.IsSet():
 			k.add(path+".models."+name, "empty; write the schema, or the path of a JSON file holding it")
+		case m.Doc != nil:
+			k.schema(path+".models."+name, m.Doc)
 		}
+	}
+}
+
+// schema reports an inline schema that does not compile. Schemas in files
+// are compiled, and reported, when the gateway is built.
+func (k *checker) schema(path string, doc any) {
+	if _, err := model.Compile(doc); err != nil {
+		k.add(path, "%v", err)
 	}
 }
 

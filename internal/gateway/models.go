@@ -26,7 +26,8 @@ func buildModels(cfg *config.Config, key string, rc *config.Route, readFile func
 		if s.File == "" {
 			sch, err := model.Compile(s.Doc)
 			if err != nil {
-				return nil, cfg.Errorf(at, "%v", err)
+				// cfg.Validate reported it.
+				return nil, errReported
 			}
 			return sch, nil
 		}
@@ -42,35 +43,44 @@ func buildModels(cfg *config.Config, key string, rc *config.Route, readFile func
 		return sch, nil
 	}
 	switch {
-	case rc.ModelFile != "":
-		s, err := compile(path+".model_file", config.Schema{File: rc.ModelFile})
-		if err != nil {
-			return nil, []error{err}
+	case rc.ModelFile != "", rc.Model.IsSet():
+		at, s := path+".model", rc.Model
+		if rc.ModelFile != "" {
+			at, s = path+".model_file", config.Schema{File: rc.ModelFile}
 		}
-		return model.Single(s), nil
-	case rc.Model.IsSet():
-		s, err := compile(path+".model", rc.Model)
+		sch, err := compile(at, s)
 		if err != nil {
-			return nil, []error{err}
+			return nil, reported(err)
 		}
-		return model.Single(s), nil
+		return model.Single(sch), nil
 	}
 	var errs []error
+	failed := false
 	models := make(map[string]*model.Schema, len(rc.Models))
 	for _, name := range slices.Sorted(maps.Keys(rc.Models)) {
 		s, err := compile(path+".models."+name, rc.Models[name])
 		if err != nil {
-			errs = append(errs, err)
+			failed = true
+			errs = append(errs, reported(err)...)
 			continue
 		}
 		models[name] = s
 	}
 	// Validate reported an expression that does not parse.
 	expr, err := route.ParseExpression(rc.ModelSelectionExpression)
-	if err != nil || len(errs) > 0 {
+	if err != nil || failed {
 		return nil, errs
 	}
 	return model.Selected(expr, models), nil
+}
+
+// reported returns err as a list of problems to report, empty when err is
+// errReported.
+func reported(err error) []error {
+	if errors.Is(err, errReported) {
+		return nil
+	}
+	return []error{err}
 }
 
 // validate checks a message of rt against the route's models: nil when it

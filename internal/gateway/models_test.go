@@ -174,28 +174,31 @@ routes:
 	}
 }
 
-// TestRequestValidationConfigErrors: a model that does not compile, a
-// model file that is missing or not JSON, and a $ref to another document
-// fail the build at their lines, all of them reported.
+// TestRequestValidationConfigErrors: model files that are missing, not
+// JSON, not a valid schema or referring to another document fail the
+// build at their lines, all of them reported; a local $ref is fine.
+// (Inline models are checked when the configuration is parsed:
+// internal/config TestValidateModels.)
 func TestRequestValidationConfigErrors(t *testing.T) {
 	notJSON := writeTemp(t, "bad.json", `{"type": `)
+	invalid := writeTemp(t, "invalid.json", `{"type": "strin"}`)
+	remote := writeTemp(t, "remote.json", `{"$ref": "https://example.com/schema.json"}`)
+	local := writeTemp(t, "local.json", `{"properties": {"a": {"$ref": "#/definitions/a"}}, "definitions": {"a": {"type": "string"}}}`)
 	missing := filepath.Join(t.TempDir(), "missing.json")
 	cfg, err := config.Parse("test.yaml", []byte(fmt.Sprintf(`
 routes:
   $default:
-    integration: {type: mock}
-    model: {type: strin}
-  a:
     integration: {type: mock}
     model_file: %s
   b:
     integration: {type: mock}
     model_selection_expression: $request.body.kind
     models:
+      w: %s
       x: %s
-      y: {$ref: "https://example.com/schema.json"}
-      z: {properties: {a: {$ref: "#/definitions/a"}}, definitions: {a: {type: string}}}
-`, missing, notJSON)))
+      y: %s
+      z: %s
+`, missing, notJSON, invalid, remote, local)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,10 +207,10 @@ routes:
 		t.Fatal("a configuration with broken models was built")
 	}
 	for _, want := range []string{
-		"test.yaml:5: routes.$default.model: not a valid JSON Schema: ",
-		"test.yaml:8: routes.a.model_file: reading the model: open " + missing + ": no such file or directory",
-		"test.yaml:13: routes.b.models.x: " + notJSON + ": not a JSON document: ",
-		`test.yaml:14: routes.b.models.y: $ref "https://example.com/schema.json": references to other documents are not followed`,
+		"test.yaml:5: routes.$default.model_file: reading the model: open " + missing + ": no such file or directory",
+		"test.yaml:10: routes.b.models.w: " + notJSON + ": not a JSON document: ",
+		"test.yaml:11: routes.b.models.x: " + invalid + ": not a valid JSON Schema: /type: ",
+		"test.yaml:12: routes.b.models.y: " + remote + `: $ref "https://example.com/schema.json": references to other documents are not followed`,
 	} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("build error\n%v\nwant it to contain %q", err, want)
