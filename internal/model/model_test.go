@@ -2,6 +2,7 @@ package model
 
 import (
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -164,5 +165,87 @@ func TestTruncate(t *testing.T) {
 	}
 	if truncate("short", maxDetail) != "short" {
 		t.Fatal("truncate changed a short string")
+	}
+}
+
+// FuzzValidate: any body, valid or not, gets an answer: nil or an *Invalid
+// whose detail is bounded.
+func FuzzValidate(f *testing.F) {
+	expr, err := route.ParseExpression("$request.body.kind")
+	if err != nil {
+		f.Fatal(err)
+	}
+	set := Selected(expr, map[string]*Schema{
+		"a":        mustCompileF(f, draft4Message),
+		"b":        mustCompileF(f, `{"$schema":"https://json-schema.org/draft/2020-12/schema","type":"array","uniqueItems":true,"items":{"pattern":"^x+$"}}`),
+		"$default": mustCompileF(f, `{"additionalProperties":false,"properties":{"kind":{"enum":["a","b"]}}}`),
+	})
+	f.Add([]byte(`{"kind":"a","action":"x","message":"hi"}`))
+	f.Add([]byte(`{"kind":"b"}`))
+	f.Add([]byte(`["x","x","secretsecret"]`))
+	f.Add([]byte(`{"kind":"c","zzz":1}`))
+	f.Add([]byte(`not json`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		err := set.Validate(body)
+		if err == nil {
+			return
+		}
+		var inv *Invalid
+		if !errors.As(err, &inv) {
+			t.Fatalf("Validate: %T %v", err, err)
+		}
+		if len(inv.Detail) > maxDetail {
+			t.Fatalf("detail of %d bytes", len(inv.Detail))
+		}
+	})
+}
+
+func mustCompileF(f *testing.F, src string) *Schema {
+	s, err := CompileJSON([]byte(src))
+	if err != nil {
+		f.Fatal(err)
+	}
+	return s
+}
+
+func BenchmarkValidate(b *testing.B) {
+	s, err := CompileJSON([]byte(draft4Message))
+	if err != nil {
+		b.Fatal(err)
+	}
+	set := Single(s)
+	body := []byte(`{"action":"send","message":"hello","count":3}`)
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := set.Validate(body); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// TestPathologicalInputs: inputs that make backtracking regexp engines or
+// pairwise uniqueness checks take exponential or quadratic time finish
+// here, within the go test timeout, on bodies of the gateway's largest
+// message size.
+func TestPathologicalInputs(t *testing.T) {
+	const size = 128 << 10
+	evil := mustCompile(t, `{"properties":{"s":{"pattern":"^(a+)+$"}}}`)
+	body := `{"s":"` + strings.Repeat("a", size-16) + `b"}`
+	var inv *Invalid
+	if err := Single(evil).Validate([]byte(body)); !errors.As(err, &inv) || inv.Detail != "/s: fails pattern" {
+		t.Fatalf("pattern: %v", err)
+	}
+	unique := mustCompile(t, `{"uniqueItems":true}`)
+	var b strings.Builder
+	b.WriteString("[")
+	for i := 0; b.Len() < size-16; i++ {
+		if i > 0 {
+			b.WriteString(",")
+		}
+		b.WriteString(strconv.Itoa(i))
+	}
+	b.WriteString(",0]")
+	if err := Single(unique).Validate([]byte(b.String())); !errors.As(err, &inv) || inv.Detail != "/: fails uniqueItems" {
+		t.Fatalf("uniqueItems: %v", err)
 	}
 }
