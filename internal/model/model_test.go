@@ -50,6 +50,9 @@ func TestValidateSingle(t *testing.T) {
 		{"2020-12 $defs", `{"$schema":"https://json-schema.org/draft/2020-12/schema","$ref":"#/$defs/n","$defs":{"n":{"type":"number"}}}`, `"x"`, "want number, got string"},
 		{"draft4 definitions", `{"$ref":"#/definitions/n","definitions":{"n":{"type":"number"}}}`, `1`, ""},
 		{"additional", `{"additionalProperties":false,"properties":{"a":{}}}`, `{"a":1,"b":2}`, "additional properties not allowed: b"},
+		// format asserts in draft 4 and is an annotation in 2020-12.
+		{"draft4 format", `{"format":"email"}`, `"x"`, "/: fails format"},
+		{"2020-12 format annotation", `{"$schema":"https://json-schema.org/draft/2020-12/schema","format":"email"}`, `"x"`, ""},
 		{"not JSON", draft4Message, `hello`, "the body is not JSON"},
 		{"trailing data", `{}`, `{} {}`, "the body is not JSON"},
 		{"empty body", `{}`, ``, "the body is not JSON"},
