@@ -186,4 +186,3 @@ func nodeKeyIf(k keys, node string) string {
 	}
 	return k.node(node)
 }
-
