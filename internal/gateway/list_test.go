@@ -73,7 +73,7 @@ func testListConnections(t *testing.T, newEngine func() cluster.Engine) {
 		}
 		for _, want := range []struct {
 			id, principal, node string
-			topics             []string
+			topics              []string
 		}{{alice.ID, "alice", nodes[0], []string{}}, {bob.ID, "bob", nodes[1], []string{"news"}}} {
 			c, ok := byID[want.id]
 			if !ok {
