@@ -64,3 +64,34 @@ func TestMemoryListLargeIndex(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkMemoryListConnections lists a page of 100 from 100,000
+// connections, at the start and near the end: a page costs the same
+// wherever its cursor is.
+func BenchmarkMemoryListConnections(b *testing.B) {
+	m := registry.NewMemory()
+	ctx := context.Background()
+	for i := range 100000 {
+		if err := m.Register(ctx, registry.Record{ConnectionID: fmt.Sprintf("c%06d", i), NodeID: []string{"a", "b"}[i%2]}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for _, bc := range []struct {
+		name string
+		q    registry.ListQuery
+	}{
+		{"first", registry.ListQuery{Limit: 100}},
+		{"late", registry.ListQuery{Limit: 100, Cursor: registry.IDCursor("c099000")}},
+		{"node/late", registry.ListQuery{Limit: 100, NodeID: "b", Cursor: registry.IDCursor("c099000")}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				page, _, err := m.ListConnections(ctx, bc.q)
+				if err != nil || len(page) != 100 {
+					b.Fatalf("%d, %v", len(page), err)
+				}
+			}
+		})
+	}
+}
