@@ -13,8 +13,8 @@ import (
 // The bounds of ListConnections; variables so that tests can reach both
 // ways of listing with a few connections.
 var (
-	// smallSet is the size up to which ListConnections reads a topic's or
-	// node's index whole and sorts it; a larger one is found by walking
+	// smallSet is the size up to which ListConnections reads a
+	// principal's, topic's or node's index whole and sorts it; a larger one is found by walking
 	// the ordered index of every id, where one match in every
 	// ZCARD(all)/smallSet ids is expected.
 	smallSet int64 = 4096
@@ -80,8 +80,8 @@ return out
 `)
 
 // ListConnections implements registry.Registry, in connection id order. A
-// principal's connections, and a topic's or a node's when there are at
-// most smallSet, are read from that index and sorted; otherwise the call
+// principal's, a topic's or a node's connections, when there are at most
+// smallSet, are read from that index and sorted; otherwise the call
 // walks the sorted set of every id from the cursor, examining at most
 // walkBudget ids. Either way each candidate's record is checked against
 // every filter in one script, which returns the page's records and topics.
@@ -151,11 +151,20 @@ func (e *Engine) ListConnections(ctx context.Context, q registry.ListQuery) ([]r
 }
 
 // listCandidates returns the ids of the index ListConnections reads for
-// q, or reports that it walks every id instead.
+// q — the first of the principal's, the topic's and the node's that q
+// names and that holds at most smallSet ids — or reports that it walks
+// every id instead.
 func (e *Engine) listCandidates(ctx context.Context, q registry.ListQuery) (ids []string, walk bool, err error) {
 	if q.PrincipalID != "" {
-		ids, err = e.client.ZRange(ctx, e.keys.user(q.PrincipalID), 0, -1).Result()
-		return ids, false, err
+		key := e.keys.user(q.PrincipalID)
+		n, err := e.client.ZCard(ctx, key).Result()
+		if err != nil {
+			return nil, false, err
+		}
+		if n <= smallSet {
+			ids, err = e.client.ZRange(ctx, key, 0, -1).Result()
+			return ids, false, err
+		}
 	}
 	for _, key := range []string{topicKeyIf(e.keys, q.Topic), nodeKeyIf(e.keys, q.NodeID)} {
 		if key == "" {

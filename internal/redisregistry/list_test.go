@@ -20,7 +20,8 @@ func TestListWalkBudget(t *testing.T) {
 	const n = 300
 	for i := range n {
 		id := fmt.Sprintf("c%03d", i)
-		if err := e.Register(ctx, registry.Record{ConnectionID: id, NodeID: []string{"a", "b"}[i%2]}); err != nil {
+		rec := registry.Record{ConnectionID: id, NodeID: []string{"a", "b"}[i%2], PrincipalID: []string{"p", "q", "r"}[i%3]}
+		if err := e.Register(ctx, rec); err != nil {
 			t.Fatal(err)
 		}
 		if i%7 == 0 {
@@ -38,6 +39,8 @@ func TestListWalkBudget(t *testing.T) {
 		{registry.ListQuery{Topic: "rare", Limit: 5}, 43},
 		{registry.ListQuery{NodeID: "b", Limit: 1000}, n / 2},
 		{registry.ListQuery{NodeID: "b", Topic: "rare", Limit: 1000}, 21},
+		{registry.ListQuery{PrincipalID: "p", Limit: 1000}, n / 3},
+		{registry.ListQuery{PrincipalID: "p", Topic: "rare", Limit: 3}, 15},
 	} {
 		seen := make(map[string]bool)
 		q, pages, short := tc.q, 0, false

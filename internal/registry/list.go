@@ -37,14 +37,14 @@ func CheckList(ctx context.Context, q ListQuery) error {
 	return ctx.Err()
 }
 
-// smallSet is the size up to which Memory lists a filter's index by
-// sorting it; a larger index is found by walking every id in order, where
+// smallSet is the size up to which Memory lists a principal's, topic's or
+// node's index by sorting it; a larger index is found by walking every id in order, where
 // one match in every len(records)/smallSet ids is expected.
 const smallSet = 4096
 
 // ListConnections implements Registry. It lists in connection id order:
-// a principal's connections, or a topic's or node's when there are few, by
-// sorting that index; otherwise by walking an ordered index of every id
+// a principal's, a topic's or a node's connections, when there are at most
+// smallSet, by sorting that index; otherwise by walking an ordered index of every id
 // from the cursor on, so that no page costs a scan of all connections
 // before its own.
 func (m *Memory) ListConnections(ctx context.Context, q ListQuery) ([]Listed, string, error) {
@@ -81,7 +81,7 @@ func (m *Memory) ListConnections(ctx context.Context, q ListQuery) ([]Listed, st
 	var index []string
 	sorted := true
 	switch {
-	case q.PrincipalID != "":
+	case q.PrincipalID != "" && len(m.users[q.PrincipalID]) <= smallSet:
 		index = slices.Clone(m.users[q.PrincipalID])
 	case q.Topic != "" && len(m.topics[q.Topic]) <= smallSet:
 		index = setKeys(m.topics[q.Topic])

@@ -13,15 +13,15 @@ func TestMemoryContract(t *testing.T) {
 	registrytest.Run(t, func(t *testing.T) registry.Registry { return registry.NewMemory() })
 }
 
-// TestMemoryListLargeIndex lists a node and a topic with more connections
-// than Memory sorts, which it finds by walking every id in order.
+// TestMemoryListLargeIndex lists a node, a topic and a principal with more
+// connections than Memory sorts, which it finds by walking every id in order.
 func TestMemoryListLargeIndex(t *testing.T) {
 	m := registry.NewMemory()
 	ctx := context.Background()
 	const n = 5000
 	for i := range n {
 		id := fmt.Sprintf("c%05d", i)
-		if err := m.Register(ctx, registry.Record{ConnectionID: id, NodeID: []string{"a", "b", "b"}[i%3]}); err != nil {
+		if err := m.Register(ctx, registry.Record{ConnectionID: id, NodeID: []string{"a", "b", "b"}[i%3], PrincipalID: []string{"", "u", "u"}[i%3]}); err != nil {
 			t.Fatal(err)
 		}
 		if i%3 != 0 {
@@ -30,7 +30,7 @@ func TestMemoryListLargeIndex(t *testing.T) {
 			}
 		}
 	}
-	for _, q := range []registry.ListQuery{{NodeID: "b"}, {Topic: "t"}, {NodeID: "a", Topic: "t"}, {}} {
+	for _, q := range []registry.ListQuery{{NodeID: "b"}, {Topic: "t"}, {PrincipalID: "u"}, {NodeID: "a", Topic: "t"}, {}} {
 		want := n * 2 / 3
 		switch {
 		case q.NodeID == "a":
