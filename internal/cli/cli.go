@@ -41,6 +41,8 @@ Usage:
                                   (-strict: also what serve needs and this machine lacks)
   wsgate import -template FILE [-parameter NAME=VALUE ...] [-region R] [-stack-name N]
                                   print the wsgate config equivalent to a template
+  wsgate asyncapi [-c FILE] [-template FILE ...] [-format yaml|json]
+                                  print the AsyncAPI 3.0 document of the configured API
   wsgate migrate -c FILE [-timeout D]
                                   create the tables of the config's postgres routes
                                   that are missing (idempotent); print what it did
@@ -70,6 +72,8 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 		err = importTemplate(args[1:], stdout, stderr)
 	case "migrate":
 		err = migrate(ctx, args[1:], stdout, stderr)
+	case "asyncapi":
+		err = asyncAPI(args[1:], stdout, stderr)
 	case "connect":
 		err = connect(ctx, args[1:], stdin, stdout, stderr)
 	case "post":
