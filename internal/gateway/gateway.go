@@ -37,6 +37,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/wsgate/wsgate/internal/accesslog"
+	"github.com/wsgate/wsgate/internal/asyncapi"
 	"github.com/wsgate/wsgate/internal/awsevent"
 	"github.com/wsgate/wsgate/internal/cluster"
 	"github.com/wsgate/wsgate/internal/config"
@@ -294,7 +295,7 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		mcfg := mgmt.Config{NodeID: g.nodeID, BearerTokens: gen.tokens, SigV4: g.mgmtKeys(gen),
 			RateLimit:            mgmt.RateLimit{Rate: mc.RateLimit.Rate, Burst: mc.RateLimit.Burst},
 			MaxBodyBytesInFlight: mc.MaxBodyBytesInFlight, Pprof: mc.Pprof,
-			Reload: g.reloadCall}
+			Reload: g.reloadCall, AsyncAPI: g.asyncAPI}
 		mcfg.Access = g.logManagementCall
 		var conns mgmt.Connections = g.node
 		if g.metrics != nil {
@@ -705,4 +706,11 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 		g.log.Info("stopped")
 	})
 	return g.stopErr
+}
+
+// asyncAPI is the AsyncAPI document (JSON) of the configuration in force,
+// for GET /asyncapi.json: written for each call, so that it follows
+// reloads.
+func (g *Gateway) asyncAPI() ([]byte, error) {
+	return asyncapi.JSON(g.gen.Load().cfg, asyncapi.Options{ReadFile: g.opts.ReadFile})
 }

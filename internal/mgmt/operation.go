@@ -24,6 +24,7 @@ var operations = map[string]string{
 	"GET /readyz":                                 "Ready",
 	"GET /metrics":                                "Metrics",
 	"POST /reload":                                "Reload",
+	"GET /asyncapi.json":                          "AsyncAPI",
 }
 
 // operation names the call r makes, for metrics: one of the values of

@@ -21,6 +21,7 @@ func TestObserveOperations(t *testing.T) {
 		BearerTokens: []string{"tok-1"},
 		Pprof:        true,
 		Metrics:      http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("m 1\n")) }),
+		AsyncAPI:     func() ([]byte, error) { return []byte(`{"asyncapi":"3.0.0"}`), nil },
 		Observe:      func(op string, status int) { got = append(got, seen{op, status}) },
 	}, newNode(), slog.New(slog.DiscardHandler))
 	for _, tc := range []struct {
@@ -33,6 +34,9 @@ func TestObserveOperations(t *testing.T) {
 		{"GET", "/metrics", true, "", "Metrics", 200},
 		{"GET", "/metrics", false, "", "Metrics", 403},
 		{"GET", "/healthz", false, "", "Health", 200},
+		{"GET", "/asyncapi.json", true, "", "AsyncAPI", 200},
+		{"GET", "/asyncapi.json", false, "", "AsyncAPI", 403},
+		{"POST", "/asyncapi.json", true, "", "Unknown", 404},
 		{"GET", "/debug/pprof/cmdline", true, "", "Pprof", 200},
 		{"POST", "/@connections/bm9ib2R5aGVyZTEyMzQ=", true, "x", "PostToConnection", 410},
 		{"POST", "/prod/@connections/bm9ib2R5aGVyZTEyMzQ=", true, "x", "PostToConnection", 410},

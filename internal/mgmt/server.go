@@ -6,6 +6,7 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -88,6 +89,11 @@ type Config struct {
 	// Problems() []string method is a refused configuration, answered 400
 	// with the problems; any other error is answered 500.
 	Reload func(ctx context.Context) error
+	// AsyncAPI, when set, returns the AsyncAPI document (JSON) of the
+	// configuration in force, served under GET /asyncapi.json behind the
+	// same rate limit and authentication as every other call. Its error is
+	// answered 500 and logged.
+	AsyncAPI func() ([]byte, error)
 	// Observe, when set, is told of every call once it is answered: its
 	// operation (the AWS name, such as PostToConnection, or Health, Ready,
 	// Metrics, Pprof, Unknown) and status.
@@ -176,6 +182,9 @@ func New(cfg Config, conns Connections, logger *slog.Logger) *Server {
 	if cfg.Reload != nil {
 		s.mux.Handle("POST /reload", s.handle(s.reload))
 	}
+	if cfg.AsyncAPI != nil {
+		s.mux.Handle("GET /asyncapi.json", s.handle(s.asyncAPI))
+	}
 	s.mux.Handle("/{stage}/{rest...}", http.HandlerFunc(s.stripStage))
 	s.mux.Handle("/{stage}", notFound)
 	return s
@@ -232,6 +241,17 @@ func (s *Server) reload(w http.ResponseWriter, r *http.Request) error {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	_, _ = io.WriteString(w, `{"message":"reloaded"}`)
+	return nil
+}
+
+// asyncAPI answers GET /asyncapi.json with the API's AsyncAPI document.
+func (s *Server) asyncAPI(w http.ResponseWriter, _ *http.Request) error {
+	doc, err := s.cfg.AsyncAPI()
+	if err != nil {
+		return fmt.Errorf("writing the AsyncAPI document: %w", err)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(doc)
 	return nil
 }
 
