@@ -78,4 +78,12 @@ routes:
 	if st != http.StatusInternalServerError || hdr.Get("X-Amzn-ErrorType") == "" || strings.Contains(body, model) {
 		t.Fatalf("model file gone: %d %v %s", st, hdr, body)
 	}
+
+	// Each call is counted under its operation.
+	fams := scrape(t, g)
+	for status, want := range map[string]float64{"200": 2, "403": 1, "500": 1} {
+		if got := value(fams, "wsgate_management_calls_total", "operation", "AsyncAPI", "status", status); got != want {
+			t.Errorf("AsyncAPI calls with status %s: %v, want %v", status, got, want)
+		}
+	}
 }
