@@ -355,3 +355,24 @@ func TestModelFileErrors(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+func TestRouteKeysNeedingEscapes(t *testing.T) {
+	// Route keys are free text: references to their channels escape them
+	// as JSON Pointer and URI fragment require.
+	cfg := parse(t, `
+routes:
+  "send message": {integration: {type: mock}, route_response: true}
+  "a/b": {integration: {type: mock}}
+  "ü~1%": {integration: {type: mock}}
+`)
+	doc := build(t, cfg)
+	for key, ref := range map[string]string{
+		"send message": "#/channels/route:send%20message",
+		"a/b":          "#/channels/route:a~1b",
+		"ü~1%":         "#/channels/route:%C3%BC~01%25",
+	} {
+		if got := get(t, doc, "operations", "route:"+key, "channel", "$ref"); got != ref {
+			t.Errorf("%q: channel $ref %v, want %v", key, got, ref)
+		}
+	}
+}
