@@ -12,8 +12,9 @@ import (
 )
 
 func main() {
-	// SIGHUP, sent when a terminal hangs up, stops as gracefully as SIGTERM.
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	// SIGHUP reloads the configuration of `wsgate serve` (see cli); it
+	// does not stop the gateway.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := cli.Main(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)

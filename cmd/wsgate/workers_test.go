@@ -186,20 +186,48 @@ func workerPIDs(t *testing.T, p *process, n int) []int {
 	return pids
 }
 
-// TestServeWorkersSIGHUP: SIGHUP stops `serve -workers` gracefully, whether
-// it reaches the supervisor alone or, as when a terminal hangs up, every
-// process at once: each client gets close 1001, the backend each
-// connection's $disconnect, and the supervisor exits 0.
+// TestServeWorkersSIGHUP: SIGHUP reloads every worker of `serve -workers`,
+// whether it reaches the supervisor alone (which passes it on) or, as when
+// a terminal hangs up, every process at once: no client is closed, and each
+// client's next message, whichever worker holds it, is answered by the new
+// configuration.
 func TestServeWorkersSIGHUP(t *testing.T) {
 	for _, target := range []string{"supervisor", "every process"} {
 		t.Run(target, func(t *testing.T) {
 			b := gt.NewBackend(t)
-			p, ports, _ := startWorkers(t, b, 2)
+			dir, ports := workersConfig(t, b)
+			p := startWsgate(t, dir, "serve", "-c", "wsgate.yaml", "-workers", "2")
+			mgmtURL := fmt.Sprintf("http://127.0.0.1:%d", ports[1])
+			nodes := map[string]bool{}
+			gt.Eventually(t, func() bool {
+				if p.exited() {
+					t.Fatalf("wsgate exited\nstderr:\n%s", p.stderr)
+				}
+				nodes[readyNode(mgmtURL)] = true
+				delete(nodes, "")
+				return len(nodes) == 2
+			}, "2 workers answering on the shared management port")
 			var cs []*gt.Client
-			for i := range 4 {
+			for i := range 8 {
 				c := gt.Dial(t, fmt.Sprintf("ws://127.0.0.1:%d/", ports[0]), nil)
 				c.ID = b.ConnectionID(t, "/connect", i)
+				c.Send("before")
+				if got := c.NextText(); got != "before" {
+					t.Fatalf("echo %q", got)
+				}
 				cs = append(cs, c)
+			}
+			cfg, err := os.ReadFile(filepath.Join(dir, "wsgate.yaml"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			changed := strings.Replace(string(cfg), "$default: {integration: {type: mock}, route_response: true}",
+				`$default: {integration: {type: mock, body: "reloaded"}, route_response: true}`, 1)
+			if changed == string(cfg) {
+				t.Fatal("the test's config has no $default mock route to change")
+			}
+			if err := os.WriteFile(filepath.Join(dir, "wsgate.yaml"), []byte(changed), 0o600); err != nil {
+				t.Fatal(err)
 			}
 			pids := []int{p.cmd.Process.Pid}
 			if target == "every process" {
@@ -210,20 +238,46 @@ func TestServeWorkersSIGHUP(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
+			gt.Eventually(t, func() bool {
+				if p.exited() {
+					t.Fatalf("wsgate exited after SIGHUP\nstderr:\n%s", p.stderr)
+				}
+				logs := p.stderr.String()
+				return strings.Contains(logs, "configuration reloaded") && reloadedWorkers(logs) == 2
+			}, "both workers to log their reload")
+			for _, c := range cs {
+				c.Send("after")
+				if got := c.NextText(); got != "reloaded" {
+					t.Fatalf("%s: answer %q after the reload, want the new configuration's", c.ID, got)
+				}
+			}
+			if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+				t.Fatal(err)
+			}
 			for _, c := range cs {
 				c.ExpectClose(1001)
 			}
 			if code := p.wait(t); code != 0 {
-				t.Fatalf("exit status %d after SIGHUP, want 0", code)
-			}
-			for _, c := range cs {
-				ev := b.WaitEvent(t, "/disconnect", func(e gt.Event) bool { return e.RequestContext.ConnectionID == c.ID })
-				if code := ev.RequestContext.DisconnectStatusCode; code != 1001 {
-					t.Fatalf("%s: $disconnect with code %d, want 1001", c.ID, code)
-				}
+				t.Fatalf("exit status %d, want 0", code)
 			}
 		})
 	}
+}
+
+// reloadedWorkers counts the workers that logged an applied reload.
+func reloadedWorkers(logs string) int {
+	seen := map[string]bool{}
+	for _, line := range strings.Split(logs, "\n") {
+		if !strings.Contains(line, "configuration reloaded") {
+			continue
+		}
+		for _, f := range strings.Fields(line) {
+			if strings.HasPrefix(f, "worker=") {
+				seen[f] = true
+			}
+		}
+	}
+	return len(seen)
 }
 
 // TestServeWorkersNeedSharedRegistry: several processes with the memory

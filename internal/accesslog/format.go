@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/wsgate/wsgate/internal/suggest"
 )
 
 // MaxFormatBytes is AWS's quota on the size of an access log format
@@ -227,36 +228,10 @@ func isNameByte(c byte) bool {
 // unknownVariable is the error for $context.name, suggesting the nearest
 // known variable.
 func unknownVariable(name string) error {
-	best, dist := "", 4
-	for _, v := range Variables() {
-		if d := editDistance(name, v); d < dist {
-			best, dist = v, d
-		}
-	}
-	if best != "" {
+	if best := suggest.Nearest(name, Variables(), 4); best != "" {
 		return fmt.Errorf("unknown variable $context.%s (did you mean $context.%s?)", name, best)
 	}
 	return fmt.Errorf("unknown variable $context.%s; see docs/access-logs.md for the variables", name)
-}
-
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
 
 // Append appends the line for e, without a newline, to dst.

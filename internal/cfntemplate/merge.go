@@ -61,7 +61,7 @@ func Merge(base *config.Config, r *Result) (*config.Config, error) {
 // template's lines.
 func (r *Result) relocate(err error) error {
 	var out []error
-	for _, e := range leaves(err) {
+	for _, e := range config.Leaves(err) {
 		var ce *config.Error
 		if errors.As(e, &ce) && owned(ce.Path) {
 			moved := *ce
@@ -100,17 +100,4 @@ func owned(path string) bool {
 		}
 	}
 	return false
-}
-
-// leaves returns the errors joined in err, at any depth.
-func leaves(err error) []error {
-	j, ok := err.(interface{ Unwrap() []error })
-	if !ok {
-		return []error{err}
-	}
-	var out []error
-	for _, e := range j.Unwrap() {
-		out = append(out, leaves(e)...)
-	}
-	return out
 }

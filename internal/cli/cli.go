@@ -12,8 +12,10 @@ import (
 	"log/slog"
 	"math"
 	"os"
+	"os/signal"
 	"runtime/debug"
 	"slices"
+	"syscall"
 
 	"github.com/wsgate/wsgate/internal/config"
 	"github.com/wsgate/wsgate/internal/gateway"
@@ -141,16 +143,30 @@ func loadConfig(path string) (*config.Config, error) {
 }
 
 func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
-	opts := &slog.HandlerOptions{Level: cfg.Log.SlogLevel()}
+	l, _ := newLevelLogger(cfg, w)
+	return l
+}
+
+// newLevelLogger is newLogger with its level, which a reload changes.
+func newLevelLogger(cfg *config.Config, w io.Writer) (*slog.Logger, *slog.LevelVar) {
+	level := new(slog.LevelVar)
+	level.Set(cfg.Log.SlogLevel())
+	opts := &slog.HandlerOptions{Level: level}
 	if cfg.Log.Format == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
+		return slog.New(slog.NewJSONHandler(w, opts)), level
 	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	return slog.New(slog.NewTextHandler(w, opts)), level
 }
 
 func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	reopen, stopReopen := notifyReopen()
 	defer stopReopen()
+	// SIGHUP reloads the configuration; with -workers the supervisor
+	// passes it on to every worker. Set before anything else, so that a
+	// SIGHUP never stops serve.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	fs := newFlagSet("serve", stderr)
 	path := fs.String("c", "", "config `file` (default: the embedded default config)")
 	workers := fs.Int("workers", 1, "run `N` gateway processes sharing the client and management ports (SO_REUSEPORT); needs registry.type redis or nats")
@@ -175,7 +191,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	logger := newLogger(cfg, stderr)
+	logger, level := newLevelLogger(cfg, stderr)
 	logIgnored(logger, tr)
 	if usesRedis(cfg) {
 		redisregistry.SetLogger(logger)
@@ -184,21 +200,40 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if err := checkWorkers(cfg, *path); err != nil {
 			return err
 		}
-		return superviseWorkers(ctx, *workers, *path, cfg, logger, reopen, stdout, stderr)
+		return superviseWorkers(ctx, *workers, *path, cfg, logger, hup, reopen, stdout, stderr)
 	}
 	if w := os.Getenv(workerEnv); w != "" {
 		logger = logger.With("worker", w)
 	}
-	g, err := gateway.New(cfg, gateway.Options{Logger: logger, ReusePort: *reuse, Stdout: stdout, Stderr: stderr})
+	load := func() (*config.Config, error) {
+		cfg, _, err := buildConfig(*path, tf)
+		return cfg, err
+	}
+	g, err := gateway.New(cfg, gateway.Options{Logger: logger, ReusePort: *reuse, Stdout: stdout, Stderr: stderr, Load: load, LogLevel: level})
 	if err != nil {
 		return err
 	}
 	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	wait := reopenOnSignal(rctx, reopen, g.ReopenAccessLog, logger)
+	reloads := make(chan struct{})
+	go func() {
+		defer close(reloads)
+		for {
+			select {
+			case <-rctx.Done():
+				return
+			case <-hup:
+				logger.Info("SIGHUP: reloading the configuration")
+				// Reload logs its outcome.
+				_ = g.Reload(rctx)
+			}
+		}
+	}()
 	err = g.Run(ctx)
 	cancel()
 	wait()
+	<-reloads
 	return err
 }
 
@@ -224,7 +259,7 @@ func validate(args []string, stdout, stderr io.Writer) error {
 	var problems, missing, warnings []error
 	cfg, tr, err := buildConfig(*path, tf)
 	if err != nil {
-		problems = leaves(err)
+		problems = config.Leaves(err)
 	} else {
 		var g *gateway.Gateway
 		if g, err = gateway.New(cfg, gateway.Options{}); err == nil {
@@ -233,7 +268,7 @@ func validate(args []string, stdout, stderr io.Writer) error {
 			cancel()
 			g.Close()
 		}
-		for _, e := range leaves(err) {
+		for _, e := range config.Leaves(err) {
 			if !*strict && config.IsMissing(e) {
 				missing = append(missing, e)
 			} else {
@@ -275,22 +310,6 @@ func validate(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("%d problem(s) found", len(problems))
 	}
 	return nil
-}
-
-// leaves returns the errors joined in err, at any depth, or nil for nil.
-func leaves(err error) []error {
-	j, ok := err.(interface{ Unwrap() []error })
-	if !ok {
-		if err == nil {
-			return nil
-		}
-		return []error{err}
-	}
-	var out []error
-	for _, e := range j.Unwrap() {
-		out = append(out, leaves(e)...)
-	}
-	return out
 }
 
 // printErrors prints errs one to a line, ordered by the line of the config

@@ -6,6 +6,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/wsgate/wsgate/internal/config"
 	"github.com/wsgate/wsgate/internal/gateway"
 )
 
@@ -31,15 +32,15 @@ func migrate(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	cfg, err := loadConfig(*path)
 	if err != nil {
-		printErrors(stdout, leaves(err))
-		return fmt.Errorf("%d problem(s) in %s; nothing done", len(leaves(err)), *path)
+		printErrors(stdout, config.Leaves(err))
+		return fmt.Errorf("%d problem(s) in %s; nothing done", len(config.Leaves(err)), *path)
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
 	steps, err := gateway.Migrate(ctx, cfg, gateway.Options{})
 	if err != nil {
-		printErrors(stdout, leaves(err))
-		return fmt.Errorf("%d problem(s) in %s; nothing done", len(leaves(err)), *path)
+		printErrors(stdout, config.Leaves(err))
+		return fmt.Errorf("%d problem(s) in %s; nothing done", len(config.Leaves(err)), *path)
 	}
 	if len(steps) == 0 {
 		fmt.Fprintf(stdout, "%s: no postgres routes; nothing to do\n", *path)

@@ -3,6 +3,8 @@ package cli_test
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -159,6 +161,25 @@ func TestServeTemplate(t *testing.T) {
 	c.Send(`{"action":"ping"}`)
 	if got := c.NextText(); got != `{"pong":true}` {
 		t.Fatalf("ping answered %q", got)
+	}
+
+	// A reload reads the template again with the same -parameter: the
+	// stage stays prod (a stage change would be refused).
+	if err := os.WriteFile(path, []byte(strings.Replace(pingTemplate, `{"pong":true}`, `{"pong":2}`, 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Post(fmt.Sprintf("http://127.0.0.1:%d/reload", mgmt), "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("POST /reload: %s %s", resp.Status, body)
+	}
+	c.Send(`{"action":"ping"}`)
+	if got := c.NextText(); got != `{"pong":2}` {
+		t.Fatalf("ping answered %q after the reload", got)
 	}
 	cancel()
 	c.ExpectClose(1001)

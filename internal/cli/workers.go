@@ -58,11 +58,12 @@ func exitedWithError(err error) bool {
 }
 
 // superviseWorkers runs n copies of this program as `serve -c path
-// -reuse-port`, restarts one that crashes or is stopped on its own, and
-// stops them all with SIGTERM when ctx ends. A worker that exits with a
-// failure status within startupGrace of starting (a port taken, a bad
+// -reuse-port`, restarts one that crashes or is stopped on its own, passes
+// each signal from hup (SIGHUP: reload the configuration) and reopen (reopen
+// the access log) on to every worker, and stops them all with SIGTERM when
+// ctx ends. A worker that exits with a failure status within startupGrace of starting (a port taken, a bad
 // secret) stops all of them: the error is not one a restart fixes.
-func superviseWorkers(ctx context.Context, n int, path string, cfg *config.Config, logger *slog.Logger, reopen <-chan os.Signal, stdout, stderr io.Writer) error {
+func superviseWorkers(ctx context.Context, n int, path string, cfg *config.Config, logger *slog.Logger, hup, reopen <-chan os.Signal, stdout, stderr io.Writer) error {
 	exe, err := os.Executable()
 	if err != nil {
 		return fmt.Errorf("finding this program to start workers: %w", err)
@@ -129,7 +130,7 @@ func superviseWorkers(ctx context.Context, n int, path string, cfg *config.Confi
 			procs[e.n] = nil
 			if ctx.Err() != nil {
 				// The signal stopping the supervisor reached the worker
-				// too (a terminal hangs up on the whole process group).
+				// too (Ctrl-C signals the whole process group).
 				continue
 			}
 			if time.Since(started[e.n]) < startupGrace && exitedWithError(e.err) {
@@ -138,6 +139,15 @@ func superviseWorkers(ctx context.Context, n int, path string, cfg *config.Confi
 			}
 			logger.Error("worker exited; restarting it", "worker", e.n, "err", e.err, "after", restartDelay)
 			time.AfterFunc(restartDelay, func() { restart <- e.n })
+		case <-hup:
+			logger.Info("SIGHUP: reloading the configuration of every worker", "workers", running)
+			for i, p := range procs {
+				if p != nil {
+					if err := p.Process.Signal(syscall.SIGHUP); err != nil {
+						logger.Warn("could not signal a worker to reload", "worker", i, "err", err)
+					}
+				}
+			}
 		case <-reopen:
 			// Each worker writes its own access log lines.
 			for _, p := range procs {

@@ -7,9 +7,9 @@ import (
 
 // TestWorkerExitCounts: only a worker that exits with a failure status
 // counts as unable to start. One that exits 0 was stopped by a signal it
-// handles (SIGTERM, SIGINT, SIGHUP), possibly the same one on its way to the
-// supervisor, as when a terminal hangs up on the whole process group; one
-// killed by a signal crashed.
+// handles (SIGTERM, SIGINT), possibly the same one on its way to the
+// supervisor, as when Ctrl-C signals the whole process group; one killed
+// by a signal crashed.
 func TestWorkerExitCounts(t *testing.T) {
 	for _, tc := range []struct {
 		script string

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wsgate/wsgate/internal/suggest"
 	"gopkg.in/yaml.v3"
 )
 
@@ -474,49 +475,37 @@ func (d *decoder) unknownKey(key *yaml.Node, path string, fields map[string]int)
 	if path != "" {
 		msg += " in " + path
 	}
-	if s := suggest(key.Value, fields); s != "" {
+	if s := nearestKey(key.Value, fields); s != "" {
 		msg += fmt.Sprintf("; did you mean %q?", s)
 	}
 	d.errs = append(d.errs, &Error{File: d.file, Line: key.Line, Msg: msg})
 }
 
-// suggest returns the known key closest to key when it is close enough to be
-// a likely typo, or "".
-func suggest(key string, fields map[string]int) string {
-	best, bestDist := "", 3
-	for _, name := range slices.Sorted(maps.Keys(fields)) {
-		if dist := editDistance(key, name); dist < bestDist {
-			best, bestDist = name, dist
+// Leaves returns the errors joined in err (errors.Join), at any depth, in
+// order; nil for nil.
+func Leaves(err error) []error {
+	j, ok := err.(interface{ Unwrap() []error })
+	if !ok {
+		if err == nil {
+			return nil
 		}
+		return []error{err}
 	}
-	if best == "" || bestDist > len(key)/2 {
+	var out []error
+	for _, e := range j.Unwrap() {
+		out = append(out, Leaves(e)...)
+	}
+	return out
+}
+
+// nearestKey returns the known key closest to key when it is close enough to be
+// a likely typo, or "".
+func nearestKey(key string, fields map[string]int) string {
+	best := suggest.Nearest(key, slices.Sorted(maps.Keys(fields)), 3)
+	if best == "" || suggest.Distance(key, best) > len(key)/2 {
 		return ""
 	}
 	return best
-}
-
-// editDistance returns the Levenshtein distance between a and b.
-func editDistance(a, b string) int {
-	if len(a) > 64 || len(b) > 64 {
-		return max(len(a), len(b))
-	}
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
 
 // yamlFields maps the yaml key of each tagged field of struct type t to its

@@ -106,7 +106,7 @@ func (c *Conn) Send(data []byte) error {
 	if !utf8.Valid(data) {
 		op = wsproto.OpBinary
 	}
-	frame := wsproto.AppendMessage(nil, op, data, c.srv.cfg.Limits.MaxFrameBytes)
+	frame := wsproto.AppendMessage(nil, op, data, c.srv.lim().MaxFrameBytes)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !c.acceptLocked(len(frame)) {
@@ -291,7 +291,7 @@ func (c *Conn) feedLocked(data []byte) {
 // timeout nor the keepalive holds the silence against it; after the pause
 // they count from when reading resumed.
 func (c *Conn) check(now time.Time, paused bool, resumed time.Time) {
-	l := c.srv.cfg.Limits
+	l := c.srv.lim()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	switch c.state {
@@ -371,7 +371,7 @@ func (h *frameHandler) OnMessage(op wsproto.Opcode, payload []byte) error {
 		return nil
 	}
 	c.lastActive.Store(time.Now().UnixNano())
-	if len(c.inbox) >= c.srv.cfg.Limits.MaxInflightMessages {
+	if len(c.inbox) >= c.srv.lim().MaxInflightMessages {
 		return &wsproto.CloseError{Code: wsproto.CloseTryAgainLater, Reason: "too many messages in flight"}
 	}
 	c.srv.budget.acquire(len(payload))

@@ -123,7 +123,7 @@ func encodeMessage(data []byte, binary bool, maxFrame int) []byte {
 // m's frame with every other connection of the fan-out. A client over its outbound queue bound is closed as a
 // slow consumer (1008) and SendMessage returns hub.ErrClosed.
 func (c *Conn) SendMessage(m *hub.Message) error {
-	frame := m.Encoded(c.srv.cfg.Limits.MaxFrameBytes, encodeMessage)
+	frame := m.Encoded(c.srv.lim().MaxFrameBytes, encodeMessage)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !c.acceptLocked(len(frame)) {

@@ -57,9 +57,11 @@ type Config struct {
 	// Path is where clients upgrade, "/" or "/{stage}".
 	Path string
 	// BinaryBase64 delivers binary messages to the handler instead of
-	// closing with 1003.
+	// closing with 1003. SetLimits changes it for new connections.
 	BinaryBase64 bool
-	Limits       Limits
+	// Limits are the limits the server starts with; SetLimits changes
+	// them.
+	Limits Limits
 	// TLS, when set, serves wss://: Serve accepts TLS connections with it.
 	TLS *tls.Config
 	// Observer, when set, is told of handshakes, sent messages and slow
@@ -70,6 +72,7 @@ type Config struct {
 	Handshakes HandshakeObserver
 	// Proxies are the trusted proxies whose forwarding headers give a
 	// connection's SourceIP (see package forwarded); nil trusts nobody.
+	// SetProxies replaces them.
 	Proxies *forwarded.Proxies
 }
 
@@ -131,7 +134,10 @@ type Handler interface {
 
 // Server owns the client listener, the event loop and every connection.
 type Server struct {
-	cfg    Config
+	cfg Config
+	// limits are the limits in force, which SetLimits replaces; cfg.Limits
+	// keeps those the server started with, for what cannot change.
+	limits atomic.Pointer[runtimeLimits]
 	h      Handler
 	hub    *hub.Hub
 	log    *slog.Logger
@@ -180,15 +186,7 @@ func New(cfg Config, handler Handler, connHub *hub.Hub, logger *slog.Logger) *Se
 	if cfg.Observer == nil {
 		cfg.Observer = noObserver{}
 	}
-	if cfg.Limits.MaxInflightMessages <= 0 {
-		cfg.Limits.MaxInflightMessages = 64
-	}
-	if cfg.Limits.CloseTimeout <= 0 {
-		cfg.Limits.CloseTimeout = 3 * time.Second
-	}
-	if cfg.Limits.DrainTimeout <= 0 {
-		cfg.Limits.DrainTimeout = 2 * time.Second
-	}
+	cfg.Limits = cfg.Limits.withDefaults()
 	s := &Server{
 		cfg:  cfg,
 		h:    handler,
@@ -196,6 +194,7 @@ func New(cfg Config, handler Handler, connHub *hub.Hub, logger *slog.Logger) *Se
 		log:  logger.With("component", "edge"),
 		stop: make(chan struct{}),
 	}
+	s.limits.Store(&runtimeLimits{Limits: cfg.Limits, binaryBase64: cfg.BinaryBase64, proxies: cfg.Proxies})
 	s.budget.maxMessages = int64(cfg.Limits.InflightBudgetMessages)
 	s.budget.maxBytes = int64(cfg.Limits.InflightBudgetBytes)
 	s.baseCtx, s.cancelBase = context.WithCancel(context.Background())
@@ -235,6 +234,68 @@ func New(cfg Config, handler Handler, connHub *hub.Hub, logger *slog.Logger) *Se
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
 	return s
+}
+
+// runtimeLimits are the settings SetLimits and SetProxies replace while
+// the server runs.
+type runtimeLimits struct {
+	Limits
+	binaryBase64 bool
+	proxies      *forwarded.Proxies
+}
+
+// withDefaults returns l with the defaults of the fields whose zero value
+// is not "no limit" filled in.
+func (l Limits) withDefaults() Limits {
+	if l.MaxInflightMessages <= 0 {
+		l.MaxInflightMessages = 64
+	}
+	if l.CloseTimeout <= 0 {
+		l.CloseTimeout = 3 * time.Second
+	}
+	if l.DrainTimeout <= 0 {
+		l.DrainTimeout = 2 * time.Second
+	}
+	return l
+}
+
+// lim returns the limits in force.
+func (s *Server) lim() *runtimeLimits { return s.limits.Load() }
+
+// SetLimits replaces the limits and the treatment of binary frames while
+// the server runs. Connections that open afterwards get the new frame and
+// message sizes and binary treatment; every connection gets the new
+// timeouts, keepalive period, in-flight bound and close timeouts at its
+// next check, and MaxConnections applies to the next handshakes.
+// HandshakeTimeout, OutboundQueueBytes and the in-flight budget are sized
+// into the listener and the event loop when the server is made: SetLimits
+// keeps the values the server started with, and callers refuse a change
+// to them. It is safe to call concurrently with everything else.
+func (s *Server) SetLimits(l Limits, binaryBase64 bool) {
+	l = l.withDefaults()
+	l.HandshakeTimeout = s.cfg.Limits.HandshakeTimeout
+	l.OutboundQueueBytes = s.cfg.Limits.OutboundQueueBytes
+	l.InflightBudgetMessages = s.cfg.Limits.InflightBudgetMessages
+	l.InflightBudgetBytes = s.cfg.Limits.InflightBudgetBytes
+	for {
+		old := s.limits.Load()
+		if s.limits.CompareAndSwap(old, &runtimeLimits{Limits: l, binaryBase64: binaryBase64, proxies: old.proxies}) {
+			return
+		}
+	}
+}
+
+// SetProxies replaces the trusted proxies for the handshakes that start
+// afterwards. It is safe to call concurrently with everything else.
+func (s *Server) SetProxies(p *forwarded.Proxies) {
+	for {
+		old := s.limits.Load()
+		next := *old
+		next.proxies = p
+		if s.limits.CompareAndSwap(old, &next) {
+			return
+		}
+	}
 }
 
 // Start starts the event loop and the sweeper.
@@ -301,7 +362,7 @@ func (s *Server) doShutdown(ctx context.Context) error {
 	s.forEach(func(c *Conn) { c.Close(wsproto.CloseGoingAway, "Going away") })
 	s.budget.stop()
 	// 3. Wait for the sockets to close, then drop the stragglers.
-	if !s.waitConns(ctx, s.cfg.Limits.CloseTimeout) {
+	if !s.waitConns(ctx, s.lim().CloseTimeout) {
 		s.forEach(func(c *Conn) { c.drop(wsproto.CloseGoingAway, "Going away") })
 	}
 	// 4. Stop the event loop. It closes whatever is left and has run every
@@ -432,7 +493,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // reserve counts a new connection unless MaxConnections is reached.
 func (s *Server) reserve() bool {
-	max := int64(s.cfg.Limits.MaxConnections)
+	max := int64(s.lim().MaxConnections)
 	if max <= 0 {
 		s.conns.Add(1)
 		return true
@@ -450,7 +511,7 @@ func (s *Server) reserve() bool {
 
 func (s *Server) newConn(r *http.Request) *Conn {
 	now := time.Now()
-	ip := clientIP(s.cfg.Proxies, r)
+	ip := clientIP(s.lim().proxies, r)
 	c := &Conn{
 		id:          awsevent.NewID(),
 		srv:         s,
@@ -529,14 +590,15 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, c *Conn, sub st
 		return false, fmt.Errorf("move socket to event loop: %w", err)
 	}
 	c.nc = nc
+	l := s.lim()
 	if sock != nil {
 		sock.moveTo(tc, nc, c)
 		c.tls = sock
 	}
 	c.parser = wsproto.NewParser(wsproto.Limits{
-		MaxFrameBytes:   s.cfg.Limits.MaxFrameBytes,
-		MaxMessageBytes: s.cfg.Limits.MaxMessageBytes,
-		RejectBinary:    !s.cfg.BinaryBase64,
+		MaxFrameBytes:   l.MaxFrameBytes,
+		MaxMessageBytes: l.MaxMessageBytes,
+		RejectBinary:    !l.binaryBase64,
 	})
 	nc.SetSession(c)
 
@@ -720,7 +782,8 @@ func (s *Server) disconnect(c *Conn, code int, reason string) {
 // sweep enforces timeouts and sends keepalive pings for every connection.
 func (s *Server) sweep() {
 	defer s.wg.Done()
-	t := time.NewTicker(s.sweepInterval())
+	every := s.sweepInterval()
+	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
 		select {
@@ -729,13 +792,18 @@ func (s *Server) sweep() {
 		case now := <-t.C:
 			paused, resumed := s.budget.pause()
 			s.forEach(func(c *Conn) { c.check(now, paused, resumed) })
+			// SetLimits may have shortened a timeout.
+			if d := s.sweepInterval(); d != every {
+				every = d
+				t.Reset(d)
+			}
 		}
 	}
 }
 
 func (s *Server) sweepInterval() time.Duration {
 	d := time.Second
-	l := s.cfg.Limits
+	l := s.lim()
 	for _, v := range []time.Duration{l.IdleTimeout, l.MaxConnectionDuration, l.PingInterval, l.CloseTimeout, l.DrainTimeout} {
 		if v > 0 && v/4 < d {
 			d = v / 4

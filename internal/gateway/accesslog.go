@@ -99,7 +99,7 @@ func (g *Gateway) newEventLog(eventType string, c *edge.Conn, sess *session) *ev
 		ConnectionID:     ev.ID,
 		Time:             time.Now(),
 		ConnectedAt:      ev.ConnectedAt,
-		APIID:            g.api.APIID,
+		APIID:            g.cfg.APIID,
 		Stage:            g.cfg.EventStage(),
 		DomainName:       g.domainName(ev.DomainName),
 		SourceIP:         ev.SourceIP,
@@ -111,8 +111,8 @@ func (g *Gateway) newEventLog(eventType string, c *edge.Conn, sess *session) *ev
 }
 
 func (g *Gateway) domainName(host string) string {
-	if g.api.DomainName != "" {
-		return g.api.DomainName
+	if g.cfg.DomainName != "" {
+		return g.cfg.DomainName
 	}
 	return host
 }
@@ -233,11 +233,11 @@ func (g *Gateway) beginConnectLog(sess *session) {
 	}
 }
 
-// noteAuth records the authentication of sess's handshake: the identity
-// id, or the refusal err, after the authorizer took latency.
-func (sess *session) noteAuth(g *Gateway, id *auth.Identity, latency time.Duration, err error) {
+// noteAuth records the authentication of sess's handshake by a: the
+// identity id, or the refusal err, after the authorizer took latency.
+func (sess *session) noteAuth(a *authn, id *auth.Identity, latency time.Duration, err error) {
 	e := sess.access
-	if e == nil || (g.auth.authorizer == nil && err == nil) {
+	if e == nil || (a.authorizer == nil && err == nil) {
 		return
 	}
 	e.AuthorizerLatency, e.AuthorizerTimed = latency, latency > 0
@@ -274,7 +274,7 @@ func (h *handler) HandshakeDone(r *http.Request, c *edge.Conn, status int, start
 		RouteKey:         route.Connect,
 		Status:           status,
 		Time:             start,
-		APIID:            g.api.APIID,
+		APIID:            g.cfg.APIID,
 		Stage:            g.cfg.EventStage(),
 		DomainName:       g.domainName(r.Host),
 		UserAgent:        r.UserAgent(),
@@ -285,7 +285,7 @@ func (h *handler) HandshakeDone(r *http.Request, c *edge.Conn, status int, start
 	}
 	if addr, ok := edge.PeerAddr(r); ok {
 		// Behind a trusted proxy, the client it forwarded for.
-		e.SourceIP = g.proxies.Resolve(addr, r.Header).Addr.String()
+		e.SourceIP = g.proxies.Load().Resolve(addr, r.Header).Addr.String()
 	}
 	if c != nil {
 		e.ConnectionID, e.ConnectedAt, e.SourceIP = c.ID(), c.ConnectedAt(), c.SourceIP()
@@ -328,9 +328,9 @@ func (g *Gateway) logManagementCall(call *mgmt.Call) {
 		RouteKey:   call.Operation,
 		Status:     call.Status,
 		Time:       call.Start,
-		APIID:      g.api.APIID,
+		APIID:      g.cfg.APIID,
 		Stage:      g.cfg.EventStage(),
-		DomainName: g.api.DomainName,
+		DomainName: g.cfg.DomainName,
 		SourceIP:   call.SourceIP,
 		UserAgent:  call.UserAgent,
 		Caller:     call.Caller,

@@ -91,7 +91,9 @@ func (g *Gateway) records() []registry.Record {
 // was lost, built from its registry record. An error makes the cluster try
 // again later.
 func (g *Gateway) lostConnection(ctx context.Context, rec registry.Record, reason string) error {
-	rt, ok := g.routes.Get(route.Disconnect)
+	gen := g.acquire()
+	defer gen.release()
+	rt, ok := gen.routes.Get(route.Disconnect)
 	if !ok {
 		return nil
 	}
@@ -103,7 +105,7 @@ func (g *Gateway) lostConnection(ctx context.Context, rec registry.Record, reaso
 		DomainName:  rec.DomainName,
 		Authorizer:  rec.Authorizer,
 	}
-	ev := awsevent.Disconnect(g.api, &conn, closeLost, reason, time.Now())
+	ev := awsevent.Disconnect(gen.api, &conn, closeLost, reason, time.Now())
 	if _, err := rt.Integration.Invoke(ctx, ev); err != nil {
 		g.log.Warn("$disconnect of a lost node's connection failed; it will be retried", "connectionId", rec.ConnectionID, "lostNodeId", rec.NodeID, "requestId", ev.RequestContext.RequestID, "err", err)
 		return err

@@ -18,7 +18,11 @@ func (g *Gateway) TopicCount(topic string) (int, error) {
 
 // SetUserSlotTTL sets the lifetime of the reservations of user slots that
 // handshakes take from now on.
-func (g *Gateway) SetUserSlotTTL(d time.Duration) { g.slotTTL.Store(int64(d)) }
+func (g *Gateway) SetUserSlotTTL(d time.Duration) { g.gen.Load().slotTTL.Store(int64(d)) }
 
 // EdgeStats returns the client edge's connection and in-flight counts.
 func (g *Gateway) EdgeStats() edge.Stats { return g.edge.Stats() }
+
+// Retiring reports how many replaced configurations wait for their
+// in-flight work before being closed.
+func (g *Gateway) Retiring() int64 { return g.retiring.Load() }

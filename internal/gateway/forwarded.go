@@ -30,7 +30,7 @@ func (g *Gateway) clientOf(r *http.Request) (peer, scheme string) {
 	if !ok {
 		return "", scheme
 	}
-	if c := g.proxies.Resolve(addr, r.Header); c.Proto != "" {
+	if c := g.proxies.Load().Resolve(addr, r.Header); c.Proto != "" {
 		scheme = c.Proto
 	}
 	return addr.String(), scheme

@@ -7,10 +7,16 @@
 // (write). The push path is management API → registry (which node owns the
 // connection) → hub → edge.
 //
+// What a configuration reload replaces (routes, integrations, authorizer,
+// limits, …) is one generation (generation.go): each handshake, message and
+// $disconnect holds the one it started with, and a replaced generation is
+// closed once the last of them is done (reload.go).
+//
 // Shutdown order: stop accepting clients → close every socket with 1001 →
 // deliver their $disconnect events and wait for in-flight integrations, up to
-// the shutdown timeout → stop the management API → close the integrations'
-// broker connections → close the registry.
+// the shutdown timeout → stop the management API → close the generations'
+// integrations, broker connections and local functions → close the
+// registry.
 package gateway
 
 import (
@@ -65,6 +71,13 @@ type Options struct {
 	// configuration's registry section names; the gateway closes it. Tests
 	// run several nodes in one process on a cluster.MemoryNetwork.
 	Engine cluster.Engine
+	// Load reads the configuration again for Reload (SIGHUP, POST
+	// /reload): the same files, flags and template the gateway started
+	// with. Nil: the gateway cannot reload.
+	Load func() (*config.Config, error)
+	// LogLevel, when set, is the level of Logger's handler, which a reload
+	// sets to the configuration's log.level.
+	LogLevel *slog.LevelVar
 	// Stdout and Stderr are where an access log whose output is stdout or
 	// stderr writes; nil means the process's.
 	Stdout, Stderr io.Writer
@@ -73,69 +86,78 @@ type Options struct {
 // Gateway is one wsgate process: client listener, management listener and
 // everything between.
 type Gateway struct {
+	// cfg is the configuration the gateway started with, whose settings
+	// that cannot change while it runs (the listeners, the stage, the
+	// registry) it keeps; what a reload replaces is in gen.
 	cfg    *config.Config
+	opts   Options
 	log    *slog.Logger
 	nodeID string
-	api    awsevent.API
-	expr   *route.Expression
-	routes *route.Table[*Route]
 
-	hub    *hub.Hub
-	eng    cluster.Engine
-	node   *cluster.Node
-	client *http.Client // shared by the http integrations
-	auth   *authn
-	// lambdas are the local Lambda functions of routes and the authorizer,
-	// started by Start and closed by Shutdown and Close.
-	lambdas []*integration.LocalFunction
+	// gen is the current generation: routes, integrations, authorizer and
+	// the other parts a reload replaces (see generation).
+	gen atomic.Pointer[generation]
+	// reloadMu serializes reloads, and reloads with Start and Shutdown.
+	reloadMu sync.Mutex
+	// started and stopped are guarded by reloadMu.
+	started, stopped bool
+	// retired tracks the goroutines that close replaced generations once
+	// they drain; closing forceClose makes them close at once.
+	retired    sync.WaitGroup
+	forceClose chan struct{}
+	// retiring counts the replaced generations not yet closed.
+	retiring atomic.Int64
+	// forced is set when Shutdown closed a generation still in use.
+	forced atomic.Bool
+
+	hub  *hub.Hub
+	eng  cluster.Engine
+	node *cluster.Node
 	// creds are the credentials every local function gets, which the
-	// management API accepts; zero without local functions.
+	// management API accepts while there are local functions.
 	creds localCredentials
-	// proxy is the execute-api proxy of the local functions, started by
-	// Start when there are local functions and a management API, and
-	// closed once they are.
+	// proxy is the execute-api proxy of the local functions, started with
+	// the first generation that has local functions when there is a
+	// management API, and closed by Shutdown.
 	proxy *execproxy.Proxy
-	// brokers are the connections of the nats and redis integrations,
-	// closed by Shutdown once the integrations have drained, and by Close.
-	brokers *brokers
 
-	// cancelBg ends background work owned by the gateway, such as JWKS
-	// refresh.
-	cancelBg context.CancelFunc
-	edge     *edge.Server
-	mgmt     *mgmt.Server
+	edge *edge.Server
+	mgmt *mgmt.Server
 	// metrics is nil when management.metrics is off; its methods do
 	// nothing then.
 	metrics *metrics.Metrics
 	// access is the access log, nil without one: Start opens the one the
-	// configuration names, SwapAccessLog replaces it.
-	access     atomic.Pointer[accesslog.Logger]
-	accessOpts Options
+	// configuration names, SwapAccessLog replaces it (a reload that changes
+	// access_log does).
+	access atomic.Pointer[accesslog.Logger]
 
 	mgmtHTTP *http.Server
 	clientLn net.Listener
 	mgmtLn   net.Listener
 
-	// clientTLS and mgmtTLS are the listeners' TLS; nil without.
+	// clientTLS and mgmtTLS are the listeners' TLS; nil without. A reload
+	// gives their Holders new settings (reloadTLS).
 	clientTLS, mgmtTLS *tlsconfig.Listener
-	// stopWatch ends the certificate file watchers Start began, which
-	// look at the files every certPoll.
-	stopWatch context.CancelFunc
-	certPoll  time.Duration
+	// watchCtx ends, with stopWatch, the certificate file watchers, which
+	// look at the files every certPoll; clientWatch and mgmtWatch end the
+	// watcher of one listener, which a reload replaces with the new files'.
+	// The watch fields are guarded by reloadMu after Start.
+	watchCtx               context.Context
+	stopWatch              context.CancelFunc
+	clientWatch, mgmtWatch context.CancelFunc
+	certPoll               time.Duration
 	// acmeHTTP serves the http-01 challenge on acmeLn; both nil without
 	// tls.acme.http_listen.
 	acmeHTTP *http.Server
 	acmeLn   net.Listener
 
-	// proxies are the trusted proxies (trusted_proxies).
-	proxies *forwarded.Proxies
+	// proxies are the trusted proxies (trusted_proxies), which a reload
+	// replaces.
+	proxies atomic.Pointer[forwarded.Proxies]
 	// throttle is the route throttling in force (nil: none), built by
-	// newThrottle.
+	// newThrottle; a reload that changes the throttling settings replaces
+	// it.
 	throttle atomic.Pointer[throttle.Throttle]
-
-	// slotTTL is the lifetime of a handshake's reservation of a user slot,
-	// in nanoseconds; see userSlotTTL.
-	slotTTL atomic.Int64
 
 	wg        sync.WaitGroup
 	serveErr  chan error
@@ -171,8 +193,8 @@ func requireRules(req map[string]config.OneOrMore) map[string][]string {
 // New builds a Gateway from cfg without listening. It returns every problem
 // it finds (errors.Join), each naming the configuration line when it has
 // one; config.IsMissing tells apart those that are only a secret or a program
-// the configuration names and this machine lacks. `wsgate validate` and
-// `wsgate serve` share this path.
+// the configuration names and this machine lacks. `wsgate validate`,
+// `wsgate serve` and Reload share this path (buildGeneration).
 func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -183,56 +205,7 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	if opts.ReadFile == nil {
 		opts.ReadFile = os.ReadFile
 	}
-	var errs []error
-	// Validate also reports a route selection expression that does not
-	// compile.
-	if err := cfg.Validate(); err != nil {
-		errs = append(errs, err)
-	}
-	expr, _ := route.ParseExpression(cfg.RouteSelectionExpression)
-	client := integration.NewClient()
-	routes := make(map[string]*Route, len(cfg.Routes))
-	var lambdas []*integration.LocalFunction
-	brk := newBrokers(opts.Logger)
-	for key, rc := range cfg.Routes {
-		if rc.Builtin != "" {
-			routes[key] = &Route{Key: key, Builtin: rc.Builtin, Require: requireRules(rc.Require)}
-			continue
-		}
-		in, err := buildIntegration("routes."+key+".integration", rc.Integration, client, opts, &lambdas, brk)
-		if err != nil {
-			if !errors.Is(err, errReported) {
-				errs = append(errs, wrapAt(cfg, "routes."+key+".integration", err))
-			}
-			continue
-		}
-		routes[key] = &Route{Key: key, Integration: in, RouteResponse: rc.RouteResponse, Require: requireRules(rc.Require)}
-	}
-	var tokens []string
-	if cfg.Management.IsEnabled() && cfg.Management.HasAuth() {
-		var err error
-		if tokens, err = cfg.Management.Auth.Tokens(opts.Getenv, opts.ReadFile); err != nil {
-			errs = append(errs, wrapAt(cfg, "management.auth", err))
-		}
-	}
-	var sigv4 mgmt.SigV4
-	if cfg.Management.IsEnabled() && cfg.Management.Auth.SigV4.Configured() {
-		var err error
-		sigv4, err = loadSigV4(cfg, opts)
-		if err != nil {
-			errs = append(errs, err)
-		}
-	}
-	bgCtx, cancelBg := context.WithCancel(context.Background())
-	authChain, authErrs := buildAuth(bgCtx, cfg, opts, client)
-	errs = append(errs, authErrs...)
-	if authChain.lambda != nil {
-		lambdas = append(lambdas, authChain.lambda)
-	}
-	var creds localCredentials
-	if len(lambdas) > 0 {
-		creds = newLocalCredentials()
-	}
+	gen, errs := buildGeneration(cfg, opts)
 	clientTLS, mgmtTLS, tlsErrs := buildTLS(cfg, opts.Getenv, opts.Logger)
 	errs = append(errs, tlsErrs...)
 	eng := opts.Engine
@@ -242,53 +215,45 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 			errs = append(errs, err)
 		}
 	}
-	hb := hub.New()
-	var m *metrics.Metrics
-	if cfg.Management.MetricsEnabled() {
-		m = metrics.New(routeKeys(routes), func() float64 { return float64(hb.Len()) })
-	}
 	if len(errs) > 0 {
 		if eng != nil {
 			_ = eng.Close()
 		}
-		authChain.close()
-		closeLambdas(lambdas)
-		brk.close()
-		cancelBg()
+		if gen != nil {
+			gen.close()
+		}
 		return nil, errors.Join(errs...)
 	}
 
-	g := &Gateway{
-		cfg:       cfg,
-		log:       opts.Logger,
-		nodeID:    awsevent.NewID(),
-		api:       awsevent.API{APIID: cfg.APIID, Stage: cfg.Stage, DomainName: cfg.DomainName, StageVariables: cfg.StageVariables},
-		expr:      expr,
-		routes:    route.NewTable(routes),
-		hub:       hb,
-		eng:       eng,
-		client:    client,
-		auth:      authChain,
-		lambdas:   lambdas,
-		creds:     creds,
-		brokers:   brk,
-		cancelBg:  cancelBg,
-		serveErr:  make(chan error, 3),
-		reusePort: opts.ReusePort,
-		clientTLS: clientTLS,
-		mgmtTLS:   mgmtTLS,
-		stopWatch: func() {},
-		certPoll:  opts.CertPollInterval,
-		acmeHTTP:  acmeHTTP(cfg, clientTLS, opts.Logger),
+	hb := hub.New()
+	var m *metrics.Metrics
+	if cfg.Management.MetricsEnabled() {
+		m = metrics.New(gen.routes.Keys(), func() float64 { return float64(hb.Len()) })
 	}
-	g.slotTTL.Store(int64(slotTTL(cfg)))
-	g.accessOpts = opts
+	g := &Gateway{
+		cfg:        cfg,
+		opts:       opts,
+		log:        opts.Logger,
+		nodeID:     awsevent.NewID(),
+		forceClose: make(chan struct{}),
+		hub:        hb,
+		eng:        eng,
+		creds:      newLocalCredentials(),
+		serveErr:   make(chan error, 3),
+		reusePort:  opts.ReusePort,
+		clientTLS:  clientTLS,
+		mgmtTLS:    mgmtTLS,
+		stopWatch:  func() {},
+		certPoll:   opts.CertPollInterval,
+		acmeHTTP:   acmeHTTP(cfg, clientTLS, opts.Logger),
+	}
+	g.gen.Store(gen)
 	g.throttle.Store(newThrottle(cfg))
-	g.proxies = newProxies(cfg)
+	g.proxies.Store(newProxies(cfg))
 	nodeEng := eng
 	if cfg.Management.MetricsEnabled() {
 		g.metrics = m
-		authChain.metrics = g.metrics
+		gen.auth.metrics = g.metrics
 		nodeEng = &timedEngine{Engine: eng, m: g.metrics}
 	}
 	rc := cfg.Registry
@@ -303,7 +268,6 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 
 		MaxSubscriptionsPerConnection: cfg.Limits.MaxSubscriptionsPerConnection,
 	}, nodeEng, g.hub)
-	l := cfg.Limits
 	var observer edge.Observer
 	if g.metrics != nil {
 		observer = g.metrics
@@ -318,33 +282,15 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		BinaryBase64: cfg.BinaryFrames == config.BinaryBase64,
 		Observer:     observer,
 		Handshakes:   &handler{g: g},
-		Proxies:      g.proxies,
-		Limits: edge.Limits{
-			MaxFrameBytes:         l.MaxFrameBytes,
-			MaxMessageBytes:       l.MaxMessageBytes,
-			IdleTimeout:           l.IdleTimeout,
-			MaxConnectionDuration: l.MaxConnectionDuration,
-			PingInterval:          l.PingInterval,
-			OutboundQueueBytes:    l.OutboundQueueBytes,
-			HandshakeTimeout:      l.HandshakeTimeout,
-			MaxConnections:        l.MaxConnections,
-			MaxInflightMessages:   l.MaxInflightMessages,
-			DrainTimeout:          l.CloseDrainTimeout,
-
-			InflightBudgetMessages: l.InflightBudgetMessages,
-			InflightBudgetBytes:    l.InflightBudgetBytes,
-		},
+		Proxies:      g.proxies.Load(),
+		Limits:       edgeLimits(cfg.Limits),
 	}, &handler{g: g}, g.hub, g.log)
 	if cfg.Management.IsEnabled() {
 		mc := cfg.Management
-		keys := []mgmt.SigV4{sigv4}
-		if creds.AccessKeyID != "" {
-			// Any region: a function signs with its own AWS_REGION.
-			keys = append(keys, mgmt.SigV4{AccessKeyID: creds.AccessKeyID, SecretAccessKey: creds.SecretAccessKey})
-		}
-		mcfg := mgmt.Config{NodeID: g.nodeID, BearerTokens: tokens, SigV4: keys,
+		mcfg := mgmt.Config{NodeID: g.nodeID, BearerTokens: gen.tokens, SigV4: g.mgmtKeys(gen),
 			RateLimit:            mgmt.RateLimit{Rate: mc.RateLimit.Rate, Burst: mc.RateLimit.Burst},
-			MaxBodyBytesInFlight: mc.MaxBodyBytesInFlight, Pprof: mc.Pprof}
+			MaxBodyBytesInFlight: mc.MaxBodyBytesInFlight, Pprof: mc.Pprof,
+			Reload: g.reloadCall}
 		mcfg.Access = g.logManagementCall
 		var conns mgmt.Connections = g.node
 		if g.metrics != nil {
@@ -368,6 +314,36 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	return g, nil
 }
 
+// edgeLimits are the edge's limits of the configuration's.
+func edgeLimits(l config.Limits) edge.Limits {
+	return edge.Limits{
+		MaxFrameBytes:         l.MaxFrameBytes,
+		MaxMessageBytes:       l.MaxMessageBytes,
+		IdleTimeout:           l.IdleTimeout,
+		MaxConnectionDuration: l.MaxConnectionDuration,
+		PingInterval:          l.PingInterval,
+		OutboundQueueBytes:    l.OutboundQueueBytes,
+		HandshakeTimeout:      l.HandshakeTimeout,
+		MaxConnections:        l.MaxConnections,
+		MaxInflightMessages:   l.MaxInflightMessages,
+		DrainTimeout:          l.CloseDrainTimeout,
+
+		InflightBudgetMessages: l.InflightBudgetMessages,
+		InflightBudgetBytes:    l.InflightBudgetBytes,
+	}
+}
+
+// mgmtKeys are the SigV4 keys the management API accepts with gen: the
+// configured one, and while gen has local functions, theirs.
+func (g *Gateway) mgmtKeys(gen *generation) []mgmt.SigV4 {
+	keys := []mgmt.SigV4{gen.sigv4}
+	if len(gen.lambdas) > 0 {
+		// Any region: a function signs with its own AWS_REGION.
+		keys = append(keys, mgmt.SigV4{AccessKeyID: g.creds.AccessKeyID, SecretAccessKey: g.creds.SecretAccessKey})
+	}
+	return keys
+}
+
 // slotMargin is what a reservation of a user slot outlives the longest
 // handshake by.
 const slotMargin = 5 * time.Second
@@ -385,7 +361,7 @@ func slotTTL(cfg *config.Config) time.Duration {
 }
 
 // userSlotTTL is the lifetime of a handshake's reservation of a user slot.
-func (g *Gateway) userSlotTTL() time.Duration { return time.Duration(g.slotTTL.Load()) }
+func (g *Gateway) userSlotTTL() time.Duration { return time.Duration(g.gen.Load().slotTTL.Load()) }
 
 // loadSigV4 reads the management API's SigV4 secret access key from the
 // environment variable or the file the configuration names. Errors name the
@@ -521,11 +497,7 @@ func closeLambdas(lambdas []*integration.LocalFunction) {
 // Shutdown instead.
 func (g *Gateway) Close() {
 	_ = g.SwapAccessLog(nil).Close()
-	g.auth.close()
-	g.closeLambdas()
-	g.brokers.close()
-	g.cancelBg()
-	g.client.CloseIdleConnections()
+	g.gen.Load().close()
 	_ = g.eng.Close()
 }
 
@@ -533,7 +505,7 @@ func (g *Gateway) Close() {
 // to learn the bound addresses (useful with port 0).
 func (g *Gateway) Start() error {
 	// Opened here, not in New, so that `wsgate validate` creates no file.
-	access, err := NewAccessLog(g.cfg, g.accessOpts, g.metrics)
+	access, err := NewAccessLog(g.cfg, g.opts, g.metrics)
 	if err != nil {
 		return err
 	}
@@ -549,16 +521,19 @@ func (g *Gateway) Start() error {
 		return fmt.Errorf("listen %s: %w", g.cfg.Listen, err)
 	}
 	g.clientLn = ln
-	if err := g.startLambdas(); err != nil {
+	g.reloadMu.Lock()
+	defer g.reloadMu.Unlock()
+	if err := g.startGeneration(g.gen.Load()); err != nil {
 		_ = ln.Close()
+		g.closeProxy()
 		return err
 	}
-	g.brokers.start()
 	if g.mgmtHTTP != nil {
 		mln, err := g.listen(g.cfg.Management.Listen)
 		if err != nil {
 			_ = ln.Close()
-			g.closeLambdas()
+			g.gen.Load().close()
+			g.closeProxy()
 			return fmt.Errorf("listen %s (management): %w", g.cfg.Management.Listen, err)
 		}
 		if g.mgmtTLS != nil {
@@ -577,20 +552,24 @@ func (g *Gateway) Start() error {
 	}
 	if err := g.startACMEHTTP(); err != nil {
 		closeListeners()
-		g.closeLambdas()
+		g.gen.Load().close()
+		g.closeProxy()
 		return err
 	}
 	if err := g.node.Start(); err != nil {
 		closeListeners()
-		g.closeLambdas()
+		g.gen.Load().close()
+		g.closeProxy()
 		return err
 	}
 	if err := g.edge.Start(); err != nil {
 		closeListeners()
 		g.node.Stop(context.Background())
-		g.closeLambdas()
+		g.gen.Load().close()
+		g.closeProxy()
 		return err
 	}
+	g.started = true
 	g.wg.Add(1)
 	go func() {
 		defer g.wg.Done()
@@ -673,7 +652,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 	case <-ctx.Done():
 	case runErr = <-g.serveErr:
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), g.cfg.ShutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), g.conf().ShutdownTimeout)
 	defer cancel()
 	return errors.Join(runErr, g.Shutdown(sctx))
 }
@@ -681,6 +660,10 @@ func (g *Gateway) Run(ctx context.Context) error {
 // Shutdown stops the gateway in the documented order. It is idempotent.
 func (g *Gateway) Shutdown(ctx context.Context) error {
 	g.stopOnce.Do(func() {
+		// No reload from here on: one in progress finishes first.
+		g.reloadMu.Lock()
+		g.stopped = true
+		g.reloadMu.Unlock()
 		g.log.Info("shutting down", "connections", g.edge.Len())
 		var errs []error
 		if err := g.edge.Shutdown(ctx); err != nil {
@@ -707,11 +690,10 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 			g.clientTLS.ACME.Close()
 		}
 		g.node.Stop(ctx)
-		g.auth.close()
-		g.closeLambdas()
-		g.brokers.close()
-		g.cancelBg()
-		g.client.CloseIdleConnections()
+		if err := g.closeGenerations(ctx); err != nil {
+			errs = append(errs, err)
+		}
+		g.closeProxy()
 		if err := g.eng.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close registry: %w", err))
 		}

@@ -49,6 +49,8 @@ type session struct {
 
 func (h *handler) Connect(ctx context.Context, c *edge.Conn, r *http.Request) (string, error) {
 	g := h.g
+	gen := g.acquire()
+	defer gen.release()
 	now := time.Now()
 	sess := &session{ev: awsevent.Conn{
 		ID:          c.ID(),
@@ -66,7 +68,7 @@ func (h *handler) Connect(ctx context.Context, c *edge.Conn, r *http.Request) (s
 		return "", err
 	}
 	offered := wsproto.ParseSubprotocols(r.Header)
-	sub, rej := g.auth.negotiate(offered)
+	sub, rej := gen.auth.negotiate(offered)
 	if rej != nil {
 		g.metrics.ClientError(route.Connect)
 		g.log.Info("connection refused", "connectionId", c.ID(), "status", rej.Status, "reason", "no acceptable subprotocol")
@@ -82,12 +84,12 @@ func (h *handler) Connect(ctx context.Context, c *edge.Conn, r *http.Request) (s
 		SourceIP:       c.SourceIP(),
 		Peer:           peer,
 		UserAgent:      c.UserAgent(),
-		StageVariables: g.cfg.StageVariables,
+		StageVariables: gen.cfg.StageVariables,
 		Time:           now,
 		ClientCert:     sess.ev.ClientCert,
 	}
-	id, latency, err := g.auth.authenticate(ctx, areq, r)
-	sess.noteAuth(g, id, latency, err)
+	id, latency, err := gen.auth.authenticate(ctx, areq, r)
+	sess.noteAuth(gen.auth, id, latency, err)
 	if err != nil {
 		var re *edge.RejectError
 		if errors.As(err, &re) {
@@ -121,9 +123,9 @@ func (h *handler) Connect(ctx context.Context, c *edge.Conn, r *http.Request) (s
 	}
 	connected := false
 	g.metrics.Connect()
-	if rt, ok := g.routes.Get(route.Connect); ok {
+	if rt, ok := gen.routes.Get(route.Connect); ok {
 		_, port, _ := net.SplitHostPort(g.Addr())
-		ev := awsevent.Connect(g.api, &sess.ev, &awsevent.ConnectRequest{
+		ev := awsevent.Connect(gen.api, &sess.ev, &awsevent.ConnectRequest{
 			Header: r.Header, Query: r.URL.Query(), Host: r.Host, Proto: scheme, Port: port, Peer: peer,
 		}, now)
 		start := time.Now()
@@ -150,7 +152,7 @@ func (h *handler) Connect(ctx context.Context, c *edge.Conn, r *http.Request) (s
 			sub = headerValue(resp.Headers, "Sec-WebSocket-Protocol")
 			if sub != "" && !wsproto.Offered(offered, sub) {
 				g.log.Warn("$connect integration chose a subprotocol the client did not offer", "connectionId", c.ID(), "requestId", ev.RequestContext.RequestID)
-				h.disconnectEvent(ctx, c, sess, closeInternal, "subprotocol not offered")
+				h.disconnectEvent(ctx, gen, c, sess, closeInternal, "subprotocol not offered")
 				return "", errors.New("$connect integration chose a subprotocol the client did not offer")
 			}
 		}
@@ -164,7 +166,7 @@ func (h *handler) Connect(ctx context.Context, c *edge.Conn, r *http.Request) (s
 			if rej.Status == http.StatusTooManyRequests {
 				code, why = closeUserLimit, closeUserLimitReason
 			}
-			h.disconnectEvent(ctx, c, sess, code, why)
+			h.disconnectEvent(ctx, gen, c, sess, code, why)
 		}
 		return "", rej
 	}
@@ -186,7 +188,7 @@ func (h *handler) Connect(ctx context.Context, c *edge.Conn, r *http.Request) (s
 		g.log.Error("registry unavailable at connect", "connectionId", c.ID(), "err", err)
 		if connected {
 			// As above.
-			h.disconnectEvent(ctx, c, sess, closeInternal, "registry unavailable")
+			h.disconnectEvent(ctx, gen, c, sess, closeInternal, "registry unavailable")
 		}
 		return "", &edge.RejectError{Status: http.StatusServiceUnavailable, Message: "Service Unavailable"}
 	}
@@ -206,10 +208,12 @@ func reason(err error) string {
 
 func (h *handler) Message(ctx context.Context, c *edge.Conn, data []byte, binary bool) {
 	g := h.g
+	gen := g.acquire()
+	defer gen.release()
 	sess := c.Session.(*session)
 	el := g.newEventLog(eventMessage, c, sess)
 	defer el.done()
-	if !sess.allowMessage(g.cfg.Limits.MessagesPerSecond) {
+	if !sess.allowMessage(gen.cfg.Limits.MessagesPerSecond) {
 		// The route is not evaluated for a throttled message.
 		g.metrics.Message(route.Default)
 		g.metrics.ClientError(route.Default)
@@ -219,17 +223,17 @@ func (h *handler) Message(ctx context.Context, c *edge.Conn, data []byte, binary
 	}
 	key := route.Default
 	if !binary {
-		if k, ok := g.expr.Evaluate(data); ok {
+		if k, ok := gen.expr.Evaluate(data); ok {
 			key = k
 		}
 	}
-	if g.auth.jwt != nil && key == g.auth.refreshRoute {
+	if gen.auth.jwt != nil && key == gen.auth.refreshRoute {
 		g.metrics.Message(route.Default)
 		el.route(key)
-		h.refresh(ctx, c, sess, data, el)
+		h.refresh(ctx, gen, c, sess, data, el)
 		return
 	}
-	name, rt, ok := g.routes.Select(key)
+	name, rt, ok := gen.routes.Select(key)
 	if !ok {
 		name = route.Default
 	}
@@ -247,10 +251,10 @@ func (h *handler) Message(ctx context.Context, c *edge.Conn, data []byte, binary
 		return
 	}
 	if rt.Builtin != "" {
-		h.builtin(ctx, c, sess, rt, data, el)
+		h.builtin(ctx, gen, c, sess, rt, data, el)
 		return
 	}
-	ev := awsevent.Message(g.api, &sess.ev, name, data, binary, time.Now())
+	ev := awsevent.Message(gen.api, &sess.ev, name, data, binary, time.Now())
 	start := time.Now()
 	resp, err := rt.Integration.Invoke(ctx, ev)
 	g.observeIntegration(name, rt, start, resp, err)
@@ -279,7 +283,7 @@ func (h *handler) Message(ctx context.Context, c *edge.Conn, data []byte, binary
 
 // refresh handles the built-in token refresh route: a fresh token for the
 // same principal moves the connection's expiry.
-func (h *handler) refresh(ctx context.Context, c *edge.Conn, sess *session, data []byte, el *eventLog) {
+func (h *handler) refresh(ctx context.Context, gen *generation, c *edge.Conn, sess *session, data []byte, el *eventLog) {
 	g := h.g
 	var body struct {
 		Token string `json:"token"`
@@ -290,7 +294,7 @@ func (h *handler) refresh(ctx context.Context, c *edge.Conn, sess *session, data
 		_ = c.Send(awsevent.ForbiddenFrame(c.ID(), requestID))
 		return
 	}
-	id, err := g.auth.jwt.Verify(ctx, body.Token)
+	id, err := gen.auth.jwt.Verify(ctx, body.Token)
 	switch {
 	case err != nil:
 		g.log.Info("token refresh refused", "connectionId", c.ID(), "reason", reason(err))
@@ -313,7 +317,7 @@ func (h *handler) refresh(ctx context.Context, c *edge.Conn, sess *session, data
 	reply, _ := json.Marshal(struct {
 		Action    string `json:"action"`
 		ExpiresAt string `json:"expiresAt"`
-	}{g.auth.refreshRoute, id.ExpiresAt.UTC().Format(time.RFC3339)})
+	}{gen.auth.refreshRoute, id.ExpiresAt.UTC().Format(time.RFC3339)})
 	_ = c.Send(reply)
 }
 
@@ -328,24 +332,27 @@ func (h *handler) Disconnect(ctx context.Context, c *edge.Conn, code int, reason
 	if sess.opened != nil {
 		sess.opened()
 	}
-	h.disconnectEvent(ctx, c, sess, code, reason)
+	gen := g.acquire()
+	defer gen.release()
+	h.disconnectEvent(ctx, gen, c, sess, code, reason)
 }
 
 // closeInternal is the $disconnect code of a connection the gateway could
 // not complete after its $connect integration accepted it.
 const closeInternal = 1011
 
-// disconnectEvent delivers c's $disconnect event, when the route exists.
-func (h *handler) disconnectEvent(ctx context.Context, c *edge.Conn, sess *session, code int, reason string) {
+// disconnectEvent delivers c's $disconnect event through gen, when the
+// route exists.
+func (h *handler) disconnectEvent(ctx context.Context, gen *generation, c *edge.Conn, sess *session, code int, reason string) {
 	g := h.g
 	el := g.newEventLog(eventDisconnect, c, sess)
 	el.disconnected(code, reason)
 	defer el.done()
-	rt, ok := g.routes.Get(route.Disconnect)
+	rt, ok := gen.routes.Get(route.Disconnect)
 	if !ok {
 		return
 	}
-	ev := awsevent.Disconnect(g.api, &sess.ev, code, reason, time.Now())
+	ev := awsevent.Disconnect(gen.api, &sess.ev, code, reason, time.Now())
 	start := time.Now()
 	resp, err := rt.Integration.Invoke(ctx, ev)
 	g.observeIntegration(route.Disconnect, rt, start, resp, err)

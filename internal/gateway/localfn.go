@@ -44,50 +44,55 @@ func (c localCredentials) environ() []string {
 	return []string{"AWS_ACCESS_KEY_ID=" + c.AccessKeyID, "AWS_SECRET_ACCESS_KEY=" + c.SecretAccessKey}
 }
 
-// startLambdas starts the execute-api proxy when there are local functions
-// and a management API, then every local function with the credentials and
-// the proxy's settings in its environment. On failure it closes what it
-// started.
-func (g *Gateway) startLambdas() error {
-	if len(g.lambdas) == 0 {
+// startGeneration starts what gen runs in the background: its broker
+// connections' writers, and its local functions with the credentials and
+// the execute-api proxy's settings in their environment. The proxy starts
+// with the first generation that has local functions, when there is a
+// management API. On failure it closes gen.
+func (g *Gateway) startGeneration(gen *generation) error {
+	gen.brokers.start()
+	if len(gen.lambdas) == 0 {
 		return nil
 	}
 	env := g.creds.environ()
 	if g.mgmt != nil {
-		mc := g.cfg.Management
-		p, err := execproxy.New(execproxy.Config{
-			Intercept:      execproxy.ExecuteAPIHosts(g.cfg.APIID, g.cfg.DomainName),
-			Handler:        g.mgmt,
-			ReadTimeout:    mc.ReadTimeout,
-			IdleTimeout:    mc.IdleTimeout,
-			MaxHeaderBytes: g.mgmtHTTP.MaxHeaderBytes,
-			Logger:         g.log,
-		})
-		if err == nil {
-			err = p.Start()
+		if g.proxy == nil {
+			mc := g.cfg.Management
+			p, err := execproxy.New(execproxy.Config{
+				Intercept:      execproxy.ExecuteAPIHosts(g.cfg.APIID, g.cfg.DomainName),
+				Handler:        g.mgmt,
+				ReadTimeout:    mc.ReadTimeout,
+				IdleTimeout:    mc.IdleTimeout,
+				MaxHeaderBytes: g.mgmtHTTP.MaxHeaderBytes,
+				Logger:         g.log,
+			})
+			if err == nil {
+				err = p.Start()
+			}
+			if err != nil {
+				gen.close()
+				return fmt.Errorf("execute-api proxy: %w", err)
+			}
+			g.proxy = p
 		}
-		if err != nil {
-			return fmt.Errorf("execute-api proxy: %w", err)
-		}
-		g.proxy = p
-		env = append(env, p.Environ()...)
+		env = append(env, g.proxy.Environ()...)
 	}
-	for _, fn := range g.lambdas {
+	for _, fn := range gen.lambdas {
 		if err := fn.Start(env); err != nil {
-			g.closeLambdas()
+			gen.close()
 			return fmt.Errorf("lambda: %w", err)
 		}
 	}
 	return nil
 }
 
-// closeLambdas closes the local functions, then the proxy they push
-// through.
-func (g *Gateway) closeLambdas() {
-	closeLambdas(g.lambdas)
+// closeProxy closes the execute-api proxy, once the local functions that
+// push through it are closed.
+func (g *Gateway) closeProxy() {
 	if g.proxy != nil {
 		if err := g.proxy.Close(); err != nil {
 			g.log.Warn("execute-api proxy", "err", err)
 		}
+		g.proxy = nil
 	}
 }

@@ -12,16 +12,6 @@ import (
 	"github.com/wsgate/wsgate/internal/registry"
 )
 
-// routeKeys are the configured route keys, the values the route label of
-// the metrics may take.
-func routeKeys(routes map[string]*Route) []string {
-	keys := make([]string, 0, len(routes))
-	for k := range routes {
-		keys = append(keys, k)
-	}
-	return keys
-}
-
 // observeIntegration records the call of rt's integration on route that
 // started at start and answered resp or err. A backend that answered an
 // error status is an integration error (AWS IntegrationError); any other

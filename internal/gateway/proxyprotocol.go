@@ -12,5 +12,5 @@ func (g *Gateway) clientListener(ln net.Listener) net.Listener {
 	if !g.cfg.ProxyProtocol {
 		return ln
 	}
-	return forwarded.NewProxyListener(ln, g.proxies, g.cfg.Limits.HandshakeTimeout, g.log.With("component", "edge"))
+	return forwarded.NewProxyListener(ln, g.proxies.Load(), g.cfg.Limits.HandshakeTimeout, g.log.With("component", "edge"))
 }

@@ -150,7 +150,7 @@ func (m *topicMatcher) match(i, j int) bool {
 // Forbidden frame; a subscription over
 // limits.max_subscriptions_per_connection gets the subscription limit
 // frame.
-func (h *handler) builtin(ctx context.Context, c *edge.Conn, sess *session, rt *Route, data []byte, el *eventLog) {
+func (h *handler) builtin(ctx context.Context, gen *generation, c *edge.Conn, sess *session, rt *Route, data []byte, el *eventLog) {
 	g := h.g
 	requestID := el.id()
 	var body struct {
@@ -162,7 +162,7 @@ func (h *handler) builtin(ctx context.Context, c *edge.Conn, sess *session, rt *
 		_ = c.Send(awsevent.ForbiddenFrame(c.ID(), requestID))
 		return
 	}
-	if !topicAllowed(g.cfg.Topics.Allow, body.Topic, sess.principal) {
+	if !topicAllowed(gen.cfg.Topics.Allow, body.Topic, sess.principal) {
 		g.log.Info("topic request refused", "connectionId", c.ID(), "builtin", rt.Builtin, "topic", body.Topic, "reason", "no topics.allow pattern matches")
 		el.answer(http.StatusForbidden, "Forbidden")
 		_ = c.Send(awsevent.ForbiddenFrame(c.ID(), requestID))
@@ -203,15 +203,18 @@ func (h *handler) builtin(ctx context.Context, c *edge.Conn, sess *session, rt *
 }
 
 // allowMessage takes a token from the connection's message bucket, creating
-// it on the first message so that idle connections carry none. Message
-// calls of one connection are sequential, so the lazy creation needs no
-// lock.
+// it on the first message so that idle connections carry none, and giving
+// it the rate and burst of l when a reload changed them. Message calls of
+// one connection are sequential, so this needs no lock.
 func (s *session) allowMessage(l config.RateLimit) bool {
 	if !l.Enabled() {
 		return true
 	}
 	if s.limiter == nil {
 		s.limiter = rate.NewLimiter(rate.Limit(l.Rate), l.Burst)
+	} else if s.limiter.Limit() != rate.Limit(l.Rate) || s.limiter.Burst() != l.Burst {
+		s.limiter.SetLimit(rate.Limit(l.Rate))
+		s.limiter.SetBurst(l.Burst)
 	}
 	return s.limiter.Allow()
 }
@@ -228,13 +231,13 @@ type userSlot struct {
 // userLimited reports whether limits.max_connections_per_user applies to
 // principal's connections; anonymous ones are not counted.
 func (h *handler) userLimited(principal string) bool {
-	return principal != "" && h.g.cfg.Limits.MaxConnectionsPerUser > 0
+	return principal != "" && h.g.conf().Limits.MaxConnectionsPerUser > 0
 }
 
 // closesOldest reports whether principal's connections are limited with
 // user_limit_policy close_oldest; otherwise a limit refuses the newest.
 func (h *handler) closesOldest(principal string) bool {
-	return h.userLimited(principal) && h.g.cfg.Limits.UserLimitPolicy == config.CloseOldest
+	return h.userLimited(principal) && h.g.conf().Limits.UserLimitPolicy == config.CloseOldest
 }
 
 // reserveUserSlot takes a slot of principal for c, cluster-wide and
@@ -268,7 +271,7 @@ func (h *handler) keepUserSlot(ctx context.Context, c *edge.Conn, slot *userSlot
 func (h *handler) takeUserSlot(ctx context.Context, c *edge.Conn, slot *userSlot) *edge.RejectError {
 	g := h.g
 	slot.taken = time.Now()
-	ok, err := g.node.ReserveUserSlot(ctx, slot.principal, c.ID(), g.cfg.Limits.MaxConnectionsPerUser, g.userSlotTTL())
+	ok, err := g.node.ReserveUserSlot(ctx, slot.principal, c.ID(), g.conf().Limits.MaxConnectionsPerUser, g.userSlotTTL())
 	if err != nil {
 		g.log.Error("registry unavailable at connect", "connectionId", c.ID(), "err", err)
 		return &edge.RejectError{Status: http.StatusServiceUnavailable, Message: "Service Unavailable"}
@@ -321,7 +324,7 @@ func (h *handler) closeOverUserLimit(ctx context.Context, c *edge.Conn, principa
 		g.log.Error("registry unavailable enforcing max_connections_per_user", "connectionId", c.ID(), "err", err)
 		return
 	}
-	for _, rec := range recs[:max(len(recs)-g.cfg.Limits.MaxConnectionsPerUser, 0)] {
+	for _, rec := range recs[:max(len(recs)-g.conf().Limits.MaxConnectionsPerUser, 0)] {
 		g.log.Info("closing oldest connection of user over max_connections_per_user", "connectionId", rec.ConnectionID, "nodeId", rec.NodeID, "newConnectionId", c.ID())
 		if err := g.node.Close(ctx, rec.ConnectionID, closeUserLimit, closeUserLimitReason); err != nil && !errors.Is(err, cluster.ErrGone) {
 			g.log.Warn("could not close the oldest connection of user over max_connections_per_user", "connectionId", rec.ConnectionID, "nodeId", rec.NodeID, "err", err)

@@ -41,18 +41,57 @@ func buildTLS(cfg *config.Config, getenv func(string) string, log *slog.Logger) 
 // watchCertificates starts re-reading the listeners' certificate files when
 // they change, until Shutdown.
 func (g *Gateway) watchCertificates() {
-	ctx, cancel := context.WithCancel(context.Background())
-	g.stopWatch = cancel
-	for _, l := range []*tlsconfig.Listener{g.clientTLS, g.mgmtTLS} {
-		if l == nil || l.Files == nil {
-			continue
-		}
-		g.wg.Add(1)
-		go func() {
-			defer g.wg.Done()
-			l.Files.Run(ctx, g.certPoll)
-		}()
+	g.watchCtx, g.stopWatch = context.WithCancel(context.Background())
+	g.clientWatch = g.watch(g.clientTLS)
+	g.mgmtWatch = g.watch(g.mgmtTLS)
+}
+
+// watch starts re-reading l's certificate files when they change, until
+// Shutdown or until the returned function is called.
+func (g *Gateway) watch(l *tlsconfig.Listener) context.CancelFunc {
+	if l == nil || l.Files == nil {
+		return func() {}
 	}
+	ctx, cancel := context.WithCancel(g.watchCtx)
+	g.wg.Add(1)
+	go func() {
+		defer g.wg.Done()
+		l.Files.Run(ctx, g.certPoll)
+	}()
+	return cancel
+}
+
+// reloadTLS builds the TLS of the listeners with certificate files from
+// next, reading the files again (the certificate pairs and the client CAs,
+// under the names next gives), and returns what applies it once the reload
+// is accepted. The TLS of a listener with ACME is not rebuilt: a reload
+// cannot change it (immutable).
+func (g *Gateway) reloadTLS(next *config.Config) (apply func(), errs []error) {
+	var applies []func()
+	rebuild := func(cur *tlsconfig.Listener, path string, t config.TLS, name string, stop *context.CancelFunc) {
+		if cur == nil || cur.ACME != nil || !t.Enabled() {
+			return
+		}
+		l, err := tlsconfig.New(next, path, t, g.log.With("listener", name), "http/1.1")
+		if err != nil {
+			errs = append(errs, err)
+			return
+		}
+		applies = append(applies, func() {
+			cur.Set(l.Settings())
+			(*stop)()
+			*stop = g.watch(l)
+		})
+	}
+	rebuild(g.clientTLS, "tls", next.TLS, "clients", &g.clientWatch)
+	if next.Management.IsEnabled() {
+		rebuild(g.mgmtTLS, "management.tls", next.Management.TLS, "management", &g.mgmtWatch)
+	}
+	return func() {
+		for _, a := range applies {
+			a()
+		}
+	}, errs
 }
 
 // acmeHTTP returns the server of the http-01 challenge listener

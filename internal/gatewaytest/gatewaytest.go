@@ -37,6 +37,32 @@ type Gateway struct {
 	// MgmtClient makes MgmtDo's calls; nil means http.DefaultClient.
 	MgmtClient *http.Client
 	Logs       *LogBuffer
+
+	// next is the configuration text Reload reads, set by SetYAML.
+	nextMu sync.Mutex
+	next   string
+}
+
+// SetYAML sets the configuration text the gateway's next Reload reads. As
+// at Start, its listen addresses are forced to 127.0.0.1:0, which is what
+// the running gateway has.
+func (g *Gateway) SetYAML(yamlText string) {
+	g.nextMu.Lock()
+	defer g.nextMu.Unlock()
+	g.next = yamlText
+}
+
+func (g *Gateway) load() (*config.Config, error) {
+	g.nextMu.Lock()
+	text := g.next
+	g.nextMu.Unlock()
+	cfg, err := config.Parse("test.yaml", []byte(text))
+	if err != nil {
+		return nil, err
+	}
+	cfg.Listen = "127.0.0.1:0"
+	cfg.Management.Listen = "127.0.0.1:0"
+	return cfg, nil
 }
 
 // Start parses yamlText (listen addresses are forced to 127.0.0.1:0), starts
@@ -84,7 +110,8 @@ func start(t testing.TB, cfg *config.Config, eng cluster.Engine, env map[string]
 		}
 		return testEnv[k]
 	}
-	g, err := gateway.New(cfg, gateway.Options{Logger: logger, Getenv: getenv, Engine: eng, CertPollInterval: 10 * time.Millisecond})
+	gw := &Gateway{Config: cfg, Logs: logs}
+	g, err := gateway.New(cfg, gateway.Options{Logger: logger, Getenv: getenv, Engine: eng, Load: gw.load, CertPollInterval: 10 * time.Millisecond})
 	if err != nil {
 		t.Fatalf("gateway.New: %v", err)
 	}
@@ -101,7 +128,9 @@ func start(t testing.TB, cfg *config.Config, eng cluster.Engine, env map[string]
 			t.Logf("gateway log:\n%s", logs.String())
 		}
 	})
-	return &Gateway{Gateway: g, Config: cfg, Logs: logs, URL: g.ClientURL(), MgmtURL: g.ManagementURL()}
+	gw.Gateway = g
+	gw.URL, gw.MgmtURL = g.ClientURL(), g.ManagementURL()
+	return gw
 }
 
 // testEnv is the environment gateways started here see.

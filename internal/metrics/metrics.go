@@ -13,6 +13,8 @@ package metrics
 import (
 	"net/http"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -31,12 +33,20 @@ type routeSet struct {
 	clientErrors      prometheus.Counter
 	executionErrors   prometheus.Counter
 	latency           prometheus.Observer
+	throttled         prometheus.Counter
 }
 
 // Metrics is one gateway's metrics and their registry.
 type Metrics struct {
-	reg    *prometheus.Registry
-	routes map[string]*routeSet
+	reg *prometheus.Registry
+	// routes maps each route key configured so far to its counters;
+	// AddRoutes replaces the map with a larger one.
+	routes   atomic.Pointer[map[string]*routeSet]
+	routesMu sync.Mutex // serializes AddRoutes
+	routeVec routeVecs
+
+	reloads    *prometheus.CounterVec
+	reloadedAt prometheus.Gauge
 
 	connects     prometheus.Counter
 	sent         prometheus.Counter
@@ -52,9 +62,10 @@ type Metrics struct {
 	engine       *prometheus.HistogramVec
 	nodes        prometheus.Gauge
 	accessDrops  prometheus.Counter
-	// throttled holds, per route key ($connect always among them), the
-	// requests refused by route throttling.
-	throttled map[string]prometheus.Counter
+	// connectThrottled counts the handshakes refused by route throttling,
+	// whether or not there is a $connect route; the routes' own are in
+	// routes.
+	connectThrottled prometheus.Counter
 }
 
 // New returns the metrics of a gateway whose configured route keys are
@@ -62,7 +73,7 @@ type Metrics struct {
 func New(routeKeys []string, open func() float64) *Metrics {
 	reg := prometheus.NewRegistry()
 	f := func(c prometheus.Collector) { reg.MustRegister(c) }
-	m := &Metrics{reg: reg, routes: make(map[string]*routeSet, len(routeKeys)+1)}
+	m := &Metrics{reg: reg}
 	route := []string{"route"}
 	messages := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wsgate_messages_received_total",
 		Help: "Messages received from clients, by route (AWS MessageCount, inbound part)."}, route)
@@ -75,19 +86,20 @@ func New(routeKeys []string, open func() float64) *Metrics {
 	latency := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "wsgate_integration_latency_seconds",
 		Help:    "Time from sending a request to the integration to receiving its answer, by route; not observed for mock integrations (AWS IntegrationLatency).",
 		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 29}}, route)
-	for _, c := range []prometheus.Collector{messages, integrationErrors, clientErrors, executionErrors, latency} {
+	throttled := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wsgate_throttled_total",
+		Help: "Requests refused by route throttling on this node, by route: handshakes answered 429 (route=\"$connect\") and messages answered Too Many Requests."}, route)
+	for _, c := range []prometheus.Collector{messages, integrationErrors, clientErrors, executionErrors, latency, throttled} {
 		f(c)
 	}
-	keys := append([]string{DefaultRoute}, routeKeys...)
-	for _, k := range keys {
-		m.routes[k] = &routeSet{
-			messages:          messages.WithLabelValues(k),
-			integrationErrors: integrationErrors.WithLabelValues(k),
-			clientErrors:      clientErrors.WithLabelValues(k),
-			executionErrors:   executionErrors.WithLabelValues(k),
-			latency:           latency.WithLabelValues(k),
-		}
-	}
+	m.routeVec = routeVecs{messages, integrationErrors, clientErrors, executionErrors, throttled, latency}
+	m.connectThrottled = throttled.WithLabelValues("$connect")
+	m.routes.Store(&map[string]*routeSet{})
+	m.AddRoutes(append([]string{DefaultRoute}, routeKeys...))
+	m.reloads = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wsgate_config_reloads_total",
+		Help: "Configuration reloads by outcome: applied, refused (invalid, or a change that needs a restart) or failed (the file could not be read, a local function did not start)."}, []string{"outcome"})
+	m.reloadedAt = prometheus.NewGauge(prometheus.GaugeOpts{Name: "wsgate_config_last_reload_success_timestamp_seconds",
+		Help: "When the configuration in force was loaded (at start or by the last applied reload), in Unix seconds."})
+	m.reloadedAt.SetToCurrentTime()
 	m.connects = prometheus.NewCounter(prometheus.CounterOpts{Name: "wsgate_connect_count_total",
 		Help: "Connection requests that passed authorization and reached the $connect route (AWS ConnectCount)."})
 	m.sent = prometheus.NewCounter(prometheus.CounterOpts{Name: "wsgate_messages_sent_total",
@@ -120,15 +132,9 @@ func New(routeKeys []string, open func() float64) *Metrics {
 		Help: "Access log lines dropped because the access log's buffer was full or writing them failed."})
 	open1 := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "wsgate_open_connections",
 		Help: "WebSocket connections this node holds open."}, open)
-	throttled := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wsgate_throttled_total",
-		Help: "Requests refused by route throttling on this node, by route: handshakes answered 429 (route=\"$connect\") and messages answered Too Many Requests."}, route)
-	m.throttled = make(map[string]prometheus.Counter, len(keys)+1)
-	for _, k := range append(keys, "$connect") {
-		m.throttled[k] = throttled.WithLabelValues(k)
-	}
-	f(throttled)
 	for _, c := range []prometheus.Collector{m.connects, m.sent, m.handshakes, m.disconnects, m.slowConsumer,
 		m.authz, m.authzLatency, m.authzCache, m.mgmtCalls, m.pushes, m.deliveries, m.engine, m.nodes, m.accessDrops, open1,
+		m.reloads, m.reloadedAt,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
 		f(c)
 	}
@@ -142,7 +148,66 @@ func New(routeKeys []string, open func() float64) *Metrics {
 		m.pushes.WithLabelValues(t)
 		m.deliveries.WithLabelValues(t)
 	}
+	for _, o := range []string{ReloadApplied, ReloadRefused, ReloadFailed} {
+		m.reloads.WithLabelValues(o)
+	}
 	return m
+}
+
+// routeVecs are the metrics with a route label.
+type routeVecs struct {
+	messages, integrationErrors, clientErrors, executionErrors, throttled *prometheus.CounterVec
+	latency                                                               *prometheus.HistogramVec
+}
+
+// AddRoutes gives the route keys not seen before their own route label,
+// for a configuration reloaded with new routes. The keys of routes a
+// reload removed keep their series: the label values stay bounded by the
+// keys ever configured.
+func (m *Metrics) AddRoutes(keys []string) {
+	if m == nil {
+		return
+	}
+	m.routesMu.Lock()
+	defer m.routesMu.Unlock()
+	old := *m.routes.Load()
+	next := make(map[string]*routeSet, len(old)+len(keys))
+	for k, r := range old {
+		next[k] = r
+	}
+	v := m.routeVec
+	for _, k := range keys {
+		if next[k] == nil {
+			next[k] = &routeSet{
+				messages:          v.messages.WithLabelValues(k),
+				integrationErrors: v.integrationErrors.WithLabelValues(k),
+				clientErrors:      v.clientErrors.WithLabelValues(k),
+				executionErrors:   v.executionErrors.WithLabelValues(k),
+				latency:           v.latency.WithLabelValues(k),
+				throttled:         v.throttled.WithLabelValues(k),
+			}
+		}
+	}
+	m.routes.Store(&next)
+}
+
+// Reload outcomes, the values of the outcome label.
+const (
+	ReloadApplied = "applied"
+	ReloadRefused = "refused"
+	ReloadFailed  = "failed"
+)
+
+// Reload counts a configuration reload by outcome; an applied one sets
+// the load time.
+func (m *Metrics) Reload(outcome string) {
+	if m == nil {
+		return
+	}
+	m.reloads.WithLabelValues(outcome).Inc()
+	if outcome == ReloadApplied {
+		m.reloadedAt.SetToCurrentTime()
+	}
 }
 
 // Push targets, the values of the target label.
@@ -163,10 +228,11 @@ func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
 // route returns the counters of route key, those of $default for a key that
 // is not configured.
 func (m *Metrics) route(key string) *routeSet {
-	if r, ok := m.routes[key]; ok {
+	routes := *m.routes.Load()
+	if r, ok := routes[key]; ok {
 		return r
 	}
-	return m.routes[DefaultRoute]
+	return routes[DefaultRoute]
 }
 
 // Connect counts a request that reached the $connect route.
@@ -204,11 +270,11 @@ func (m *Metrics) Throttled(route string) {
 	if m == nil {
 		return
 	}
-	c, ok := m.throttled[route]
-	if !ok {
-		c = m.throttled[DefaultRoute]
+	if route == "$connect" {
+		m.connectThrottled.Inc()
+		return
 	}
-	c.Inc()
+	m.route(route).throttled.Inc()
 }
 
 // Integration records an integration call on route that took d: a nil err

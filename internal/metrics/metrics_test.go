@@ -13,10 +13,10 @@ func TestRouteLabelsAreBounded(t *testing.T) {
 	m.Message("sendmessage")
 	m.Message("made-up-by-a-client")
 	m.ClientError("another")
-	if got := testutil.ToFloat64(m.routes[DefaultRoute].messages); got != 1 {
+	if got := testutil.ToFloat64(m.route(DefaultRoute).messages); got != 1 {
 		t.Errorf("$default messages = %v, want 1", got)
 	}
-	if got := testutil.ToFloat64(m.routes["sendmessage"].messages); got != 1 {
+	if got := testutil.ToFloat64(m.route("sendmessage").messages); got != 1 {
 		t.Errorf("sendmessage messages = %v, want 1", got)
 	}
 	if n := testutil.CollectAndCount(m.reg, "wsgate_messages_received_total"); n != 2 {
@@ -30,7 +30,7 @@ func TestIntegrationOutcomes(t *testing.T) {
 	m.Integration("a", time.Millisecond, 502, nil, true)
 	m.Integration("a", time.Millisecond, 0, errors.New("timeout"), true)
 	m.Integration("a", 0, 200, nil, false)
-	r := m.routes["a"]
+	r := m.route("a")
 	if got := testutil.ToFloat64(r.integrationErrors); got != 1 {
 		t.Errorf("integration errors = %v, want 1", got)
 	}
@@ -63,6 +63,8 @@ func TestNilMetricsCountNothing(t *testing.T) {
 	m.Disconnect(1000)
 	m.Push(PushTopic, 3)
 	m.EngineCall("Register", time.Millisecond, nil)
+	m.AddRoutes([]string{"b"})
+	m.Reload(ReloadApplied)
 }
 
 // TestMessagePathAllocatesNothing guards the per-message cost: counting a
@@ -90,6 +92,37 @@ func BenchmarkMessagePath(b *testing.B) {
 			m.MessageSent()
 		}
 	})
+}
+
+// TestAddRoutes gives a route added by a reload its own label, keeps the
+// counts of the routes there were, and counts reloads by outcome.
+func TestAddRoutes(t *testing.T) {
+	m := New([]string{"a"}, func() float64 { return 0 })
+	m.Message("a")
+	m.Message("b")
+	m.AddRoutes([]string{"b"})
+	m.Message("b")
+	if got := testutil.ToFloat64(m.route("b").messages); got != 1 {
+		t.Errorf("b messages = %v, want 1", got)
+	}
+	if got := testutil.ToFloat64(m.route("a").messages); got != 1 {
+		t.Errorf("a messages = %v, want 1", got)
+	}
+	if got := testutil.ToFloat64(m.route(DefaultRoute).messages); got != 1 {
+		t.Errorf("$default messages = %v, want 1", got)
+	}
+	before := testutil.ToFloat64(m.reloadedAt)
+	m.Reload(ReloadRefused)
+	m.Reload(ReloadApplied)
+	if got := testutil.ToFloat64(m.reloads.WithLabelValues(ReloadRefused)); got != 1 {
+		t.Errorf("refused reloads = %v, want 1", got)
+	}
+	if got := testutil.ToFloat64(m.reloads.WithLabelValues(ReloadFailed)); got != 0 {
+		t.Errorf("failed reloads = %v, want 0", got)
+	}
+	if before <= 0 || testutil.ToFloat64(m.reloadedAt) < before {
+		t.Errorf("load time %v then %v", before, testutil.ToFloat64(m.reloadedAt))
+	}
 }
 
 func TestAccessLogDropped(t *testing.T) {

@@ -22,6 +22,7 @@ var operations = map[string]string{
 	"GET /healthz":                                "Health",
 	"GET /readyz":                                 "Ready",
 	"GET /metrics":                                "Metrics",
+	"POST /reload":                                "Reload",
 }
 
 // operation names the call r makes, for metrics: one of the values of

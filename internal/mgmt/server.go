@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 	"net/url"
 	"path"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -75,6 +77,12 @@ type Config struct {
 	// Metrics, when set, is served under GET /metrics, behind the same rate
 	// limit and authentication as every other call.
 	Metrics http.Handler
+	// Reload, when set, is served under POST /reload, behind the same rate
+	// limit and authentication as every other call: it re-reads and
+	// applies the gateway's configuration. An error that has a
+	// Problems() []string method is a refused configuration, answered 400
+	// with the problems; any other error is answered 500.
+	Reload func(ctx context.Context) error
 	// Observe, when set, is told of every call once it is answered: its
 	// operation (the AWS name, such as PostToConnection, or Health, Ready,
 	// Metrics, Pprof, Unknown) and status.
@@ -92,15 +100,13 @@ type RateLimit struct {
 
 // Server is the management API's HTTP handler.
 type Server struct {
-	cfg    Config
-	conns  Connections
-	log    *slog.Logger
-	tokens [][32]byte
-	// keys are the SigV4 keys of cfg that are set.
-	keys keyring
-	// limiter is nil when there is no rate limit.
-	limiter *rate.Limiter
-	bodies  budget
+	cfg   Config
+	conns Connections
+	log   *slog.Logger
+	// access is the authentication and rate limit in force, which SetAccess
+	// replaces.
+	access atomic.Pointer[access]
+	bodies budget
 	// mux routes requests as they arrive; unstaged routes them once a stage
 	// prefix is stripped. Both hold the same API patterns without a stage.
 	mux      *http.ServeMux
@@ -121,20 +127,10 @@ func New(cfg Config, conns Connections, logger *slog.Logger) *Server {
 	s := &Server{cfg: cfg, conns: conns, log: logger.With("component", "mgmt"),
 		mux: http.NewServeMux(), unstaged: http.NewServeMux()}
 	notFound := s.handle(func(http.ResponseWriter, *http.Request) error { return ErrNotFound })
-	for _, t := range cfg.BearerTokens {
-		s.tokens = append(s.tokens, sha256.Sum256([]byte(t)))
-	}
-	for _, k := range cfg.SigV4 {
-		if k.enabled() {
-			s.keys = append(s.keys, k)
-		}
-	}
+	s.SetAccess(cfg.BearerTokens, cfg.SigV4, cfg.RateLimit)
 	s.bodies.free = cfg.MaxBodyBytesInFlight
 	if s.bodies.free <= 0 {
 		s.bodies.free = DefaultMaxBodyBytesInFlight
-	}
-	if cfg.RateLimit.Rate > 0 {
-		s.limiter = rate.NewLimiter(rate.Limit(cfg.RateLimit.Rate), max(cfg.RateLimit.Burst, 1))
 	}
 	for _, mux := range []*http.ServeMux{s.mux, s.unstaged} {
 		mux.Handle("POST /@connections/{id}", s.handle(s.postToConnection))
@@ -171,9 +167,66 @@ func New(cfg Config, conns Connections, logger *slog.Logger) *Server {
 	if cfg.Metrics != nil {
 		s.mux.Handle("GET /metrics", cfg.Metrics)
 	}
+	if cfg.Reload != nil {
+		s.mux.Handle("POST /reload", s.handle(s.reload))
+	}
 	s.mux.Handle("/{stage}/{rest...}", http.HandlerFunc(s.stripStage))
 	s.mux.Handle("/{stage}", notFound)
 	return s
+}
+
+// access is what a call must pass before it is routed.
+type access struct {
+	tokens [][32]byte
+	// keys are the SigV4 keys that are set.
+	keys keyring
+	rate RateLimit
+	// limiter is nil when there is no rate limit.
+	limiter *rate.Limiter
+}
+
+// SetAccess replaces the accepted bearer tokens, SigV4 keys and the rate
+// limit (see Config) for the calls that arrive afterwards. An unchanged
+// rate limit keeps its bucket. It is safe to call while serving.
+func (s *Server) SetAccess(tokens []string, keys []SigV4, limit RateLimit) {
+	a := &access{rate: limit}
+	for _, t := range tokens {
+		a.tokens = append(a.tokens, sha256.Sum256([]byte(t)))
+	}
+	for _, k := range keys {
+		if k.enabled() {
+			a.keys = append(a.keys, k)
+		}
+	}
+	if old := s.access.Load(); old != nil && old.rate == limit {
+		a.limiter = old.limiter
+	} else if limit.Rate > 0 {
+		a.limiter = rate.NewLimiter(rate.Limit(limit.Rate), max(limit.Burst, 1))
+	}
+	s.access.Store(a)
+}
+
+// reload answers POST /reload: 200 {"message": "reloaded"} once the
+// configuration is applied; 400 with the problems of a refused one.
+func (s *Server) reload(w http.ResponseWriter, r *http.Request) error {
+	if err := s.cfg.Reload(r.Context()); err != nil {
+		var p interface{ Problems() []string }
+		if !errors.As(err, &p) {
+			return err
+		}
+		body, _ := json.Marshal(struct {
+			Message string   `json:"message"`
+			Errors  []string `json:"errors"`
+		}{"configuration refused; the running configuration is unchanged", p.Problems()})
+		w.Header().Set("Content-Type", "application/json")
+		w.Header()["X-Amzn-ErrorType"] = []string{"BadRequestException"}
+		w.WriteHeader(http.StatusBadRequest)
+		_, _ = w.Write(body)
+		return nil
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = io.WriteString(w, `{"message":"reloaded"}`)
+	return nil
 }
 
 // readyz answers 200 while the node reaches the cluster's engine and 503
@@ -247,10 +300,11 @@ func canonicalPath(p string) bool {
 
 // admit applies the rate limit, then authentication.
 func (s *Server) admit(w http.ResponseWriter, r *http.Request) error {
-	if s.limiter != nil && !s.limiter.Allow() {
+	a := s.access.Load()
+	if a.limiter != nil && !a.limiter.Allow() {
 		return ErrLimitExceeded
 	}
-	return s.authenticate(w, r)
+	return s.authenticate(w, r, a)
 }
 
 // stripStage routes r again without its first path segment.
@@ -313,20 +367,20 @@ func writeError(w http.ResponseWriter, e *Error) {
 // body, read afterwards, must match it; otherwise the body is read (up to
 // the call's limit, bodyLimit) and hashed. Either way the handler gets the
 // body from the call.
-func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) error {
-	sigv4 := len(s.keys) > 0
-	if len(s.tokens) == 0 && !sigv4 {
+func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, a *access) error {
+	sigv4 := len(a.keys) > 0
+	if len(a.tokens) == 0 && !sigv4 {
 		return nil
 	}
 	auth := r.Header.Get("Authorization")
 	if sigv4 && strings.HasPrefix(auth, sigv4Algorithm+" ") {
-		key, a, at, err := s.keys.precheck(r)
+		key, az, at, err := a.keys.precheck(r)
 		if err != nil {
 			return err
 		}
 		declared := r.Header.Get("X-Amz-Content-Sha256")
 		if declared != "" {
-			if err := key.checkSignature(r, a, at, r.ContentLength, declared); err != nil {
+			if err := key.checkSignature(r, az, at, r.ContentLength, declared); err != nil {
 				return err
 			}
 		}
@@ -338,14 +392,14 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) error {
 			if sha256Hex(body) != declared {
 				return sigv4Error("The request body does not match its X-Amz-Content-Sha256 header.")
 			}
-		} else if err := key.checkSignature(r, a, at, int64(len(body)), sha256Hex(body)); err != nil {
+		} else if err := key.checkSignature(r, az, at, int64(len(body)), sha256Hex(body)); err != nil {
 			return err
 		}
 		callOf(r).caller = "sigv4:" + key.AccessKeyID
 		return nil
 	}
 	const prefix = "bearer "
-	if len(s.tokens) == 0 || len(auth) <= len(prefix) || !strings.EqualFold(auth[:len(prefix)], prefix) {
+	if len(a.tokens) == 0 || len(auth) <= len(prefix) || !strings.EqualFold(auth[:len(prefix)], prefix) {
 		if auth == "" && sigv4 {
 			return sigv4Error("Missing Authentication Token")
 		}
@@ -353,8 +407,8 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) error {
 	}
 	sum := sha256.Sum256([]byte(strings.TrimSpace(auth[len(prefix):])))
 	ok, index := 0, 0
-	for i := range s.tokens {
-		match := subtle.ConstantTimeCompare(sum[:], s.tokens[i][:])
+	for i := range a.tokens {
+		match := subtle.ConstantTimeCompare(sum[:], a.tokens[i][:])
 		ok |= match
 		index = subtle.ConstantTimeSelect(match, i, index)
 	}

@@ -44,3 +44,12 @@ func (t *Table[T]) Select(key string) (name string, r T, ok bool) {
 	}
 	return "", r, false
 }
+
+// Keys returns the table's route keys, in no particular order.
+func (t *Table[T]) Keys() []string {
+	keys := make([]string, 0, len(t.routes))
+	for k := range t.routes {
+		keys = append(keys, k)
+	}
+	return keys
+}
