@@ -112,7 +112,7 @@ func releasePeerCertificates(tc *tls.Conn) {
 
 // Releasing the record protection of idle TLS 1.3 connections. With
 // AES-GCM, each direction's cipher holds the expanded AES key schedules
-// and the GHASH table: 896 bytes of heap, 1.75 KiB per connection, the
+// and the GHASH table: 896 bytes of heap each, 1.75 KiB per connection, the
 // largest part of what an idle wss:// connection costs beyond a ws:// one.
 // TLS 1.3 keeps each direction's traffic secret (for key updates), and the
 // AES key is derived from it (RFC 8446, section 7.3), so an idle
@@ -124,9 +124,11 @@ func releasePeerCertificates(tc *tls.Conn) {
 // same nonces as before.
 //
 // It is done for TLS 1.3 with AES-GCM only. TLS 1.2 keeps no secret to
-// derive the keys from; ChaCha20-Poly1305 holds only its 32-byte key. In
-// FIPS 140-3 mode crypto/tls uses a GCM that also checks that nonces only
-// grow, which crypto/cipher's GCM does not, so nothing is released there.
+// derive the keys from; ChaCha20-Poly1305 holds only its 32-byte key.
+// crypto/tls's GCM also checks that nonces only grow, as FIPS 140-3 asks
+// of TLS; crypto/cipher's does not (the nonces still never repeat: they
+// are the sequence numbers crypto/tls counts), so in FIPS 140-3 mode
+// nothing is released.
 // Every tls.Conn call of a connection whose ciphers may be released is
 // preceded by restoreCiphers, with the connection's mu held.
 
