@@ -17,6 +17,7 @@ require (
 	github.com/aws/smithy-go v1.28.9
 	github.com/coder/websocket v1.8.15
 	github.com/golang-jwt/jwt/v5 v5.3.1
+	github.com/google/btree v1.1.3
 	github.com/jackc/pgx/v5 v5.8.0
 	github.com/lesismal/nbio v1.6.12
 	github.com/letsencrypt/pebble/v2 v2.10.3

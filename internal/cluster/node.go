@@ -685,6 +685,12 @@ func (n *Node) UserInfo(ctx context.Context, principal string) ([]ConnInfo, erro
 }
 
 func (n *Node) infos(ctx context.Context, ids []string) ([]hub.Info, []error) {
+	return n.infosAt(ctx, ids, nil)
+}
+
+// infosAt is infos for connections whose nodes, where nodes has them
+// (non-empty), are known: those are not looked up.
+func (n *Node) infosAt(ctx context.Context, ids, known []string) ([]hub.Info, []error) {
 	infos := make([]hub.Info, len(ids))
 	errs := make([]error, len(ids))
 	nodes := make([]string, len(ids))
@@ -698,7 +704,13 @@ func (n *Node) infos(ctx context.Context, ids []string) ([]hub.Info, []error) {
 	}
 	n.each(len(remote), func(k int) {
 		i := remote[k]
-		node, err := n.owner(ctx, ids[i])
+		var node string
+		var err error
+		if known != nil && known[i] != "" {
+			node = known[i]
+		} else {
+			node, err = n.owner(ctx, ids[i])
+		}
 		if err == nil && node == n.cfg.NodeID {
 			err = ErrGone
 		}
@@ -737,6 +749,51 @@ func (n *Node) infos(ctx context.Context, ids []string) ([]hub.Info, []error) {
 		}
 	})
 	return infos, errs
+}
+
+// Listed is a connection as ListConnections returns it.
+type Listed struct {
+	registry.Listed
+	// LastActiveAt is when the connection last sent or received a
+	// message, from the node that holds it; zero when that node could not
+	// be asked.
+	LastActiveAt time.Time
+}
+
+// ListConnections returns a page of the cluster's connections that match
+// q and the cursor of the next page ("" after the last), as
+// registry.Registry.ListConnections does, with each connection's
+// LastActiveAt from its node: one request per node on the page. A
+// connection that its node no longer holds is left out. A bad cursor or
+// limit is registry.ErrBadCursor or registry.ErrBadLimit.
+func (n *Node) ListConnections(ctx context.Context, q registry.ListQuery) ([]Listed, string, error) {
+	ectx, cancel := n.engineCtx(ctx)
+	page, next, err := n.eng.ListConnections(ectx, q)
+	cancel()
+	if errors.Is(err, registry.ErrBadCursor) || errors.Is(err, registry.ErrBadLimit) {
+		return nil, "", err
+	}
+	if err != nil {
+		return nil, "", unavailable(err)
+	}
+	ids := make([]string, len(page))
+	nodes := make([]string, len(page))
+	for i, l := range page {
+		ids[i], nodes[i] = l.ConnectionID, l.NodeID
+	}
+	infos, errs := n.infosAt(ctx, ids, nodes)
+	out := make([]Listed, 0, len(page))
+	for i, l := range page {
+		if errors.Is(errs[i], ErrGone) {
+			continue
+		}
+		c := Listed{Listed: l}
+		if errs[i] == nil {
+			c.LastActiveAt = infos[i].LastActiveAt
+		}
+		out = append(out, c)
+	}
+	return out, next, nil
 }
 
 // Close closes connection id with code and reason on its node, also while

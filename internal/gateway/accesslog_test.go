@@ -370,19 +370,24 @@ access_log:
 	if st, _, _ := g.MgmtDo(t, "GET", "/@topics/a", nil, http.Header{"Authorization": {"Bearer second-token"}, "User-Agent": {"second"}}); st != 200 {
 		t.Fatalf("GET /@topics/a: %d", st)
 	}
+	if st, _, _ := g.MgmtDo(t, "GET", "/@connections?maxResults=5", nil, http.Header{"Authorization": {"Bearer second-token"}}); st != 200 {
+		t.Fatalf("GET /@connections: %d", st)
+	}
 	get := waitLine(t, path, "GetConnection", func(l map[string]string) bool { return l["routeKey"] == "GetConnection" })
 	checkFields(t, "GetConnection", get, map[string]string{
 		"eventType": "MANAGEMENT", "status": "200", "caller": "sigv4:" + gt.TestSigV4KeyID, "method": "GET",
 	})
 	topic := waitLine(t, path, "GetTopic", func(l map[string]string) bool { return l["routeKey"] == "GetTopic" })
 	checkFields(t, "GetTopic", topic, map[string]string{"caller": "bearer:1", "status": "200", "path": "/@topics/a"})
+	list := waitLine(t, path, "ListConnections", func(l map[string]string) bool { return l["routeKey"] == "ListConnections" })
+	checkFields(t, "ListConnections", list, map[string]string{"caller": "bearer:1", "status": "200", "path": "/@connections"})
 	health := waitLine(t, path, "Health", func(l map[string]string) bool { return l["routeKey"] == "Health" })
 	checkFields(t, "Health", health, map[string]string{"caller": "-", "status": "200"})
 	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, secret := range []string{gt.TestSigV4Secret, "Signature", "second-token", "AWS4-HMAC"} {
+	for _, secret := range []string{gt.TestSigV4Secret, "Signature", "second-token", "AWS4-HMAC", "maxResults"} {
 		if strings.Contains(string(data), secret) {
 			t.Errorf("the access log holds %q", secret)
 		}

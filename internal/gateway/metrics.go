@@ -151,6 +151,13 @@ func (e *timedEngine) TopicSubscribers(ctx context.Context, topic string) ([]reg
 	return recs, err
 }
 
+func (e *timedEngine) ListConnections(ctx context.Context, q registry.ListQuery) ([]registry.Listed, string, error) {
+	start := time.Now()
+	page, next, err := e.Engine.ListConnections(ctx, q)
+	e.done("ListConnections", start, err)
+	return page, next, err
+}
+
 func (e *timedEngine) TopicCount(ctx context.Context, topic string) (int, error) {
 	start := time.Now()
 	n, err := e.Engine.TopicCount(ctx, topic)

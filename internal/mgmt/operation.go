@@ -10,6 +10,7 @@ import (
 // AWS's operation names where AWS has the call.
 var operations = map[string]string{
 	"POST /@connections/{id}":                     "PostToConnection",
+	"GET /@connections":                           "ListConnections",
 	"GET /@connections/{id}":                      "GetConnection",
 	"DELETE /@connections/{id}":                   "DeleteConnection",
 	"PUT /@connections/{id}/topics/{topic...}":    "Subscribe",

@@ -38,6 +38,9 @@ func TestObserveOperations(t *testing.T) {
 		{"POST", "/prod/@connections/bm9ib2R5aGVyZTEyMzQ=", true, "x", "PostToConnection", 410},
 		{"DELETE", "/prod/@connections/bm9ib2R5aGVyZTEyMzQ=", false, "", "DeleteConnection", 403},
 		{"GET", "/prod/@topics/a/b", true, "", "GetTopic", 200},
+		{"GET", "/@connections", true, "", "ListConnections", 200},
+		{"GET", "/prod/@connections?maxResults=0", true, "", "ListConnections", 400},
+		{"GET", "/@connections", false, "", "ListConnections", 403},
 		{"PUT", "/@connections/bm9ib2R5aGVyZTEyMzQ=/topics/a", true, "", "Subscribe", 410},
 		{"GET", "/nothing/here/at/all", true, "", "Unknown", 404},
 	} {

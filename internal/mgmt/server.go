@@ -21,6 +21,7 @@ import (
 	"github.com/wsgate/wsgate/internal/awsevent"
 	"github.com/wsgate/wsgate/internal/cluster"
 	"github.com/wsgate/wsgate/internal/hub"
+	"github.com/wsgate/wsgate/internal/registry"
 )
 
 // MaxPayloadBytes is PostToConnection's payload limit.
@@ -42,6 +43,10 @@ type Connections interface {
 	TopicCount(ctx context.Context, topic string) (int, error)
 	Subscribe(ctx context.Context, id, topic string) error
 	Unsubscribe(ctx context.Context, id, topic string) error
+	// ListConnections returns a page of the connections that match q and
+	// the cursor of the next page, "" after the last; a cursor it did not
+	// return is registry.ErrBadCursor.
+	ListConnections(ctx context.Context, q registry.ListQuery) ([]cluster.Listed, string, error)
 	// Ready reports whether calls that need the cluster can succeed, and
 	// why not.
 	Ready() (bool, string)
@@ -134,6 +139,7 @@ func New(cfg Config, conns Connections, logger *slog.Logger) *Server {
 	}
 	for _, mux := range []*http.ServeMux{s.mux, s.unstaged} {
 		mux.Handle("POST /@connections/{id}", s.handle(s.postToConnection))
+		mux.Handle("GET /@connections", s.handle(s.listConnections))
 		mux.Handle("GET /@connections/{id}", s.handle(s.getConnection))
 		mux.Handle("DELETE /@connections/{id}", s.handle(s.deleteConnection))
 		mux.Handle("PUT /@connections/{id}/topics/{topic...}", s.handle(s.subscribe))

@@ -27,6 +27,8 @@
 //	                 of one of the principal's slots, scored by expiry in
 //	                 Redis's clock, in Unix milliseconds
 //	<p>:n:<node>     set of the connection ids node holds
+//	<p>:all          sorted set of every connection id, all scored 0, so
+//	                 that ListConnections pages through it in id order
 //	<p>:hb           hash: node id → heartbeat counter
 //	<p>:lost:<node>  marker that another node declared node lost
 //	<p>:claim:<node> who cleans up after lost node, with a TTL
@@ -318,6 +320,7 @@ func (k keys) userSlots(p string) string     { return k.prefix + ":us:" + p }
 func (k keys) topic(topic string) string     { return k.prefix + ":t:" + topic }
 func (k keys) node(node string) string       { return k.prefix + ":n:" + node }
 func (k keys) beats() string                 { return k.prefix + ":hb" }
+func (k keys) all() string                   { return k.prefix + ":all" }
 func (k keys) lost(node string) string       { return k.prefix + ":lost:" + node }
 func (k keys) claim(node string) string      { return k.prefix + ":claim:" + node }
 func (k keys) requests(node string) string   { return k.prefix + ":q:" + node }

@@ -37,11 +37,13 @@ var registerScript = redis.NewScript(removeLua + `
 redis.call('HSET', KEYS[1], 'p', ARGV[3], 'n', ARGV[4], 'r', ARGV[6])
 if ARGV[3] ~= '' then redis.call('ZADD', p .. ':u:' .. ARGV[3], ARGV[5], id) end
 redis.call('SADD', p .. ':n:' .. ARGV[4], id)
+redis.call('ZADD', p .. ':all', 0, id)
 return 1
 `)
 
 var unregisterScript = redis.NewScript(removeLua + `
 redis.call('DEL', KEYS[1])
+redis.call('ZREM', p .. ':all', id)
 return 1
 `)
 

@@ -5,6 +5,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/google/btree"
 )
 
 var _ Registry = (*Memory)(nil)
@@ -19,6 +21,7 @@ type Memory struct {
 	topics  map[string]map[string]struct{}  // topic → connection ids
 	nodes   map[string]map[string]struct{}  // node id → connection ids
 	slots   map[string]map[string]time.Time // principalId → reserved connection id → expiry
+	all     *btree.BTreeG[string]           // every connection id, in order, for ListConnections
 }
 
 type entry struct {
@@ -36,6 +39,7 @@ func (m *Memory) init() {
 		m.topics = make(map[string]map[string]struct{})
 		m.nodes = make(map[string]map[string]struct{})
 		m.slots = make(map[string]map[string]time.Time)
+		m.all = newIDIndex()
 	}
 }
 
@@ -51,6 +55,7 @@ func (m *Memory) Register(ctx context.Context, rec Record) error {
 		m.removeLocked(rec.ConnectionID, old)
 	}
 	m.records[rec.ConnectionID] = &entry{rec: rec}
+	m.all.ReplaceOrInsert(rec.ConnectionID)
 	if rec.PrincipalID != "" {
 		m.users[rec.PrincipalID] = append(m.users[rec.PrincipalID], rec.ConnectionID)
 	}
@@ -78,6 +83,7 @@ func (m *Memory) Unregister(ctx context.Context, connectionID string) error {
 
 func (m *Memory) removeLocked(id string, e *entry) {
 	delete(m.records, id)
+	m.all.Delete(id)
 	if ids := m.nodes[e.rec.NodeID]; ids != nil {
 		delete(ids, id)
 		if len(ids) == 0 {

@@ -20,8 +20,13 @@ var ErrNotFound = errors.New("connection not found")
 // anonymous connections are not counted per user.
 var ErrNoPrincipal = errors.New("a user slot needs a principal")
 
-// ErrBadLimit is returned by ReserveUserSlot for a limit below 1.
-var ErrBadLimit = errors.New("a user's connection limit must be at least 1")
+// ErrBadLimit is returned by ReserveUserSlot and ListConnections for a
+// limit below 1.
+var ErrBadLimit = errors.New("the limit must be at least 1")
+
+// ErrBadCursor is returned by ListConnections for a cursor that no
+// ListConnections call of the same kind of registry returned.
+var ErrBadCursor = errors.New("the listing cursor is not valid")
 
 // Record is what the registry knows about one connection.
 type Record struct {
@@ -73,6 +78,16 @@ type Registry interface {
 	// NodeConnections returns the records of the connections nodeID holds;
 	// none is not an error.
 	NodeConnections(ctx context.Context, nodeID string) ([]Record, error)
+	// ListConnections returns a page of the connections that match every
+	// filter q sets, in an order of the registry's choosing, with their
+	// topics, and the cursor that continues after the page: "" when none
+	// is left. Paging from an empty cursor to the end returns each
+	// connection that stays registered throughout exactly once. A page
+	// holds at most q.Limit connections, and may hold fewer (even none)
+	// while more follow, when the registry bounds the work of one call. A
+	// cursor the registry did not make is ErrBadCursor; a limit below 1
+	// is ErrBadLimit.
+	ListConnections(ctx context.Context, q ListQuery) (page []Listed, next string, err error)
 
 	// ReserveUserSlot takes one of principalID's limit connection slots
 	// for connectionID, atomically: it counts principalID's other
@@ -91,6 +106,26 @@ type Registry interface {
 	// error. A handshake releases its reservation when it fails, and once
 	// its connection is registered.
 	ReleaseUserSlot(ctx context.Context, principalID, connectionID string) error
+}
+
+// ListQuery selects the connections ListConnections returns. Empty
+// filters select everything.
+type ListQuery struct {
+	PrincipalID string
+	Topic       string
+	NodeID      string
+	// Cursor is "" for the first page, then the next cursor the previous
+	// page returned, with the same filters.
+	Cursor string
+	// Limit is the most connections a page holds; at least 1.
+	Limit int
+}
+
+// Listed is a connection as ListConnections returns it: its record and
+// the topics it subscribes to, in no particular order.
+type Listed struct {
+	Record
+	Topics []string
 }
 
 // CheckSlot returns the error ReserveUserSlot returns before it reaches

@@ -261,6 +261,7 @@ func Run(t *testing.T, newRegistry func(t *testing.T) registry.Registry) {
 		wg.Wait()
 	})
 	runSlots(t, newRegistry)
+	runList(t, newRegistry)
 }
 
 // ids returns a function that takes a registry answer and returns the
