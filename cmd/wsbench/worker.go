@@ -54,7 +54,7 @@ func (s workerSpec) args() []string {
 	for i, ip := range s.Sources {
 		srcs[i] = ip.String()
 	}
-	return []string{
+	args := []string{
 		"idle-worker",
 		"-id", fmt.Sprint(s.ID),
 		"-start", fmt.Sprint(s.Start),
@@ -66,6 +66,15 @@ func (s workerSpec) args() []string {
 		"-keepalive", s.Keepalive.String(),
 		"-close-wait", s.CloseWait.String(),
 	}
+	// The URLs do not say the TLS version; every wss:// target has the
+	// same one.
+	for _, t := range s.Targets {
+		if t.TLSVersion != 0 {
+			args = append(args, "-tls-version", fmt.Sprintf("%#x", t.TLSVersion))
+			break
+		}
+	}
+	return args
 }
 
 // parseWorkerArgs parses the flags written by workerSpec.args.
@@ -83,6 +92,7 @@ func parseWorkerArgs(args []string, stderr io.Writer) (workerSpec, error) {
 	fs.DurationVar(&s.DialTimeout, "dial-timeout", 10*time.Second, "bound on one connection attempt")
 	fs.DurationVar(&s.Keepalive, "keepalive", 5*time.Second, "read interval of held connections")
 	fs.DurationVar(&s.CloseWait, "close-wait", 3*time.Second, "wait for close replies")
+	tlsVersion := fs.Uint("tls-version", 0, "the one TLS version of wss:// targets, as crypto/tls numbers it (0: the highest)")
 	if err := fs.Parse(args); err != nil {
 		return s, err
 	}
@@ -99,7 +109,13 @@ func parseWorkerArgs(args []string, stderr io.Writer) (workerSpec, error) {
 			errs = append(errs, err)
 			continue
 		}
+		if t.TLS {
+			t.TLSVersion = uint16(*tlsVersion)
+		}
 		s.Targets = append(s.Targets, t)
+	}
+	if *tlsVersion != 0 && *tlsVersion != tls.VersionTLS12 && *tlsVersion != tls.VersionTLS13 {
+		errs = append(errs, fmt.Errorf("-tls-version %#x: not TLS 1.2 or 1.3", *tlsVersion))
 	}
 	if sources != "" {
 		for _, raw := range strings.Split(sources, ",") {

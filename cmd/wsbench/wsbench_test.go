@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -310,6 +311,24 @@ func TestWorkerArgsRoundTrip(t *testing.T) {
 	bad := append(slices.Clone(args[1:]), "-sources", "10.0.0.1")
 	if _, err := parseWorkerArgs(bad, io.Discard); err == nil {
 		t.Error("worker accepted a non-loopback source address")
+	}
+
+	// The TLS version of wss:// targets reaches the worker.
+	for _, v := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
+		w1, _ := parseTarget("wss://127.0.0.1:8443/")
+		w2, _ := parseTarget("wss://127.0.0.1:8444/")
+		w1.TLSVersion, w2.TLSVersion = v, v
+		spec.Targets = []target{w1, w2}
+		got, err := parseWorkerArgs(spec.args()[1:], io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprint(got) != fmt.Sprint(spec) {
+			t.Errorf("round trip with %s:\n got %+v\nwant %+v", tls.VersionName(v), got, spec)
+		}
+	}
+	if _, err := parseWorkerArgs(append(slices.Clone(args[1:]), "-tls-version", "0x0301"), io.Discard); err == nil {
+		t.Error("worker accepted TLS 1.0")
 	}
 }
 

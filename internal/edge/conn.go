@@ -324,6 +324,9 @@ func (c *Conn) check(now time.Time, paused bool, resumed time.Time) {
 			c.lastPing.Store(now.UnixNano())
 			c.writeControlLocked(wsproto.AppendFrame(nil, wsproto.OpPing, true, nil))
 		}
+		if c.tls != nil && c.state == stateOpen {
+			c.tls.releaseIdle()
+		}
 	}
 }
 

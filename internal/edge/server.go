@@ -634,6 +634,13 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, c *Conn, sub st
 		// tls.Conn, or in the listener wrapper; the event loop will not
 		// report them.
 		c.feedTLSLocked(tlsRest)
+		// Many connections stay idle long after the upgrade: their
+		// ciphers are derived again when their next record comes or
+		// goes, not kept until then.
+		if c.state == stateOpen {
+			releaseCiphers(c.tls.tc)
+			c.tls.used = false
+		}
 	}
 	s.log.Info("connection opened", "connectionId", c.id, "sourceIp", c.sourceIP)
 	return true, nil

@@ -67,6 +67,11 @@ type tlsSocket struct {
 	owner *Conn
 	in    []byte  // received, not yet read by tc; borrowed from the event loop during a feed
 	out   *[]byte // written by tc, not yet flushed; nil when empty
+
+	// used is set by every tc call since the sweeper last looked: a
+	// connection that stays unused from one sweep to the next lets its
+	// ciphers go (see releaseCiphers).
+	used bool
 }
 
 // outPool holds the buffers a tlsSocket gathers records into.
@@ -105,6 +110,24 @@ func (s *tlsSocket) Write(p []byte) (int, error) {
 	}
 	*s.out = append(*s.out, p...)
 	return len(p), nil
+}
+
+// use readies tc for a call: it derives again the ciphers an idle
+// connection let go.
+func (s *tlsSocket) use() error {
+	s.used = true
+	return restoreCiphers(s.tc)
+}
+
+// releaseIdle lets tc's ciphers go when tc was not used since the last
+// call. The sweeper calls it, so a connection loses its ciphers after one
+// to two sweep intervals of silence, and one that talks keeps them.
+func (s *tlsSocket) releaseIdle() {
+	if s.used {
+		s.used = false
+		return
+	}
+	releaseCiphers(s.tc)
 }
 
 // flush sends what tc wrote since the last flush.
@@ -172,6 +195,9 @@ func (s *tlsSocket) SetWriteDeadline(t time.Time) error {
 
 // writeTLSLocked encrypts b and hands it to the event loop.
 func (c *Conn) writeTLSLocked(b []byte) {
+	if !c.useTLSLocked() {
+		return
+	}
 	_, err := c.tls.tc.Write(b)
 	c.tls.flush()
 	if err != nil {
@@ -183,6 +209,9 @@ func (c *Conn) writeTLSLocked(b []byte) {
 // feedTLSLocked decrypts data, received from the event loop (nil: only what
 // the tls.Conn holds already), and parses the messages it carries.
 func (c *Conn) feedTLSLocked(data []byte) {
+	if !c.useTLSLocked() {
+		return
+	}
 	s := c.tls
 	s.in = data
 	bp := plainPool.Get().(*[]byte)
@@ -214,10 +243,22 @@ func (c *Conn) feedTLSLocked(data []byte) {
 	releaseBuffers(s.tc)
 }
 
+// useTLSLocked readies the tls.Conn for a call. When it cannot (deriving
+// a key failed, which crypto/hkdf and crypto/aes do not for the sizes
+// asked), it drops the connection and reports false.
+func (c *Conn) useTLSLocked() bool {
+	if err := c.tls.use(); err != nil {
+		c.srv.log.Warn("TLS keys not derived", "connectionId", c.id, "err", err)
+		c.dropLocked(wsproto.CloseAbnormal, "")
+		return false
+	}
+	return true
+}
+
 // closeNotifyLocked sends close_notify, the TLS end of the stream, before a
 // graceful close of the socket.
 func (c *Conn) closeNotifyLocked() {
-	if c.tls == nil {
+	if c.tls == nil || !c.useTLSLocked() {
 		return
 	}
 	if err := c.tls.tc.CloseWrite(); err != nil && !errors.Is(err, net.ErrClosed) {

@@ -200,13 +200,25 @@ func TestTLSPlainClientRefused(t *testing.T) {
 // TestTLSKeyUpdate has OpenSSL's client ask for a TLS 1.3 key update
 // (KeyUpdate with update_requested): the server must take the client's new
 // keys and move to new ones itself, and messages must flow both ways after.
+// It runs for each TLS 1.3 cipher suite, with sweeps frequent enough that
+// an idle connection lets its AES-GCM ciphers go between the steps: they
+// must be derived again from the traffic secrets of the moment, before and
+// after the key update.
 func TestTLSKeyUpdate(t *testing.T) {
 	if _, err := exec.LookPath("openssl"); err != nil {
 		t.Skip("openssl not installed")
 	}
-	s, ca := startTLSServer(t, edge.Config{}, tls.VersionTLS13)
+	for _, suite := range []string{"TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256"} {
+		t.Run(suite, func(t *testing.T) { testKeyUpdate(t, suite) })
+	}
+}
+
+func testKeyUpdate(t *testing.T, suite string) {
+	// A close timeout of 40 ms makes the sweep run every 10 ms; no
+	// connection here closes.
+	s, ca := startTLSServer(t, edge.Config{Limits: edge.Limits{CloseTimeout: 40 * time.Millisecond}}, tls.VersionTLS13)
 	caFile := ca.WriteFile(t, t.TempDir(), "ca.pem")
-	cmd := exec.Command("openssl", "s_client", "-connect", s.addr, "-tls1_3", "-CAfile", caFile, "-verify_return_error")
+	cmd := exec.Command("openssl", "s_client", "-connect", s.addr, "-tls1_3", "-ciphersuites", suite, "-CAfile", caFile, "-verify_return_error")
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -251,13 +263,25 @@ func TestTLSKeyUpdate(t *testing.T) {
 		}
 	}
 	write([]byte(upgradeRequest(s.addr, "/", "openssl")))
+	waitLine("Cipher is " + suite)
 	waitLine("101 Switching Protocols")
 	conn := s.rec.conn("openssl")
 	if conn == nil {
 		t.Fatal("Connect was not called")
 	}
+	aes := strings.Contains(suite, "AES")
+	idle := func(when string) {
+		t.Helper()
+		if aes {
+			eventually(t, func() bool { return edge.CiphersReleased(conn) }, "the ciphers released %s", when)
+		} else if edge.CiphersReleased(conn) {
+			t.Fatalf("%s ciphers released", suite)
+		}
+	}
+	idle("after the upgrade")
 	write(clientFrame(wsproto.OpText, true, []byte("before the key update\n")))
 	s.rec.waitMessages(t, conn, 1)
+	idle("before the key update")
 
 	write([]byte("K\n")) // s_client: send KeyUpdate, update_requested
 	eventually(t, func() bool { return strings.Contains(stderr.String(), "KEYUPDATE") }, "openssl sends the key update")
@@ -266,10 +290,16 @@ func TestTLSKeyUpdate(t *testing.T) {
 	if got[1].data != "after the key update\n" {
 		t.Fatalf("messages = %v", got)
 	}
+	idle("after the key update")
 	if err := conn.Send([]byte("\nanswer after the key update\n")); err != nil {
 		t.Fatal(err)
 	}
 	waitLine("answer after the key update")
+	idle("after the answer")
+	write(clientFrame(wsproto.OpText, true, []byte("last\n")))
+	if got := s.rec.waitMessages(t, conn, 3); got[2].data != "last\n" {
+		t.Fatalf("messages = %v", got)
+	}
 	if d := s.rec.disconnects(conn); len(d) != 0 {
 		t.Fatalf("disconnected: %v", d)
 	}
