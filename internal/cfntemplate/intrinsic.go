@@ -79,31 +79,38 @@ func (t *template) eval(n *yaml.Node, path string) (v any, ok bool) {
 			return nil, true
 		}
 		return n.Value, true
-	case yaml.SequenceNode:
+	case yaml.SequenceNode, yaml.MappingNode:
+		return t.evalChildren(n, path, t.eval)
+	}
+	t.errorf(n.Line, path, "unexpected value")
+	return nil, false
+}
+
+// evalChildren evaluates with each the items of the sequence or the values
+// of the mapping n found at path, leaving out those that evaluate to
+// noValue.
+func (t *template) evalChildren(n *yaml.Node, path string, each func(*yaml.Node, string) (any, bool)) (any, bool) {
+	ok := true
+	if n.Kind == yaml.SequenceNode {
 		out := make([]any, 0, len(n.Content))
-		ok = true
 		for i, item := range n.Content {
-			v, itemOK := t.eval(item, fmt.Sprintf("%s[%d]", path, i))
+			v, itemOK := each(item, fmt.Sprintf("%s[%d]", path, i))
 			ok = ok && itemOK
 			if v != noValue {
 				out = append(out, v)
 			}
 		}
 		return out, ok
-	case yaml.MappingNode:
-		out := map[string]any{}
-		ok = true
-		for _, e := range t.entries(n, path) {
-			v, itemOK := t.eval(e.val, joinPath(path, e.key.Value))
-			ok = ok && itemOK
-			if v != noValue {
-				out[e.key.Value] = v
-			}
-		}
-		return out, ok
 	}
-	t.errorf(n.Line, path, "unexpected value")
-	return nil, false
+	out := map[string]any{}
+	for _, e := range t.entries(n, path) {
+		v, itemOK := each(e.val, joinPath(path, e.key.Value))
+		ok = ok && itemOK
+		if v != noValue {
+			out[e.key.Value] = v
+		}
+	}
+	return out, ok
 }
 
 // call evaluates the intrinsic function name with the argument node arg.

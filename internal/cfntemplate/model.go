@@ -3,7 +3,6 @@ package cfntemplate
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"maps"
 	"math"
 	"slices"
@@ -163,28 +162,8 @@ func (t *template) jsonEval(n *yaml.Node, path string) (any, bool) {
 		}
 		t.errorf(n.Line, path, "%s is not a JSON value", n.Value)
 		return nil, false
-	case yaml.SequenceNode:
-		out := make([]any, 0, len(n.Content))
-		ok := true
-		for i, item := range n.Content {
-			v, itemOK := t.jsonEval(item, fmt.Sprintf("%s[%d]", path, i))
-			ok = ok && itemOK
-			if v != noValue {
-				out = append(out, v)
-			}
-		}
-		return out, ok
-	case yaml.MappingNode:
-		out := map[string]any{}
-		ok := true
-		for _, e := range t.entries(n, path) {
-			v, itemOK := t.jsonEval(e.val, joinPath(path, e.key.Value))
-			ok = ok && itemOK
-			if v != noValue {
-				out[e.key.Value] = v
-			}
-		}
-		return out, ok
+	case yaml.SequenceNode, yaml.MappingNode:
+		return t.evalChildren(n, path, t.jsonEval)
 	}
 	t.errorf(n.Line, path, "unexpected value")
 	return nil, false
