@@ -337,6 +337,13 @@ type Integration struct {
 	// for mock. Default none.
 	Headers map[string]string `yaml:"headers"`
 
+	// HTTP2 makes an http integration speak HTTP/2 to its backend: over
+	// cleartext (h2c with prior knowledge, no upgrade) for an http:// URL,
+	// negotiated by TLS ALPN for https://. A backend that does not speak
+	// HTTP/2 then fails every call. Only for http. Default false: HTTP/1.1
+	// with keep-alive.
+	HTTP2 bool `yaml:"http2"`
+
 	// StatusCode is the status a mock integration answers with, between 100
 	// and 599. Not allowed for http. Default 200 for mock.
 	StatusCode int `yaml:"status_code"`

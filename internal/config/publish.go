@@ -66,6 +66,7 @@ func publishKeys(in Integration) []integrationKey {
 		{"dsn_env", in.DSNEnv != "", postgres},
 		{"table", in.Table != "", postgres},
 		{"payload", in.Payload != "", append([]IntegrationType{IntegrationHTTP, IntegrationNATS, IntegrationRedis, IntegrationAMQP, IntegrationPostgres}, awsTypes...)},
+		{"http2", in.HTTP2, []IntegrationType{IntegrationHTTP}},
 		{"endpoint", in.Endpoint != "", awsTypes},
 		{"region", in.Region != "", awsTypes},
 		{"access_key_id", in.AccessKeyID != "", awsTypes},

@@ -85,6 +85,15 @@ func TestValidatePublishingIntegrations(t *testing.T) {
 			`wsgate.yaml:7: unknown key "jetsream" in routes.chat.integration; did you mean "jetstream"?`,
 		}},
 
+		// http2
+		{"http http2", chatRoute("type: http", "url: http://127.0.0.1:3000/chat", "http2: true"), nil},
+		{"mock http2", chatRoute("type: mock", "http2: true"), []string{
+			at(5, "http2: only used by http integrations"),
+		}},
+		{"nats http2", chatRoute("type: nats", "url: nats://h:4222", "subject: s", "http2: false"), []string{
+			at(7, "http2: only used by http integrations"),
+		}},
+
 		// redis
 		{"redis stream", chatRoute("type: redis", "url: redis://127.0.0.1:6379/0", "stream: 'chat:{principalId}'", "maxlen: 10000", "payload: body", "password_env: REDIS_PASSWORD"), nil},
 		{"redis channel", chatRoute("type: redis", "url: rediss://h:6380", "channel: 'room:{body.room}'"), nil},

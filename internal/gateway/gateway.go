@@ -407,10 +407,11 @@ func unsetEnv(path, name string) *config.Error {
 }
 
 // buildIntegration makes the integration ic, configured at the key path,
-// describes. A local Lambda program's runtime is appended to lambdas for the
+// describes. http integrations call through client, or h2client when they
+// speak HTTP/2. A local Lambda program's runtime is appended to lambdas for the
 // gateway to start and close; broker connections are made or shared
 // through brk.
-func buildIntegration(path string, ic config.Integration, client *http.Client, opts Options, lambdas *[]*integration.LocalFunction, brk *brokers) (integration.Integration, error) {
+func buildIntegration(path string, ic config.Integration, client, h2client *http.Client, opts Options, lambdas *[]*integration.LocalFunction, brk *brokers) (integration.Integration, error) {
 	switch ic.Type {
 	case config.IntegrationNATS:
 		return brk.natsIntegration(path, ic, opts)
@@ -433,6 +434,9 @@ func buildIntegration(path string, ic config.Integration, client *http.Client, o
 		return &integration.Lambda{Invoker: inv, Timeout: ic.Timeout}, nil
 	case config.IntegrationHTTP:
 		h := &integration.HTTP{URL: ic.URL, Timeout: ic.Timeout, Headers: ic.Headers, Client: client}
+		if ic.HTTP2 {
+			h.Client = h2client
+		}
 		if ic.Payload == config.PayloadBody {
 			h.Payload = integration.PayloadBody
 		}

@@ -34,7 +34,9 @@ type generation struct {
 	expr   *route.Expression
 	routes *route.Table[*Route]
 	client *http.Client // shared by the http integrations
-	auth   *authn
+	// h2client is shared by the http integrations with http2: true.
+	h2client *http.Client
+	auth     *authn
 	// lambdas are the local Lambda functions of routes and the authorizer,
 	// started by Gateway.startGeneration.
 	lambdas []*integration.LocalFunction
@@ -76,6 +78,7 @@ func buildGeneration(cfg *config.Config, opts Options) (*generation, []error) {
 	}
 	expr, _ := route.ParseExpression(cfg.RouteSelectionExpression)
 	client := integration.NewClient()
+	h2client := integration.NewHTTP2Client()
 	routes := make(map[string]*Route, len(cfg.Routes))
 	var lambdas []*integration.LocalFunction
 	brk := newBrokers(opts.Logger)
@@ -86,7 +89,7 @@ func buildGeneration(cfg *config.Config, opts Options) (*generation, []error) {
 			routes[key] = &Route{Key: key, Builtin: rc.Builtin, Require: requireRules(rc.Require), Models: models}
 			continue
 		}
-		in, err := buildIntegration("routes."+key+".integration", rc.Integration, client, opts, &lambdas, brk)
+		in, err := buildIntegration("routes."+key+".integration", rc.Integration, client, h2client, opts, &lambdas, brk)
 		if err != nil {
 			if !errors.Is(err, errReported) {
 				errs = append(errs, wrapAt(cfg, "routes."+key+".integration", err))
@@ -121,6 +124,7 @@ func buildGeneration(cfg *config.Config, opts Options) (*generation, []error) {
 		expr:     expr,
 		routes:   route.NewTable(routes),
 		client:   client,
+		h2client: h2client,
 		auth:     authChain,
 		lambdas:  lambdas,
 		brokers:  brk,
@@ -148,6 +152,7 @@ func (gen *generation) close() {
 		gen.brokers.close()
 		gen.cancelBg()
 		gen.client.CloseIdleConnections()
+		gen.h2client.CloseIdleConnections()
 		_ = gen.replacedAccess.Close()
 	})
 }

@@ -40,24 +40,65 @@ type HTTP struct {
 	URL     string
 	Timeout time.Duration     // zero means no timeout beyond ctx
 	Headers map[string]string // extra request headers
-	Client  *http.Client      // nil means a process-wide client from NewClient
+	Client  *http.Client      // nil means a process-wide client from NewClient; NewHTTP2Client for HTTP/2
 	Payload Payload           // what the request body holds; default PayloadEvent
 }
 
+// MaxIdleConnsPerHost is how many idle connections the client of NewClient
+// keeps to one backend: as many as the gateway can have calls in flight to
+// it, so that once warm no call opens a connection. The in-flight budget
+// (limits.inflight_budget_messages, default 16384) bounds the message calls;
+// an idle connection exists only because that many calls ran at once, and
+// closes after IdleConnTimeout.
+const MaxIdleConnsPerHost = 1 << 14
+
+// IdleConnTimeout is how long a backend connection stays open unused.
+const IdleConnTimeout = 90 * time.Second
+
 // NewClient returns the HTTP client integrations share within one gateway:
 // no proxy from the environment, no redirects followed, connections kept
-// alive to each backend. The owner calls CloseIdleConnections on shutdown.
+// alive to each backend with no small cap on the idle ones (see
+// MaxIdleConnsPerHost): a capped pool under more concurrent calls than the
+// cap closes a connection after each call and opens another, leaving a
+// TIME-WAIT socket per message. HTTP/1.1 for http:// URLs, HTTP/2 or
+// HTTP/1.1 as TLS negotiates for https://. The owner calls
+// CloseIdleConnections on shutdown.
 func NewClient() *http.Client {
 	return &http.Client{
 		Transport: &http.Transport{
 			Proxy:               nil,
-			MaxIdleConns:        256,
-			MaxIdleConnsPerHost: 64,
-			IdleConnTimeout:     90 * time.Second,
+			ForceAttemptHTTP2:   true,
+			MaxIdleConns:        0, // no limit over all backends
+			MaxIdleConnsPerHost: MaxIdleConnsPerHost,
+			IdleConnTimeout:     IdleConnTimeout,
 		},
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		CheckRedirect: noRedirects,
 	}
 }
+
+// NewHTTP2Client returns a client like NewClient's that speaks only HTTP/2:
+// cleartext with prior knowledge (h2c, no Upgrade round trip) to http://
+// URLs, and TLS with ALPN h2 to https:// URLs. Calls share a connection per
+// backend, as many at once as the backend's SETTINGS_MAX_CONCURRENT_STREAMS
+// allows, and open another past that. A backend that does not speak HTTP/2
+// fails every call with a transport error.
+func NewHTTP2Client() *http.Client {
+	var p http.Protocols
+	p.SetHTTP2(true)
+	p.SetUnencryptedHTTP2(true)
+	return &http.Client{
+		Transport: &http.Transport{
+			Proxy:               nil,
+			Protocols:           &p,
+			MaxIdleConns:        0,
+			MaxIdleConnsPerHost: MaxIdleConnsPerHost,
+			IdleConnTimeout:     IdleConnTimeout,
+		},
+		CheckRedirect: noRedirects,
+	}
+}
+
+func noRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
 var defaultClient = NewClient()
 
