@@ -128,9 +128,9 @@ func closedLoop(url string, clients, msgs int) error {
 // closed loop through an http integration, in two rounds. The gateway never
 // has more than 200 calls in flight to the backend, so it needs about 200
 // connections, and once warm it reuses them: the second round, as many
-// calls again, opens next to none. (A few more than 200 may open: a
-// connection goes back to the idle pool just after its call returns, and a
-// call starting in between dials.) A per-backend idle pool smaller than the
+// calls again, opens next to none. (More than 200 may open while cold, at
+// most twice as many: a connection goes back to the idle pool just after
+// its call returns, and a call starting in between dials.) A per-backend idle pool smaller than the
 // concurrency, as 64 was, closes and reopens a connection for a large share
 // of the calls: over a thousand for the first round alone.
 func TestHTTPBackendConnectionsReused(t *testing.T) {
@@ -144,8 +144,8 @@ func TestHTTPBackendConnectionsReused(t *testing.T) {
 		t.Fatalf("backend answered %d calls, want %d", got, clients*msgs)
 	}
 	first := b.opened.Load()
-	if first > clients*5/4 {
-		t.Fatalf("backend accepted %d connections for %d calls from %d clients, want about %d", first, clients*msgs, clients, clients)
+	if first > 2*clients {
+		t.Fatalf("backend accepted %d connections for %d calls from %d clients, want at most %d", first, clients*msgs, clients, 2*clients)
 	}
 	if err := closedLoop(g.URL, clients, msgs); err != nil {
 		t.Fatal(err)
