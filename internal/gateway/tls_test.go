@@ -19,6 +19,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/apigatewaymanagementapi"
+	"github.com/chromedp/chromedp"
 	"github.com/coder/websocket"
 
 	"github.com/wsgate/wsgate/internal/browsertest"
@@ -304,7 +305,7 @@ func TestMutualTLS(t *testing.T) {
 // certificate is refused.
 func TestBrowserTLS(t *testing.T) {
 	s := newTLSSetup(t)
-	b := browsertest.StartWith(t, "--ignore-certificate-errors-spki-list="+s.leaf.SPKIHash())
+	b := browsertest.Start(t, chromedp.Flag("ignore-certificate-errors-spki-list", s.leaf.SPKIHash()))
 	page := startPageServer(t, "127.0.0.1")
 	g := gt.Start(t, fmt.Sprintf("tls: {cert_file: %q, key_file: %q}\n", s.certFile, s.keyFile))
 	other := newTLSSetup(t)
