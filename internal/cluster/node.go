@@ -69,12 +69,12 @@ type Config struct {
 	MaxSubscriptionsPerConnection int
 
 	// Messages returns this node's totals, since it started, of data
-	// messages received from clients and sent to them, which NodeStatuses
+	// messages received from clients and sent to them, which Nodes
 	// reports. It is called on the goroutine of another node's request and
 	// must be cheap. Nil reports zeros.
 	Messages func() (received, sent uint64)
 	// Standalone reports that the engine is this process's alone (a single
-	// gateway's memory engine): there is no cluster, and NodeStatuses
+	// gateway's memory engine): there is no cluster, and Nodes
 	// reports no heartbeat age.
 	Standalone bool
 }
