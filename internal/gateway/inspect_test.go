@@ -293,7 +293,12 @@ func testClusterInspect(t *testing.T, newEngine func() cluster.Engine) {
 	// A node that stops leaves the list, and its subscribers the topics.
 	sctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
-	if err := g[1].Shutdown(sctx); err != nil {
+	stopped := make(chan error, 1)
+	go func() { stopped <- g[1].Shutdown(sctx) }()
+	// Its clients answer the close frame, so that it need not wait.
+	bob.ExpectClose(1001)
+	carol.ExpectClose(1001)
+	if err := <-stopped; err != nil {
 		t.Fatal(err)
 	}
 	gt.Eventually(t, func() bool {
