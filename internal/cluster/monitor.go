@@ -85,6 +85,7 @@ func (n *Node) heartbeat(ctx context.Context, failing bool) bool {
 	} else {
 		r.fresh = r.fresh || b.Fresh
 		r.lost = r.lost || b.Lost
+		n.lastBeat.Store(time.Now().UnixNano())
 	}
 	n.reportMu.Unlock()
 	switch {

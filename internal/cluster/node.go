@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/google/btree"
+
 	"github.com/wsgate/wsgate/internal/hub"
 	"github.com/wsgate/wsgate/internal/registry"
 )
@@ -65,6 +67,16 @@ type Config struct {
 	// subscribe to; the node that holds the connection counts them, so the
 	// cap holds whichever node a call reaches. Zero means no cap.
 	MaxSubscriptionsPerConnection int
+
+	// Messages returns this node's totals, since it started, of data
+	// messages received from clients and sent to them, which Nodes
+	// reports. It is called on the goroutine of another node's request and
+	// must be cheap. Nil reports zeros.
+	Messages func() (received, sent uint64)
+	// Standalone reports that the engine is this process's alone (a single
+	// gateway's memory engine): there is no cluster, and Nodes
+	// reports no heartbeat age.
+	Standalone bool
 }
 
 func (c *Config) fill() {
@@ -100,6 +112,8 @@ type Node struct {
 	topicsMu   sync.RWMutex
 	topics     map[string]map[string]hub.Conn // topic → local subscribers by id
 	connTopics map[string][]string            // connection id → its topics
+	topicNames *btree.BTreeG[string]          // the keys of topics, in byte order, for ListTopics
+	subCount   int                            // connection-topic pairs in topics
 
 	owners ownerCache
 
@@ -139,6 +153,11 @@ type Node struct {
 	// written under reportMu.
 	settleUntil atomic.Int64
 
+	// startedAt is when the node was made; lastBeat is when, in Unix nanoseconds,
+	// this node's latest heartbeat succeeded (0 before the first).
+	startedAt time.Time
+	lastBeat  atomic.Int64
+
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 }
@@ -154,6 +173,8 @@ func NewNode(cfg Config, eng Engine, h *hub.Hub) *Node {
 		log:        cfg.Logger.With("component", "cluster", "nodeId", cfg.NodeID),
 		topics:     make(map[string]map[string]hub.Conn),
 		connTopics: make(map[string][]string),
+		topicNames: btree.NewG(32, func(a, b string) bool { return a < b }),
+		startedAt:  time.Now(),
 		opening:    make(map[string]hub.Conn),
 		cleaning:   make(map[string]bool),
 		beats:      make(map[string]time.Time),
@@ -903,9 +924,13 @@ func (n *Node) subscribeLocal(ctx context.Context, c hub.Conn, topic string) err
 	n.topicsMu.Lock()
 	if n.topics[topic] == nil {
 		n.topics[topic] = make(map[string]hub.Conn)
+		n.topicNames.ReplaceOrInsert(topic)
+	}
+	if _, dup := n.topics[topic][id]; !dup {
+		n.subCount++
+		n.connTopics[id] = append(n.connTopics[id], topic)
 	}
 	n.topics[topic][id] = c
-	n.connTopics[id] = append(n.connTopics[id], topic)
 	n.topicsMu.Unlock()
 	return nil
 }
@@ -935,7 +960,11 @@ func (n *Node) removeLocal(id, topic string) (last bool) {
 	if !ok {
 		return false
 	}
+	if _, held := subs[id]; !held {
+		return false
+	}
 	delete(subs, id)
+	n.subCount--
 	ts := n.connTopics[id]
 	for i, t := range ts {
 		if t == topic {
@@ -950,6 +979,7 @@ func (n *Node) removeLocal(id, topic string) (last bool) {
 	}
 	if len(subs) == 0 {
 		delete(n.topics, topic)
+		n.topicNames.Delete(topic)
 		return true
 	}
 	return false
@@ -1076,6 +1106,17 @@ func (n *Node) HandleRequest(req []byte) []byte {
 		}
 		c.Close(code, reason)
 		return []byte{byte(statusOK)}
+	case opStats:
+		if len(r.b) != 0 {
+			break
+		}
+		return appendStats([]byte{byte(statusOK)}, n.localStats())
+	case opTopics:
+		prefix, after, limit := r.string(), r.string(), r.uvarint()
+		if r.err != nil || limit < 1 || limit > MaxTopicPage+1 {
+			break
+		}
+		return appendTopicPage([]byte{byte(statusOK)}, n.localTopics(prefix, after, int(limit)))
 	case opSubscribe, opUnsubscribe:
 		o := op(req[0])
 		id, topic := r.string(), r.string()

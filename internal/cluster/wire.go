@@ -20,6 +20,8 @@ const (
 	opClose                     // id, code, reason → status
 	opSubscribe                 // id, topic → status
 	opUnsubscribe               // id, topic → status
+	opStats                     // → status, stats
+	opTopics                    // prefix, after, limit → status, n × (topic, subscribers)
 )
 
 type status byte
@@ -133,4 +135,17 @@ func decodePublication(msg []byte) (origin string, data []byte, err error) {
 	r := reader{b: msg}
 	origin = r.string()
 	return origin, r.b, r.err
+}
+
+func appendStats(b []byte, st NodeStats) []byte {
+	b = appendInt(b, st.Connections)
+	b = appendInt(b, st.Subscriptions)
+	b = binary.AppendUvarint(b, st.MessagesReceived)
+	b = binary.AppendUvarint(b, st.MessagesSent)
+	return appendTime(b, st.StartedAt)
+}
+
+func (r *reader) stats() NodeStats {
+	return NodeStats{Connections: int(r.uvarint()), Subscriptions: int(r.uvarint()),
+		MessagesReceived: r.uvarint(), MessagesSent: r.uvarint(), StartedAt: r.time()}
 }

@@ -151,6 +151,13 @@ type Stats struct {
 	PausedReaders int
 }
 
+// Messages returns the server's totals of data messages received from
+// clients (handed to Handler.Message) and queued to them (by Send and
+// SendMessage), since it was made. It takes no lock.
+func (s *Server) Messages() (received, sent uint64) {
+	return s.received.Load(), s.sent.Load()
+}
+
 // Stats returns a snapshot of the server's connections and inbound work.
 func (s *Server) Stats() Stats {
 	b := &s.budget

@@ -113,6 +113,7 @@ func (c *Conn) Send(data []byte) error {
 		return hub.ErrClosed
 	}
 	c.queueLocked(frame)
+	c.srv.sent.Add(1)
 	c.srv.cfg.Observer.MessageSent()
 	return nil
 }
@@ -357,6 +358,7 @@ func (c *Conn) work() {
 		c.inbox[0] = inbound{}
 		c.inbox = c.inbox[1:]
 		c.mu.Unlock()
+		c.srv.received.Add(1)
 		c.srv.h.Message(c.srv.baseCtx, c, m.data, m.binary)
 		c.srv.budget.release(len(m.data))
 	}

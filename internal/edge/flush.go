@@ -130,6 +130,7 @@ func (c *Conn) SendMessage(m *hub.Message) error {
 		return hub.ErrClosed
 	}
 	c.queueLocked(frame)
+	c.srv.sent.Add(1)
 	c.srv.cfg.Observer.MessageSent()
 	return nil
 }

@@ -171,6 +171,10 @@ type Server struct {
 	flushers    []*flusher
 	inlineFlush int // outbox size at which a sender writes it itself
 
+	// received and sent count the data messages taken from clients and
+	// queued to them, since the server was made.
+	received, sent atomic.Uint64
+
 	// budget bounds the inbound work of all connections.
 	budget budget
 	// pauseLogged is when a pause of reading was last logged (unix ns).

@@ -272,6 +272,10 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		Logger:            g.log,
 
 		MaxSubscriptionsPerConnection: cfg.Limits.MaxSubscriptionsPerConnection,
+
+		// g.edge is set below, before the node starts.
+		Messages:   func() (uint64, uint64) { return g.edge.Messages() },
+		Standalone: opts.Engine == nil && (rc.Type == config.RegistryMemory || rc.Type == ""),
 	}, nodeEng, g.hub)
 	var observer edge.Observer
 	if g.metrics != nil {

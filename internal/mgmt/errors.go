@@ -72,6 +72,8 @@ func asError(err error) *Error {
 		return ErrGone
 	case errors.Is(err, cluster.ErrSubscriptionLimit):
 		return errSubscriptionLimit
+	case unreachable(err) != nil:
+		return unreachable(err)
 	case errors.Is(err, cluster.ErrUnavailable):
 		return errUnavailable
 	}

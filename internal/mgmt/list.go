@@ -6,16 +6,18 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 
 	"github.com/wsgate/wsgate/internal/registry"
 )
 
 const (
-	// DefaultMaxResults is the page size of GET /@connections without
-	// maxResults.
+	// DefaultMaxResults is the page size of GET /@connections and GET
+	// /@topics without maxResults.
 	DefaultMaxResults = 100
-	// MaxMaxResults is the largest page GET /@connections serves.
+	// MaxMaxResults is the largest page GET /@connections and GET /@topics
+	// serve.
 	MaxMaxResults = 1000
 )
 
@@ -31,20 +33,55 @@ type listToken struct {
 	Node      string `json:"n,omitempty"`
 }
 
+// checkParams refuses a query parameter that is not one of known, and one
+// given more than once. call names the call and takes says, in prose,
+// which parameters it takes.
+func checkParams(q url.Values, known []string, call, takes string) error {
+	for k, v := range q {
+		if !slices.Contains(known, k) {
+			return badRequest("unknown query parameter %q; %s takes %s", k, call, takes)
+		}
+		if len(v) > 1 {
+			return badRequest("query parameter %q is given %d times; give it once", k, len(v))
+		}
+	}
+	return nil
+}
+
+// pageSize reads the page size parameter p, when q has it.
+func pageSize(q url.Values, p string, size *int) error {
+	if !q.Has(p) {
+		return nil
+	}
+	n, err := strconv.Atoi(q.Get(p))
+	if err != nil || n < 1 || n > MaxMaxResults {
+		return badRequest("%s must be a whole number from 1 to %d, got %q", p, MaxMaxResults, q.Get(p))
+	}
+	*size = n
+	return nil
+}
+
+// decodeToken decodes a nextToken into v: the base64url (unpadded)
+// encoding of its JSON.
+func decodeToken(token string, v any) error {
+	raw, err := base64.RawURLEncoding.DecodeString(token)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(raw, v)
+}
+
+// encodeToken is the nextToken that holds v.
+func encodeToken(v any) string {
+	b, _ := json.Marshal(v)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
 // listQuery reads GET /@connections's query string. Every parameter is
 // optional and may appear once; any other is refused.
 func listQuery(q url.Values) (registry.ListQuery, error) {
-	for k, v := range q {
-		known := false
-		for _, p := range listParams {
-			known = known || k == p
-		}
-		if !known {
-			return registry.ListQuery{}, badRequest("unknown query parameter %q; GET /@connections takes principal, topic, node, maxResults and nextToken", k)
-		}
-		if len(v) > 1 {
-			return registry.ListQuery{}, badRequest("query parameter %q is given %d times; give it once", k, len(v))
-		}
+	if err := checkParams(q, listParams, "GET /@connections", "principal, topic, node, maxResults and nextToken"); err != nil {
+		return registry.ListQuery{}, err
 	}
 	lq := registry.ListQuery{PrincipalID: q.Get("principal"), Topic: q.Get("topic"), NodeID: q.Get("node"), Limit: DefaultMaxResults}
 	for _, p := range []string{"principal", "topic", "node"} {
@@ -61,19 +98,13 @@ func listQuery(q url.Values) (registry.ListQuery, error) {
 		return registry.ListQuery{}, badRequest("give maxResults or its alias limit, not both")
 	}
 	for _, p := range []string{"maxResults", "limit"} {
-		if !q.Has(p) {
-			continue
+		if err := pageSize(q, p, &lq.Limit); err != nil {
+			return registry.ListQuery{}, err
 		}
-		n, err := strconv.Atoi(q.Get(p))
-		if err != nil || n < 1 || n > MaxMaxResults {
-			return registry.ListQuery{}, badRequest("%s must be a whole number from 1 to %d, got %q", p, MaxMaxResults, q.Get(p))
-		}
-		lq.Limit = n
 	}
 	if q.Has("nextToken") {
-		raw, err := base64.RawURLEncoding.DecodeString(q.Get("nextToken"))
 		var tok listToken
-		if err != nil || json.Unmarshal(raw, &tok) != nil || tok.Cursor == "" {
+		if decodeToken(q.Get("nextToken"), &tok) != nil || tok.Cursor == "" {
 			return registry.ListQuery{}, errBadNextToken
 		}
 		if tok.Principal != lq.PrincipalID || tok.Topic != lq.Topic || tok.Node != lq.NodeID {
@@ -88,8 +119,7 @@ var errBadNextToken = badRequest("nextToken is not one that GET /@connections re
 
 // nextToken returns the nextToken that continues q's listing at cursor.
 func nextToken(q registry.ListQuery, cursor string) string {
-	b, _ := json.Marshal(listToken{Cursor: cursor, Principal: q.PrincipalID, Topic: q.Topic, Node: q.NodeID})
-	return base64.RawURLEncoding.EncodeToString(b)
+	return encodeToken(listToken{Cursor: cursor, Principal: q.PrincipalID, Topic: q.Topic, Node: q.NodeID})
 }
 
 // listedConnection is one item of GET /@connections: GetConnection's

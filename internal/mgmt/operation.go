@@ -20,6 +20,8 @@ var operations = map[string]string{
 	"POST /@topics/{topic...}":                    "Publish",
 	"GET /@topics/{topic...}":                     "GetTopic",
 	"POST /@batch":                                "Batch",
+	"GET /@nodes":                                 "ListNodes",
+	"GET /@topics":                                "ListTopics",
 	"GET /healthz":                                "Health",
 	"GET /readyz":                                 "Ready",
 	"GET /metrics":                                "Metrics",

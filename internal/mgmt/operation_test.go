@@ -45,6 +45,11 @@ func TestObserveOperations(t *testing.T) {
 		{"GET", "/@connections", true, "", "ListConnections", 200},
 		{"GET", "/prod/@connections?maxResults=0", true, "", "ListConnections", 400},
 		{"GET", "/@connections", false, "", "ListConnections", 403},
+		{"GET", "/@nodes", true, "", "ListNodes", 200},
+		{"GET", "/prod/@nodes", false, "", "ListNodes", 403},
+		{"GET", "/@topics?prefix=a", true, "", "ListTopics", 200},
+		{"GET", "/prod/@topics?maxResults=0", true, "", "ListTopics", 400},
+		{"POST", "/@topics", true, "", "Unknown", 404},
 		{"PUT", "/@connections/bm9ib2R5aGVyZTEyMzQ=/topics/a", true, "", "Subscribe", 410},
 		{"GET", "/nothing/here/at/all", true, "", "Unknown", 404},
 	} {

@@ -48,6 +48,15 @@ type Connections interface {
 	// the cursor of the next page, "" after the last; a cursor it did not
 	// return is registry.ErrBadCursor.
 	ListConnections(ctx context.Context, q registry.ListQuery) ([]cluster.Listed, string, error)
+	// Nodes returns every node of the cluster, sorted by id, with what
+	// each reported about itself; a node that did not answer in time is
+	// listed unreachable.
+	Nodes(ctx context.Context) ([]cluster.NodeStatus, error)
+	// ListTopics returns a page of the cluster's topics that q selects,
+	// with their subscribers counted over every node, and whether more
+	// follow. A node that did not answer in time fails it with a
+	// *cluster.UnreachableError.
+	ListTopics(ctx context.Context, q cluster.TopicQuery) ([]cluster.TopicSubscribers, bool, error)
 	// Ready reports whether calls that need the cluster can succeed, and
 	// why not.
 	Ready() (bool, string)
@@ -155,6 +164,8 @@ func New(cfg Config, conns Connections, logger *slog.Logger) *Server {
 		mux.Handle("POST /@topics/{topic...}", s.handle(s.publish))
 		mux.Handle("GET /@topics/{topic...}", s.handle(s.getTopic))
 		mux.Handle("POST /@batch", s.handle(s.batch))
+		mux.Handle("GET /@nodes", s.handle(s.listNodes))
+		mux.Handle("GET /@topics", s.handle(s.listTopics))
 		// Without these, ServeMux would redirect /@topics to /@topics/,
 		// which the topic patterns match, and drop the stage.
 		mux.Handle("/@topics", notFound)
