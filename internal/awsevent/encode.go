@@ -19,63 +19,63 @@ import (
 // and maps of them go through encoding/json. The error is encoding/json's
 // for such a value it cannot encode.
 func AppendJSON(dst []byte, ev *events.APIGatewayWebsocketProxyRequest, escapeHTML bool) ([]byte, error) {
-	w := jsonWriter{b: dst, html: escapeHTML, first: true}
+	w := JSONWriter{b: dst, html: escapeHTML, first: true}
 	w.b = append(w.b, '{')
-	w.optString("resource", ev.Resource)
-	w.optString("path", ev.Path)
-	w.optString("httpMethod", ev.HTTPMethod)
-	w.optStringMap("headers", ev.Headers)
-	w.optStringsMap("multiValueHeaders", ev.MultiValueHeaders)
-	w.optStringMap("queryStringParameters", ev.QueryStringParameters)
-	w.optStringsMap("multiValueQueryStringParameters", ev.MultiValueQueryStringParameters)
-	w.optStringMap("pathParameters", ev.PathParameters)
-	w.optStringMap("stageVariables", ev.StageVariables)
-	w.key("requestContext")
+	w.OptStringMember("resource", ev.Resource)
+	w.OptStringMember("path", ev.Path)
+	w.OptStringMember("httpMethod", ev.HTTPMethod)
+	w.OptStringMapMember("headers", ev.Headers)
+	w.OptStringsMapMember("multiValueHeaders", ev.MultiValueHeaders)
+	w.OptStringMapMember("queryStringParameters", ev.QueryStringParameters)
+	w.OptStringsMapMember("multiValueQueryStringParameters", ev.MultiValueQueryStringParameters)
+	w.OptStringMapMember("pathParameters", ev.PathParameters)
+	w.OptStringMapMember("stageVariables", ev.StageVariables)
+	w.Key("requestContext")
 	w.requestContext(&ev.RequestContext)
-	w.optString("body", ev.Body)
-	w.key("isBase64Encoded")
+	w.OptStringMember("body", ev.Body)
+	w.Key("isBase64Encoded")
 	w.b = strconv.AppendBool(w.b, ev.IsBase64Encoded)
 	w.b = append(w.b, '}')
 	return w.b, w.err
 }
 
-func (w *jsonWriter) requestContext(rc *events.APIGatewayWebsocketProxyRequestContext) {
+func (w *JSONWriter) requestContext(rc *events.APIGatewayWebsocketProxyRequestContext) {
 	w.b = append(w.b, '{')
 	w.first = true
-	w.optString("accountId", rc.AccountID)
-	w.optString("resourceId", rc.ResourceID)
-	w.stringField("stage", rc.Stage)
-	w.stringField("requestId", rc.RequestID)
-	w.key("identity")
+	w.OptStringMember("accountId", rc.AccountID)
+	w.OptStringMember("resourceId", rc.ResourceID)
+	w.StringMember("stage", rc.Stage)
+	w.StringMember("requestId", rc.RequestID)
+	w.Key("identity")
 	w.Identity(&rc.Identity)
-	w.optString("resourcePath", rc.ResourcePath)
+	w.OptStringMember("resourcePath", rc.ResourcePath)
 	if rc.Authorizer != nil {
-		w.key("authorizer")
+		w.Key("authorizer")
 		w.Any(rc.Authorizer)
 	}
-	w.optString("httpMethod", rc.HTTPMethod)
-	w.stringField("apiId", rc.APIID)
-	w.intField("connectedAt", rc.ConnectedAt)
-	w.stringField("connectionId", rc.ConnectionID)
-	w.stringField("domainName", rc.DomainName)
-	w.optString("error", rc.Error)
-	w.stringField("eventType", rc.EventType)
-	w.stringField("extendedRequestId", rc.ExtendedRequestID)
-	w.optString("integrationLatency", rc.IntegrationLatency)
-	w.stringField("messageDirection", rc.MessageDirection)
+	w.OptStringMember("httpMethod", rc.HTTPMethod)
+	w.StringMember("apiId", rc.APIID)
+	w.IntMember("connectedAt", rc.ConnectedAt)
+	w.StringMember("connectionId", rc.ConnectionID)
+	w.StringMember("domainName", rc.DomainName)
+	w.OptStringMember("error", rc.Error)
+	w.StringMember("eventType", rc.EventType)
+	w.StringMember("extendedRequestId", rc.ExtendedRequestID)
+	w.OptStringMember("integrationLatency", rc.IntegrationLatency)
+	w.StringMember("messageDirection", rc.MessageDirection)
 	if rc.MessageID != nil {
-		w.key("messageId")
+		w.Key("messageId")
 		w.Any(rc.MessageID)
 	}
-	w.stringField("requestTime", rc.RequestTime)
-	w.intField("requestTimeEpoch", rc.RequestTimeEpoch)
-	w.stringField("routeKey", rc.RouteKey)
-	w.optString("status", rc.Status)
+	w.StringMember("requestTime", rc.RequestTime)
+	w.IntMember("requestTimeEpoch", rc.RequestTimeEpoch)
+	w.StringMember("routeKey", rc.RouteKey)
+	w.OptStringMember("status", rc.Status)
 	if rc.DisconnectStatusCode != 0 {
-		w.intField("disconnectStatusCode", rc.DisconnectStatusCode)
+		w.IntMember("disconnectStatusCode", rc.DisconnectStatusCode)
 	}
 	if rc.DisconnectReason != nil {
-		w.stringField("disconnectReason", *rc.DisconnectReason)
+		w.StringMember("disconnectReason", *rc.DisconnectReason)
 	}
 	w.b = append(w.b, '}')
 	w.first = false
@@ -83,24 +83,24 @@ func (w *jsonWriter) requestContext(rc *events.APIGatewayWebsocketProxyRequestCo
 
 // Identity writes requestContext.identity as events.APIGatewayRequestIdentity
 // encodes.
-func (w *jsonWriter) Identity(id *events.APIGatewayRequestIdentity) {
+func (w *JSONWriter) Identity(id *events.APIGatewayRequestIdentity) {
 	w.b = append(w.b, '{')
 	w.first = true
-	w.optString("cognitoIdentityPoolId", id.CognitoIdentityPoolID)
-	w.optString("accountId", id.AccountID)
-	w.optString("cognitoIdentityId", id.CognitoIdentityID)
-	w.optString("caller", id.Caller)
-	w.optString("apiKey", id.APIKey)
-	w.optString("apiKeyId", id.APIKeyID)
-	w.optString("accessKey", id.AccessKey)
-	w.stringField("sourceIp", id.SourceIP)
-	w.optString("cognitoAuthenticationType", id.CognitoAuthenticationType)
-	w.optString("cognitoAuthenticationProvider", id.CognitoAuthenticationProvider)
-	w.optString("userArn", id.UserArn)
-	w.stringField("userAgent", id.UserAgent)
-	w.optString("user", id.User)
+	w.OptStringMember("cognitoIdentityPoolId", id.CognitoIdentityPoolID)
+	w.OptStringMember("accountId", id.AccountID)
+	w.OptStringMember("cognitoIdentityId", id.CognitoIdentityID)
+	w.OptStringMember("caller", id.Caller)
+	w.OptStringMember("apiKey", id.APIKey)
+	w.OptStringMember("apiKeyId", id.APIKeyID)
+	w.OptStringMember("accessKey", id.AccessKey)
+	w.StringMember("sourceIp", id.SourceIP)
+	w.OptStringMember("cognitoAuthenticationType", id.CognitoAuthenticationType)
+	w.OptStringMember("cognitoAuthenticationProvider", id.CognitoAuthenticationProvider)
+	w.OptStringMember("userArn", id.UserArn)
+	w.StringMember("userAgent", id.UserAgent)
+	w.OptStringMember("user", id.User)
 	if id.ClientCert != nil {
-		w.key("clientCert")
+		w.Key("clientCert")
 		w.ClientCert(id.ClientCert)
 	}
 	w.b = append(w.b, '}')
@@ -108,40 +108,59 @@ func (w *jsonWriter) Identity(id *events.APIGatewayRequestIdentity) {
 }
 
 // ClientCert writes a clientCert object.
-func (w *jsonWriter) ClientCert(c *ClientCert) {
+func (w *JSONWriter) ClientCert(c *ClientCert) {
 	w.b = append(w.b, '{')
 	w.first = true
-	w.stringField("clientCertPem", c.ClientCertPem)
-	w.stringField("issuerDN", c.IssuerDN)
-	w.stringField("serialNumber", c.SerialNumber)
-	w.stringField("subjectDN", c.SubjectDN)
-	w.key("validity")
+	w.StringMember("clientCertPem", c.ClientCertPem)
+	w.StringMember("issuerDN", c.IssuerDN)
+	w.StringMember("serialNumber", c.SerialNumber)
+	w.StringMember("subjectDN", c.SubjectDN)
+	w.Key("validity")
 	w.b = append(w.b, '{')
 	w.first = true
-	w.stringField("notAfter", c.Validity.NotAfter)
-	w.stringField("notBefore", c.Validity.NotBefore)
+	w.StringMember("notAfter", c.Validity.NotAfter)
+	w.StringMember("notBefore", c.Validity.NotBefore)
 	w.b = append(w.b, "}}"...)
 	w.first = false
 }
 
-// jsonWriter appends JSON to b the way encoding/json writes it. Object
-// members are written with key, which puts the comma before every member
-// but the first of its object; the writers of nested objects reset first.
-// Member names are written as given: they must need no escaping.
-type jsonWriter struct {
+// JSONWriter appends JSON to a buffer the way encoding/json writes it, for
+// encoders of event types that write their members in struct order. Begin
+// and End open and close an object; each member starts with Key (or is
+// written by a *Member method), which puts the comma before every member
+// but the first of its object. Member names are written as given: they must
+// need no escaping. Values are escaped as json.Marshal escapes them, and
+// with escapeHTML false as Marshal does.
+type JSONWriter struct {
 	b     []byte
 	html  bool // escape <, > and & as json.Marshal does
 	first bool // no member written yet in the innermost object
 	err   error
 }
 
-// newJSONWriter returns a writer appending to dst, positioned as if it had
-// just opened an object.
-func newJSONWriter(dst []byte, escapeHTML bool) *jsonWriter {
-	return &jsonWriter{b: dst, html: escapeHTML, first: true}
+// NewJSONWriter returns a writer appending to dst.
+func NewJSONWriter(dst []byte, escapeHTML bool) *JSONWriter {
+	return &JSONWriter{b: dst, html: escapeHTML}
 }
 
-func (w *jsonWriter) key(name string) {
+// Begin opens an object.
+func (w *JSONWriter) Begin() {
+	w.b = append(w.b, '{')
+	w.first = true
+}
+
+// End closes the innermost object.
+func (w *JSONWriter) End() {
+	w.b = append(w.b, '}')
+	w.first = false
+}
+
+// Bytes returns the JSON written, and the first error of a value
+// encoding/json could not encode.
+func (w *JSONWriter) Bytes() ([]byte, error) { return w.b, w.err }
+
+// Key starts a member named name.
+func (w *JSONWriter) Key(name string) {
 	if w.first {
 		w.first = false
 	} else {
@@ -152,32 +171,37 @@ func (w *jsonWriter) key(name string) {
 	w.b = append(w.b, '"', ':')
 }
 
-func (w *jsonWriter) stringField(name, v string) {
-	w.key(name)
+// StringMember writes a string member.
+func (w *JSONWriter) StringMember(name, v string) {
+	w.Key(name)
 	w.b = appendJSONString(w.b, v, w.html)
 }
 
-func (w *jsonWriter) optString(name, v string) {
+// OptStringMember writes a string member unless v is empty (omitempty).
+func (w *JSONWriter) OptStringMember(name, v string) {
 	if v != "" {
-		w.stringField(name, v)
+		w.StringMember(name, v)
 	}
 }
 
-func (w *jsonWriter) intField(name string, v int64) {
-	w.key(name)
+// IntMember writes an integer member.
+func (w *JSONWriter) IntMember(name string, v int64) {
+	w.Key(name)
 	w.b = strconv.AppendInt(w.b, v, 10)
 }
 
-func (w *jsonWriter) optStringMap(name string, m map[string]string) {
+// OptStringMapMember writes a map member unless m is empty (omitempty).
+func (w *JSONWriter) OptStringMapMember(name string, m map[string]string) {
 	if len(m) > 0 {
-		w.key(name)
+		w.Key(name)
 		w.StringMap(m)
 	}
 }
 
-func (w *jsonWriter) optStringsMap(name string, m map[string][]string) {
+// OptStringsMapMember writes a map member unless m is empty (omitempty).
+func (w *JSONWriter) OptStringsMapMember(name string, m map[string][]string) {
 	if len(m) > 0 {
-		w.key(name)
+		w.Key(name)
 		w.StringsMap(m)
 	}
 }
@@ -194,7 +218,7 @@ func sortedMapKeys[V any](buf []string, m map[string]V) []string {
 }
 
 // StringMap writes m as an object with sorted keys; nil is null.
-func (w *jsonWriter) StringMap(m map[string]string) {
+func (w *JSONWriter) StringMap(m map[string]string) {
 	if m == nil {
 		w.b = append(w.b, "null"...)
 		return
@@ -214,7 +238,7 @@ func (w *jsonWriter) StringMap(m map[string]string) {
 
 // StringsMap writes m as an object of arrays with sorted keys; nil is
 // null, and so is a nil slice.
-func (w *jsonWriter) StringsMap(m map[string][]string) {
+func (w *JSONWriter) StringsMap(m map[string][]string) {
 	if m == nil {
 		w.b = append(w.b, "null"...)
 		return
@@ -246,7 +270,7 @@ func (w *jsonWriter) StringsMap(m map[string][]string) {
 
 // Any writes v: strings, booleans, integers, nil and maps of string to
 // those directly, anything else through encoding/json.
-func (w *jsonWriter) Any(v any) {
+func (w *JSONWriter) Any(v any) {
 	switch v := v.(type) {
 	case nil:
 		w.b = append(w.b, "null"...)
@@ -282,7 +306,7 @@ func (w *jsonWriter) Any(v any) {
 }
 
 // reflect writes v with encoding/json.
-func (w *jsonWriter) reflect(v any) {
+func (w *JSONWriter) reflect(v any) {
 	if w.html {
 		b, err := json.Marshal(v)
 		if err != nil {
@@ -302,7 +326,7 @@ func (w *jsonWriter) reflect(v any) {
 	w.b = append(w.b, bytes.TrimSuffix(buf.Bytes(), []byte{'\n'})...)
 }
 
-func (w *jsonWriter) fail(err error) {
+func (w *JSONWriter) fail(err error) {
 	if w.err == nil {
 		w.err = err
 	}
