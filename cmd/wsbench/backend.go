@@ -199,15 +199,20 @@ func startBackend(ctx context.Context, logPath string) (*backendProc, error) {
 	}
 	b := &backendProc{cmd: cmd, done: make(chan struct{})}
 	lines := make(chan string, 1)
+	copied := make(chan struct{})
 	go func() {
-		sc := bufio.NewScanner(out)
-		if sc.Scan() {
-			lines <- sc.Text()
+		defer close(copied)
+		br := bufio.NewReader(out)
+		line, err := br.ReadString('\n')
+		if err == nil {
+			lines <- strings.TrimSuffix(line, "\n")
 		}
 		close(lines)
-		_, _ = io.Copy(logFile, out)
+		_, _ = io.Copy(logFile, br)
 	}()
 	go func() {
+		// Wait closes the pipe: only once everything was read from it.
+		<-copied
 		_ = cmd.Wait()
 		_ = logFile.Close()
 		close(b.done)
