@@ -412,6 +412,12 @@ has one message in flight); -rate R sends R messages per second in total on
 a fixed schedule (open loop) and reports the round trip from each write and
 the latency from each message's scheduled send time.
 
+With -backend http, h2c, lambda or local, route x's integration calls a
+trivial backend instead of the mock (a wsbench backend process, or local
+functions the gateway runs), whose CPU per message is reported with the
+gateway's and wsbench's, and the TIME-WAIT sockets to it. -cpuprofile saves
+the gateway's CPU profile.
+
 `)
 		fs.PrintDefaults()
 	}
