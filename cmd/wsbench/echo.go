@@ -6,14 +6,17 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -160,6 +163,9 @@ type echoResult struct {
 	lat                        []time.Duration // measured round trips, from write to echo
 	latSched                   []time.Duration // from scheduled send time to echo (open loop)
 	cpu                        cpuSnapshot     // CPU used during the run
+	backend                    string          // -backend
+	backendCPU                 time.Duration   // CPU of the backend's processes during the run
+	timeWait                   [2]int          // TIME-WAIT sockets to the backend before and after the run
 }
 
 func runEcho(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -172,10 +178,25 @@ func runEcho(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	printf := func(format string, args ...any) { fmt.Fprintf(stdout, format, args...) }
 
 	pids := o.pidList
+	var be *echoBackend
+	var token string // the management API's, with -cpuprofile
 	if o.gateway != "" {
 		workdir, err := makeWorkdir(o.workdir)
 		if err != nil {
 			return err
+		}
+		be, err = o.startBackend(ctx, workdir)
+		if err != nil {
+			return err
+		}
+		if be.proc != nil {
+			defer be.proc.stop()
+			printf("backend: %s, pid %d, %s, log %s\n", o.backend, be.proc.pid(), be.proc.addr, be.log)
+		}
+		if o.cpuprofile != "" {
+			o.pprof = true
+			token = rand.Text()
+			o.env = append(o.env, mgmtTokenEnv+"="+token)
 		}
 		gws, err := startGateways(ctx, &o.commonOptions, workdir)
 		if err != nil {
@@ -188,11 +209,16 @@ func runEcho(ctx context.Context, args []string, stdout, stderr io.Writer) error
 				printf("gateway %d: %s after SIGTERM (%s); %d warning/error log lines %q\n",
 					g.index, exitText(res[i].Err), fmtDur(res[i].Took), n, lines)
 			}
+			if be.port != 0 {
+				tw, _ := timeWait(be.port)
+				printf("TIME-WAIT sockets to the backend after the gateway exited: %d (it closes its pooled connections)\n", tw)
+			}
 		}()
 		for _, g := range gws {
 			pids = append(pids, g.pid())
 			printf("gateway %d: pid %d, ws://%s/, config %s, log %s\n", g.index, g.pid(), g.addr, g.config, g.log)
 		}
+		be.gateway = gws[0].pid()
 	}
 	total := o.warmup + o.messages
 	what := fmt.Sprintf("text messages with action %q, through route selection and the route's integration", o.action)
@@ -228,7 +254,15 @@ func runEcho(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 	}
 
+	var profileDone chan error
+	if o.cpuprofile != "" {
+		profileDone = make(chan error, 1)
+		url := fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/profile?seconds=%d", o.mgmtPort, o.profileSeconds)
+		go func() { profileDone <- fetchProfile(ctx, url, token, o.cpuprofile) }()
+	}
+	tw0 := be.timeWait()
 	cpu0 := takeCPU(pids)
+	be0 := be.cpu()
 	var res *echoResult
 	if o.rate == 0 {
 		res = closedLoop(ctx, o, conns, total)
@@ -236,6 +270,16 @@ func runEcho(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		res = openLoop(ctx, o, conns, total)
 	}
 	res.cpu = takeCPU(pids).since(cpu0)
+	res.backendCPU = be.cpu() - be0
+	res.timeWait = [2]int{tw0, be.timeWait()}
+	res.backend = o.backend
+	if profileDone != nil {
+		if err := <-profileDone; err != nil {
+			printf("CPU profile: %v\n", err)
+		} else {
+			printf("CPU profile of gateway 0 over %ds from the first message: %s (go tool pprof %s)\n", o.profileSeconds, o.cpuprofile, o.cpuprofile)
+		}
+	}
 	for _, e := range conns {
 		res.lat = append(res.lat, e.lat...)
 		res.latSched = append(res.latSched, e.latSched...)
@@ -293,8 +337,15 @@ func (res *echoResult) print(w io.Writer, o *echoOptions, conns int, pids []int)
 			fmtDur(gw), fmtDur(elapsed), 100*gw.Seconds()/elapsed.Seconds(), fmtDur(gw/time.Duration(max(res.received, 1))),
 			fmtBytes(st.VmRSS), st.Threads)
 		ncpu := runtime.NumCPU()
-		printf("  CPU            wsbench %s, all other processes %s (%d CPUs = %s)\n", fmtDur(res.cpu.self),
-			fmtDur(max(res.cpu.system-gw-res.cpu.self, 0)), ncpu, fmtDur(time.Duration(ncpu)*elapsed))
+		per := func(d time.Duration) string { return fmtDur(d / time.Duration(max(res.received, 1))) }
+		if res.backend != backendMock && res.backend != "" {
+			printf("  backend        %s: CPU %s (%s per echo)\n", res.backend, fmtDur(res.backendCPU), per(res.backendCPU))
+			if res.backend != backendLocal {
+				printf("  TIME-WAIT      %d sockets to the backend's port before the run, %d after it\n", res.timeWait[0], res.timeWait[1])
+			}
+		}
+		printf("  CPU            wsbench %s (%s per echo), all other processes %s (%d CPUs = %s)\n", fmtDur(res.cpu.self), per(res.cpu.self),
+			fmtDur(max(res.cpu.system-gw-res.cpu.self-res.backendCPU, 0)), ncpu, fmtDur(time.Duration(ncpu)*elapsed))
 	}
 	mode := "closed"
 	if o.rate > 0 {
@@ -306,6 +357,12 @@ func (res *echoResult) print(w io.Writer, o *echoOptions, conns int, pids []int)
 	printf("\nsummary: mode=%s n=%d messages=%d size=%d measured=%d rtt_p50=%s p90=%s p99=%s p99.9=%s max=%s echoes_per_s=%.0f\n",
 		mode, conns, o.messages, o.size, sum.N, fmtDur(sum.P50), fmtDur(sum.P90), fmtDur(sum.P99), fmtDur(sum.P999), fmtDur(sum.Max),
 		float64(res.received)/max(elapsed.Seconds(), 1e-9))
+	if res.backend != "" && len(pids) > 0 {
+		n := time.Duration(max(res.received, 1))
+		printf("summary (cpu): backend=%s gateway_cpu_per_msg=%s backend_cpu_per_msg=%s wsbench_cpu_per_msg=%s time_wait_before=%d time_wait_after=%d load=%s\n",
+			res.backend, fmtDur(res.cpu.gateway/n), fmtDur(res.backendCPU/n), fmtDur(res.cpu.self/n), res.timeWait[0], res.timeWait[1],
+			strings.ReplaceAll(loadAverage(), " ", ","))
+	}
 	if sched.N > 0 {
 		printf("summary (from schedule): p50=%s p90=%s p99=%s p99.9=%s max=%s\n",
 			fmtDur(sched.P50), fmtDur(sched.P90), fmtDur(sched.P99), fmtDur(sched.P999), fmtDur(sched.Max))
@@ -517,4 +574,67 @@ wait:
 	res.done = time.Now()
 	res.received, res.mismatched = received.Load(), mismatched.Load()
 	return res
+}
+
+// echoBackend is the backend of an echo run: a wsbench backend process
+// (http, h2c, lambda), the local function processes the gateway starts
+// (local), or nothing (mock).
+type echoBackend struct {
+	proc    *backendProc
+	log     string
+	port    int // the backend's port; 0 when it has none
+	local   bool
+	gateway int // pid of the gateway whose children are local functions
+}
+
+// startBackend starts the backend of -backend and sets route x's
+// integration to it.
+func (o *echoOptions) startBackend(ctx context.Context, workdir string) (*echoBackend, error) {
+	be := &echoBackend{}
+	switch o.backend {
+	case backendMock:
+		return be, nil
+	case backendLocal:
+		exe, err := os.Executable()
+		if err != nil {
+			return nil, err
+		}
+		be.local = true
+		o.routeX = backendIntegration(o.backend, "", []string{exe, "lambda-function"}, o.backendConcurrency)
+		return be, nil
+	}
+	be.log = filepath.Join(workdir, "backend.log")
+	p, err := startBackend(ctx, be.log)
+	if err != nil {
+		return nil, err
+	}
+	be.proc, be.port = p, p.port
+	o.routeX = backendIntegration(o.backend, p.addr, nil, 0)
+	return be, nil
+}
+
+// cpu returns the CPU time the backend's processes have used so far. The
+// local functions are the gateway's children; one started during the run
+// counts from its start.
+func (be *echoBackend) cpu() time.Duration {
+	var pids []int
+	switch {
+	case be == nil:
+		return 0
+	case be.proc != nil:
+		pids = []int{be.proc.pid()}
+	case be.local && be.gateway != 0:
+		pids = childPIDs(be.gateway)
+	}
+	d, _ := cpuTime(pids)
+	return d
+}
+
+// timeWait counts the TIME-WAIT sockets to the backend's port.
+func (be *echoBackend) timeWait() int {
+	if be == nil || be.port == 0 {
+		return 0
+	}
+	n, _ := timeWait(be.port)
+	return n
 }

@@ -40,17 +40,24 @@ type gatewayProc struct {
 // when jwtEnv is set, a jwt authorizer whose HMAC secret is in the
 // environment variable jwtEnv. With connectURL set, $connect is an http
 // integration POSTing the event to that URL. With registry set (a
-// registrySection), the processes share it.
-func gatewayConfig(i int, listen, mgmt, logLevel, jwtEnv, connectURL, registry string) string {
+// registrySection), the processes share it. routeX, when set, is route x's
+// integration mapping in place of the mock (backendIntegration), and pprof
+// turns on management.pprof, with the management API behind the bearer
+// token in environment variable mgmtTokenEnv (a gateway running local
+// functions requires authentication there).
+func gatewayConfig(i int, listen, mgmt, logLevel, jwtEnv, connectURL, registry, routeX string, pprof bool) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, `# Written by wsbench for gateway process %d. Everything not set here is the
 # embedded default (wsgate default-config).
 listen: %q
 management:
   listen: %q
-log:
-  level: %s
-`, i, listen, mgmt, logLevel)
+  pprof: %t
+`, i, listen, mgmt, pprof)
+	if pprof {
+		fmt.Fprintf(&b, "  auth:\n    bearer_tokens_env: %s\n", mgmtTokenEnv)
+	}
+	fmt.Fprintf(&b, "log:\n  level: %s\n", logLevel)
 	b.WriteString(registry)
 	if jwtEnv != "" {
 		fmt.Fprintf(&b, `authorizer:
@@ -74,12 +81,19 @@ log:
       type: mock
     route_response: true
   x:
-    integration:
-      type: mock
     route_response: true
+    integration:
 `)
+	if routeX == "" {
+		routeX = "      type: mock\n"
+	}
+	b.WriteString(routeX)
 	return b.String()
 }
+
+// mgmtTokenEnv is the environment variable holding the management API's
+// bearer token in the configs wsbench writes with pprof on.
+const mgmtTokenEnv = "WSBENCH_MGMT_TOKEN"
 
 // registrySection is the registry section of the configs wsbench writes
 // for the shared registry at rawURL, or "" for none.
@@ -157,7 +171,7 @@ func startGateways(ctx context.Context, o *commonOptions, workdir string) ([]*ga
 				return fail(err)
 			}
 			g.config = filepath.Join(workdir, fmt.Sprintf("gateway-%d.yaml", i))
-			text := gatewayConfig(i, t.Addr, mgmt, o.logLevel, o.jwtEnv, o.connectURL, reg)
+			text := gatewayConfig(i, t.Addr, mgmt, o.logLevel, o.jwtEnv, o.connectURL, reg, o.routeX, o.pprof)
 			if o.configFor != nil {
 				text = o.configFor(i, t.Addr, mgmt)
 			}

@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -67,6 +68,11 @@ type commonOptions struct {
 	// gateways inherit.
 	configFor func(i int, listen, mgmt string) string
 	env       []string
+
+	// routeX, when set, is route x's integration in the configs wsbench
+	// writes (wsbench echo -backend); pprof turns on management.pprof.
+	routeX string
+	pprof  bool
 
 	// Filled by validate.
 	targets  []target
@@ -375,6 +381,11 @@ type echoOptions struct {
 	size     int
 	action   string
 	ping     bool
+
+	backend            string // one of backendKinds
+	backendConcurrency int    // local: the function's processes
+	cpuprofile         string
+	profileSeconds     int
 }
 
 // opcode is the frame type an echo run sends.
@@ -401,6 +412,12 @@ has one message in flight); -rate R sends R messages per second in total on
 a fixed schedule (open loop) and reports the round trip from each write and
 the latency from each message's scheduled send time.
 
+With -backend http, h2c, lambda or local, route x's integration calls a
+trivial backend instead of the mock (a wsbench backend process, or local
+functions the gateway runs), whose CPU per message is reported with the
+gateway's and wsbench's, and the TIME-WAIT sockets to it. -cpuprofile saves
+the gateway's CPU profile.
+
 `)
 		fs.PrintDefaults()
 	}
@@ -412,6 +429,10 @@ the latency from each message's scheduled send time.
 	fs.IntVar(&o.size, "size", 64, "message size in bytes, 48 to 32768 (125 with -ping)")
 	fs.StringVar(&o.action, "action", "x", "value of the message's action field (the route key)")
 	fs.BoolVar(&o.ping, "ping", false, "send ping frames instead and time the pongs: the gateway answers them in its event loop, without route selection or integration, which gives the baseline to compare the echo with (-size at most 125)")
+	fs.StringVar(&o.backend, "backend", backendMock, "route x's integration in the config wsbench writes: mock (the gateway echoes), http (an http integration to the trivial backend, HTTP/1.1), h2c (the same with http2: true), lambda (a lambda integration calling the trivial backend as the Lambda Invoke API) or local (a lambda integration running wsbench lambda-function as a local function); the backend is a wsbench process whose CPU is reported")
+	fs.IntVar(&o.backendConcurrency, "backend-concurrency", 4, "-backend local: the function's concurrency (processes), 1 to 64")
+	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of gateway 0 to `file`, taken over -profile-seconds from the first message (management.pprof is turned on)")
+	fs.IntVar(&o.profileSeconds, "profile-seconds", 10, "length of the -cpuprofile profile, 1 to 300")
 	if err := parseFlags(fs, args); err != nil {
 		return nil, err
 	}
@@ -440,6 +461,33 @@ func (o *echoOptions) validate() error {
 		errs = append(errs, fmt.Errorf("-action %q: 1 to 64 characters from A-Z a-z 0-9 _ . : -", o.action))
 	} else if minSize, maxSize := max(len(echoPayload(nil, o.action, 0, 0)), 48), o.maxSize(); o.size < minSize || o.size > maxSize {
 		errs = append(errs, fmt.Errorf("-size %d: must be %d to %d", o.size, minSize, maxSize))
+	}
+	if !slices.Contains(backendKinds, o.backend) {
+		errs = append(errs, fmt.Errorf("-backend %q: one of %s", o.backend, strings.Join(backendKinds, ", ")))
+	}
+	if o.backend != backendMock || o.cpuprofile != "" {
+		what := "-backend " + o.backend
+		if o.backend == backendMock {
+			what = "-cpuprofile"
+		}
+		switch {
+		case o.gateway == "":
+			errs = append(errs, fmt.Errorf("%s needs -gateway: wsbench writes the gateway's config", what))
+		case o.config != "":
+			errs = append(errs, fmt.Errorf("%s applies to the configs wsbench writes, not to -config", what))
+		}
+		if o.ping && o.backend != backendMock {
+			errs = append(errs, fmt.Errorf("%s with -ping: pings reach no integration", what))
+		}
+	}
+	if o.backend != backendMock && o.action != "x" {
+		errs = append(errs, fmt.Errorf("-backend %s is route x's integration; -action must be x", o.backend))
+	}
+	if o.backendConcurrency < 1 || o.backendConcurrency > 64 {
+		errs = append(errs, fmt.Errorf("-backend-concurrency %d: must be 1 to 64", o.backendConcurrency))
+	}
+	if o.profileSeconds < 1 || o.profileSeconds > 300 {
+		errs = append(errs, fmt.Errorf("-profile-seconds %d: must be 1 to 300", o.profileSeconds))
 	}
 	errs = append(errs, o.commonOptions.validate(max(o.n, 1), 1)...)
 	return errors.Join(errs...)

@@ -589,7 +589,7 @@ func (o *publishOptions) meter(ctx context.Context, res *publishResult, pids []i
 		profDone = make(chan struct{})
 		go func() {
 			defer close(profDone)
-			res.profile = fetchProfile(ctx, fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/profile?seconds=%d", o.mgmtPort+g.index, int(o.duration/time.Second)), o.cpuprofile)
+			res.profile = fetchProfile(ctx, fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/profile?seconds=%d", o.mgmtPort+g.index, int(o.duration/time.Second)), "", o.cpuprofile)
 		}()
 	}
 	sleepUntil(ctx, res.window[1])
@@ -618,11 +618,15 @@ func sleepUntil(ctx context.Context, t time.Time) {
 	}
 }
 
-// fetchProfile saves the answer of the pprof URL to file.
-func fetchProfile(ctx context.Context, url, file string) error {
+// fetchProfile saves the answer of the pprof URL to file, sending token as
+// the bearer token when it is set.
+func fetchProfile(ctx context.Context, url, token, file string) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return err
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

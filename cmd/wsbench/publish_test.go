@@ -174,6 +174,10 @@ type buildFailure struct {
 func (b *buildFailure) Error() string { return b.err.Error() + "\n" + string(b.out) }
 
 func TestMain(m *testing.M) {
+	if os.Getenv(asMainEnv) == "1" {
+		// A wsbench subcommand started by a test (selfCommand).
+		main()
+	}
 	code := m.Run()
 	if builtBin != "" {
 		_ = os.RemoveAll(filepath.Dir(builtBin))
@@ -254,5 +258,56 @@ func TestPublishErrors(t *testing.T) {
 	}
 	if m[3] != "0" || m[4] == "0" {
 		t.Errorf("summary %q", m[0])
+	}
+}
+
+// TestEchoBackendShort runs wsbench echo briefly through each integration
+// to the trivial backend (a wsbench process; for local, function processes
+// the gateway starts) and checks that every message came back and that the
+// backend's CPU and TIME-WAIT sockets were counted.
+func TestEchoBackendShort(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the gateway and the backend")
+	}
+	bin := gatewayBinary(t)
+	summary := regexp.MustCompile(`(?m)^summary \(cpu\): backend=(\S+) gateway_cpu_per_msg=\S+ backend_cpu_per_msg=\S+ wsbench_cpu_per_msg=\S+ time_wait_before=([0-9]+) time_wait_after=([0-9]+) load=\S+$`)
+	for _, kind := range []string{backendHTTP, backendH2C, backendLambda, backendLocal} {
+		t.Run(kind, func(t *testing.T) {
+			dir := t.TempDir()
+			prof := filepath.Join(dir, "cpu.prof")
+			args := "-gateway " + bin + " -workdir " + dir + " -n 8 -messages 400 -warmup 40 -backend " + kind +
+				" -port " + strconv.Itoa(freePort(t)) + " -mgmt-port " + strconv.Itoa(freePort(t)) + " -cpuprofile " + prof + " -profile-seconds 1"
+			var out bytes.Buffer
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			if err := runEcho(ctx, strings.Fields(args), &out, io.Discard); err != nil {
+				t.Fatalf("run failed: %v\n%s", err, out.String())
+			}
+			text := out.String()
+			if !strings.Contains(text, "440 sent, 440 echoed, 0 echoes differed") {
+				t.Errorf("not every message came back unchanged:\n%s", text)
+			}
+			m := summary.FindStringSubmatch(text)
+			if m == nil || m[1] != kind {
+				t.Fatalf("no summary (cpu) line for %s in:\n%s", kind, text)
+			}
+			if !strings.Contains(text, "  backend        "+kind+": CPU ") {
+				t.Errorf("no backend CPU line:\n%s", text)
+			}
+			if st, err := os.Stat(prof); err != nil || st.Size() == 0 {
+				t.Errorf("no CPU profile written: %v\n%s", err, text)
+			}
+			// Connections to the backend are reused: the 440 calls leave no
+			// TIME-WAIT socket behind during the run. With HTTP/2 the first
+			// calls, made at once, may each dial before one connection is up;
+			// the spares are closed, at most one per connection in flight.
+			tw, _ := strconv.Atoi(m[3])
+			switch {
+			case kind == backendH2C && tw > 8:
+				t.Errorf("TIME-WAIT sockets to the backend after the run: %d, want at most 8", tw)
+			case kind != backendH2C && tw != 0:
+				t.Errorf("TIME-WAIT sockets to the backend after the run: %d, want 0", tw)
+			}
+		})
 	}
 }

@@ -16,7 +16,10 @@ Usage:
   wsbench idle -n N [flags]       open N idle connections: connect rate, handshake
                                   latency, failures, gateway RSS per connection
   wsbench echo [flags]            round-trip latency of messages through route
-                                  selection and an echoing mock integration
+                                  selection and an echoing mock integration;
+                                  -backend http|h2c|lambda|local: through an
+                                  integration to a trivial backend process,
+                                  with its CPU and TIME-WAIT sockets
   wsbench push -mode post|batch|topic [flags]
                                   deliveries per second through the management
                                   API (@connections, @batch, @topics) and their
@@ -32,6 +35,7 @@ Usage:
                                   against one gateway; samples RSS, fds,
                                   threads and goroutines and says whether
                                   they stay flat
+  wsbench backend [-listen ADDR]  the trivial backend of echo -backend, alone
 
 Recommended: let wsbench start the gateway, so that its baseline is a fresh
 process:
@@ -39,6 +43,7 @@ process:
   go run ./cmd/wsbench idle -n 15000 -gateway /tmp/bench/wsgate
   go run ./cmd/wsbench idle -n 50000 -gateway /tmp/bench/wsgate -gateways 3
   go run ./cmd/wsbench echo -n 1000 -messages 100000 -gateway /tmp/bench/wsgate
+  go run ./cmd/wsbench echo -n 100 -messages 100000 -gateway /tmp/bench/wsgate -backend http
 
 Run "wsbench COMMAND -h" for a command's flags. See BENCHMARKS.md.
 `
@@ -62,6 +67,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = runSoak(ctx, args[1:], stdout, stderr)
 	case "publish":
 		err = runPublish(ctx, args[1:], stdout, stderr)
+	case "backend":
+		err = runBackend(ctx, args[1:], stdout, stderr)
+	case "lambda-function":
+		err = runLambdaFunction(args[1:], stderr)
 	case "idle-worker":
 		err = runIdleWorker(ctx, args[1:], stdin, stdout, stderr)
 	case "help", "-h", "--help":

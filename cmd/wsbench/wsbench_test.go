@@ -231,6 +231,16 @@ func TestEchoOptions(t *testing.T) {
 		{"-url ws://1.1.1.1/", "not a loopback address"},
 		{"-ping -size 125", ""},
 		{"-ping -size 126", "-size 126: must be 48 to 125"},
+		{"-gateway ./wsgate -backend http", ""},
+		{"-gateway ./wsgate -backend local -backend-concurrency 8 -cpuprofile p", ""},
+		{"-backend http", "-backend http needs -gateway"},
+		{"-cpuprofile p", "-cpuprofile needs -gateway"},
+		{"-gateway ./wsgate -backend kafka", `-backend "kafka": one of mock, http, h2c, lambda, local`},
+		{"-gateway ./wsgate -config c.yaml -backend h2c", "not to -config"},
+		{"-gateway ./wsgate -backend http -ping -size 100", "pings reach no integration"},
+		{"-gateway ./wsgate -backend http -action y", "-action must be x"},
+		{"-gateway ./wsgate -backend local -backend-concurrency 0", "-backend-concurrency 0"},
+		{"-gateway ./wsgate -cpuprofile p -profile-seconds 0", "-profile-seconds 0"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.args, func(t *testing.T) {
@@ -584,7 +594,7 @@ func TestIsStable(t *testing.T) {
 }
 
 func TestGatewayConfigPorts(t *testing.T) {
-	c := gatewayConfig(2, "127.0.0.1:8082", "127.0.0.1:9092", "warn", "", "", "")
+	c := gatewayConfig(2, "127.0.0.1:8082", "127.0.0.1:9092", "warn", "", "", "", "", false)
 	for _, want := range []string{`listen: "127.0.0.1:8082"`, "management:\n  listen: \"127.0.0.1:9092\"", "log:\n  level: warn\n", "  x:\n", "  $default:\n"} {
 		if !strings.Contains(c, want) {
 			t.Errorf("config lacks %q:\n%s", want, c)
@@ -603,7 +613,7 @@ func TestGatewayConfigPorts(t *testing.T) {
 }
 
 func TestGatewayConfigJWT(t *testing.T) {
-	c := gatewayConfig(0, "127.0.0.1:8080", "127.0.0.1:9090", "info", "BENCH_JWT_SECRET", "", "")
+	c := gatewayConfig(0, "127.0.0.1:8080", "127.0.0.1:9090", "info", "BENCH_JWT_SECRET", "", "", "", false)
 	want := "log:\n  level: info\nauthorizer:\n  type: jwt\n  jwt:\n    secret_env: BENCH_JWT_SECRET\n    algorithms: [HS256]\nroutes:\n"
 	if !strings.Contains(c, want) {
 		t.Errorf("config lacks\n%s\ngot:\n%s", want, c)
@@ -761,7 +771,7 @@ func TestIDRecorder(t *testing.T) {
 }
 
 func TestGatewayConfigConnect(t *testing.T) {
-	c := gatewayConfig(0, "127.0.0.1:8080", "127.0.0.1:9090", "warn", "", "http://127.0.0.1:4567/connect", "")
+	c := gatewayConfig(0, "127.0.0.1:8080", "127.0.0.1:9090", "warn", "", "http://127.0.0.1:4567/connect", "", "", false)
 	cfg, err := config.Parse("gateway-0.yaml", []byte(c))
 	if err != nil {
 		t.Fatalf("the gateway rejects the config: %v\n%s", err, c)
@@ -799,7 +809,7 @@ func TestGatewayConfigRegistry(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		c := gatewayConfig(1, "127.0.0.1:8081", "127.0.0.1:9091", "warn", "", "", reg)
+		c := gatewayConfig(1, "127.0.0.1:8081", "127.0.0.1:9091", "warn", "", "", reg, "", false)
 		cfg, err := config.Parse("gateway-1.yaml", []byte(c))
 		if err != nil {
 			t.Fatalf("the gateway rejects the config: %v\n%s", err, c)
@@ -887,6 +897,71 @@ func TestPushOptionsRate(t *testing.T) {
 	} {
 		if _, err := parsePushOptions(strings.Fields(args), io.Discard); err == nil {
 			t.Errorf("%q accepted", args)
+		}
+	}
+}
+
+func TestCountTimeWait(t *testing.T) {
+	table := []byte(`  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000  1000        0 1 1 0000000000000000 100 0 0 10 0
+   1: 0100007F:C350 0100007F:1F90 06 00000000:00000000 03:00001770 00000000     0        0 0 3 0000000000000000
+   2: 0100007F:1F90 0100007F:C351 06 00000000:00000000 03:00001770 00000000     0        0 0 3 0000000000000000
+   3: 0100007F:C352 0100007F:1F91 06 00000000:00000000 03:00001770 00000000     0        0 0 3 0000000000000000
+   4: 0100007F:C353 0100007F:1F90 01 00000000:00000000 00:00000000 00000000     0        0 0 3 0000000000000000
+`)
+	if got := countTimeWait(table, 8080); got != 2 {
+		t.Errorf("TIME-WAIT to 8080 = %d, want 2 (one each way; not the listener, not the established one)", got)
+	}
+	if got := countTimeWait(table, 8081); got != 1 {
+		t.Errorf("TIME-WAIT to 8081 = %d, want 1", got)
+	}
+	if got := countTimeWait(table[:0], 8080); got != 0 {
+		t.Errorf("empty table: %d", got)
+	}
+}
+
+func TestAnswerEvent(t *testing.T) {
+	out, err := answerEvent([]byte(`{"requestContext":{"routeKey":"x"},"body":"{\"action\":\"x\"} <&>","isBase64Encoded":false}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `{"statusCode":200,"body":"{\"action\":\"x\"} \u003c\u0026\u003e"}`; string(out) != want {
+		t.Errorf("answer %s, want %s", out, want)
+	}
+	out, err = answerEvent([]byte(`{"body":"AAE=","isBase64Encoded":true}`))
+	if err != nil || string(out) != `{"statusCode":200,"body":"AAE=","isBase64Encoded":true}` {
+		t.Errorf("binary answer %s, %v", out, err)
+	}
+	if _, err := answerEvent([]byte(`not json`)); err == nil {
+		t.Error("answered a body that is not an event")
+	}
+}
+
+func TestGatewayConfigBackend(t *testing.T) {
+	for _, kind := range []string{backendHTTP, backendH2C, backendLambda, backendLocal} {
+		routeX := backendIntegration(kind, "127.0.0.1:4567", []string{"/bin/wsbench", "lambda-function"}, 3)
+		c := gatewayConfig(0, "127.0.0.1:8080", "127.0.0.1:9090", "warn", "", "", "", routeX, true)
+		cfg, err := config.Parse("wsbench.yaml", []byte(c))
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", kind, err, c)
+		}
+		in := cfg.Routes["x"].Integration
+		switch kind {
+		case backendHTTP, backendH2C:
+			if in.Type != "http" || in.URL != "http://127.0.0.1:4567/x" || in.HTTP2 != (kind == backendH2C) {
+				t.Errorf("%s: integration %+v", kind, in)
+			}
+		case backendLambda:
+			if in.Type != "lambda" || in.Lambda.Endpoint != "http://127.0.0.1:4567" || in.Lambda.FunctionName != lambdaFunctionName {
+				t.Errorf("%s: integration %+v", kind, in)
+			}
+		case backendLocal:
+			if in.Type != "lambda" || in.Lambda.Command != "/bin/wsbench" || len(in.Lambda.Args) != 1 || in.Lambda.Concurrency != 3 || in.Lambda.Env[asMainEnv] != "1" {
+				t.Errorf("%s: integration %+v", kind, in.Lambda)
+			}
+		}
+		if !cfg.Management.Pprof {
+			t.Errorf("%s: pprof not on", kind)
 		}
 	}
 }

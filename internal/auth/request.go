@@ -156,7 +156,7 @@ func (a *RequestAuthorizer) MethodArn() string { return a.methodArn }
 // failure; the Denial's Reason never holds a header value or the URL, which
 // may carry credentials.
 func (a *RequestAuthorizer) Authorize(ctx context.Context, req *Request) (*Identity, error) {
-	payload, err := awsevent.Marshal(a.event(req, time.Now()))
+	payload, err := a.event(req, time.Now()).appendJSON(nil)
 	if err != nil {
 		return nil, Failed(fmt.Sprintf("encode authorizer event: %v", err))
 	}
@@ -599,6 +599,49 @@ type requestEventContext struct {
 type requestEventIdentity struct {
 	SourceIP   string               `json:"sourceIp"`
 	ClientCert *awsevent.ClientCert `json:"clientCert,omitempty"`
+}
+
+// appendJSON appends the JSON of ev to dst: byte for byte what
+// awsevent.Marshal writes, without reflection.
+func (ev *requestEvent) appendJSON(dst []byte) ([]byte, error) {
+	w := awsevent.NewJSONWriter(dst, false)
+	w.Begin()
+	w.StringMember("type", ev.Type)
+	w.StringMember("methodArn", ev.MethodArn)
+	w.Key("headers")
+	w.StringMap(ev.Headers)
+	w.Key("multiValueHeaders")
+	w.StringsMap(ev.MultiValueHeaders)
+	w.OptStringMapMember("queryStringParameters", ev.QueryStringParameters)
+	w.OptStringsMapMember("multiValueQueryStringParameters", ev.MultiValueQueryStringParameters)
+	w.Key("stageVariables")
+	w.StringMap(ev.StageVariables)
+	w.Key("requestContext")
+	rc := &ev.RequestContext
+	w.Begin()
+	w.StringMember("routeKey", rc.RouteKey)
+	w.StringMember("eventType", rc.EventType)
+	w.StringMember("extendedRequestId", rc.ExtendedRequestID)
+	w.StringMember("requestTime", rc.RequestTime)
+	w.StringMember("messageDirection", rc.MessageDirection)
+	w.StringMember("stage", rc.Stage)
+	w.IntMember("connectedAt", rc.ConnectedAt)
+	w.IntMember("requestTimeEpoch", rc.RequestTimeEpoch)
+	w.Key("identity")
+	w.Begin()
+	w.StringMember("sourceIp", rc.Identity.SourceIP)
+	if rc.Identity.ClientCert != nil {
+		w.Key("clientCert")
+		w.ClientCert(rc.Identity.ClientCert)
+	}
+	w.End()
+	w.StringMember("requestId", rc.RequestID)
+	w.StringMember("domainName", rc.DomainName)
+	w.StringMember("connectionId", rc.ConnectionID)
+	w.StringMember("apiId", rc.APIID)
+	w.End()
+	w.End()
+	return w.Bytes()
 }
 
 // event builds the authorizer input for req at time now.

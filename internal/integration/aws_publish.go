@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -107,9 +106,9 @@ func (a *awsAccepted) response() *Response {
 // text, since these messages are text, and base64 is true.
 func textPayload(p Payload, ev *Event) (body string, base64 bool, err error) {
 	if p == PayloadEvent {
-		b, err := json.Marshal(ev)
+		b, err := encodeEvent(ev)
 		if err != nil {
-			return "", false, fmt.Errorf("encode event: %w", err)
+			return "", false, err
 		}
 		return string(b), false, nil
 	}
@@ -352,9 +351,9 @@ func NewEventBridge(o AWSOptions, bus, source string, detailType *destination.Te
 func (e *EventBridge) Invoke(ctx context.Context, ev *Event) (*Response, error) {
 	var detail string
 	if e.payload == PayloadEvent {
-		b, err := json.Marshal(ev)
+		b, err := encodeEvent(ev)
 		if err != nil {
-			return nil, failf("encode event: %v", err)
+			return nil, failf("%v", err)
 		}
 		detail = string(b)
 	} else {

@@ -140,7 +140,7 @@ func (h *HTTP) Invoke(ctx context.Context, ev *Event) (*Response, error) {
 		return nil, failf("%v", redactURL(err))
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxResponseBytes+1))
+	body, err := readBody(resp)
 	if err != nil {
 		return nil, failf("read response: %v", redactURL(err))
 	}
@@ -163,6 +163,21 @@ func (h *HTTP) Invoke(ctx context.Context, ev *Event) (*Response, error) {
 		return nil, &StatusError{Status: resp.StatusCode}
 	}
 	return passThrough(resp, body), nil
+}
+
+// readBody reads a response body of up to MaxResponseBytes, and one byte
+// more when the body is longer. A declared Content-Length within the limit
+// sizes the buffer in one allocation; a body that ends before it is an
+// error.
+func readBody(resp *http.Response) ([]byte, error) {
+	if n := resp.ContentLength; n >= 0 && n <= MaxResponseBytes {
+		b := make([]byte, n)
+		if _, err := io.ReadFull(resp.Body, b); err != nil {
+			return nil, err
+		}
+		return b, nil
+	}
+	return io.ReadAll(io.LimitReader(resp.Body, MaxResponseBytes+1))
 }
 
 // passThrough is the response of a backend that did not answer with a proxy
@@ -197,6 +212,15 @@ func parseProxyResponse(body []byte) (*Response, bool, error) {
 	if len(trimmed) == 0 || trimmed[0] != '{' {
 		return nil, false, nil
 	}
+	if out, ok := quickProxyResponse(trimmed); ok {
+		return out, true, nil
+	}
+	return decodeProxyResponse(trimmed)
+}
+
+// decodeProxyResponse is parseProxyResponse for any JSON object trimmed,
+// with encoding/json.
+func decodeProxyResponse(trimmed []byte) (*Response, bool, error) {
 	var probe map[string]json.RawMessage
 	if err := json.Unmarshal(trimmed, &probe); err != nil {
 		return nil, false, nil

@@ -3,7 +3,6 @@ package integration
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -29,9 +28,9 @@ var _ Integration = (*Lambda)(nil)
 
 // Invoke implements Integration.
 func (l *Lambda) Invoke(ctx context.Context, ev *Event) (*Response, error) {
-	payload, err := json.Marshal(ev)
+	payload, err := encodeEvent(ev)
 	if err != nil {
-		return nil, fmt.Errorf("encode event: %w", err)
+		return nil, err
 	}
 	callCtx := ctx
 	if l.Timeout > 0 {

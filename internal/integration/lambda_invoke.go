@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -92,7 +91,7 @@ func (l *InvokeAPI) Invoke(ctx context.Context, payload []byte) ([]byte, error) 
 		return nil, failf("lambda invoke: %v", redactURL(err))
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxResponseBytes+1))
+	body, err := readBody(resp)
 	if err != nil {
 		return nil, failf("read lambda invoke response: %v", redactURL(err))
 	}

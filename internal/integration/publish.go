@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/wsgate/wsgate/internal/awsevent"
 	"github.com/wsgate/wsgate/internal/destination"
 )
 
@@ -35,11 +36,7 @@ const (
 // payload returns what is sent for ev.
 func (p Payload) payload(ev *Event) ([]byte, error) {
 	if p == PayloadEvent {
-		b, err := json.Marshal(ev)
-		if err != nil {
-			return nil, fmt.Errorf("encode event: %w", err)
-		}
-		return b, nil
+		return encodeEvent(ev)
 	}
 	if ev.IsBase64Encoded {
 		b, err := base64.StdEncoding.DecodeString(ev.Body)
@@ -49,6 +46,21 @@ func (p Payload) payload(ev *Event) ([]byte, error) {
 		return b, nil
 	}
 	return []byte(ev.Body), nil
+}
+
+// encodeEvent returns the event JSON, byte for byte json.Marshal's.
+func encodeEvent(ev *Event) ([]byte, error) {
+	b, err := awsevent.AppendJSON(make([]byte, 0, eventSizeHint(ev)), ev, true)
+	if err != nil {
+		return nil, fmt.Errorf("encode event: %w", err)
+	}
+	return b, nil
+}
+
+// eventSizeHint is a capacity that holds most events in one allocation:
+// the members every event has, plus the body.
+func eventSizeHint(ev *Event) int {
+	return 768 + len(ev.Body) + len(ev.Body)/8
 }
 
 // field is one item of the identity sent beside a message.
