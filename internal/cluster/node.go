@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/wsgate/wsgate/internal/hub"
+	"github.com/wsgate/wsgate/internal/inspect"
 	"github.com/wsgate/wsgate/internal/registry"
 )
 
@@ -65,6 +66,15 @@ type Config struct {
 	// subscribe to; the node that holds the connection counts them, so the
 	// cap holds whichever node a call reaches. Zero means no cap.
 	MaxSubscriptionsPerConnection int
+
+	// Log is this node's record of recent authorizer decisions and
+	// refused handshakes, which RecentLog merges with the other nodes';
+	// nil keeps none.
+	Log *inspect.Log
+	// Tails are the message tails of this node's connections; the node
+	// sweeps the lapsed ones with its heartbeat. Nil (or off) refuses
+	// every tail with ErrTailsOff.
+	Tails *inspect.Tails
 }
 
 func (c *Config) fill() {
@@ -1101,6 +1111,10 @@ func (n *Node) HandleRequest(req []byte) []byte {
 			return []byte{byte(statusLimit)}
 		default:
 			return []byte{byte(statusFail)}
+		}
+	case opLog, opTailStart, opTailRead, opTailStop:
+		if resp, ok := n.handleInspect(op(req[0]), &r); ok {
+			return resp
 		}
 	}
 	n.log.Warn("dropped a malformed request from another node")
