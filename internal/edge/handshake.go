@@ -16,9 +16,10 @@ type HandshakeObserver interface {
 	// connection), or the status it was refused with (0 when the socket
 	// failed before any answer). reason says why a handshake was refused,
 	// for logs: a RejectError's Reason (its Message when it has none), or
-	// the server's own reason; it holds no value of the request. c is the connection Connect saw, with the
-	// Session it set; nil when the request was refused before a connection
-	// was made (wrong path, not an upgrade, server full or shutting down).
+	// the server's own reason; it holds no value of the request. c is the
+	// connection Connect saw, with the Session it set; nil when the request
+	// was refused before a connection was made (wrong path, not an
+	// upgrade, server full or shutting down).
 	// HandshakeDone is called on the request's goroutine, once per request,
 	// and must not block.
 	HandshakeDone(r *http.Request, c *Conn, status int, reason string, start time.Time)

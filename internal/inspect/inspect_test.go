@@ -278,3 +278,18 @@ func TestTailConcurrent(t *testing.T) {
 		t.Fatalf("read and dropped %d, want 2000", seen)
 	}
 }
+
+// BenchmarkTailMessage is the cost a tailed connection pays per message:
+// redaction and a copy of up to TailDataBytes.
+func BenchmarkTailMessage(b *testing.B) {
+	ts := NewTails(nil)
+	ts.SetEnabled(true)
+	c := &fakeConn{id: "c"}
+	_ = ts.Start(c)
+	tap := *c.tap.Load()
+	msg := []byte(`{"action":"sendmessage","token":"abc","message":"` + strings.Repeat("x", 200) + `"}`)
+	b.ReportAllocs()
+	for b.Loop() {
+		tap.Message(false, msg, false)
+	}
+}
