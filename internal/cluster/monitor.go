@@ -53,6 +53,7 @@ func (n *Node) heartbeatLoop(ctx context.Context, failing bool) {
 		case <-t.C:
 		}
 		failing = n.heartbeat(ctx, failing)
+		n.cfg.Tails.Sweep()
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/google/btree"
 
 	"github.com/wsgate/wsgate/internal/hub"
+	"github.com/wsgate/wsgate/internal/inspect"
 	"github.com/wsgate/wsgate/internal/registry"
 )
 
@@ -77,6 +78,14 @@ type Config struct {
 	// gateway's memory engine): there is no cluster, and Nodes
 	// reports no heartbeat age.
 	Standalone bool
+	// Log is this node's record of recent authorizer decisions and
+	// refused handshakes, which RecentLog merges with the other nodes';
+	// nil keeps none.
+	Log *inspect.Log
+	// Tails are the message tails of this node's connections; the node
+	// sweeps the lapsed ones with its heartbeat. Nil (or off) refuses
+	// every tail with ErrTailsOff.
+	Tails *inspect.Tails
 }
 
 func (c *Config) fill() {
@@ -1142,6 +1151,10 @@ func (n *Node) HandleRequest(req []byte) []byte {
 			return []byte{byte(statusLimit)}
 		default:
 			return []byte{byte(statusFail)}
+		}
+	case opLog, opTailStart, opTailRead, opTailStop:
+		if resp, ok := n.handleInspect(op(req[0]), &r); ok {
+			return resp
 		}
 	}
 	n.log.Warn("dropped a malformed request from another node")

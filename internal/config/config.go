@@ -541,6 +541,13 @@ type Management struct {
 	// other call. Nil means the default, true. Use MetricsEnabled to read
 	// it.
 	Metrics *bool `yaml:"metrics"`
+
+	// MessageTail lets management calls tail a connection's messages
+	// (PUT /@connections/{id}/tail): the node that holds the connection
+	// keeps its last messages, redacted, while an operator watches. A
+	// reload may turn it on or off; off stops the open tails. Default
+	// false: tail calls answer 403.
+	MessageTail bool `yaml:"message_tail"`
 }
 
 // ManagementAuth names the sources of the management API's bearer tokens.

@@ -415,6 +415,9 @@ func (k *checker) management(m Management, clientListen string) {
 	if m.Pprof && !m.IsEnabled() {
 		k.add("management.pprof", "is served on the management listener, which management.enabled: false turns off")
 	}
+	if m.MessageTail && !m.IsEnabled() {
+		k.add("management.message_tail", "tails are read through the management API, which management.enabled: false turns off")
+	}
 	if m.Metrics != nil && *m.Metrics && !m.IsEnabled() {
 		k.add("management.metrics", "is served on the management listener, which management.enabled: false turns off; set metrics: false or leave it out")
 	}

@@ -13,7 +13,10 @@ import (
 	"github.com/wsgate/wsgate/internal/wsproto"
 )
 
-var _ hub.Conn = (*Conn)(nil)
+var (
+	_ hub.Conn     = (*Conn)(nil)
+	_ hub.Tappable = (*Conn)(nil)
+)
 
 type connState uint8
 
@@ -56,6 +59,8 @@ type Conn struct {
 	lastRead     atomic.Int64 // unix ns of the last bytes received
 	lastPing     atomic.Int64 // unix ns of the last keepalive ping sent
 	closeAt      atomic.Int64 // unix ns at which the sweeper closes the connection; 0 for never
+	// tap, when set, is told of every data message (SetTap).
+	tap atomic.Pointer[tapRef]
 
 	// mu guards the fields below and orders every write to the socket.
 	mu           sync.Mutex
@@ -108,15 +113,33 @@ func (c *Conn) Send(data []byte) error {
 	}
 	frame := wsproto.AppendMessage(nil, op, data, c.srv.lim().MaxFrameBytes)
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if !c.acceptLocked(len(frame)) {
+		c.mu.Unlock()
 		return hub.ErrClosed
 	}
 	c.queueLocked(frame)
 	c.srv.sent.Add(1)
 	c.srv.cfg.Observer.MessageSent()
+	c.mu.Unlock()
+	if t := c.tap.Load(); t != nil {
+		t.tap.Message(true, data, op == wsproto.OpBinary)
+	}
 	return nil
 }
+
+// SetTap implements hub.Tappable: t is told of the connection's data
+// messages from now on, those received as the handler takes them and
+// those sent once they are queued; nil stops it.
+func (c *Conn) SetTap(t hub.Tap) {
+	if t == nil {
+		c.tap.Store(nil)
+		return
+	}
+	c.tap.Store(&tapRef{t})
+}
+
+// tapRef holds a connection's tap.
+type tapRef struct{ tap hub.Tap }
 
 // acceptLocked reports whether the connection takes a data frame of n
 // bytes. A client whose outbound queue (the bytes the socket has not taken)
@@ -359,6 +382,9 @@ func (c *Conn) work() {
 		c.inbox = c.inbox[1:]
 		c.mu.Unlock()
 		c.srv.received.Add(1)
+		if t := c.tap.Load(); t != nil {
+			t.tap.Message(false, m.data, m.binary)
+		}
 		c.srv.h.Message(c.srv.baseCtx, c, m.data, m.binary)
 		c.srv.budget.release(len(m.data))
 	}

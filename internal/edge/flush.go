@@ -125,13 +125,17 @@ func encodeMessage(data []byte, binary bool, maxFrame int) []byte {
 func (c *Conn) SendMessage(m *hub.Message) error {
 	frame := m.Encoded(c.srv.lim().MaxFrameBytes, encodeMessage)
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if !c.acceptLocked(len(frame)) {
+		c.mu.Unlock()
 		return hub.ErrClosed
 	}
 	c.queueLocked(frame)
 	c.srv.sent.Add(1)
 	c.srv.cfg.Observer.MessageSent()
+	c.mu.Unlock()
+	if t := c.tap.Load(); t != nil {
+		t.tap.Message(true, m.Data(), m.Binary())
+	}
 	return nil
 }
 

@@ -14,12 +14,15 @@ type HandshakeObserver interface {
 	// start, answered with status: 101 for an accepted handshake, reported
 	// before the client can see the 101 (so before any message of the
 	// connection), or the status it was refused with (0 when the socket
-	// failed before any answer). c is the connection Connect saw, with the
-	// Session it set; nil when the request was refused before a connection
-	// was made (wrong path, not an upgrade, server full or shutting down).
+	// failed before any answer). reason says why a handshake was refused,
+	// for logs: a RejectError's Reason (its Message when it has none), or
+	// the server's own reason; it holds no value of the request. c is the
+	// connection Connect saw, with the Session it set; nil when the request
+	// was refused before a connection was made (wrong path, not an
+	// upgrade, server full or shutting down).
 	// HandshakeDone is called on the request's goroutine, once per request,
 	// and must not block.
-	HandshakeDone(r *http.Request, c *Conn, status int, start time.Time)
+	HandshakeDone(r *http.Request, c *Conn, status int, reason string, start time.Time)
 }
 
 // handshakeWriter is the ResponseWriter of an upgrade request while a
@@ -30,6 +33,7 @@ type handshakeWriter struct {
 	start    time.Time
 	conn     *Conn
 	status   int
+	reason   string
 	reported bool
 }
 
@@ -72,5 +76,5 @@ func (s *Server) handshakeDone(w http.ResponseWriter, r *http.Request, status in
 		return
 	}
 	hw.reported = true
-	s.cfg.Handshakes.HandshakeDone(r, hw.conn, status, hw.start)
+	s.cfg.Handshakes.HandshakeDone(r, hw.conn, status, hw.reason, hw.start)
 }

@@ -27,7 +27,7 @@ type handshake struct {
 	start    time.Time
 }
 
-func (h *handshakes) HandshakeDone(r *http.Request, c *edge.Conn, status int, start time.Time) {
+func (h *handshakes) HandshakeDone(r *http.Request, c *edge.Conn, status int, _ string, start time.Time) {
 	n := 0
 	if c != nil {
 		n = len(h.rec.messages(c))

@@ -433,18 +433,22 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w, reported := s.observeHandshake(w, r)
 	defer reported()
 	if r.URL.Path != s.cfg.Path && !(s.cfg.Path != "/" && r.URL.Path == s.cfg.Path+"/") {
-		s.reject(w, http.StatusNotFound, "Not Found")
+		s.reject(w, http.StatusNotFound, "Not Found", "not the upgrade path")
 		return
 	}
 	if status, err := wsproto.CheckUpgrade(r); err != nil {
 		if status == http.StatusUpgradeRequired {
 			w.Header().Set("Sec-WebSocket-Version", "13")
 		}
-		s.reject(w, status, err.Error())
+		s.reject(w, status, err.Error(), err.Error())
 		return
 	}
-	if s.shutdown.Load() || !s.reserve() {
-		s.reject(w, http.StatusServiceUnavailable, "Service Unavailable")
+	if s.shutdown.Load() {
+		s.reject(w, http.StatusServiceUnavailable, "Service Unavailable", "shutting down")
+		return
+	}
+	if !s.reserve() {
+		s.reject(w, http.StatusServiceUnavailable, "Service Unavailable", "at limits.max_connections")
 		return
 	}
 	// From here the connection counts; the event loop's close callback
@@ -464,11 +468,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			for k, v := range rej.Header {
 				w.Header()[k] = v
 			}
-			s.reject(w, rej.Status, rej.Message)
+			why := rej.Reason
+			if why == "" {
+				why = rej.Message
+			}
+			s.reject(w, rej.Status, rej.Message, why)
 			return
 		}
 		s.log.Warn("connect failed", "connectionId", c.id, "err", err)
-		s.reject(w, http.StatusBadGateway, "Bad Gateway")
+		s.reject(w, http.StatusBadGateway, "Bad Gateway", err.Error())
 		return
 	}
 	if sub != "" && !wsproto.Offered(wsproto.ParseSubprotocols(r.Header), sub) {
@@ -477,13 +485,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// is not logged: clients put tokens in their offer.
 		s.log.Warn("connect chose a subprotocol the client did not offer; refusing the handshake", "connectionId", c.id)
 		s.disconnectLater(c, wsproto.CloseInternalError, "subprotocol not offered")
-		s.reject(w, http.StatusBadGateway, "Bad Gateway")
+		s.reject(w, http.StatusBadGateway, "Bad Gateway", "connect chose a subprotocol the client did not offer")
 		return
 	}
 	if s.shutdown.Load() {
 		s.log.Info("connect refused during shutdown", "connectionId", c.id)
 		s.disconnectLater(c, wsproto.CloseGoingAway, "Going away")
-		s.reject(w, http.StatusServiceUnavailable, "Service Unavailable")
+		s.reject(w, http.StatusServiceUnavailable, "Service Unavailable", "shutting down")
 		return
 	}
 	handedOver, err = s.upgrade(w, r, c, sub)
@@ -675,9 +683,14 @@ func (s *Server) disconnectLater(c *Conn, code int, reason string) {
 	}()
 }
 
-// reject answers a handshake with status and reports it to the observer.
-func (s *Server) reject(w http.ResponseWriter, status int, msg string) {
+// reject answers a handshake with status and the message msg, and reports
+// it to the observers; reason, which is never sent, says why for the
+// HandshakeObserver.
+func (s *Server) reject(w http.ResponseWriter, status int, msg, reason string) {
 	s.cfg.Observer.Handshake(status)
+	if hw, ok := w.(*handshakeWriter); ok && hw.reason == "" {
+		hw.reason = reason
+	}
 	writeReject(w, status, msg)
 }
 

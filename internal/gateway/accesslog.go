@@ -15,9 +15,11 @@ import (
 	"github.com/wsgate/wsgate/internal/awsevent"
 	"github.com/wsgate/wsgate/internal/config"
 	"github.com/wsgate/wsgate/internal/edge"
+	"github.com/wsgate/wsgate/internal/inspect"
 	"github.com/wsgate/wsgate/internal/integration"
 	"github.com/wsgate/wsgate/internal/metrics"
 	"github.com/wsgate/wsgate/internal/mgmt"
+	"github.com/wsgate/wsgate/internal/redact"
 	"github.com/wsgate/wsgate/internal/route"
 )
 
@@ -273,9 +275,13 @@ func (sess *session) noteConnect(rt *Route, ev *events.APIGatewayWebsocketProxyR
 }
 
 // HandshakeDone logs the CONNECT line of an upgrade request answered with
-// status. An accepted handshake is logged with status 200, as AWS logs it.
-func (h *handler) HandshakeDone(r *http.Request, c *edge.Conn, status int, start time.Time) {
+// status, and records a refused one in the inspector's log. An accepted
+// handshake is logged with status 200, as AWS logs it.
+func (h *handler) HandshakeDone(r *http.Request, c *edge.Conn, status int, reason string, start time.Time) {
 	g := h.g
+	if status >= 400 {
+		g.noteRefused(r, c, status, reason, start)
+	}
 	l := g.accessLog()
 	if l == nil {
 		return
@@ -387,4 +393,24 @@ func responseType(e *accesslog.Entry) string {
 		return "DEFAULT_4XX"
 	}
 	return ""
+}
+
+// noteRefused records, in the inspector's log, the upgrade request r
+// refused with status for reason (the session's own reason when it has
+// one).
+func (g *Gateway) noteRefused(r *http.Request, c *edge.Conn, status int, reason string, start time.Time) {
+	e := inspect.Entry{Time: start, Status: status, Reason: reason, UserAgent: r.UserAgent(), Path: r.URL.Path}
+	if c != nil {
+		e.SourceIP = c.SourceIP()
+		if sess, ok := c.Session.(*session); ok && sess.refusal != "" {
+			e.Reason = sess.refusal
+		}
+	} else if addr, ok := edge.PeerAddr(r); ok {
+		e.SourceIP = g.proxies.Load().Resolve(addr, r.Header).Addr.String()
+	}
+	if e.Reason == "" {
+		e.Reason = http.StatusText(status)
+	}
+	e.Reason = string(redact.Text([]byte(e.Reason)))
+	g.inspectLog.Add(inspect.KindRefused, e)
 }

@@ -13,8 +13,10 @@ import (
 	"github.com/wsgate/wsgate/internal/auth"
 	"github.com/wsgate/wsgate/internal/config"
 	"github.com/wsgate/wsgate/internal/edge"
+	"github.com/wsgate/wsgate/internal/inspect"
 	"github.com/wsgate/wsgate/internal/integration"
 	"github.com/wsgate/wsgate/internal/metrics"
+	"github.com/wsgate/wsgate/internal/redact"
 )
 
 // CloseTokenExpired closes a connection whose token expired without a
@@ -42,6 +44,11 @@ type authn struct {
 	log       *slog.Logger
 	// metrics counts decisions; nil counts nothing.
 	metrics *metrics.Metrics
+	// kind is the configured authorizer type, which decisions name.
+	kind string
+	// decisions records each decision of the authorizer or its cache for
+	// the inspector; nil records none.
+	decisions *inspect.Log
 }
 
 // buildAuth makes the authentication chain from cfg. ctx owns background
@@ -53,6 +60,7 @@ func buildAuth(ctx context.Context, cfg *config.Config, opts Options, client *ht
 		csrf:         cfg.Authorizer.CSRF,
 		refreshRoute: cfg.Authorizer.JWT.RefreshRoute,
 		log:          opts.Logger,
+		kind:         string(cfg.Authorizer.Type),
 	}
 	var errs []error
 	for i, expr := range cfg.Authorizer.IdentitySources {
@@ -156,38 +164,41 @@ func (a *authn) negotiate(offered []string) (string, *edge.RejectError) {
 			}
 		}
 	}
-	return "", &edge.RejectError{Status: http.StatusBadRequest, Message: "No acceptable subprotocol; offer one of the protocols this API speaks"}
+	return "", &edge.RejectError{Status: http.StatusBadRequest, Message: "No acceptable subprotocol; offer one of the protocols this API speaks", Reason: "no acceptable subprotocol"}
 }
 
 // authenticate runs the checks of $connect up to and including the
-// authorizer. It returns the identity (nil for type none) and the
-// authorizer's latency.
-func (a *authn) authenticate(ctx context.Context, req *auth.Request, r *http.Request) (*auth.Identity, time.Duration, error) {
+// authorizer. It returns the identity (nil for type none), the
+// authorizer's latency, and whether the authorizer (or its cache)
+// decided, rather than a check before it.
+func (a *authn) authenticate(ctx context.Context, req *auth.Request, r *http.Request) (*auth.Identity, time.Duration, bool, error) {
 	if origin := r.Header.Get("Origin"); !a.origins.Allowed(origin) {
-		return nil, 0, reject(auth.Forbidden("origin not allowed"))
+		return nil, 0, false, reject(auth.Forbidden("origin not allowed"))
 	}
 	if a.authorizer == nil {
-		return nil, 0, nil
+		return nil, 0, false, nil
 	}
 	key, err := auth.ReadSources(req, a.sources, a.protocols)
 	if err != nil {
 		d := auth.AsDenial(err)
 		d.Header = a.challenge
-		return nil, 0, reject(d)
+		return nil, 0, false, reject(d)
 	}
 	if a.csrf.Cookie != "" {
 		if err := auth.CheckCSRF(r.Header, req.Query, a.csrf.Cookie, a.csrf.Query); err != nil {
-			return nil, 0, reject(auth.AsDenial(err))
+			return nil, 0, false, reject(auth.AsDenial(err))
 		}
 	}
 	if a.cache != nil {
 		if id, deny, ok := a.cache.Get(key, req.Time); ok {
 			if deny != nil {
 				a.metrics.AuthorizerCached(decision(deny))
-				return nil, 0, reject(deny)
+				a.decided(req, nil, deny, 0, true)
+				return nil, 0, true, reject(deny)
 			}
 			a.metrics.AuthorizerCached("allow")
-			return id, 0, nil
+			a.decided(req, id, nil, 0, true)
+			return id, 0, true, nil
 		}
 		a.metrics.AuthorizerCacheMiss()
 	}
@@ -197,16 +208,44 @@ func (a *authn) authenticate(ctx context.Context, req *auth.Request, r *http.Req
 	if err != nil {
 		d := auth.AsDenial(err)
 		a.metrics.Authorizer(decision(d), latency)
+		a.decided(req, nil, d, latency, false)
 		if a.cache != nil {
 			a.cache.Put(key, nil, d, req.Time)
 		}
-		return nil, latency, reject(d)
+		return nil, latency, true, reject(d)
 	}
 	a.metrics.Authorizer("allow", latency)
+	a.decided(req, id, nil, latency, false)
 	if a.cache != nil {
 		a.cache.Put(key, id, nil, req.Time)
 	}
-	return id, latency, nil
+	return id, latency, true, nil
+}
+
+// decided records the authorizer's decision on req for the inspector:
+// allow with id, or the denial d.
+func (a *authn) decided(req *auth.Request, id *auth.Identity, d *auth.Denial, latency time.Duration, cached bool) {
+	if a.decisions == nil {
+		return
+	}
+	e := inspect.Entry{Time: req.Time, Authorizer: a.kind, Latency: latency, CacheHit: cached, SourceIP: req.SourceIP}
+	if d != nil {
+		e.Decision, e.Reason = decision(d), denialReason(d)
+	} else {
+		e.Decision, e.PrincipalID = inspect.DecisionAllow, id.PrincipalID
+	}
+	a.decisions.Add(inspect.KindAuthorizer, e)
+}
+
+// denialReason is why d refused, as the gateway logs it: its reason, or
+// its message when it has none, with anything shaped like a credential
+// removed.
+func denialReason(d *auth.Denial) string {
+	why := d.Reason
+	if why == "" {
+		why = d.Message
+	}
+	return string(redact.Text([]byte(why)))
 }
 
 // decision is a denial's metrics label: "error" when the authorizer

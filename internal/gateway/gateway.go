@@ -45,6 +45,7 @@ import (
 	"github.com/wsgate/wsgate/internal/execproxy"
 	"github.com/wsgate/wsgate/internal/forwarded"
 	"github.com/wsgate/wsgate/internal/hub"
+	"github.com/wsgate/wsgate/internal/inspect"
 	"github.com/wsgate/wsgate/internal/integration"
 	"github.com/wsgate/wsgate/internal/metrics"
 	"github.com/wsgate/wsgate/internal/mgmt"
@@ -83,6 +84,9 @@ type Options struct {
 	// Stdout and Stderr are where an access log whose output is stdout or
 	// stderr writes; nil means the process's.
 	Stdout, Stderr io.Writer
+	// Now, when set, is the clock of the message tails: the times of
+	// their items and when they lapse. Nil means time.Now.
+	Now func() time.Time
 }
 
 // Gateway is one wsgate process: client listener, management listener and
@@ -115,6 +119,11 @@ type Gateway struct {
 	hub  *hub.Hub
 	eng  cluster.Engine
 	node *cluster.Node
+	// inspectLog holds this node's recent authorizer decisions and
+	// refused handshakes, and tails its message tails, for the
+	// inspector's management calls.
+	inspectLog *inspect.Log
+	tails      *inspect.Tails
 	// creds are the credentials every local function gets, which the
 	// management API accepts while there are local functions.
 	creds localCredentials
@@ -252,6 +261,10 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		certPoll:   opts.CertPollInterval,
 		acmeHTTP:   acmeHTTP(cfg, clientTLS, opts.Logger),
 	}
+	g.inspectLog = inspect.NewLog(g.nodeID)
+	g.tails = inspect.NewTails(opts.Now)
+	g.tails.SetEnabled(cfg.Management.MessageTail)
+	gen.auth.decisions = g.inspectLog
 	g.gen.Store(gen)
 	g.throttle.Store(newThrottle(cfg))
 	g.proxies.Store(newProxies(cfg))
@@ -276,6 +289,8 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		// g.edge is set below, before the node starts.
 		Messages:   func() (uint64, uint64) { return g.edge.Messages() },
 		Standalone: opts.Engine == nil && (rc.Type == config.RegistryMemory || rc.Type == ""),
+		Log:        g.inspectLog,
+		Tails:      g.tails,
 	}, nodeEng, g.hub)
 	var observer edge.Observer
 	if g.metrics != nil {

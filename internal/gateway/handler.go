@@ -18,6 +18,7 @@ import (
 	"github.com/wsgate/wsgate/internal/auth"
 	"github.com/wsgate/wsgate/internal/awsevent"
 	"github.com/wsgate/wsgate/internal/edge"
+	"github.com/wsgate/wsgate/internal/redact"
 	"github.com/wsgate/wsgate/internal/route"
 	"github.com/wsgate/wsgate/internal/wsproto"
 )
@@ -45,6 +46,9 @@ type session struct {
 	// access is the handshake's access log line while it is handled; nil
 	// without an access log and once the handshake is answered.
 	access *accesslog.Entry
+	// refusal, when set, is why the handshake was refused for the
+	// inspector's log, in place of the edge's reason.
+	refusal string
 }
 
 func (h *handler) Connect(ctx context.Context, c *edge.Conn, r *http.Request) (string, error) {
@@ -88,11 +92,14 @@ func (h *handler) Connect(ctx context.Context, c *edge.Conn, r *http.Request) (s
 		Time:           now,
 		ClientCert:     sess.ev.ClientCert,
 	}
-	id, latency, err := gen.auth.authenticate(ctx, areq, r)
+	id, latency, byAuthorizer, err := gen.auth.authenticate(ctx, areq, r)
 	sess.noteAuth(gen.auth, id, latency, err)
 	if err != nil {
 		var re *edge.RejectError
 		if errors.As(err, &re) {
+			if byAuthorizer {
+				sess.refusal = authorizerRefusal(re)
+			}
 			g.log.Info("connection refused", "connectionId", c.ID(), "status", re.Status, "reason", re.Reason)
 			if re.Status < 500 {
 				g.metrics.ClientError(route.Connect)
@@ -119,7 +126,7 @@ func (h *handler) Connect(ctx context.Context, c *edge.Conn, r *http.Request) (s
 	}
 	if ok, why := g.node.Ready(); !ok {
 		g.log.Warn("connection refused: the cluster engine is unreachable", "connectionId", c.ID(), "status", http.StatusServiceUnavailable, "reason", why)
-		return "", &edge.RejectError{Status: http.StatusServiceUnavailable, Message: "Service Unavailable"}
+		return "", &edge.RejectError{Status: http.StatusServiceUnavailable, Message: "Service Unavailable", Reason: "cluster engine unreachable"}
 	}
 	connected := false
 	g.metrics.Connect()
@@ -134,6 +141,7 @@ func (h *handler) Connect(ctx context.Context, c *edge.Conn, r *http.Request) (s
 		sess.noteConnect(rt, ev, start, resp, err)
 		if err != nil {
 			g.log.Warn("$connect integration failed", "connectionId", c.ID(), "requestId", ev.RequestContext.RequestID, "err", err)
+			sess.refusal = "$connect integration failed: " + string(redact.Text([]byte(integrationError(err))))
 			return "", err
 		}
 		if resp.StatusCode < 200 {
@@ -141,7 +149,8 @@ func (h *handler) Connect(ctx context.Context, c *edge.Conn, r *http.Request) (s
 			return "", fmt.Errorf("$connect integration answered %d", resp.StatusCode)
 		}
 		if resp.StatusCode > 299 {
-			return "", &edge.RejectError{Status: resp.StatusCode, Message: statusMessage(resp.StatusCode)}
+			return "", &edge.RejectError{Status: resp.StatusCode, Message: statusMessage(resp.StatusCode),
+				Reason: fmt.Sprintf("$connect integration answered %d", resp.StatusCode)}
 		}
 		// As in AWS, the integration may choose the subprotocol; with
 		// configured subprotocols the gateway's choice stands. A choice
@@ -190,7 +199,7 @@ func (h *handler) Connect(ctx context.Context, c *edge.Conn, r *http.Request) (s
 			// As above.
 			h.disconnectEvent(ctx, gen, c, sess, closeInternal, "registry unavailable")
 		}
-		return "", &edge.RejectError{Status: http.StatusServiceUnavailable, Message: "Service Unavailable"}
+		return "", &edge.RejectError{Status: http.StatusServiceUnavailable, Message: "Service Unavailable", Reason: "registry unavailable"}
 	}
 	h.closeOverUserLimit(ctx, c, sess.principal)
 	admitted = true
@@ -335,6 +344,7 @@ func (h *handler) refresh(ctx context.Context, gen *generation, c *edge.Conn, se
 func (h *handler) Disconnect(ctx context.Context, c *edge.Conn, code int, reason string) {
 	g := h.g
 	g.metrics.Disconnect(code)
+	g.tails.Drop(c.ID())
 	g.node.Unregister(context.WithoutCancel(ctx), c.ID())
 	sess, _ := c.Session.(*session)
 	if sess == nil {
@@ -399,4 +409,18 @@ func proto(r *http.Request) string {
 		return "https"
 	}
 	return "http"
+}
+
+// authorizerRefusal is the inspector's reason for a handshake the
+// authorizer (or its cache) refused with re.
+func authorizerRefusal(re *edge.RejectError) string {
+	why := re.Reason
+	if why == "" {
+		why = re.Message
+	}
+	why = string(redact.Text([]byte(why)))
+	if re.Status >= 500 {
+		return "authorizer failed: " + why
+	}
+	return "authorizer denied: " + why
 }

@@ -274,11 +274,11 @@ func (h *handler) takeUserSlot(ctx context.Context, c *edge.Conn, slot *userSlot
 	ok, err := g.node.ReserveUserSlot(ctx, slot.principal, c.ID(), g.conf().Limits.MaxConnectionsPerUser, g.userSlotTTL())
 	if err != nil {
 		g.log.Error("registry unavailable at connect", "connectionId", c.ID(), "err", err)
-		return &edge.RejectError{Status: http.StatusServiceUnavailable, Message: "Service Unavailable"}
+		return &edge.RejectError{Status: http.StatusServiceUnavailable, Message: "Service Unavailable", Reason: "registry unavailable"}
 	}
 	if !ok {
 		g.log.Info("connection refused", "connectionId", c.ID(), "status", http.StatusTooManyRequests, "reason", "user at max_connections_per_user")
-		return &edge.RejectError{Status: http.StatusTooManyRequests, Message: "Too Many Requests"}
+		return &edge.RejectError{Status: http.StatusTooManyRequests, Message: "Too Many Requests", Reason: "user at limits.max_connections_per_user"}
 	}
 	return nil
 }

@@ -104,6 +104,7 @@ func (g *Gateway) reload() error {
 		return &ReloadError{Errs: flatten(errs)}
 	}
 	gen.auth.metrics = g.metrics
+	gen.auth.decisions = g.inspectLog
 	// The access log is opened anew only when its settings changed: the
 	// one in use keeps its file and its buffered lines otherwise.
 	accessChanged := !reflect.DeepEqual(old.cfg.AccessLog, cfg.AccessLog)
@@ -134,6 +135,7 @@ func (g *Gateway) reload() error {
 		mc := cfg.Management
 		g.mgmt.SetAccess(gen.tokens, g.mgmtKeys(gen), mgmt.RateLimit{Rate: mc.RateLimit.Rate, Burst: mc.RateLimit.Burst})
 	}
+	g.tails.SetEnabled(cfg.Management.MessageTail)
 	if g.opts.LogLevel != nil {
 		g.opts.LogLevel.Set(cfg.Log.SlogLevel())
 	}

@@ -25,7 +25,7 @@ func (g *Gateway) throttleHandshake(c *edge.Conn) error {
 	g.metrics.ClientError(route.Connect)
 	// Debug: throttling is there for floods, which must not flood the log.
 	g.log.Debug("connection refused", "connectionId", c.ID(), "status", http.StatusTooManyRequests, "reason", "throttled")
-	return &edge.RejectError{Status: http.StatusTooManyRequests, Message: "Too Many Requests"}
+	return &edge.RejectError{Status: http.StatusTooManyRequests, Message: "Too Many Requests", Reason: "throttled ($connect route throttling)"}
 }
 
 // throttleMessage reports whether a message selecting route name is over

@@ -89,6 +89,13 @@ func StartNode(t testing.TB, cfg *config.Config, eng cluster.Engine) *Gateway {
 	return start(t, cfg, eng, nil)
 }
 
+// StartNodeWith is StartNode with edit applied to the gateway's options
+// before it is built: a test's clock (Options.Now), for one.
+func StartNodeWith(t testing.TB, cfg *config.Config, eng cluster.Engine, edit func(*gateway.Options)) *Gateway {
+	t.Helper()
+	return startWith(t, cfg, eng, nil, edit)
+}
+
 // StartConfigEnv starts a gateway for cfg on 127.0.0.1 port 0 as
 // StartConfig does, with the variables of env added to the environment it
 // sees (and winning over those of the same name). The process environment
@@ -99,6 +106,11 @@ func StartConfigEnv(t testing.TB, cfg *config.Config, env map[string]string) *Ga
 }
 
 func start(t testing.TB, cfg *config.Config, eng cluster.Engine, env map[string]string) *Gateway {
+	t.Helper()
+	return startWith(t, cfg, eng, env, nil)
+}
+
+func startWith(t testing.TB, cfg *config.Config, eng cluster.Engine, env map[string]string, edit func(*gateway.Options)) *Gateway {
 	t.Helper()
 	cfg.Listen = "127.0.0.1:0"
 	cfg.Management.Listen = "127.0.0.1:0"
@@ -111,7 +123,11 @@ func start(t testing.TB, cfg *config.Config, eng cluster.Engine, env map[string]
 		return testEnv[k]
 	}
 	gw := &Gateway{Config: cfg, Logs: logs}
-	g, err := gateway.New(cfg, gateway.Options{Logger: logger, Getenv: getenv, Engine: eng, Load: gw.load, CertPollInterval: 10 * time.Millisecond})
+	opts := gateway.Options{Logger: logger, Getenv: getenv, Engine: eng, Load: gw.load, CertPollInterval: 10 * time.Millisecond}
+	if edit != nil {
+		edit(&opts)
+	}
+	g, err := gateway.New(cfg, opts)
 	if err != nil {
 		t.Fatalf("gateway.New: %v", err)
 	}

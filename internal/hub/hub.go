@@ -41,6 +41,22 @@ type Conn interface {
 	Info() Info
 }
 
+// Tap is told of a connection's data messages, in both directions, while
+// it is set on the connection (see Tappable). Message is called on the
+// paths that receive and send messages, possibly from several goroutines
+// at once: it must not block, and must not keep data, which the caller
+// may reuse.
+type Tap interface {
+	Message(out bool, data []byte, binary bool)
+}
+
+// Tappable is implemented by connections that can be tapped. SetTap sets
+// the connection's tap, replacing any; nil removes it. A connection
+// without a tap pays one atomic load per message for the possibility.
+type Tappable interface {
+	SetTap(t Tap)
+}
+
 const numShards = 64
 
 type shard struct {

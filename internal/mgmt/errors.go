@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"github.com/wsgate/wsgate/internal/cluster"
+	"github.com/wsgate/wsgate/internal/inspect"
 	"github.com/wsgate/wsgate/internal/registry"
 )
 
@@ -43,6 +44,13 @@ var (
 	errUnavailable = &Error{Status: http.StatusServiceUnavailable, Type: "ServiceUnavailableException",
 		Message: "The gateway cannot reach its cluster engine; retry later"}
 
+	errTailsOff = &Error{Status: http.StatusForbidden, Type: "ForbiddenException",
+		Message: "message tails are off; set management.message_tail: true"}
+	errTooManyTails = &Error{Status: http.StatusTooManyRequests, Type: "LimitExceededException",
+		Message: fmt.Sprintf("the connection's node has the most message tails open (%d); stop one (DELETE /@connections/{id}/tail) or wait for one to lapse", inspect.MaxTails)}
+	errNoTail = &Error{Status: http.StatusNotFound, Type: "NotFoundException",
+		Message: "no tail is open on this connection; PUT /@connections/{id}/tail starts one"}
+
 	errInternal = &Error{Status: http.StatusInternalServerError, Type: "InternalServerErrorException",
 		Message: "Internal server error"}
 )
@@ -76,6 +84,12 @@ func asError(err error) *Error {
 		return unreachable(err)
 	case errors.Is(err, cluster.ErrUnavailable):
 		return errUnavailable
+	case errors.Is(err, cluster.ErrTailsOff):
+		return errTailsOff
+	case errors.Is(err, cluster.ErrTooManyTails):
+		return errTooManyTails
+	case errors.Is(err, cluster.ErrNoTail):
+		return errNoTail
 	}
 	return nil
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/wsgate/wsgate/internal/awsevent"
 	"github.com/wsgate/wsgate/internal/cluster"
 	"github.com/wsgate/wsgate/internal/hub"
+	"github.com/wsgate/wsgate/internal/inspect"
 	"github.com/wsgate/wsgate/internal/registry"
 )
 
@@ -60,6 +61,17 @@ type Connections interface {
 	// Ready reports whether calls that need the cluster can succeed, and
 	// why not.
 	Ready() (bool, string)
+	Inspector
+}
+
+// Inspector is what the inspector's calls read from the cluster (see
+// cluster.Node's methods of the same names): recent log entries of every
+// node, and message tails on the node that holds the connection.
+type Inspector interface {
+	RecentLog(ctx context.Context, kind string, max int) []inspect.Entry
+	StartTail(ctx context.Context, id string) error
+	ReadTail(ctx context.Context, id string, after uint64) (inspect.TailPage, error)
+	StopTail(ctx context.Context, id string) error
 }
 
 var _ Connections = (*cluster.Node)(nil)
@@ -166,6 +178,10 @@ func New(cfg Config, conns Connections, logger *slog.Logger) *Server {
 		mux.Handle("POST /@batch", s.handle(s.batch))
 		mux.Handle("GET /@nodes", s.handle(s.listNodes))
 		mux.Handle("GET /@topics", s.handle(s.listTopics))
+		mux.Handle("GET /@log", s.handle(s.getLog))
+		mux.Handle("PUT /@connections/{id}/tail", s.handle(s.startTail))
+		mux.Handle("GET /@connections/{id}/tail", s.handle(s.getTail))
+		mux.Handle("DELETE /@connections/{id}/tail", s.handle(s.stopTail))
 		// Without these, ServeMux would redirect /@topics to /@topics/,
 		// which the topic patterns match, and drop the stage.
 		mux.Handle("/@topics", notFound)
