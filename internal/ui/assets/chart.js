@@ -1,10 +1,11 @@
-// A small line chart on a <canvas>: time on x (the last windowMs up to the
-// newest point), values on y from 0, one line per series, a legend.
+// A small line chart on a <canvas>: time on x up to the newest point,
+// values on y from 0, one line per series, a legend.
 
 export const palette = ["#2563eb", "#16a34a", "#d97706", "#9333ea", "#dc2626", "#0891b2", "#db2777", "#4b5563"];
 
 // drawChart draws series ([{label, color, points: [{t, v}]}]) on canvas.
-// format formats a y value for the axis.
+// The time axis spans the points (at least 30 s, at most windowMs) up to the
+// newest one. format formats a y value for the axis and the legend.
 export function drawChart(canvas, series, { windowMs = 300000, format = (v) => String(v) } = {}) {
   const dpr = window.devicePixelRatio || 1;
   const w = canvas.clientWidth;
@@ -24,16 +25,20 @@ export function drawChart(canvas, series, { windowMs = 300000, format = (v) => S
   const pw = w - pad.left - pad.right;
   const ph = h - pad.top - pad.bottom;
   let newest = 0;
+  let first = Infinity;
   let top = 0;
   for (const s of series) {
     for (const p of s.points) {
       newest = Math.max(newest, p.t);
+      first = Math.min(first, p.t);
       top = Math.max(top, p.v);
     }
   }
-  const oldest = newest - windowMs;
-  const yMax = niceCeil(top);
-  const x = (t) => pad.left + ((t - oldest) / windowMs) * pw;
+  const span = newest ? Math.min(windowMs, Math.max(30000, newest - first)) : windowMs;
+  const oldest = newest - span;
+  const step = niceStep(top / 4);
+  const yMax = Math.max(step, Math.ceil(top / step) * step);
+  const x = (t) => pad.left + ((t - oldest) / span) * pw;
   const y = (v) => pad.top + ph - (v / yMax) * ph;
 
   // Grid and y labels.
@@ -41,8 +46,7 @@ export function drawChart(canvas, series, { windowMs = 300000, format = (v) => S
   g.fillStyle = "#6b7280";
   g.lineWidth = 1;
   g.textAlign = "right";
-  for (let i = 0; i <= 4; i++) {
-    const v = (yMax * i) / 4;
+  for (let v = 0; v <= yMax + step / 2; v += step) {
     const yy = Math.round(y(v)) + 0.5;
     g.beginPath();
     g.moveTo(pad.left, yy);
@@ -50,12 +54,13 @@ export function drawChart(canvas, series, { windowMs = 300000, format = (v) => S
     g.stroke();
     g.fillText(format(v), pad.left - 6, yy);
   }
-  // x labels: a minute apart, back from the newest point.
+  // x labels, back from the newest point.
   g.textAlign = "center";
   g.textBaseline = "top";
-  for (let m = 0; m * 60000 <= windowMs; m++) {
-    const xx = x(newest - m * 60000);
-    g.fillText(m === 0 ? "now" : `-${m}m`, xx, pad.top + ph + 6);
+  const tick = [10000, 15000, 30000, 60000].find((d) => span / d <= 6) || 60000;
+  for (let d = 0; d <= span + 1; d += tick) {
+    const label = d === 0 ? "now" : d % 60000 === 0 ? `-${d / 60000}m` : `-${d / 1000}s`;
+    g.fillText(label, x(newest - d), pad.top + ph + 6);
   }
 
   if (!newest) {
@@ -77,7 +82,7 @@ export function drawChart(canvas, series, { windowMs = 300000, format = (v) => S
     g.beginPath();
     let started = false;
     for (const p of s.points) {
-      if (p.t < oldest - 5000) continue;
+      if (p.t < oldest) continue;
       if (started) g.lineTo(x(p.t), y(p.v));
       else g.moveTo(x(p.t), y(p.v));
       started = true;
@@ -102,12 +107,13 @@ export function drawChart(canvas, series, { windowMs = 300000, format = (v) => S
   }
 }
 
-// niceCeil rounds v up to 1, 2 or 5 times a power of ten (at least 1).
-function niceCeil(v) {
-  if (!(v > 0)) return 1;
+// niceStep rounds v up to 1, 2 or 5 times a power of ten, at least 1: the
+// distance between the y axis's grid lines.
+function niceStep(v) {
+  if (!(v > 1)) return 1;
   const p = 10 ** Math.floor(Math.log10(v));
   for (const m of [1, 2, 5, 10]) {
-    if (v <= m * p) return Math.max(m * p, 1);
+    if (v <= m * p) return m * p;
   }
   return 10 * p;
 }

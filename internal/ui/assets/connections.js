@@ -123,8 +123,8 @@ export class ConnectionsView {
       el("td", { class: "mono id", text: c.connectionId }),
       el("td", { class: c.principalId ? "principal" : "muted", text: c.principalId || "anonymous" }),
       el("td", { class: "ctx", title: auth, text: auth || "–" }),
-      el("td", { class: "mono", text: (c.identity && c.identity.sourceIp) || "" }),
-      el("td", { class: "node", text: c.nodeId || "" }),
+      el("td", { class: "mono c-ip", text: (c.identity && c.identity.sourceIp) || "" }),
+      el("td", { class: "node", title: c.nodeId, text: c.nodeId || "" }),
       timeCell(c.connectedAt),
       timeCell(c.lastActiveAt, true),
       el("td", { class: "topics", title: topics.join("\n"), text: topics.length ? topics.join(", ") : "–" }));
@@ -136,6 +136,7 @@ export class ConnectionsView {
     this.close();
     this.selected = this.items.find((c) => c.connectionId === id) || { connectionId: id };
     $("conn-detail").hidden = false;
+    $("conn-split").classList.add("with-detail");
     $("detail-id").textContent = id;
     $("send-result").textContent = "";
     $("close-result").textContent = "";
@@ -153,6 +154,7 @@ export class ConnectionsView {
     if (!this.selected) return;
     this.selected = null;
     $("conn-detail").hidden = true;
+    $("conn-split").classList.remove("with-detail");
     this.render();
   }
 
@@ -167,14 +169,12 @@ export class ConnectionsView {
       ["Last active", c.lastActiveAt && `${clock(c.lastActiveAt)} (${ago(c.lastActiveAt)})`],
       ["Topics", (c.topics || []).join(", ") || "–"],
     ];
-    for (const [k, v] of Object.entries(c.authorizer || {})) {
-      if (k !== "principalId") rows.push([`ctx.${k}`, typeof v === "string" ? v : JSON.stringify(v)]);
-    }
     const nodes = [];
     for (const [k, v] of rows) {
       if (v === undefined || v === null || v === "") continue;
       nodes.push(el("dt", { text: k }), el("dd", { text: v, title: v }));
     }
+    nodes.push(el("dt", { text: "Authorizer context" }), el("dd", { class: "wrap", text: context(c.authorizer) || "–" }));
     $("detail-info").replaceChildren(...nodes);
   }
 
@@ -213,12 +213,12 @@ export class ConnectionsView {
   }
 }
 
-// context is an authorizer's output without its principalId, compactly:
-// "role=admin · level=3".
+// context is an authorizer's output without its principalId and the
+// integrationLatency AWS adds, compactly: "role=admin · level=3".
 function context(auth) {
   if (!auth) return "";
   return Object.entries(auth)
-    .filter(([k]) => k !== "principalId")
+    .filter(([k]) => k !== "principalId" && k !== "integrationLatency")
     .map(([k, v]) => `${k}=${typeof v === "string" ? v : JSON.stringify(v)}`)
     .join(" · ");
 }
