@@ -65,7 +65,7 @@ func TestInspector(t *testing.T) {
 			t.Fatalf("a refused token is kept in sessionStorage: %q", got)
 		}
 
-		p.setValue("#token", "")
+		p.eval(`document.querySelector("#token").value = ""`)
 		p.typeInto("#token", gt.TestToken)
 		p.click("#login-btn")
 		p.waitVisible("#view-connections")
@@ -190,7 +190,7 @@ func TestInspector(t *testing.T) {
 		// A topic name the API refuses shows its message.
 		p.setValue("#pub-topic", "a//b")
 		p.click("#pub-btn")
-		p.waitText("#pub-result", "400 BadRequestException")
+		p.waitText("#pub-result", "400 BadRequestException: topic has an empty segment")
 	})
 
 	t.Run("RefusedHandshake", func(t *testing.T) {
@@ -220,8 +220,12 @@ func TestInspector(t *testing.T) {
 		}
 		local := newPopulation(t, gs[0], cb)
 		local.next = len(cb.Events("/connect"))
+		subscribers := []*gt.Client{c}
 		for _, name := range []string{"judy", "ken"} {
-			local.dial(name, jwt.MapClaims{"role": "member"})
+			subscribers = append(subscribers, local.dial(name, jwt.MapClaims{"role": "member"}))
+		}
+		for _, s := range subscribers {
+			mgmtAuth(t, gs[0], "PUT", "/@connections/"+url.PathEscape(s.ID)+"/topics/ticks", "", 204)
 		}
 
 		p.click(`a[data-tab="nodes"]`)
@@ -235,6 +239,12 @@ func TestInspector(t *testing.T) {
 			for range 2 + 3*(i%3) {
 				c.Send(`{"action":"ping"}`)
 				c.NextText()
+			}
+			for range 1 + i%2 {
+				mgmtAuth(t, gs[1], "POST", "/@topics/ticks", "tick", 200)
+				for _, s := range subscribers {
+					s.NextText()
+				}
 			}
 			p.waitNextPoll()
 		}

@@ -41,14 +41,12 @@ export function whenAuthFails(f) {
   onAuthFailure = f;
 }
 
-// path joins segments into an API path, escaping each one (a connection id
-// may hold "/", "+" or "="); a segment given as {raw: s} is a topic whose
-// "/" separators stay.
+// path joins segments into an API path, escaping each one whole: a
+// connection id may hold "/", "+" or "=", and a topic's "/" goes as %2F, so
+// that the API sees the name as typed and judges it (a "//" in a topic gets
+// its message, not a 404 for the path).
 export function path(...segments) {
-  return segments.map((s) => {
-    if (typeof s === "object") return s.raw.split("/").map(encodeURIComponent).join("/");
-    return encodeURIComponent(s);
-  }).join("/");
+  return segments.map(encodeURIComponent).join("/");
 }
 
 // call makes one API call and resolves with its JSON body (null when it

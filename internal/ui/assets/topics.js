@@ -99,7 +99,7 @@ export class TopicsView {
     out.className = "result";
     out.textContent = "publishing…";
     try {
-      const res = await call("POST", `/@topics/${path({ raw: topic })}`, { body: $("pub-body").value });
+      const res = await call("POST", `/@topics/${path(topic)}`, { body: $("pub-body").value });
       const n = res && typeof res.delivered === "number" ? res.delivered : 0;
       out.textContent = `delivered to ${num(n)} connection${n === 1 ? "" : "s"}`;
       out.classList.add("ok");
