@@ -129,6 +129,9 @@ func TestInspector(t *testing.T) {
 			t.Errorf("the tail shows a token: %q", got)
 		}
 		c.NextText()
+		c.Send(`{"action":"chat","text":"is anyone there?"}`)
+		p.waitText("#tail-list .msg.out .data", "is anyone there?")
+		c.NextText()
 
 		const sent = "hello frank, from the inspector"
 		p.setValue("#send-body", sent)
