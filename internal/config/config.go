@@ -548,6 +548,13 @@ type Management struct {
 	// reload may turn it on or off; off stops the open tails. Default
 	// false: tail calls answer 403.
 	MessageTail bool `yaml:"message_tail"`
+	// UI serves the inspector, a web UI for the management API (live
+	// connections, message tails, topics, authorizer decisions, cluster
+	// nodes), under /ui/ on the management listener. Its page and assets
+	// are served without authentication, as they hold no data; every call
+	// the page makes carries a bearer token given at its login screen. Nil
+	// means the default, true. Use UIEnabled to read it.
+	UI *bool `yaml:"ui"`
 }
 
 // ManagementAuth names the sources of the management API's bearer tokens.
@@ -706,6 +713,12 @@ func (m Management) IsEnabled() bool {
 // on and metrics is unset or true.
 func (m Management) MetricsEnabled() bool {
 	return m.IsEnabled() && (m.Metrics == nil || *m.Metrics)
+}
+
+// UIEnabled reports whether the inspector UI is served: the management API
+// is on and ui is unset or true.
+func (m Management) UIEnabled() bool {
+	return m.IsEnabled() && (m.UI == nil || *m.UI)
 }
 
 // Loopback reports whether Listen binds only a loopback address: a host in

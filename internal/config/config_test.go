@@ -189,6 +189,24 @@ func TestIsEnabled(t *testing.T) {
 	}
 }
 
+func TestUIEnabled(t *testing.T) {
+	on, off := true, false
+	for _, c := range []struct {
+		m    Management
+		want bool
+	}{
+		{Management{}, true},
+		{Management{UI: &on}, true},
+		{Management{UI: &off}, false},
+		{Management{Enabled: &off}, false},
+		{Management{Enabled: &off, UI: &on}, false},
+	} {
+		if got := c.m.UIEnabled(); got != c.want {
+			t.Errorf("UIEnabled(enabled %v, ui %v) = %v, want %v", c.m.Enabled, c.m.UI, got, c.want)
+		}
+	}
+}
+
 func TestStage(t *testing.T) {
 	tests := []struct {
 		stage, event, path string

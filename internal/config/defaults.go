@@ -83,6 +83,10 @@ func (c *Config) FillDefaults() {
 		on := *m.Enabled
 		m.Metrics = &on
 	}
+	if m.UI == nil {
+		on := *m.Enabled
+		m.UI = &on
+	}
 
 	setDefault(&c.Registry.Type, RegistryMemory)
 	setDefault(&c.Registry.Prefix, "wsgate")

@@ -421,6 +421,9 @@ func (k *checker) management(m Management, clientListen string) {
 	if m.Metrics != nil && *m.Metrics && !m.IsEnabled() {
 		k.add("management.metrics", "is served on the management listener, which management.enabled: false turns off; set metrics: false or leave it out")
 	}
+	if m.UI != nil && *m.UI && !m.IsEnabled() {
+		k.add("management.ui", "is served on the management listener, which management.enabled: false turns off; set ui: false or leave it out")
+	}
 	k.tls("management.tls", m.TLS)
 	k.positive("management.read_timeout", m.ReadTimeout)
 	k.positive("management.idle_timeout", m.IdleTimeout)

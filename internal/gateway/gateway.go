@@ -53,6 +53,7 @@ import (
 	"github.com/wsgate/wsgate/internal/route"
 	"github.com/wsgate/wsgate/internal/throttle"
 	"github.com/wsgate/wsgate/internal/tlsconfig"
+	"github.com/wsgate/wsgate/internal/ui"
 )
 
 // Options are the process-level inputs of a Gateway besides its
@@ -315,6 +316,9 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 			RateLimit:            mgmt.RateLimit{Rate: mc.RateLimit.Rate, Burst: mc.RateLimit.Burst},
 			MaxBodyBytesInFlight: mc.MaxBodyBytesInFlight, Pprof: mc.Pprof,
 			Reload: g.reloadCall, AsyncAPI: g.asyncAPI}
+		if mc.UIEnabled() {
+			mcfg.UI = ui.New()
+		}
 		mcfg.Access = g.logManagementCall
 		var conns mgmt.Connections = g.node
 		if g.metrics != nil {

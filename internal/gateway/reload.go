@@ -176,6 +176,7 @@ var fixedSettings = []fixed{
 	{"management.max_body_bytes_in_flight", func(c *config.Config) any { return c.Management.MaxBodyBytesInFlight }, "the management API's body budget is in use"},
 	{"management.pprof", func(c *config.Config) any { return c.Management.Pprof }, "the management API's paths are set"},
 	{"management.metrics", func(c *config.Config) any { return c.Management.MetricsEnabled() }, "the metrics are registered"},
+	{"management.ui", func(c *config.Config) any { return c.Management.UIEnabled() }, "the management API's paths are set"},
 	{"registry", func(c *config.Config) any { return c.Registry }, "the cluster engine is connected"},
 	{"limits.handshake_timeout", func(c *config.Config) any { return c.Limits.HandshakeTimeout }, "the client listener is serving"},
 	{"limits.outbound_queue_bytes", func(c *config.Config) any { return c.Limits.OutboundQueueBytes }, "the event loop's write buffers are sized by it"},

@@ -34,7 +34,8 @@ var operations = map[string]string{
 }
 
 // operation names the call r makes, for metrics: one of the values of
-// operations, Pprof, or Unknown for anything else. It routes r as
+// operations, Pprof, UI (the inspector's page and assets), or Unknown for
+// anything else. It routes r as
 // ServeHTTP would, without serving it.
 func (s *Server) operation(r *http.Request) string {
 	_, pattern := s.mux.Handler(r)
@@ -56,6 +57,9 @@ func (s *Server) operation(r *http.Request) string {
 	}
 	if strings.HasPrefix(pattern, "/debug/pprof/") {
 		return "Pprof"
+	}
+	if strings.HasPrefix(pattern, "GET /ui") {
+		return "UI"
 	}
 	return "Unknown"
 }

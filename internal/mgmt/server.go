@@ -24,6 +24,7 @@ import (
 	"github.com/wsgate/wsgate/internal/hub"
 	"github.com/wsgate/wsgate/internal/inspect"
 	"github.com/wsgate/wsgate/internal/registry"
+	"github.com/wsgate/wsgate/internal/ui"
 )
 
 // MaxPayloadBytes is PostToConnection's payload limit.
@@ -115,6 +116,11 @@ type Config struct {
 	// same rate limit and authentication as every other call. Its error is
 	// answered 500 and logged.
 	AsyncAPI func() ([]byte, error)
+	// UI, when set, is the inspector web UI, served under GET /ui/ (and
+	// its assets under /ui/) without authentication, since the assets hold
+	// no data; GET /ui redirects to /ui/. The rate limit applies. Unset,
+	// those paths answer 404 NotFoundException like any unknown path.
+	UI *ui.Handler
 	// Observe, when set, is told of every call once it is answered: its
 	// operation (the AWS name, such as PostToConnection, or Health, Ready,
 	// Metrics, Pprof, Unknown) and status.
@@ -143,6 +149,9 @@ type Server struct {
 	// prefix is stripped. Both hold the same API patterns without a stage.
 	mux      *http.ServeMux
 	unstaged *http.ServeMux
+	// uiPaths are the paths of the UI's assets (and /ui), which are
+	// served without authentication.
+	uiPaths map[string]bool
 }
 
 var _ http.Handler = (*Server)(nil)
@@ -211,6 +220,9 @@ func New(cfg Config, conns Connections, logger *slog.Logger) *Server {
 	}
 	if cfg.AsyncAPI != nil {
 		s.mux.Handle("GET /asyncapi.json", s.handle(s.asyncAPI))
+	}
+	if cfg.UI != nil {
+		s.serveUI(cfg.UI)
 	}
 	s.mux.Handle("/{stage}/{rest...}", http.HandlerFunc(s.stripStage))
 	s.mux.Handle("/{stage}", notFound)
@@ -319,9 +331,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	r = withCall(r, c)
 	defer func() { s.bodies.give(c.reserved) }()
-	if r.URL.Path != "/healthz" && r.URL.Path != "/readyz" {
-		err := s.admit(w, r)
-		if err != nil {
+	switch {
+	case r.URL.Path == "/healthz" || r.URL.Path == "/readyz":
+	case s.isUI(r):
+		if a := s.access.Load(); a.limiter != nil && !a.limiter.Allow() {
+			s.fail(w, r, ErrLimitExceeded)
+			return
+		}
+	default:
+		if err := s.admit(w, r); err != nil {
 			s.fail(w, r, err)
 			return
 		}
@@ -349,6 +367,28 @@ func canonicalPath(p string) bool {
 		c += "/"
 	}
 	return c == p
+}
+
+// serveUI routes GET /ui to /ui/ and each of h's assets at its own path
+// under /ui/. Only those exact paths are the UI's: any other path under
+// /ui/ is routed as before, so that a stage named "ui" keeps its calls.
+func (s *Server) serveUI(h *ui.Handler) {
+	s.uiPaths = map[string]bool{"/ui": true}
+	s.mux.Handle("GET /ui", http.RedirectHandler("/ui/", http.StatusMovedPermanently))
+	assets := http.StripPrefix("/ui/", h)
+	for _, p := range h.Paths() {
+		s.uiPaths["/ui/"+p] = true
+		pattern := "GET /ui/" + p
+		if p == "" {
+			pattern += "{$}"
+		}
+		s.mux.Handle(pattern, assets)
+	}
+}
+
+// isUI reports whether r asks for the UI's page or one of its assets.
+func (s *Server) isUI(r *http.Request) bool {
+	return (r.Method == http.MethodGet || r.Method == http.MethodHead) && s.uiPaths[r.URL.Path]
 }
 
 // admit applies the rate limit, then authentication.
