@@ -207,8 +207,12 @@ func (w *JSONWriter) OptStringsMapMember(name string, m map[string][]string) {
 }
 
 // sortedMapKeys returns the keys of m in encoding/json's order, in buf when it
-// is large enough.
+// is large enough; it returns nil for a nil map and a non-nil slice for any
+// other.
 func sortedMapKeys[V any](buf []string, m map[string]V) []string {
+	if m == nil {
+		return nil
+	}
 	keys := buf[:0]
 	for k := range m {
 		keys = append(keys, k)
@@ -217,55 +221,69 @@ func sortedMapKeys[V any](buf []string, m map[string]V) []string {
 	return keys
 }
 
-// StringMap writes m as an object with sorted keys; nil is null.
-func (w *JSONWriter) StringMap(m map[string]string) {
-	if m == nil {
+// sortedObject writes m, a map[string]string, map[string][]string or
+// map[string]any, as an object with keys in encoding/json's order; a nil
+// map is null, a nil []string value is null, and map[string]any values are
+// written as Any writes them.
+func (w *JSONWriter) sortedObject(m any) {
+	var buf [16]string
+	var keys []string
+	switch m := m.(type) {
+	case map[string]string:
+		keys = sortedMapKeys(buf[:], m)
+	case map[string][]string:
+		keys = sortedMapKeys(buf[:], m)
+	case map[string]any:
+		keys = sortedMapKeys(buf[:], m)
+	}
+	if keys == nil {
 		w.b = append(w.b, "null"...)
 		return
 	}
-	var buf [16]string
 	w.b = append(w.b, '{')
-	for i, k := range sortedMapKeys(buf[:], m) {
+	for i, k := range keys {
 		if i > 0 {
 			w.b = append(w.b, ',')
 		}
 		w.b = appendJSONString(w.b, k, w.html)
 		w.b = append(w.b, ':')
-		w.b = appendJSONString(w.b, m[k], w.html)
+		switch m := m.(type) {
+		case map[string]string:
+			w.b = appendJSONString(w.b, m[k], w.html)
+		case map[string][]string:
+			w.stringsValue(m[k])
+		case map[string]any:
+			w.Any(m[k])
+		}
 	}
 	w.b = append(w.b, '}')
+}
+
+// StringMap writes m as an object with sorted keys; nil is null.
+func (w *JSONWriter) StringMap(m map[string]string) {
+	w.sortedObject(m)
 }
 
 // StringsMap writes m as an object of arrays with sorted keys; nil is
 // null, and so is a nil slice.
 func (w *JSONWriter) StringsMap(m map[string][]string) {
-	if m == nil {
+	w.sortedObject(m)
+}
+
+// stringsValue writes vs as an array of strings; nil is null.
+func (w *JSONWriter) stringsValue(vs []string) {
+	if vs == nil {
 		w.b = append(w.b, "null"...)
 		return
 	}
-	var buf [16]string
-	w.b = append(w.b, '{')
-	for i, k := range sortedMapKeys(buf[:], m) {
-		if i > 0 {
+	w.b = append(w.b, '[')
+	for j, v := range vs {
+		if j > 0 {
 			w.b = append(w.b, ',')
 		}
-		w.b = appendJSONString(w.b, k, w.html)
-		w.b = append(w.b, ':')
-		vs := m[k]
-		if vs == nil {
-			w.b = append(w.b, "null"...)
-			continue
-		}
-		w.b = append(w.b, '[')
-		for j, v := range vs {
-			if j > 0 {
-				w.b = append(w.b, ',')
-			}
-			w.b = appendJSONString(w.b, v, w.html)
-		}
-		w.b = append(w.b, ']')
+		w.b = appendJSONString(w.b, v, w.html)
 	}
-	w.b = append(w.b, '}')
+	w.b = append(w.b, ']')
 }
 
 // Any writes v: strings, booleans, integers, nil and maps of string to
@@ -282,24 +300,8 @@ func (w *JSONWriter) Any(v any) {
 		w.b = strconv.AppendInt(w.b, int64(v), 10)
 	case int64:
 		w.b = strconv.AppendInt(w.b, v, 10)
-	case map[string]string:
-		w.StringMap(v)
-	case map[string]any:
-		if v == nil {
-			w.b = append(w.b, "null"...)
-			return
-		}
-		var buf [16]string
-		w.b = append(w.b, '{')
-		for i, k := range sortedMapKeys(buf[:], v) {
-			if i > 0 {
-				w.b = append(w.b, ',')
-			}
-			w.b = appendJSONString(w.b, k, w.html)
-			w.b = append(w.b, ':')
-			w.Any(v[k])
-		}
-		w.b = append(w.b, '}')
+	case map[string]string, map[string]any:
+		w.sortedObject(v)
 	default:
 		w.reflect(v)
 	}
