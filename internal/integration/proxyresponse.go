@@ -25,26 +25,12 @@ func quickProxyResponse(trimmed []byte) (*Response, bool) {
 		seenHeaders
 		seenBase64
 	)
-	for first := true; ; first = false {
+	for more := true; more; {
 		p.space()
-		if !first {
-			if p.byte('}') {
-				break
-			}
-			if !p.byte(',') {
-				return nil, false
-			}
-			p.space()
-		}
 		key, ok := p.rawKey()
-		if !ok {
+		if !ok || !p.colon() {
 			return nil, false
 		}
-		p.space()
-		if !p.byte(':') {
-			return nil, false
-		}
-		p.space()
 		var bit uint8
 		switch string(key) {
 		case "statusCode":
@@ -66,6 +52,9 @@ func quickProxyResponse(trimmed []byte) (*Response, bool) {
 			return nil, false
 		}
 		seen |= bit
+		if more, ok = p.next(); !ok {
+			return nil, false
+		}
 	}
 	if seen&seenStatus == 0 || p.i != len(p.b) {
 		return nil, false
@@ -255,28 +244,41 @@ func (p *proxyScanner) stringMap() (map[string]string, bool) {
 	if p.byte('}') {
 		return m, true
 	}
-	for {
+	for more := true; more; {
 		p.space()
 		k, ok := p.string()
-		if !ok {
+		if !ok || !p.colon() {
 			return nil, false
 		}
-		p.space()
-		if !p.byte(':') {
-			return nil, false
-		}
-		p.space()
 		v, ok := p.string()
 		if !ok {
 			return nil, false
 		}
 		m[k] = v
-		p.space()
-		if p.byte('}') {
-			return m, true
-		}
-		if !p.byte(',') {
+		if more, ok = p.next(); !ok {
 			return nil, false
 		}
 	}
+	return m, true
+}
+
+// colon reads the colon after a member name, with the space around it.
+func (p *proxyScanner) colon() bool {
+	p.space()
+	if !p.byte(':') {
+		return false
+	}
+	p.space()
+	return true
+}
+
+// next reads what follows a member's value: a comma (more members follow)
+// or the closing brace, after optional space. ok is false for anything
+// else.
+func (p *proxyScanner) next() (more, ok bool) {
+	p.space()
+	if p.byte('}') {
+		return false, true
+	}
+	return true, p.byte(',')
 }
