@@ -4,19 +4,18 @@
 // button.
 
 import { call, path, ApiError } from "./api.js";
-import { $, el, showError, emptyRow, timeCell, clock, ago, poller, Pager } from "./dom.js";
+import { $, el, showError, emptyRow, timeCell, clock, ago, poller } from "./dom.js";
+import { PagedView } from "./paged.js";
 
 const tailPollMs = 500;
 const tailRenewMs = 20000;
 const tailKeep = 500;
 
-export class ConnectionsView {
+export class ConnectionsView extends PagedView {
   constructor(isShown) {
+    super("conn", "/@connections");
     this.isShown = isShown;
-    this.pager = new Pager();
-    this.items = [];
     this.selected = null;
-    this.generation = 0;
     this.tail = null;
     this.tbody = $("conn-table").tBodies[0];
 
@@ -27,9 +26,6 @@ export class ConnectionsView {
     };
     $("conn-principal").addEventListener("input", refilter);
     $("conn-topic").addEventListener("input", refilter);
-    $("conn-size").addEventListener("change", () => this.restart());
-    $("conn-prev").addEventListener("click", () => this.pager.back() && this.reload());
-    $("conn-next").addEventListener("click", () => this.pager.forward() && this.reload());
     this.tbody.addEventListener("click", (ev) => {
       const tr = ev.target.closest("tr[data-id]");
       if (tr) this.open(tr.dataset.id);
@@ -62,50 +58,12 @@ export class ConnectionsView {
     this.restart();
   }
 
-  restart() {
-    this.pager.reset();
-    this.reload();
-  }
-
-  reload() {
-    this.generation++;
-    this.render();
-    if (this.poll) this.poll.now();
-  }
-
-  async refresh() {
-    const gen = this.generation;
-    const query = {
-      principal: $("conn-principal").value.trim(),
-      topic: $("conn-topic").value.trim(),
-      maxResults: $("conn-size").value,
-      nextToken: this.pager.token,
-    };
-    try {
-      const res = await call("GET", "/@connections", { query });
-      if (gen !== this.generation) return;
-      this.items = res.items || [];
-      this.pager.seen(res.nextToken);
-      this.error = null;
-      $("conn-live").textContent = `updated ${clock(new Date().toISOString())}`;
-    } catch (e) {
-      if (gen !== this.generation) return;
-      this.error = e;
-      this.items = [];
-      this.pager.seen("");
-    }
-    this.render();
+  query() {
+    return { principal: $("conn-principal").value.trim(), topic: $("conn-topic").value.trim() };
   }
 
   render() {
-    showError($("conn-error"), this.error);
-    const size = Number($("conn-size").value);
-    const first = this.pager.index * size;
-    $("conn-page").textContent = this.items.length
-      ? `page ${this.pager.index + 1} · ${first + 1}–${first + this.items.length}`
-      : `page ${this.pager.index + 1}`;
-    $("conn-prev").disabled = this.pager.index === 0;
-    $("conn-next").disabled = !this.pager.next;
+    this.renderPage();
     const rows = this.items.map((c) => this.row(c));
     if (!rows.length) rows.push(emptyRow(8, this.error ? "" : "No connections match."));
     this.tbody.replaceChildren(...rows);

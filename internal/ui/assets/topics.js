@@ -3,15 +3,14 @@
 // box to publish to one (POST /@topics/{topic}).
 
 import { call, path, ApiError } from "./api.js";
-import { $, el, showError, emptyRow, clock, num, poller, Pager } from "./dom.js";
+import { $, el, emptyRow, num, poller } from "./dom.js";
+import { PagedView } from "./paged.js";
 
-export class TopicsView {
+export class TopicsView extends PagedView {
   constructor(isShown, showConnections) {
+    super("topic", "/@topics");
     this.isShown = isShown;
     this.showConnections = showConnections;
-    this.pager = new Pager();
-    this.items = [];
-    this.generation = 0;
     this.tbody = $("topic-table").tBodies[0];
 
     let debounce = null;
@@ -19,9 +18,6 @@ export class TopicsView {
       clearTimeout(debounce);
       debounce = setTimeout(() => this.restart(), 300);
     });
-    $("topic-size").addEventListener("change", () => this.restart());
-    $("topic-prev").addEventListener("click", () => this.pager.back() && this.reload());
-    $("topic-next").addEventListener("click", () => this.pager.forward() && this.reload());
     this.tbody.addEventListener("click", (ev) => {
       const link = ev.target.closest("button[data-topic]");
       if (link) {
@@ -46,45 +42,12 @@ export class TopicsView {
     this.poll = null;
   }
 
-  restart() {
-    this.pager.reset();
-    this.reload();
-  }
-
-  reload() {
-    this.generation++;
-    this.render();
-    if (this.poll) this.poll.now();
-  }
-
-  async refresh() {
-    const gen = this.generation;
-    const query = { prefix: $("topic-prefix").value, maxResults: $("topic-size").value, nextToken: this.pager.token };
-    try {
-      const res = await call("GET", "/@topics", { query });
-      if (gen !== this.generation) return;
-      this.items = res.items || [];
-      this.pager.seen(res.nextToken);
-      this.error = null;
-      $("topic-live").textContent = `updated ${clock(new Date().toISOString())}`;
-    } catch (e) {
-      if (gen !== this.generation) return;
-      this.error = e;
-      this.items = [];
-      this.pager.seen("");
-    }
-    this.render();
+  query() {
+    return { prefix: $("topic-prefix").value };
   }
 
   render() {
-    showError($("topic-error"), this.error);
-    const size = Number($("topic-size").value);
-    const first = this.pager.index * size;
-    $("topic-page").textContent = this.items.length
-      ? `page ${this.pager.index + 1} · ${first + 1}–${first + this.items.length}`
-      : `page ${this.pager.index + 1}`;
-    $("topic-prev").disabled = this.pager.index === 0;
-    $("topic-next").disabled = !this.pager.next;
+    this.renderPage();
     const rows = this.items.map((t) => el("tr", { "data-topic": t.topic, title: "click to publish to this topic" },
       el("td", { class: "mono", text: t.topic }),
       el("td", { class: "num", text: num(t.subscribers) }),
