@@ -53,7 +53,11 @@ func withAccessToken(t target, token string) (target, error) {
 // wsbench writes the gateway configs, which log level they set.
 func (o *commonOptions) authSummary() string {
 	s := "authentication: none (no token sent)"
-	if o.jwtEnv != "" {
+	switch {
+	case o.jwtEnv != "" && o.peerBinary != "":
+		return fmt.Sprintf("authentication: one HS256 JWT (sub %q, secret from $%s) in the connect command of every connection; config written with log.level %s",
+			tokenSubject, o.jwtEnv, o.logLevel)
+	case o.jwtEnv != "":
 		s = fmt.Sprintf("authentication: one HS256 JWT (sub %q, secret from $%s) as ?access_token= on every connection", tokenSubject, o.jwtEnv)
 	}
 	if o.gateway != "" && o.config == "" {

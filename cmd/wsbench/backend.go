@@ -62,7 +62,8 @@ func answerEvent(event []byte) ([]byte, error) {
 }
 
 // backendHandler answers every POST, on any path (an http integration's
-// URL or the Lambda Invoke API's), with answerEvent of its body.
+// URL or the Lambda Invoke API's), with answerEvent of its body; on
+// centrifugoRPCPath, with centrifugoAnswer (Centrifugo's RPC proxy).
 func backendHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
@@ -74,9 +75,13 @@ func backendHandler() http.Handler {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
-		out, err := answerEvent(b)
+		answer, what := answerEvent, "an event"
+		if r.URL.Path == centrifugoRPCPath {
+			answer, what = centrifugoAnswer, "a Centrifugo RPC proxy request"
+		}
+		out, err := answer(b)
 		if err != nil {
-			http.Error(w, "not an event: "+err.Error(), http.StatusBadRequest)
+			http.Error(w, "not "+what+": "+err.Error(), http.StatusBadRequest)
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")
@@ -98,7 +103,9 @@ func runBackend(ctx context.Context, args []string, stdout, stderr io.Writer) er
 Serves the trivial backend of wsbench echo -backend: every POST, on any path,
 gets {"statusCode":200,"body":<the event's body>}, over HTTP/1.1 or h2c
 (HTTP/2 with prior knowledge). An http integration's URL and the Lambda
-Invoke API's path both work. Prints "listening ADDR" once it accepts; stops
+Invoke API's path both work. POSTs to /centrifugo/rpc (Centrifugo's RPC
+proxy, wsbench echo -peer centrifugo) get {"result":{"data":<the request's
+data>}}. Prints "listening ADDR" once it accepts; stops
 on SIGTERM or SIGINT.
 
 `)

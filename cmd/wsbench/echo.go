@@ -5,6 +5,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/binary"
@@ -220,10 +221,48 @@ func runEcho(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 		be.gateway = gws[0].pid()
 	}
+	if o.peer != "" {
+		workdir, err := makeWorkdir(o.workdir)
+		if err != nil {
+			return err
+		}
+		be, err = o.startBackend(ctx, workdir)
+		if err != nil {
+			return err
+		}
+		var rpcURL string
+		if be.proc != nil {
+			defer be.proc.stop()
+			rpcURL = "http://" + be.proc.addr + centrifugoRPCPath
+			printf("backend: %s, pid %d, %s, log %s\n", o.backend, be.proc.pid(), be.proc.addr, be.log)
+		}
+		p, err := o.startPeer(ctx, workdir, rpcURL)
+		if err != nil {
+			return err
+		}
+		defer func() {
+			res := stopGateways([]*gatewayProc{p}, 30*time.Second)
+			printf("%s: %s after SIGTERM (%s)\n", o.peer, exitText(res[0].Err), fmtDur(res[0].Took))
+			if be.port != 0 {
+				tw, _ := timeWait(be.port)
+				printf("TIME-WAIT sockets to the backend after %s exited: %d\n", o.peer, tw)
+			}
+		}()
+		pids = append(pids, p.pid())
+		printf("%s: pid %d, %s, config %s, log %s\n", o.peer, p.pid(), o.targets[0].URL, p.config, p.log)
+	}
 	total := o.warmup + o.messages
 	what := fmt.Sprintf("text messages with action %q, through route selection and the route's integration", o.action)
 	if o.ping {
 		what = "ping frames, answered with pongs by the gateway's event loop (no route selection, no integration)"
+	}
+	if o.peer != "" {
+		what = fmt.Sprintf("the data of %s rpc commands with method %q, ", o.peer, o.action)
+		if o.backend == backendHTTP {
+			what += "through its RPC proxy to the backend, which echoes the data"
+		} else {
+			what += "answered by its built-in RPC ping with an empty result"
+		}
 	}
 	printf("wsbench echo: %d connections, %d measured after %d warm-up, %d bytes each: %s\n",
 		o.n, o.messages, o.warmup, o.size, what)
@@ -244,6 +283,11 @@ func runEcho(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			_ = e.c.Close()
 		}
 	}()
+	if o.peer != "" {
+		var refused failures
+		conns, refused = centrifugoConnect(conns, o.token, o.dialTimeout)
+		fails.merge(refused)
+	}
 	printf("connect: %d of %d established; failures: %s\n", len(conns), o.n, fails.String())
 	if len(conns) == 0 {
 		return errors.New("no connection established")
@@ -333,8 +377,8 @@ func (res *echoResult) print(w io.Writer, o *echoOptions, conns int, pids []int)
 	if len(pids) > 0 && elapsed > 0 {
 		st, _ := sumStatus(pids)
 		gw := res.cpu.gateway
-		printf("  gateway        CPU %s over %s (%.0f%% of one core; %s per echo), VmRSS %s, threads %d\n",
-			fmtDur(gw), fmtDur(elapsed), 100*gw.Seconds()/elapsed.Seconds(), fmtDur(gw/time.Duration(max(res.received, 1))),
+		printf("  %-14s CPU %s over %s (%.0f%% of one core; %s per echo), VmRSS %s, threads %d\n",
+			o.server(), fmtDur(gw), fmtDur(elapsed), 100*gw.Seconds()/elapsed.Seconds(), fmtDur(gw/time.Duration(max(res.received, 1))),
 			fmtBytes(st.VmRSS), st.Threads)
 		ncpu := runtime.NumCPU()
 		per := func(d time.Duration) string { return fmtDur(d / time.Duration(max(res.received, 1))) }
@@ -359,9 +403,9 @@ func (res *echoResult) print(w io.Writer, o *echoOptions, conns int, pids []int)
 		float64(res.received)/max(elapsed.Seconds(), 1e-9))
 	if res.backend != "" && len(pids) > 0 {
 		n := time.Duration(max(res.received, 1))
-		printf("summary (cpu): backend=%s gateway_cpu_per_msg=%s backend_cpu_per_msg=%s wsbench_cpu_per_msg=%s time_wait_before=%d time_wait_after=%d load=%s\n",
+		printf("summary (cpu): backend=%s gateway_cpu_per_msg=%s backend_cpu_per_msg=%s wsbench_cpu_per_msg=%s time_wait_before=%d time_wait_after=%d load=%s server=%s\n",
 			res.backend, fmtDur(res.cpu.gateway/n), fmtDur(res.backendCPU/n), fmtDur(res.cpu.self/n), res.timeWait[0], res.timeWait[1],
-			strings.ReplaceAll(loadAverage(), " ", ","))
+			strings.ReplaceAll(loadAverage(), " ", ","), cmp.Or(o.peer, "wsgate"))
 	}
 	if sched.N > 0 {
 		printf("summary (from schedule): p50=%s p90=%s p99=%s p99.9=%s max=%s\n",
@@ -434,19 +478,28 @@ func closedLoop(ctx context.Context, o *echoOptions, conns []*echoConn, total in
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			var payload, frame, buf []byte
+			var payload, frame, buf, req, reply []byte
 			for ctx.Err() == nil {
 				k := int(next.Add(1)) - 1
 				if k >= total {
 					return
 				}
 				payload = echoPayload(payload[:0], o.action, k, o.size)
-				frame = clientFrame(frame[:0], o.opcode(), payload)
+				msg, want := payload, payload
+				if o.peer != "" {
+					req, reply = o.centrifugoMessage(req[:0], reply[:0], k, payload)
+					msg, want = req, reply
+				}
+				frame = clientFrame(frame[:0], o.opcode(), msg)
 				t0 := time.Now()
 				err := e.write(frame)
 				if err == nil {
 					sent.Add(1)
-					buf, err = e.readMessage(buf, o.ping)
+					if o.peer != "" {
+						buf, err = e.readCentrifugo(buf)
+					} else {
+						buf, err = e.readMessage(buf, o.ping)
+					}
 				}
 				if err != nil {
 					mu.Lock()
@@ -456,8 +509,17 @@ func closedLoop(ctx context.Context, o *echoOptions, conns []*echoConn, total in
 				}
 				rtt := time.Since(t0)
 				received.Add(1)
-				if !bytes.Equal(buf, payload) {
+				if !bytes.Equal(buf, want) {
 					mismatched.Add(1)
+					if o.peer != "" {
+						err := checkCentrifugoReply(buf, uint32(k+centrifugoFirstRPCID), false)
+						if err == nil {
+							err = fmt.Errorf("reply %.200q, want %.200q", buf, want)
+						}
+						mu.Lock()
+						res.errs.addCause("unexpected reply", err.Error(), 1)
+						mu.Unlock()
+					}
 				}
 				if k >= o.warmup {
 					e.lat = append(e.lat, rtt)

@@ -74,6 +74,12 @@ type commonOptions struct {
 	routeX string
 	pprof  bool
 
+	// peerBinary, when set, is the server wsbench starts in place of a
+	// gateway (wsbench echo -peer), at centrifugoPath on -port; the run's
+	// JWT goes in its connect command (token) rather than the URL.
+	peerBinary string
+	token      string
+
 	// Filled by validate.
 	targets  []target
 	pidList  []int
@@ -159,7 +165,7 @@ func (o *commonOptions) validate(n, processes int) []error {
 	if o.gateway == "" && o.tls {
 		errs = append(errs, errors.New("-tls applies to the gateways wsbench starts; with -url, give wss:// URLs"))
 	}
-	if o.gateway != "" {
+	if o.gateway != "" || o.peerBinary != "" {
 		errs = append(errs, o.validateStarted(n)...)
 	} else {
 		for _, name := range []string{"gateways", "config", "port", "mgmt-port", "gctrace", "log-level", "registry"} {
@@ -194,7 +200,9 @@ func (o *commonOptions) validate(n, processes int) []error {
 			break
 		}
 	}
-	if token != "" {
+	if token != "" && o.peerBinary != "" {
+		o.token = token
+	} else if token != "" {
 		for i, t := range o.targets {
 			if t, err := withAccessToken(t, token); err != nil {
 				errs = append(errs, err)
@@ -252,8 +260,12 @@ func (o *commonOptions) validateStarted(n int) []error {
 		o.targets = []target{t}
 		return errs
 	}
+	path := "/"
+	if o.peerBinary != "" {
+		path = centrifugoPath
+	}
 	for i := range o.gateways {
-		t, err := parseTarget(fmt.Sprintf("%s://127.0.0.1:%d/", o.scheme(), o.port+i))
+		t, err := parseTarget(fmt.Sprintf("%s://127.0.0.1:%d%s", o.scheme(), o.port+i, path))
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -382,6 +394,7 @@ type echoOptions struct {
 	action   string
 	ping     bool
 
+	peer               string // -peer: "" (wsgate) or peerCentrifugo
 	backend            string // one of backendKinds
 	backendConcurrency int    // local: the function's processes
 	cpuprofile         string
@@ -418,6 +431,15 @@ functions the gateway runs), whose CPU per message is reported with the
 gateway's and wsbench's, and the TIME-WAIT sockets to it. -cpuprofile saves
 the gateway's CPU profile.
 
+With -peer centrifugo -peer-binary PATH, the same run measures Centrifugo v6
+instead of a gateway: wsbench starts it with a config it writes, each
+connection sends the connect command of Centrifugo's JSON protocol with the
+run's JWT (-jwt-secret-env is required), and every message is the data of an
+rpc command with method ACTION. -backend http makes that method go through
+Centrifugo's RPC proxy to the same wsbench backend process (which echoes the
+data); -backend mock makes it Centrifugo's built-in RPC ping, answered by
+Centrifugo alone with an empty result. Closed loop only.
+
 `)
 		fs.PrintDefaults()
 	}
@@ -429,6 +451,8 @@ the gateway's CPU profile.
 	fs.IntVar(&o.size, "size", 64, "message size in bytes, 48 to 32768 (125 with -ping)")
 	fs.StringVar(&o.action, "action", "x", "value of the message's action field (the route key)")
 	fs.BoolVar(&o.ping, "ping", false, "send ping frames instead and time the pongs: the gateway answers them in its event loop, without route selection or integration, which gives the baseline to compare the echo with (-size at most 125)")
+	fs.StringVar(&o.peer, "peer", "", "measure another server in place of wsgate: centrifugo (Centrifugo v6, started from -peer-binary; see above)")
+	fs.StringVar(&o.peerBinary, "peer-binary", "", "the -peer server's `binary`, e.g. built with go install github.com/centrifugal/centrifugo/v6@v6.9.1")
 	fs.StringVar(&o.backend, "backend", backendMock, "route x's integration in the config wsbench writes: mock (the gateway echoes), http (an http integration to the trivial backend, HTTP/1.1), h2c (the same with http2: true), lambda (a lambda integration calling the trivial backend as the Lambda Invoke API) or local (a lambda integration running wsbench lambda-function as a local function); the backend is a wsbench process whose CPU is reported")
 	fs.IntVar(&o.backendConcurrency, "backend-concurrency", 4, "-backend local: the function's concurrency (processes), 1 to 64")
 	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of gateway 0 to `file`, taken over -profile-seconds from the first message (management.pprof is turned on)")
@@ -465,7 +489,9 @@ func (o *echoOptions) validate() error {
 	if !slices.Contains(backendKinds, o.backend) {
 		errs = append(errs, fmt.Errorf("-backend %q: one of %s", o.backend, strings.Join(backendKinds, ", ")))
 	}
-	if o.backend != backendMock || o.cpuprofile != "" {
+	if o.peer != "" || o.peerBinary != "" {
+		errs = append(errs, o.validatePeer()...)
+	} else if o.backend != backendMock || o.cpuprofile != "" {
 		what := "-backend " + o.backend
 		if o.backend == backendMock {
 			what = "-cpuprofile"
@@ -491,6 +517,29 @@ func (o *echoOptions) validate() error {
 	}
 	errs = append(errs, o.commonOptions.validate(max(o.n, 1), 1)...)
 	return errors.Join(errs...)
+}
+
+// validatePeer checks the flags of a run against -peer.
+func (o *echoOptions) validatePeer() []error {
+	var errs []error
+	switch {
+	case o.peer != peerCentrifugo:
+		errs = append(errs, fmt.Errorf("-peer %q: centrifugo is the one peer", o.peer))
+	case o.peerBinary == "":
+		errs = append(errs, errors.New("-peer centrifugo needs -peer-binary"))
+	}
+	if o.jwtEnv == "" {
+		errs = append(errs, errors.New("-peer needs -jwt-secret-env: the peer authenticates every connection with the run's JWT"))
+	}
+	if o.backend != backendMock && o.backend != backendHTTP {
+		errs = append(errs, fmt.Errorf("-backend %s with -peer: mock (the built-in RPC) or http (the RPC proxy)", o.backend))
+	}
+	for _, name := range []string{"gateway", "config", "gateways", "registry", "tls", "tls-version", "cpuprofile", "ping", "rate", "gctrace"} {
+		if o.set[name] {
+			errs = append(errs, fmt.Errorf("-%s does not apply to -peer", name))
+		}
+	}
+	return errs
 }
 
 // errUsagePrinted is a command line the flag package rejected and has

@@ -178,6 +178,9 @@ func TestMain(m *testing.M) {
 		// A wsbench subcommand started by a test (selfCommand).
 		main()
 	}
+	if os.Getenv(fakeCentrifugoEnv) == "1" {
+		os.Exit(fakeCentrifugo(os.Args[1:]))
+	}
 	code := m.Run()
 	if builtBin != "" {
 		_ = os.RemoveAll(filepath.Dir(builtBin))
@@ -270,7 +273,7 @@ func TestEchoBackendShort(t *testing.T) {
 		t.Skip("builds and runs the gateway and the backend")
 	}
 	bin := gatewayBinary(t)
-	summary := regexp.MustCompile(`(?m)^summary \(cpu\): backend=(\S+) gateway_cpu_per_msg=\S+ backend_cpu_per_msg=\S+ wsbench_cpu_per_msg=\S+ time_wait_before=([0-9]+) time_wait_after=([0-9]+) load=\S+$`)
+	summary := regexp.MustCompile(`(?m)^summary \(cpu\): backend=(\S+) gateway_cpu_per_msg=\S+ backend_cpu_per_msg=\S+ wsbench_cpu_per_msg=\S+ time_wait_before=([0-9]+) time_wait_after=([0-9]+) load=\S+ server=wsgate$`)
 	for _, kind := range []string{backendHTTP, backendH2C, backendLambda, backendLocal} {
 		t.Run(kind, func(t *testing.T) {
 			dir := t.TempDir()

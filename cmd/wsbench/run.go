@@ -19,7 +19,9 @@ Usage:
                                   selection and an echoing mock integration;
                                   -backend http|h2c|lambda|local: through an
                                   integration to a trivial backend process,
-                                  with its CPU and TIME-WAIT sockets
+                                  with its CPU and TIME-WAIT sockets;
+                                  -peer centrifugo: the same against
+                                  Centrifugo v6 (RPC proxy or built-in RPC)
   wsbench push -mode post|batch|topic [flags]
                                   deliveries per second through the management
                                   API (@connections, @batch, @topics) and their
