@@ -84,6 +84,11 @@ func (o *echoOptions) startPeer(ctx context.Context, workdir, rpcURL string) (*g
 	if err != nil {
 		return nil, err
 	}
+	// Absolute: the process runs in workdir.
+	workdir, err = filepath.Abs(workdir)
+	if err != nil {
+		return nil, err
+	}
 	g.config = filepath.Join(workdir, "centrifugo.json")
 	if err := os.WriteFile(g.config, text, 0o644); err != nil {
 		return nil, err
