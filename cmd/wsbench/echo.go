@@ -181,19 +181,20 @@ func runEcho(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	pids := o.pidList
 	var be *echoBackend
 	var token string // the management API's, with -cpuprofile
-	if o.gateway != "" {
-		workdir, err := makeWorkdir(o.workdir)
-		if err != nil {
+	var workdir string
+	if o.gateway != "" || o.peer != "" {
+		if workdir, err = makeWorkdir(o.workdir); err != nil {
 			return err
 		}
-		be, err = o.startBackend(ctx, workdir)
-		if err != nil {
+		if be, err = o.startBackend(ctx, workdir); err != nil {
 			return err
 		}
 		if be.proc != nil {
 			defer be.proc.stop()
 			printf("backend: %s, pid %d, %s, log %s\n", o.backend, be.proc.pid(), be.proc.addr, be.log)
 		}
+	}
+	if o.gateway != "" {
 		if o.cpuprofile != "" {
 			o.pprof = true
 			token = rand.Text()
@@ -222,19 +223,9 @@ func runEcho(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		be.gateway = gws[0].pid()
 	}
 	if o.peer != "" {
-		workdir, err := makeWorkdir(o.workdir)
-		if err != nil {
-			return err
-		}
-		be, err = o.startBackend(ctx, workdir)
-		if err != nil {
-			return err
-		}
 		var rpcURL string
 		if be.proc != nil {
-			defer be.proc.stop()
 			rpcURL = "http://" + be.proc.addr + centrifugoRPCPath
-			printf("backend: %s, pid %d, %s, log %s\n", o.backend, be.proc.pid(), be.proc.addr, be.log)
 		}
 		p, err := o.startPeer(ctx, workdir, rpcURL)
 		if err != nil {

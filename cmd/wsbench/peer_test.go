@@ -430,13 +430,7 @@ func TestEchoPeerShort(t *testing.T) {
 				dir := t.TempDir()
 				args := "-peer centrifugo -peer-binary " + bin + " -jwt-secret-env WSBENCH_TEST_SECRET -workdir " + dir +
 					" -n 8 -messages 400 -warmup 40 -backend " + kind + " -port " + strconv.Itoa(freePort(t))
-				var out bytes.Buffer
-				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-				defer cancel()
-				if err := runEcho(ctx, strings.Fields(args), &out, io.Discard); err != nil {
-					t.Fatalf("run failed: %v\n%s", err, out.String())
-				}
-				text := out.String()
+				text := runEchoShort(t, args)
 				if !strings.Contains(text, "connect: 8 of 8 established; failures: none") ||
 					!strings.Contains(text, "440 sent, 440 echoed, 0 echoes differed") {
 					t.Errorf("not every connection or reply as expected:\n%s", text)

@@ -264,6 +264,19 @@ func TestPublishErrors(t *testing.T) {
 	}
 }
 
+// runEchoShort runs wsbench echo with args, bounded by a minute, and
+// returns its output; the test fails when the run does.
+func runEchoShort(t *testing.T, args string) string {
+	t.Helper()
+	var out bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := runEcho(ctx, strings.Fields(args), &out, io.Discard); err != nil {
+		t.Fatalf("run failed: %v\n%s", err, out.String())
+	}
+	return out.String()
+}
+
 // TestEchoBackendShort runs wsbench echo briefly through each integration
 // to the trivial backend (a wsbench process; for local, function processes
 // the gateway starts) and checks that every message came back and that the
@@ -280,13 +293,7 @@ func TestEchoBackendShort(t *testing.T) {
 			prof := filepath.Join(dir, "cpu.prof")
 			args := "-gateway " + bin + " -workdir " + dir + " -n 8 -messages 400 -warmup 40 -backend " + kind +
 				" -port " + strconv.Itoa(freePort(t)) + " -mgmt-port " + strconv.Itoa(freePort(t)) + " -cpuprofile " + prof + " -profile-seconds 1"
-			var out bytes.Buffer
-			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-			defer cancel()
-			if err := runEcho(ctx, strings.Fields(args), &out, io.Discard); err != nil {
-				t.Fatalf("run failed: %v\n%s", err, out.String())
-			}
-			text := out.String()
+			text := runEchoShort(t, args)
 			if !strings.Contains(text, "440 sent, 440 echoed, 0 echoes differed") {
 				t.Errorf("not every message came back unchanged:\n%s", text)
 			}
