@@ -11,11 +11,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -88,7 +90,11 @@ delivery crosses nodes through the registry's engine.
 Connection ids are learned through the gateway's $connect, an http
 integration to a server inside wsbench. Each payload carries the time it was
 posted; latency is from just before the HTTP request to the read that
-completed the frame (reported for every mode).
+completed the frame (reported for every mode). Topic mode also reports, per
+publication, the latency until its last subscriber had it ("last delivery",
+last_p50/last_p99 in the summary: a fan-out is done when the slowest client
+has it) and the time each POST /@topics took to answer as the publisher
+sees it ("publish answer", answer_p50/answer_p99).
 
 `)
 		fs.PrintDefaults()
@@ -347,6 +353,7 @@ type pushConn struct {
 	bad      atomic.Int64 // data frames without a timestamp
 	latMu    sync.Mutex
 	lat      []time.Duration
+	sentAt   []int64 // the publish timestamp of each lat sample, which names its publication
 	err      error
 	done     chan struct{}
 }
@@ -405,6 +412,7 @@ func (p *pushConn) consume(buf []byte, measure *atomic.Bool) ([]byte, error) {
 				if measure.Load() {
 					p.latMu.Lock()
 					p.lat = append(p.lat, now.Sub(time.Unix(0, ts)))
+					p.sentAt = append(p.sentAt, ts)
 					p.latMu.Unlock()
 				}
 			} else {
@@ -429,6 +437,18 @@ func (p *pushConn) consume(buf []byte, measure *atomic.Bool) ([]byte, error) {
 		buf = append(buf, make([]byte, cap(buf))...)[:n]
 	}
 	return buf, nil
+}
+
+// slowestByPublication folds one client's samples into last, which maps
+// a publication, named by the timestamp its payload carries, to the
+// latency of its slowest delivery so far: the time until the last
+// subscriber had it. sentAt[i] is the timestamp of sample lat[i].
+func slowestByPublication(last map[int64]time.Duration, sentAt []int64, lat []time.Duration) {
+	for i, ts := range sentAt {
+		if d, ok := last[ts]; !ok || lat[i] > d {
+			last[ts] = lat[i]
+		}
+	}
 }
 
 // httpTally counts the answers of the management API.
@@ -644,6 +664,9 @@ type pushRun struct {
 
 	lagMu sync.Mutex
 	lag   []time.Duration // paced runs: how late each request started
+
+	answerMu sync.Mutex
+	answer   []time.Duration // topic: from each POST /@topics request to its answer
 
 	batchResults atomic.Int64  // entries in @batch results
 	batchFailed  atomic.Int64  // entries that look like failures
@@ -1078,8 +1101,13 @@ func (r *pushRun) sendTopic(ctx context.Context) {
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			body := pushPayload(make([]byte, 0, o.size), time.Now().UnixNano(), o.size)
+			t := time.Now()
+			body := pushPayload(make([]byte, 0, o.size), t.UnixNano(), o.size)
 			_, _, _ = r.mgmt.do(ctx, http.MethodPost, "/@topics/"+pushTopicName, body)
+			d := time.Since(t)
+			r.answerMu.Lock()
+			r.answer = append(r.answer, d)
+			r.answerMu.Unlock()
 		}()
 	}
 	wg.Wait()
@@ -1125,13 +1153,21 @@ func (r *pushRun) report(w io.Writer, received int64, lastRecv time.Time, cpu cp
 	want := o.expected(len(r.conns))
 	var lat []time.Duration
 	var bad int64
+	last := make(map[int64]time.Duration) // publication (its timestamp) → its slowest delivery
 	for _, p := range r.conns {
 		p.latMu.Lock()
 		lat = append(lat, p.lat...)
+		if o.mode == pushTopic {
+			slowestByPublication(last, p.sentAt, p.lat)
+		}
 		p.latMu.Unlock()
 		bad += p.bad.Load()
 	}
 	sum := summarize(lat)
+	lastSum := summarize(slices.Collect(maps.Values(last)))
+	r.answerMu.Lock()
+	answerSum := summarize(r.answer)
+	r.answerMu.Unlock()
 	span := lastRecv.Sub(r.sendStart)
 	sendSpan := r.sendEnd.Sub(r.sendStart)
 	rate := float64(received) / max(span.Seconds(), 1e-9)
@@ -1168,6 +1204,12 @@ func (r *pushRun) report(w io.Writer, received int64, lastRecv time.Time, cpu cp
 	printf("  delivered      %.0f/s over %s (from the first request to the last delivery)\n", rate, fmtDur(span))
 	printf("  latency        %s\n", sum)
 	printf("                 (from just before the HTTP request to the client's read that completed the frame)\n")
+	if o.mode == pushTopic {
+		printf("  last delivery  %s\n", lastSum)
+		printf("                 (per publication: from just before its HTTP request to the read of the last subscriber that got it)\n")
+		printf("  publish answer %s\n", answerSum)
+		printf("                 (per POST /@topics: from just before the request to its answer, as the publisher sees it)\n")
+	}
 	ncpu := runtime.NumCPU()
 	others := max(cpu.system-cpu.gateway-cpu.self-r.engineCPU, 0)
 	engine := ""
@@ -1211,6 +1253,10 @@ func (r *pushRun) report(w io.Writer, received int64, lastRecv time.Time, cpu cp
 	printf("\nsummary: mode=%s placement=%s gateways=%d registry=%s http_client=%s n=%d posters=%d batch=%d size=%d rate=%g deliveries=%d expected=%d delivered_per_s=%.0f p50=%s p99=%s max=%s gateway_cpu=%s wsbench_cpu=%s engine_cpu=%s others_cpu=%s target_met=%v",
 		o.mode, placement, o.gateways, o.registryName(), o.httpClient, len(r.conns), o.posters, o.batch, o.size, o.rate, received, want, rate, fmtDur(sum.P50), fmtDur(sum.P99), fmtDur(sum.Max),
 		fmtDur(cpu.gateway), fmtDur(cpu.self), fmtDur(r.engineCPU), fmtDur(others), met)
+	if o.mode == pushTopic {
+		printf(" last_p50=%s last_p99=%s last_max=%s answer_p50=%s answer_p99=%s",
+			fmtDur(lastSum.P50), fmtDur(lastSum.P99), fmtDur(lastSum.Max), fmtDur(answerSum.P50), fmtDur(answerSum.P99))
+	}
 	if o.crossNode() && o.mode != pushTopic {
 		printf(" cross_p99_met=%v cross_rate_met=%v", crossP99, crossRate)
 	}

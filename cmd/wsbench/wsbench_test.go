@@ -14,6 +14,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -716,6 +717,41 @@ func TestPushPayload(t *testing.T) {
 		if _, ok := parsePushTS([]byte(bad)); ok {
 			t.Errorf("parsePushTS(%q) accepted", bad)
 		}
+	}
+}
+
+// TestSlowestByPublication: each client records the publication (its
+// timestamp) with every latency sample, and the report takes, per
+// publication, the latency of the slowest subscriber.
+func TestSlowestByPublication(t *testing.T) {
+	var measure atomic.Bool
+	measure.Store(true)
+	frames := func(ts ...int64) []byte {
+		var b []byte
+		for _, t := range ts {
+			b = wsproto.AppendMessage(b, wsproto.OpText, pushPayload(nil, t, 64), 1<<15)
+		}
+		return b
+	}
+	a, b := &pushConn{}, &pushConn{}
+	t1, t2 := time.Now().Add(-time.Second).UnixNano(), time.Now().Add(-2*time.Second).UnixNano()
+	if _, err := a.consume(frames(t1, t2), &measure); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.consume(frames(t1), &measure); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(a.sentAt, []int64{t1, t2}) || len(a.lat) != 2 || !slices.Equal(b.sentAt, []int64{t1}) {
+		t.Fatalf("samples: a %v %v, b %v", a.sentAt, a.lat, b.sentAt)
+	}
+	last := map[int64]time.Duration{}
+	slowestByPublication(last, a.sentAt, a.lat)
+	slowestByPublication(last, b.sentAt, b.lat)
+	if len(last) != 2 || last[t1] != max(a.lat[0], b.lat[0]) || last[t2] != a.lat[1] {
+		t.Errorf("slowest = %v; a %v, b %v", last, a.lat, b.lat)
+	}
+	if last[t2] < 2*time.Second || last[t1] < time.Second || last[t1] >= 2*time.Second {
+		t.Errorf("latencies %v do not follow the timestamps", last)
 	}
 }
 

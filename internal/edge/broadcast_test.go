@@ -267,3 +267,22 @@ func benchBroadcast(b *testing.B, n int) {
 		b.Errorf("Serve: %v", err)
 	}
 }
+
+// TestBroadcastStampsLastActive: a fan-out records, as every connection's
+// last activity, the one time its Message was prepared.
+func TestBroadcastStampsLastActive(t *testing.T) {
+	s := startServer(t, edge.Config{Limits: awsLimits()}, nil)
+	cs := []*client{s.dial(t), s.dial(t)}
+	m := hub.NewMessage([]byte("stamp"))
+	for _, c := range cs {
+		if err := c.conn.SendMessage(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range cs {
+		c.expectText("stamp")
+		if got := c.conn.Info().LastActiveAt.UnixNano(); got != m.At() {
+			t.Errorf("%s: lastActiveAt %d, want the message's time %d", c.name, got, m.At())
+		}
+	}
+}

@@ -148,11 +148,17 @@ type tapRef struct{ tap hub.Tap }
 // the outbox is written by the sender itself once it holds
 // inlineFlushBytes.
 func (c *Conn) acceptLocked(n int) bool {
-	if (c.state != stateOpen && c.state != stateDraining) || !c.roomLocked(n) {
+	if !c.admitLocked(n) {
 		return false
 	}
 	c.lastActive.Store(time.Now().UnixNano())
 	return true
+}
+
+// admitLocked is acceptLocked without stamping lastActive, for a fan-out
+// that stamps every connection with the one time it read.
+func (c *Conn) admitLocked(n int) bool {
+	return (c.state == stateOpen || c.state == stateDraining) && c.roomLocked(n)
 }
 
 // roomLocked reports whether n more bytes fit in the client's outbound

@@ -1,6 +1,7 @@
 package edge
 
 import (
+	"runtime"
 	"sync"
 
 	"github.com/wsgate/wsgate/internal/hub"
@@ -32,6 +33,9 @@ const (
 	// for its flusher, so that flushers falling behind never hold more than
 	// this per connection.
 	inlineFlushBytes = 64 << 10
+	// yieldEvery: a flusher lets other goroutines run after writing this
+	// many connections' outboxes (about half a millisecond of writes).
+	yieldEvery = 64
 )
 
 // outbox holds the frames a connection accepted and has not yet written.
@@ -99,6 +103,14 @@ func (f *flusher) run(stop <-chan struct{}) {
 			for i, c := range list {
 				c.flush()
 				list[i] = nil
+				if i%yieldEvery == yieldEvery-1 {
+					// A fan-out keeps every flusher busy for tens of
+					// milliseconds; yielding now and then lets the
+					// publish handlers and the event loops, which
+					// would otherwise wait for the scheduler's 10 ms
+					// preemption, run in between.
+					runtime.Gosched()
+				}
 			}
 		}
 	}
@@ -125,10 +137,11 @@ func encodeMessage(data []byte, binary bool, maxFrame int) []byte {
 func (c *Conn) SendMessage(m *hub.Message) error {
 	frame := m.Encoded(c.srv.lim().MaxFrameBytes, encodeMessage)
 	c.mu.Lock()
-	if !c.acceptLocked(len(frame)) {
+	if !c.admitLocked(len(frame)) {
 		c.mu.Unlock()
 		return hub.ErrClosed
 	}
+	c.lastActive.Store(m.At())
 	c.queueLocked(frame)
 	c.srv.sent.Add(1)
 	c.srv.cfg.Observer.MessageSent()

@@ -158,6 +158,7 @@ func (h *Hub) Range(f func(Conn) bool) {
 type Message struct {
 	data   []byte
 	binary bool
+	at     int64
 	encKey int
 	enc    []byte
 }
@@ -166,8 +167,13 @@ type Message struct {
 // valid UTF-8 and binary otherwise. data must not change while the Message
 // is in use.
 func NewMessage(data []byte) *Message {
-	return &Message{data: data, binary: !utf8.Valid(data)}
+	return &Message{data: data, binary: !utf8.Valid(data), at: time.Now().UnixNano()}
 }
+
+// At returns when the message was prepared, in Unix nanoseconds: the time
+// a connection that takes it records as its last activity, read once per
+// fan-out instead of once per connection.
+func (m *Message) At() int64 { return m.at }
 
 // Data returns the payload.
 func (m *Message) Data() []byte { return m.data }
