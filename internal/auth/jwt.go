@@ -48,7 +48,10 @@ type JWT struct {
 
 	principalClaim string
 	contextClaims  []string
-	logger         *slog.Logger
+	// wanted names the claims Verify decodes: the registered ones, the
+	// principal claim and the context claims.
+	wanted map[string]struct{}
+	logger *slog.Logger
 }
 
 var (
@@ -120,6 +123,10 @@ func NewJWT(ctx context.Context, cfg config.JWTAuth, getenv func(string) string,
 		principalClaim: principal,
 		contextClaims:  slices.Clone(cfg.ContextClaims),
 		logger:         logger,
+		wanted:         make(map[string]struct{}),
+	}
+	for _, name := range slices.Concat(registeredClaims, []string{principal}, cfg.ContextClaims) {
+		j.wanted[name] = struct{}{}
 	}
 	opts := []jwt.ParserOption{
 		jwt.WithValidMethods(j.algorithms),
@@ -206,11 +213,12 @@ func (j *JWT) Verify(_ context.Context, token string) (*Identity, error) {
 	if len(token) > MaxTokenBytes {
 		return nil, Unauthorized(fmt.Sprintf("token is %d bytes, over the %d-byte limit", len(token), MaxTokenBytes))
 	}
-	claims := jwt.MapClaims{}
-	parsed, err := j.parser.ParseWithClaims(token, claims, j.verificationKey)
+	tc := &tokenClaims{MapClaims: make(jwt.MapClaims, 4), wanted: j.wanted}
+	parsed, err := j.parser.ParseWithClaims(token, tc, j.verificationKey)
 	if err != nil {
 		return nil, Unauthorized(j.reason(parsed, err))
 	}
+	claims := tc.MapClaims
 	principal, ok := claims[j.principalClaim].(string)
 	if !ok || principal == "" {
 		return nil, Unauthorized(fmt.Sprintf("claim %q is missing or not a non-empty string", j.principalClaim))
