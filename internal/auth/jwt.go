@@ -38,7 +38,10 @@ const MaxTokenBytes = 8 << 10
 // that starts with the first verification and ends when the context given
 // to NewJWT ends or Close is called.
 type JWT struct {
-	parser     *jwt.Parser
+	// validator checks exp, nbf, iat, iss and aud as golang-jwt's parser
+	// does with the same options.
+	validator  *jwt.Validator
+	headers    headerCache
 	algorithms []string
 	// keyfunc returns the verification key for a token whose alg is already
 	// known to be on the allow-list.
@@ -145,7 +148,7 @@ func NewJWT(ctx context.Context, cfg config.JWTAuth, getenv func(string) string,
 	if len(cfg.Audience) > 0 {
 		opts = append(opts, jwt.WithAudience(cfg.Audience...))
 	}
-	j.parser = jwt.NewParser(opts...)
+	j.validator = jwt.NewValidator(opts...)
 
 	var key any
 	switch {
@@ -214,7 +217,7 @@ func (j *JWT) Verify(_ context.Context, token string) (*Identity, error) {
 		return nil, Unauthorized(fmt.Sprintf("token is %d bytes, over the %d-byte limit", len(token), MaxTokenBytes))
 	}
 	tc := &tokenClaims{MapClaims: make(jwt.MapClaims, 4), wanted: j.wanted}
-	parsed, err := j.parser.ParseWithClaims(token, tc, j.verificationKey)
+	parsed, err := j.parse(token, tc)
 	if err != nil {
 		return nil, Unauthorized(j.reason(parsed, err))
 	}

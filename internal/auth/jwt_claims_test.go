@@ -6,9 +6,12 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"reflect"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 
@@ -121,4 +124,48 @@ func FuzzTokenClaims(f *testing.F) {
 		tc := &tokenClaims{MapClaims: jwt.MapClaims{}, wanted: claimsWanted}
 		_ = tc.UnmarshalJSON(payload)
 	})
+}
+
+// TestJWTHeaderCache: a header is kept only after a valid signature, and a
+// kept header decides nothing: a token carrying it is still verified and
+// validated in full.
+func TestJWTHeaderCache(t *testing.T) {
+	j := newTestJWT(t, config.JWTAuth{SecretEnv: "JWT_SECRET", Algorithms: []string{"HS256"}})
+	ctx := context.Background()
+	forged := jwtSign(t, jwt.SigningMethodHS256, []byte("another secret"), jwtClaims(nil), map[string]any{"kid": "k1"})
+	if _, err := j.Verify(ctx, forged); err == nil {
+		t.Fatal("forged token accepted")
+	}
+	if n := len(j.headers.m); n != 0 {
+		t.Fatalf("a header with a bad signature was kept (%d headers)", n)
+	}
+	good := jwtSign(t, jwt.SigningMethodHS256, []byte(jwtSecret), jwtClaims(nil), map[string]any{"kid": "k1"})
+	for range 2 {
+		id, err := j.Verify(ctx, good)
+		if err != nil || id.PrincipalID != "user-1" {
+			t.Fatalf("Verify(good) = %v, %v", id, err)
+		}
+	}
+	if n := len(j.headers.m); n != 1 {
+		t.Fatalf("%d headers kept after a good token, want 1", n)
+	}
+	// The same header segment as the good token, now cached: a bad
+	// signature and an expired token are still refused.
+	if _, err := j.Verify(ctx, forged); err == nil {
+		t.Error("forged token with a cached header accepted")
+	}
+	expired := jwtSign(t, jwt.SigningMethodHS256, []byte(jwtSecret), jwtClaims(jwt.MapClaims{"exp": time.Now().Add(-time.Hour).Unix()}), map[string]any{"kid": "k1"})
+	if _, err := j.Verify(ctx, expired); err == nil || !strings.Contains(err.Error(), "expired") {
+		t.Errorf("expired token with a cached header: %v", err)
+	}
+	// The cache stops growing at its bound.
+	for i := range maxCachedHeaders + 10 {
+		tok := jwtSign(t, jwt.SigningMethodHS256, []byte(jwtSecret), jwtClaims(nil), map[string]any{"kid": fmt.Sprint(i)})
+		if _, err := j.Verify(ctx, tok); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := len(j.headers.m); n != maxCachedHeaders {
+		t.Errorf("%d headers kept, want the bound %d", n, maxCachedHeaders)
+	}
 }
