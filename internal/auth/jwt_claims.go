@@ -89,6 +89,31 @@ func (c *tokenClaims) UnmarshalJSON(b []byte) error {
 	}
 }
 
+// decodeClaims decodes payload into tc as golang-jwt's parser does with
+// WithJSONNumber, without its json.Decoder: that reads the first JSON value
+// of the payload, after leading white space, and ignores what follows it;
+// so does this, and refuses the same payloads (an empty or invalid first
+// value, or one that is not an object or null). Every refusal is an error
+// for the caller to wrap; which error differs from the Decoder's.
+func decodeClaims(payload []byte, tc *tokenClaims) error {
+	s := claimScanner{b: payload}
+	s.space()
+	if s.literal("null") {
+		// The Decoder ends a literal at the first byte that cannot
+		// continue it: "null" and whatever follows is null.
+		return nil
+	}
+	start := s.i
+	if !s.skipValue() {
+		return errClaimsSyntax
+	}
+	first := payload[start:s.i]
+	if !json.Valid(first) {
+		return errClaimsSyntax
+	}
+	return tc.UnmarshalJSON(first)
+}
+
 // jsonString returns the string of the quoted JSON string raw: the bytes
 // between the quotes when they need no unescaping, else what encoding/json
 // makes of it (escapes resolved, invalid UTF-8 replaced).

@@ -1,7 +1,6 @@
 package auth
 
 import (
-	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -48,11 +47,7 @@ func (j *JWT) parse(token string, tc *tokenClaims) (*jwt.Token, error) {
 	if err != nil {
 		return tok, fmt.Errorf("%w: could not base64 decode claim: %w", jwt.ErrTokenMalformed, err)
 	}
-	// As golang-jwt with WithJSONNumber: a Decoder, which reads the first
-	// JSON value of the payload.
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber()
-	if err := dec.Decode(tc); err != nil {
+	if err := decodeClaims(b, tc); err != nil {
 		return tok, fmt.Errorf("%w: could not JSON decode claim: %w", jwt.ErrTokenMalformed, err)
 	}
 	alg, ok := header["alg"].(string)
