@@ -4,7 +4,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"flag"
 	"fmt"
@@ -33,12 +32,11 @@ const maxConnects = 10_000_000
 // connectOptions are the flags of wsbench connect.
 type connectOptions struct {
 	commonOptions
-	n              int
-	closeMode      string
-	hold           bool
-	drain          time.Duration
-	cpuprofile     string
-	profileSeconds int
+	n         int
+	closeMode string
+	hold      bool
+	drain     time.Duration
+	profileOptions
 }
 
 func parseConnectOptions(args []string, stderr io.Writer) (*connectOptions, error) {
@@ -64,8 +62,7 @@ descriptors (so the teardown is included).
 	fs.StringVar(&o.closeMode, "close", closeModeRST, "how each connection ends: rst (SO_LINGER 0, no TIME_WAIT on either side), fin (plain close, a TIME_WAIT entry on the client side) or frame (close frame 1000, then the gateway ends the socket)")
 	fs.BoolVar(&o.hold, "hold", false, "hold every connection until the last one is open, then end them all (-n at most 19000)")
 	fs.DurationVar(&o.drain, "drain", 10*time.Second, "longest wait, after the last connection ended, for the gateway to release their descriptors before its CPU is read")
-	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of gateway 0 to `file`, taken over -profile-seconds from the first dial (management.pprof is turned on)")
-	fs.IntVar(&o.profileSeconds, "profile-seconds", 10, "length of the -cpuprofile profile, 1 to 300")
+	o.registerProfile(fs, "the first dial")
 	if err := parseFlags(fs, args); err != nil {
 		return nil, err
 	}
@@ -91,8 +88,8 @@ func (o *connectOptions) validate() error {
 	if o.drain < 0 || o.drain > time.Minute {
 		errs = append(errs, fmt.Errorf("-drain %s: must be 0 to 1m", o.drain))
 	}
-	if o.profileSeconds < 1 || o.profileSeconds > 300 {
-		errs = append(errs, fmt.Errorf("-profile-seconds %d: must be 1 to 300", o.profileSeconds))
+	if err := o.validateProfile(); err != nil {
+		errs = append(errs, err)
 	}
 	if o.cpuprofile != "" {
 		switch {
@@ -134,33 +131,18 @@ func runConnect(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	printf := func(format string, args ...any) { fmt.Fprintf(stdout, format, args...) }
 
 	pids := o.pidList
-	var token string // the management API's, with -cpuprofile
 	if o.gateway != "" {
 		workdir, err := makeWorkdir(o.workdir)
 		if err != nil {
 			return err
 		}
-		if o.cpuprofile != "" {
-			o.pprof = true
-			token = rand.Text()
-			o.env = append(o.env, mgmtTokenEnv+"="+token)
-		}
-		gws, err := startGateways(ctx, &o.commonOptions, workdir)
+		o.enableProfile(&o.commonOptions)
+		_, started, stop, err := startReported(ctx, &o.commonOptions, workdir, printf)
 		if err != nil {
 			return err
 		}
-		defer func() {
-			res := stopGateways(gws, 30*time.Second)
-			for i, g := range gws {
-				n, lines, _ := g.logProblems(5)
-				printf("gateway %d: %s after SIGTERM (%s); %d warning/error log lines %q\n",
-					g.index, exitText(res[i].Err), fmtDur(res[i].Took), n, lines)
-			}
-		}()
-		for _, g := range gws {
-			pids = append(pids, g.pid())
-			printf("gateway %d: pid %d, ws://%s/, config %s, log %s\n", g.index, g.pid(), g.addr, g.config, g.log)
-		}
+		defer stop()
+		pids = append(pids, started...)
 	}
 	what := "each ended as soon as its 101 arrived"
 	if o.hold {
@@ -174,12 +156,7 @@ func runConnect(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	baseFDs, _ := countFDs(pids)
 	ports := o.targetPorts()
 	tw0 := timeWaitAll(ports)
-	var profileDone chan error
-	if o.cpuprofile != "" {
-		profileDone = make(chan error, 1)
-		url := fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/profile?seconds=%d", o.mgmtPort, o.profileSeconds)
-		go func() { profileDone <- fetchProfile(ctx, url, token, o.cpuprofile) }()
-	}
+	profiled := o.startProfile(ctx, o.mgmtPort, printf, "the first dial")
 	cpu0 := takeCPU(pids)
 	start := time.Now()
 	res := o.dialAll(ctx, stderr)
@@ -190,13 +167,7 @@ func runConnect(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	cpu := takeCPU(pids).since(cpu0)
 	wall := time.Since(start)
 	tw1 := timeWaitAll(ports)
-	if profileDone != nil {
-		if err := <-profileDone; err != nil {
-			printf("CPU profile: %v\n", err)
-		} else {
-			printf("CPU profile of gateway 0 over %ds from the first dial: %s (go tool pprof %s)\n", o.profileSeconds, o.cpuprofile, o.cpuprofile)
-		}
-	}
+	profiled()
 
 	ok, failed := int(res.ok.Load()), int(res.failed.Load())
 	span := res.last.Sub(res.first)

@@ -384,8 +384,7 @@ type echoOptions struct {
 
 	backend            string // one of backendKinds
 	backendConcurrency int    // local: the function's processes
-	cpuprofile         string
-	profileSeconds     int
+	profileOptions
 }
 
 // opcode is the frame type an echo run sends.
@@ -431,8 +430,7 @@ the gateway's CPU profile.
 	fs.BoolVar(&o.ping, "ping", false, "send ping frames instead and time the pongs: the gateway answers them in its event loop, without route selection or integration, which gives the baseline to compare the echo with (-size at most 125)")
 	fs.StringVar(&o.backend, "backend", backendMock, "route x's integration in the config wsbench writes: mock (the gateway echoes), http (an http integration to the trivial backend, HTTP/1.1), h2c (the same with http2: true), lambda (a lambda integration calling the trivial backend as the Lambda Invoke API) or local (a lambda integration running wsbench lambda-function as a local function); the backend is a wsbench process whose CPU is reported")
 	fs.IntVar(&o.backendConcurrency, "backend-concurrency", 4, "-backend local: the function's concurrency (processes), 1 to 64")
-	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of gateway 0 to `file`, taken over -profile-seconds from the first message (management.pprof is turned on)")
-	fs.IntVar(&o.profileSeconds, "profile-seconds", 10, "length of the -cpuprofile profile, 1 to 300")
+	o.registerProfile(fs, "the first message")
 	if err := parseFlags(fs, args); err != nil {
 		return nil, err
 	}
@@ -486,8 +484,8 @@ func (o *echoOptions) validate() error {
 	if o.backendConcurrency < 1 || o.backendConcurrency > 64 {
 		errs = append(errs, fmt.Errorf("-backend-concurrency %d: must be 1 to 64", o.backendConcurrency))
 	}
-	if o.profileSeconds < 1 || o.profileSeconds > 300 {
-		errs = append(errs, fmt.Errorf("-profile-seconds %d: must be 1 to 300", o.profileSeconds))
+	if err := o.validateProfile(); err != nil {
+		errs = append(errs, err)
 	}
 	errs = append(errs, o.commonOptions.validate(max(o.n, 1), 1)...)
 	return errors.Join(errs...)
