@@ -93,6 +93,32 @@ func TestConnectShort(t *testing.T) {
 	}
 }
 
+// TestConnectProfiled: with -cpuprofile the run saves the gateway's
+// profile and still sees the gateway release the connections' descriptors
+// (the profile's own request holds one).
+func TestConnectProfiled(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the gateway")
+	}
+	bin := gatewayBinary(t)
+	dir := t.TempDir()
+	prof := dir + "/cpu.prof"
+	var out bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	err := runConnect(ctx, strings.Fields("-gateway "+bin+" -workdir "+dir+" -dialers 4 -n 200 -cpuprofile "+prof+" -profile-seconds 1"+
+		" -port "+strconv.Itoa(freePort(t))+" -mgmt-port "+strconv.Itoa(freePort(t))), &out, io.Discard)
+	if err != nil {
+		t.Fatalf("runConnect: %v\n%s", err, out.String())
+	}
+	if fi, err := os.Stat(prof); err != nil || fi.Size() == 0 {
+		t.Errorf("profile not written: %v", err)
+	}
+	if !strings.Contains(out.String(), "until the descriptors were released") {
+		t.Errorf("descriptors not released:\n%s", out.String())
+	}
+}
+
 // TestConnectRefusedCounted: without the token the jwt authorizer refuses
 // every handshake with 401, which the run reports by cause and as a
 // failed run.
