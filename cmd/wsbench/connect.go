@@ -159,9 +159,9 @@ func runConnect(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	profiled := o.startProfile(ctx, o.mgmtPort, printf, "the first dial")
 	cpu0 := takeCPU(pids)
 	start := time.Now()
-	res := o.dialAll(ctx, stderr)
-	dialed := time.Now()
-	cpuDialed := takeCPU(pids).since(cpu0)
+	res := o.dialAll(ctx, stderr) // returns once every connection is ended
+	ended := time.Now()
+	cpuEnded := takeCPU(pids).since(cpu0)
 	// With -cpuprofile the profile's request holds one more descriptor
 	// of the gateway's (its management connection).
 	slack := 0
@@ -169,7 +169,7 @@ func runConnect(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		slack = 1
 	}
 	drained, fds := waitFDs(ctx, pids, baseFDs+slack, o.drain)
-	drainTook := time.Since(dialed)
+	drainTook := time.Since(ended)
 	cpu := takeCPU(pids).since(cpu0)
 	wall := time.Since(start)
 	tw1 := timeWaitAll(ports)
@@ -206,8 +206,8 @@ func runConnect(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		if !drained {
 			state = fmt.Sprintf("NOT released within -drain %s (%d open, baseline %d)", o.drain, fds, baseFDs)
 		}
-		printf("  per 1,000      gateway %s (until the descriptors were %s, %s after the last dial); at the last dial %s\n",
-			per1k(cpu.gateway), state, fmtDur(drainTook), per1k(cpuDialed.gateway))
+		printf("  per 1,000      gateway %s (until the descriptors were %s, %s after the last connection was ended); when it was ended %s\n",
+			per1k(cpu.gateway), state, fmtDur(drainTook), per1k(cpuEnded.gateway))
 	}
 	printf("                 wsbench %s, all other processes %s\n", per1k(cpu.self), per1k(other))
 	printf("  TIME-WAIT      %d before, %d after (sockets to or from the gateways' ports)\n", tw0, tw1)
@@ -268,7 +268,8 @@ func waitFDs(ctx context.Context, pids []int, base int, d time.Duration) (bool, 
 	}
 }
 
-// dialAll runs the dialers and returns what they counted.
+// dialAll runs the dialers, ends every connection (-close, at once or after
+// -hold) and returns what they counted.
 func (o *connectOptions) dialAll(ctx context.Context, stderr io.Writer) *connectResult {
 	var srcs []net.IP
 	for k := range o.sources {
