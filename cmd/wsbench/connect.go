@@ -63,12 +63,8 @@ descriptors (so the teardown is included).
 	fs.BoolVar(&o.hold, "hold", false, "hold every connection until the last one is open, then end them all (-n at most 19000)")
 	fs.DurationVar(&o.drain, "drain", 10*time.Second, "longest wait, after the last connection ended, for the gateway to release their descriptors before its CPU is read")
 	o.registerProfile(fs, "the first dial")
-	if err := parseFlags(fs, args); err != nil {
+	if err := o.parseValidated(fs, args, o.validate); err != nil {
 		return nil, err
-	}
-	o.set = setFlags(fs)
-	if err := o.validate(); err != nil {
-		return nil, usageError{err}
 	}
 	return o, nil
 }

@@ -320,12 +320,8 @@ connections for -hold and closes them.
 	fs.IntVar(&o.n, "n", 0, "number of connections, 1 to 200000 (required)")
 	fs.DurationVar(&o.hold, "hold", 10*time.Second, "how long to hold the connections once established and measured")
 	fs.IntVar(&o.workers, "workers", 0, "load worker processes (default: one per 18,000 connections)")
-	if err := parseFlags(fs, args); err != nil {
+	if err := o.parseValidated(fs, args, o.validate); err != nil {
 		return nil, err
-	}
-	o.set = setFlags(fs)
-	if err := o.validate(); err != nil {
-		return nil, usageError{err}
 	}
 	return o, nil
 }
@@ -431,12 +427,8 @@ the gateway's CPU profile.
 	fs.StringVar(&o.backend, "backend", backendMock, "route x's integration in the config wsbench writes: mock (the gateway echoes), http (an http integration to the trivial backend, HTTP/1.1), h2c (the same with http2: true), lambda (a lambda integration calling the trivial backend as the Lambda Invoke API) or local (a lambda integration running wsbench lambda-function as a local function); the backend is a wsbench process whose CPU is reported")
 	fs.IntVar(&o.backendConcurrency, "backend-concurrency", 4, "-backend local: the function's concurrency (processes), 1 to 64")
 	o.registerProfile(fs, "the first message")
-	if err := parseFlags(fs, args); err != nil {
+	if err := o.parseValidated(fs, args, o.validate); err != nil {
 		return nil, err
-	}
-	o.set = setFlags(fs)
-	if err := o.validate(); err != nil {
-		return nil, usageError{err}
 	}
 	return o, nil
 }
@@ -489,6 +481,20 @@ func (o *echoOptions) validate() error {
 	}
 	errs = append(errs, o.commonOptions.validate(max(o.n, 1), 1)...)
 	return errors.Join(errs...)
+}
+
+// parseValidated parses args into fs, records in o.set which flags were
+// given, and runs validate, whose error is a usage error: the end of every
+// mode's option parsing.
+func (o *commonOptions) parseValidated(fs *flag.FlagSet, args []string, validate func() error) error {
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	o.set = setFlags(fs)
+	if err := validate(); err != nil {
+		return usageError{err}
+	}
+	return nil
 }
 
 // errUsagePrinted is a command line the flag package rejected and has

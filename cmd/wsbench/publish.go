@@ -143,12 +143,8 @@ Streams, keys and queues the run creates are left at the broker.
 
 	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of gateway 0 over the measured window to `file` (management.pprof is turned on; -duration in whole seconds)")
 	fs.StringVar(&o.brokerPIDs, "broker-pid", "", "comma-separated `PIDs` of the broker's processes, whose CPU time over the window is reported")
-	if err := parseFlags(fs, args); err != nil {
+	if err := o.parseValidated(fs, args, o.validate); err != nil {
 		return nil, err
-	}
-	o.set = setFlags(fs)
-	if err := o.validate(); err != nil {
-		return nil, usageError{err}
 	}
 	return o, nil
 }
