@@ -7,7 +7,6 @@ import (
 	"bytes"
 	"cmp"
 	"context"
-	"crypto/rand"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -180,7 +179,6 @@ func runEcho(ctx context.Context, args []string, stdout, stderr io.Writer) error
 
 	pids := o.pidList
 	var be *echoBackend
-	var token string // the management API's, with -cpuprofile
 	var workdir string
 	if o.gateway != "" || o.peer != "" {
 		if workdir, err = makeWorkdir(o.workdir); err != nil {
@@ -195,31 +193,19 @@ func runEcho(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 	}
 	if o.gateway != "" {
-		if o.cpuprofile != "" {
-			o.pprof = true
-			token = rand.Text()
-			o.env = append(o.env, mgmtTokenEnv+"="+token)
-		}
-		gws, err := startGateways(ctx, &o.commonOptions, workdir)
+		o.enableProfile(&o.commonOptions)
+		gws, started, stop, err := startReported(ctx, &o.commonOptions, workdir, printf)
 		if err != nil {
 			return err
 		}
+		pids = append(pids, started...)
 		defer func() {
-			res := stopGateways(gws, 30*time.Second)
-			for i, g := range gws {
-				n, lines, _ := g.logProblems(5)
-				printf("gateway %d: %s after SIGTERM (%s); %d warning/error log lines %q\n",
-					g.index, exitText(res[i].Err), fmtDur(res[i].Took), n, lines)
-			}
+			stop()
 			if be.port != 0 {
 				tw, _ := timeWait(be.port)
 				printf("TIME-WAIT sockets to the backend after the gateway exited: %d (it closes its pooled connections)\n", tw)
 			}
 		}()
-		for _, g := range gws {
-			pids = append(pids, g.pid())
-			printf("gateway %d: pid %d, ws://%s/, config %s, log %s\n", g.index, g.pid(), g.addr, g.config, g.log)
-		}
 		be.gateway = gws[0].pid()
 	}
 	if o.peer != "" {
@@ -289,12 +275,7 @@ func runEcho(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 	}
 
-	var profileDone chan error
-	if o.cpuprofile != "" {
-		profileDone = make(chan error, 1)
-		url := fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/profile?seconds=%d", o.mgmtPort, o.profileSeconds)
-		go func() { profileDone <- fetchProfile(ctx, url, token, o.cpuprofile) }()
-	}
+	profiled := o.startProfile(ctx, o.mgmtPort, printf, "the first message")
 	tw0 := be.timeWait()
 	cpu0 := takeCPU(pids)
 	be0 := be.cpu()
@@ -308,13 +289,7 @@ func runEcho(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	res.backendCPU = be.cpu() - be0
 	res.timeWait = [2]int{tw0, be.timeWait()}
 	res.backend = o.backend
-	if profileDone != nil {
-		if err := <-profileDone; err != nil {
-			printf("CPU profile: %v\n", err)
-		} else {
-			printf("CPU profile of gateway 0 over %ds from the first message: %s (go tool pprof %s)\n", o.profileSeconds, o.cpuprofile, o.cpuprofile)
-		}
-	}
+	profiled()
 	for _, e := range conns {
 		res.lat = append(res.lat, e.lat...)
 		res.latSched = append(res.latSched, e.latSched...)

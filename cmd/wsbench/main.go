@@ -3,7 +3,8 @@
 // Command wsbench measures a wsgate gateway on one Linux machine over
 // loopback: how many idle WebSocket connections it holds and what each one
 // costs in resident memory (wsbench idle), how fast connections are
-// established, and the round-trip latency of a message through route
+// established and what each costs the gateway in CPU (wsbench connect), the
+// round-trip latency of a message through route
 // selection and a mock integration (wsbench echo), and how many messages per
 // second a publishing integration gets acknowledged by its broker (wsbench
 // publish). See BENCHMARKS.md at the repository root for the method and the

@@ -332,12 +332,8 @@ connections for -hold and closes them.
 	fs.IntVar(&o.n, "n", 0, "number of connections, 1 to 200000 (required)")
 	fs.DurationVar(&o.hold, "hold", 10*time.Second, "how long to hold the connections once established and measured")
 	fs.IntVar(&o.workers, "workers", 0, "load worker processes (default: one per 18,000 connections)")
-	if err := parseFlags(fs, args); err != nil {
+	if err := o.parseValidated(fs, args, o.validate); err != nil {
 		return nil, err
-	}
-	o.set = setFlags(fs)
-	if err := o.validate(); err != nil {
-		return nil, usageError{err}
 	}
 	return o, nil
 }
@@ -397,8 +393,7 @@ type echoOptions struct {
 	peer               string // -peer: "" (wsgate) or peerCentrifugo
 	backend            string // one of backendKinds
 	backendConcurrency int    // local: the function's processes
-	cpuprofile         string
-	profileSeconds     int
+	profileOptions
 }
 
 // opcode is the frame type an echo run sends.
@@ -455,14 +450,9 @@ Centrifugo alone with an empty result. Closed loop only.
 	fs.StringVar(&o.peerBinary, "peer-binary", "", "the -peer server's `binary`, e.g. built with go install github.com/centrifugal/centrifugo/v6@v6.9.1")
 	fs.StringVar(&o.backend, "backend", backendMock, "route x's integration in the config wsbench writes: mock (the gateway echoes), http (an http integration to the trivial backend, HTTP/1.1), h2c (the same with http2: true), lambda (a lambda integration calling the trivial backend as the Lambda Invoke API) or local (a lambda integration running wsbench lambda-function as a local function); the backend is a wsbench process whose CPU is reported")
 	fs.IntVar(&o.backendConcurrency, "backend-concurrency", 4, "-backend local: the function's concurrency (processes), 1 to 64")
-	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of gateway 0 to `file`, taken over -profile-seconds from the first message (management.pprof is turned on)")
-	fs.IntVar(&o.profileSeconds, "profile-seconds", 10, "length of the -cpuprofile profile, 1 to 300")
-	if err := parseFlags(fs, args); err != nil {
+	o.registerProfile(fs, "the first message")
+	if err := o.parseValidated(fs, args, o.validate); err != nil {
 		return nil, err
-	}
-	o.set = setFlags(fs)
-	if err := o.validate(); err != nil {
-		return nil, usageError{err}
 	}
 	return o, nil
 }
@@ -512,8 +502,8 @@ func (o *echoOptions) validate() error {
 	if o.backendConcurrency < 1 || o.backendConcurrency > 64 {
 		errs = append(errs, fmt.Errorf("-backend-concurrency %d: must be 1 to 64", o.backendConcurrency))
 	}
-	if o.profileSeconds < 1 || o.profileSeconds > 300 {
-		errs = append(errs, fmt.Errorf("-profile-seconds %d: must be 1 to 300", o.profileSeconds))
+	if err := o.validateProfile(); err != nil {
+		errs = append(errs, err)
 	}
 	errs = append(errs, o.commonOptions.validate(max(o.n, 1), 1)...)
 	return errors.Join(errs...)
@@ -540,6 +530,20 @@ func (o *echoOptions) validatePeer() []error {
 		}
 	}
 	return errs
+}
+
+// parseValidated parses args into fs, records in o.set which flags were
+// given, and runs validate, whose error is a usage error: the end of every
+// mode's option parsing.
+func (o *commonOptions) parseValidated(fs *flag.FlagSet, args []string, validate func() error) error {
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	o.set = setFlags(fs)
+	if err := validate(); err != nil {
+		return usageError{err}
+	}
+	return nil
 }
 
 // errUsagePrinted is a command line the flag package rejected and has

@@ -143,12 +143,8 @@ Streams, keys and queues the run creates are left at the broker.
 
 	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of gateway 0 over the measured window to `file` (management.pprof is turned on; -duration in whole seconds)")
 	fs.StringVar(&o.brokerPIDs, "broker-pid", "", "comma-separated `PIDs` of the broker's processes, whose CPU time over the window is reported")
-	if err := parseFlags(fs, args); err != nil {
+	if err := o.parseValidated(fs, args, o.validate); err != nil {
 		return nil, err
-	}
-	o.set = setFlags(fs)
-	if err := o.validate(); err != nil {
-		return nil, usageError{err}
 	}
 	return o, nil
 }
@@ -477,23 +473,11 @@ func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		text, _ := publishConfig(listen, mgmt, o.logLevel, o.action, o.integration, o.cpuprofile != "")
 		return text
 	}
-	gws, err := startGateways(ctx, &o.commonOptions, workdir)
+	gws, pids, stop, err := startReported(ctx, &o.commonOptions, workdir, printf)
 	if err != nil {
 		return err
 	}
-	defer func() {
-		res := stopGateways(gws, 30*time.Second)
-		for i, g := range gws {
-			n, lines, _ := g.logProblems(5)
-			printf("gateway %d: %s after SIGTERM (%s); %d warning/error log lines %q\n",
-				g.index, exitText(res[i].Err), fmtDur(res[i].Took), n, lines)
-		}
-	}()
-	var pids []int
-	for _, g := range gws {
-		pids = append(pids, g.pid())
-		printf("gateway %d: pid %d, ws://%s/, config %s, log %s\n", g.index, g.pid(), g.addr, g.config, g.log)
-	}
+	defer stop()
 	printf("wsbench publish: %d connections, route %q (route_response) → %s integration, %d-byte messages, %s warm-up, %s measured\n",
 		o.n, o.action, o.typeName, o.size, fmtDur(o.warmup), fmtDur(o.duration))
 	printf("integration (%s):\n  %s\n", o.integrationName(), strings.ReplaceAll(strings.TrimRight(redacted(o.integration), "\n"), "\n", "\n  "))

@@ -110,12 +110,8 @@ sees it ("publish answer", answer_p50/answer_p99).
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "how long -mode topic publishes; with post or batch and -rate, -messages defaults to -rate × -duration")
 	fs.IntVar(&o.enginePID, "registry-pid", 0, "`PID` of the redis-server or nats-server behind -registry; its CPU time is reported apart from the other processes'")
 	fs.StringVar(&o.httpClient, "http-client", "raw", "management API client: raw (keep-alive connections written and read directly, cheap) or std (net/http's Client, as before)")
-	if err := parseFlags(fs, args); err != nil {
+	if err := o.parseValidated(fs, args, o.validate); err != nil {
 		return nil, err
-	}
-	o.set = setFlags(fs)
-	if err := o.validate(); err != nil {
-		return nil, usageError{err}
 	}
 	return o, nil
 }

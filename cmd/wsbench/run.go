@@ -15,6 +15,9 @@ const usage = `wsbench — load generator and meter for a wsgate gateway, loopba
 Usage:
   wsbench idle -n N [flags]       open N idle connections: connect rate, handshake
                                   latency, failures, gateway RSS per connection
+  wsbench connect -n N [flags]    open N connections at full rate, each ended
+                                  once its 101 arrives: connects/s, handshake
+                                  latency, gateway CPU per 1,000 connects
   wsbench echo [flags]            round-trip latency of messages through route
                                   selection and an echoing mock integration;
                                   -backend http|h2c|lambda|local: through an
@@ -61,6 +64,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	switch args[0] {
 	case "idle":
 		err = runIdle(ctx, args[1:], stdout, stderr)
+	case "connect":
+		err = runConnect(ctx, args[1:], stdout, stderr)
 	case "echo":
 		err = runEcho(ctx, args[1:], stdout, stderr)
 	case "push":

@@ -38,7 +38,10 @@ const MaxTokenBytes = 8 << 10
 // that starts with the first verification and ends when the context given
 // to NewJWT ends or Close is called.
 type JWT struct {
-	parser     *jwt.Parser
+	// validator checks exp, nbf, iat, iss and aud as golang-jwt's parser
+	// does with the same options.
+	validator  *jwt.Validator
+	headers    headerCache
 	algorithms []string
 	// keyfunc returns the verification key for a token whose alg is already
 	// known to be on the allow-list.
@@ -48,7 +51,10 @@ type JWT struct {
 
 	principalClaim string
 	contextClaims  []string
-	logger         *slog.Logger
+	// wanted names the claims Verify decodes: the registered ones, the
+	// principal claim and the context claims.
+	wanted map[string]struct{}
+	logger *slog.Logger
 }
 
 var (
@@ -120,6 +126,10 @@ func NewJWT(ctx context.Context, cfg config.JWTAuth, getenv func(string) string,
 		principalClaim: principal,
 		contextClaims:  slices.Clone(cfg.ContextClaims),
 		logger:         logger,
+		wanted:         make(map[string]struct{}),
+	}
+	for _, name := range slices.Concat(registeredClaims, []string{principal}, cfg.ContextClaims) {
+		j.wanted[name] = struct{}{}
 	}
 	opts := []jwt.ParserOption{
 		jwt.WithValidMethods(j.algorithms),
@@ -138,7 +148,7 @@ func NewJWT(ctx context.Context, cfg config.JWTAuth, getenv func(string) string,
 	if len(cfg.Audience) > 0 {
 		opts = append(opts, jwt.WithAudience(cfg.Audience...))
 	}
-	j.parser = jwt.NewParser(opts...)
+	j.validator = jwt.NewValidator(opts...)
 
 	var key any
 	switch {
@@ -206,11 +216,12 @@ func (j *JWT) Verify(_ context.Context, token string) (*Identity, error) {
 	if len(token) > MaxTokenBytes {
 		return nil, Unauthorized(fmt.Sprintf("token is %d bytes, over the %d-byte limit", len(token), MaxTokenBytes))
 	}
-	claims := jwt.MapClaims{}
-	parsed, err := j.parser.ParseWithClaims(token, claims, j.verificationKey)
+	tc := &tokenClaims{MapClaims: make(jwt.MapClaims, 4), wanted: j.wanted}
+	parsed, err := j.parse(token, tc)
 	if err != nil {
 		return nil, Unauthorized(j.reason(parsed, err))
 	}
+	claims := tc.MapClaims
 	principal, ok := claims[j.principalClaim].(string)
 	if !ok || principal == "" {
 		return nil, Unauthorized(fmt.Sprintf("claim %q is missing or not a non-empty string", j.principalClaim))

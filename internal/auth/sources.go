@@ -114,24 +114,25 @@ func (s Source) pick(values []string) string {
 
 // ReadSources reads sources from req: it sets req.SourceValues to the value
 // of each (Value) and req.Token to the first one's, with "Bearer " stripped
-// from a header, and returns the cache key of every value of every source
-// (CacheKey of Values). A source whose value is missing or empty is a 401
-// naming the source, before any authorizer runs, as in AWS.
-func ReadSources(req *Request, sources []Source, protocols []string) (key string, err error) {
+// from a header, and returns every value of every source (Values), of
+// which CacheKey makes the authorizer cache's key; it is left to the caller,
+// as without a cache no key is needed. A source whose value is missing or
+// empty is a 401 naming the source, before any authorizer runs, as in AWS.
+func ReadSources(req *Request, sources []Source, protocols []string) (values [][]string, err error) {
 	all := make([][]string, len(sources))
 	req.SourceValues = make([]string, len(sources))
 	for i, src := range sources {
 		all[i] = src.Values(req, protocols)
 		v := src.pick(all[i])
 		if v == "" {
-			return "", Unauthorized("identity source " + src.Expr + " is missing or empty")
+			return nil, Unauthorized("identity source " + src.Expr + " is missing or empty")
 		}
 		req.SourceValues[i] = v
 	}
 	if len(sources) > 0 {
 		req.Token = bearer(sources[0], req.SourceValues[0])
 	}
-	return CacheKey(all), nil
+	return all, nil
 }
 
 // bearer strips "Bearer " from a header source's value.

@@ -108,10 +108,11 @@ func TestReadSources(t *testing.T) {
 	}
 
 	r := req([]string{"Bearer old", "Bearer new"}, "Auth=a&Auth=b")
-	key, err := ReadSources(r, sources, nil)
+	vals, err := ReadSources(r, sources, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
+	key := CacheKey(vals)
 	if r.Token != "new" || !slices.Equal(r.SourceValues, []string{"Bearer new", "b"}) {
 		t.Errorf("Token %q, SourceValues %q; want the last values", r.Token, r.SourceValues)
 	}
@@ -124,11 +125,11 @@ func TestReadSources(t *testing.T) {
 		req([]string{"Bearer old", "Bearer new"}, "Auth=b"),
 		req([]string{"Bearer new", "Bearer old", "Bearer new"}, "Auth=a&Auth=b"),
 	} {
-		k, err := ReadSources(other, sources, nil)
+		vals, err := ReadSources(other, sources, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if k == key {
+		if CacheKey(vals) == key {
 			t.Errorf("%q %q shares the cache key of another list of values", other.Header["Authorization"], other.Query["Auth"])
 		}
 	}
@@ -155,8 +156,8 @@ func TestReadSources(t *testing.T) {
 	}
 	// No sources: nothing to read, and every request shares one key.
 	r = req(nil, "")
-	if k, err := ReadSources(r, nil, nil); err != nil || r.Token != "" || len(r.SourceValues) != 0 || k != CacheKey(nil) {
-		t.Errorf("no sources: key %s, err %v, Token %q", k, err, r.Token)
+	if vals, err := ReadSources(r, nil, nil); err != nil || r.Token != "" || len(r.SourceValues) != 0 || CacheKey(vals) != CacheKey(nil) {
+		t.Errorf("no sources: values %q, err %v, Token %q", vals, err, r.Token)
 	}
 }
 

@@ -654,7 +654,11 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, c *Conn, sub st
 			c.tls.used = false
 		}
 	}
-	s.log.Info("connection opened", "connectionId", c.id, "sourceIp", c.sourceIP)
+	// Asked first: the arguments of a call cost an allocation even when
+	// the level is off, on every connect and close.
+	if s.log.Enabled(context.Background(), slog.LevelInfo) {
+		s.log.Info("connection opened", "connectionId", c.id, "sourceIp", c.sourceIP)
+	}
 	return true, nil
 }
 
@@ -777,7 +781,9 @@ func (s *Server) onClose(nc *nbio.Conn, err error) {
 	c.mu.Unlock()
 	s.hub.Remove(c)
 	s.open.Add(-1)
-	s.log.Info("connection closed", "connectionId", c.id, "code", code, "reason", reason, "pendingMessages", pending)
+	if s.log.Enabled(context.Background(), slog.LevelInfo) {
+		s.log.Info("connection closed", "connectionId", c.id, "code", code, "reason", reason, "pendingMessages", pending)
+	}
 	if err != nil {
 		s.log.Debug("socket error", "connectionId", c.id, "err", err)
 	}

@@ -178,7 +178,7 @@ func (a *authn) authenticate(ctx context.Context, req *auth.Request, r *http.Req
 	if a.authorizer == nil {
 		return nil, 0, false, nil
 	}
-	key, err := auth.ReadSources(req, a.sources, a.protocols)
+	values, err := auth.ReadSources(req, a.sources, a.protocols)
 	if err != nil {
 		d := auth.AsDenial(err)
 		d.Header = a.challenge
@@ -189,7 +189,10 @@ func (a *authn) authenticate(ctx context.Context, req *auth.Request, r *http.Req
 			return nil, 0, false, reject(auth.AsDenial(err))
 		}
 	}
+	// The cache key hashes every source value: made only with a cache.
+	var key string
 	if a.cache != nil {
+		key = auth.CacheKey(values)
 		if id, deny, ok := a.cache.Get(key, req.Time); ok {
 			if deny != nil {
 				a.metrics.AuthorizerCached(decision(deny))

@@ -415,13 +415,25 @@ func statusLabel(status int) string {
 	return "other"
 }
 
+// codeLabels are the label values of the close codes 1000 to 1015, made
+// once: every close is counted, and formatting the code allocated.
+var codeLabels = func() [16]string {
+	var s [16]string
+	for i := range s {
+		s[i] = strconv.Itoa(1000 + i)
+	}
+	return s
+}()
+
 // codeLabel is a close code as a label: the codes of RFC 6455 (1000 to
 // 1015) as themselves, wsgate's own 4401 as itself, the rest of the
 // application ranges as 3xxx and 4xxx, anything else as "other".
 func codeLabel(code int) string {
 	switch {
-	case code >= 1000 && code <= 1015, code == 4401:
-		return strconv.Itoa(code)
+	case code >= 1000 && code <= 1015:
+		return codeLabels[code-1000]
+	case code == 4401:
+		return "4401"
 	case code >= 3000 && code <= 3999:
 		return "3xxx"
 	case code >= 4000 && code <= 4999:

@@ -82,6 +82,24 @@ func TestMessagePathAllocatesNothing(t *testing.T) {
 	}
 }
 
+// TestConnectionPathAllocatesNothing guards the per-connection cost:
+// counting a handshake, its authorizer decision, the connect and the close
+// allocates nothing.
+func TestConnectionPathAllocatesNothing(t *testing.T) {
+	m := New(nil, func() float64 { return 0 })
+	allocs := testing.AllocsPerRun(1000, func() {
+		m.Handshake(101)
+		m.Authorizer("allow", time.Millisecond)
+		m.Connect()
+		m.Disconnect(1000)
+		m.Disconnect(1006)
+		m.Disconnect(4401)
+	})
+	if allocs != 0 {
+		t.Fatalf("%v allocations per connection", allocs)
+	}
+}
+
 func BenchmarkMessagePath(b *testing.B) {
 	m := New([]string{"sendmessage"}, func() float64 { return 0 })
 	b.ReportAllocs()
