@@ -385,7 +385,7 @@ func startInspectorCluster(t *testing.T, b *gt.Backend, n int) []*gt.Gateway {
 	network := cluster.NewMemoryNetwork()
 	var gs []*gt.Gateway
 	for range n {
-		cfg, err := config.Parse("test.yaml", []byte(inspectorYAML(b, "registry: {heartbeat_interval: 50ms, node_timeout: 300ms}\n")))
+		cfg, err := config.Parse("test.yaml", []byte(inspectorYAML(b, "registry: {heartbeat_interval: 50ms, node_timeout: 10s}\n")))
 		if err != nil {
 			t.Fatal(err)
 		}
