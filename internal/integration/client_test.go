@@ -32,10 +32,10 @@ func TestClientReusesConnections(t *testing.T) {
 	}
 	srv.Start()
 	defer srv.Close()
-	client := NewClient()
+	client := NewFastClient()
 	defer client.CloseIdleConnections()
-	invoke := &Lambda{Invoker: &InvokeAPI{Endpoint: srv.URL, FunctionName: "f", Client: client}}
-	post := &HTTP{URL: srv.URL + "/x", Client: client}
+	invoke := &Lambda{Invoker: &InvokeAPI{Endpoint: srv.URL, FunctionName: "f", Fast: client}}
+	post := &HTTP{URL: srv.URL + "/x", Fast: client}
 
 	round := func() error {
 		errs := make(chan error, workers)

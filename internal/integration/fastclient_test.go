@@ -1,0 +1,89 @@
+package integration
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"sync/atomic"
+	"testing"
+)
+
+// TestFastClientResendsOnClosedKeepAlive: a backend that closes each
+// connection after its answer without saying so (as one whose keep-alive
+// timeout has passed does) makes the next call find its pooled connection
+// closed before any byte of the answer; that call is sent once more on a
+// new connection instead of failing.
+func TestFastClientResendsOnClosedKeepAlive(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var accepted atomic.Int64
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepted.Add(1)
+			req, err := http.ReadRequest(bufio.NewReader(conn))
+			if err == nil {
+				_, _ = io.Copy(io.Discard, req.Body)
+				_, _ = io.WriteString(conn, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+			}
+			_ = conn.Close()
+		}
+	})
+	defer wg.Wait()
+	defer ln.Close()
+	f := NewFastClient()
+	defer f.CloseIdleConnections()
+	for i := range 3 {
+		resp, err := f.Post(context.Background(), "http://"+ln.Addr().String()+"/x", 0, "text/plain", []byte("hi"), nil)
+		if err != nil {
+			t.Fatalf("call %d: %v", i, err)
+		}
+		if string(resp.Body()) != "ok" {
+			t.Fatalf("call %d: body %q", i, resp.Body())
+		}
+		resp.Release()
+	}
+	if n := accepted.Load(); n != 3 {
+		t.Fatalf("%d connections for 3 calls, want 3", n)
+	}
+}
+
+// TestFastClientCanceled: canceling the call's context ends a call whose
+// backend has not answered, with the context's error.
+func TestFastClientCanceled(t *testing.T) {
+	arrived := make(chan struct{}, 1)
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		arrived <- struct{}{}
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer srv.Close()
+	defer close(release)
+	f := NewFastClient()
+	defer f.CloseIdleConnections()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		_, err := f.Post(ctx, srv.URL, 0, "", nil, nil)
+		done <- err
+	}()
+	<-arrived
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want context.Canceled", err)
+	}
+}
