@@ -87,3 +87,35 @@ func TestFastClientCanceled(t *testing.T) {
 		t.Fatalf("err = %v, want context.Canceled", err)
 	}
 }
+
+// TestHTTPChunkedAndConnectionClose: a chunked answer is read whole, and
+// after answers with Connection: close every call still succeeds, each on
+// a connection of its own.
+func TestHTTPChunkedAndConnectionClose(t *testing.T) {
+	var opened atomic.Int64
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Connection", "close")
+		_, _ = io.WriteString(w, `{"statusCode":200,`)
+		w.(http.Flusher).Flush() // no Content-Length: chunked
+		_, _ = io.WriteString(w, `"body":"chunked"}`)
+	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			opened.Add(1)
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	f := NewFastClient()
+	defer f.CloseIdleConnections()
+	h := &HTTP{URL: srv.URL, Fast: f}
+	for i := range 3 {
+		resp, err := h.Invoke(context.Background(), &Event{Body: "x"})
+		if err != nil || resp.StatusCode != 200 || resp.Body != "chunked" {
+			t.Fatalf("call %d: %+v, %v", i, resp, err)
+		}
+	}
+	if n := opened.Load(); n != 3 {
+		t.Fatalf("%d connections for 3 calls answered with Connection: close, want 3", n)
+	}
+}
