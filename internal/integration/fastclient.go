@@ -44,6 +44,9 @@ type FastClient struct {
 	// hosts are the connection pools, by "http" or "https" and the URL's
 	// host.
 	hosts map[[2]string]*fasthttp.HostClient
+	// tls is the TLS configuration https:// backends are reached with,
+	// ServerName aside; nil means the system's roots.
+	tls *tls.Config
 }
 
 // NewFastClient returns a FastClient with the behaviour described there.
@@ -72,7 +75,7 @@ func (f *FastClient) host(uri *fasthttp.URI) (*fasthttp.HostClient, error) {
 		hc = &fasthttp.HostClient{
 			Addr:                   fasthttp.AddMissingPort(key[1], isTLS),
 			IsTLS:                  isTLS,
-			DialTimeout:            dialer(isTLS),
+			DialTimeout:            dialer(isTLS, f.tls),
 			MaxConns:               1 << 30, // no bound, as net/http's client
 			MaxIdleConnDuration:    IdleConnTimeout,
 			DisablePathNormalizing: true, // the configured URL as it is
@@ -98,7 +101,7 @@ var defaultFastClient = NewFastClient()
 // handshake for https:// under the same timeout (fasthttp's own dialer
 // keeps a DNS cache whose cleaner goroutine never ends, and does not bound
 // the handshake by the call's deadline). A zero timeout is none.
-func dialer(isTLS bool) fasthttp.DialFuncWithTimeout {
+func dialer(isTLS bool, base *tls.Config) fasthttp.DialFuncWithTimeout {
 	return func(addr string, timeout time.Duration) (net.Conn, error) {
 		ctx := context.Background()
 		if timeout > 0 {
@@ -111,8 +114,12 @@ func dialer(isTLS bool) fasthttp.DialFuncWithTimeout {
 		if err != nil || !isTLS {
 			return conn, err
 		}
-		host, _, _ := net.SplitHostPort(addr)
-		tc := tls.Client(conn, &tls.Config{ServerName: host, ClientSessionCache: tlsSessions})
+		cfg := &tls.Config{ClientSessionCache: tlsSessions}
+		if base != nil {
+			cfg = base.Clone()
+		}
+		cfg.ServerName, _, _ = net.SplitHostPort(addr)
+		tc := tls.Client(conn, cfg)
 		if err := tc.HandshakeContext(ctx); err != nil {
 			_ = conn.Close()
 			return nil, err

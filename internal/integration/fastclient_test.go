@@ -119,3 +119,45 @@ func TestHTTPChunkedAndConnectionClose(t *testing.T) {
 		t.Fatalf("%d connections for 3 calls answered with Connection: close, want 3", n)
 	}
 }
+
+// TestFastClientHTTPS: an https:// backend is reached over TLS, its
+// certificate checked against the roots (here the test server's), and its
+// connection kept for the next call; a certificate the roots do not
+// vouch for fails the call.
+func TestFastClientHTTPS(t *testing.T) {
+	var opened atomic.Int64
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.TLS == nil {
+			w.WriteHeader(400)
+			return
+		}
+		_, _ = io.WriteString(w, `{"statusCode":200,"body":"tls"}`)
+	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			opened.Add(1)
+		}
+	}
+	srv.StartTLS()
+	defer srv.Close()
+
+	untrusted := NewFastClient()
+	defer untrusted.CloseIdleConnections()
+	if _, err := (&HTTP{URL: srv.URL, Fast: untrusted}).Invoke(context.Background(), &Event{}); !errors.Is(err, ErrFailed) {
+		t.Fatalf("unknown certificate: err = %v, want ErrFailed", err)
+	}
+
+	f := NewFastClient()
+	f.tls = srv.Client().Transport.(*http.Transport).TLSClientConfig
+	defer f.CloseIdleConnections()
+	before := opened.Load()
+	for i := range 3 {
+		resp, err := (&HTTP{URL: srv.URL + "/x", Fast: f}).Invoke(context.Background(), &Event{})
+		if err != nil || resp.Body != "tls" {
+			t.Fatalf("call %d: %+v, %v", i, resp, err)
+		}
+	}
+	if n := opened.Load() - before; n != 1 {
+		t.Fatalf("%d connections for 3 calls one after another, want 1", n)
+	}
+}
