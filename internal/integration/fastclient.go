@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -17,23 +18,26 @@ import (
 // FastClient is the HTTP/1.1 client of the http integration, the Lambda
 // Invoke API and the REQUEST authorizer (for http:// and https:// URLs; an
 // http integration with http2: true uses NewHTTP2Client instead). It is
-// fasthttp's: a call writes the request and reads the response on the
-// calling goroutine, with no reader and writer goroutines per connection
-// and no hand-offs between them, and request and response objects come from
-// pools. That halves the gateway's CPU per call against net/http's client
-// (BENCHMARKS.md, "HTTP integration path: own-goroutine client").
+// built on fasthttp's connection pools: a call writes the request and reads
+// the response on the calling goroutine, with no reader and writer
+// goroutines per connection and no hand-offs between them, and request and
+// response objects come from pools. That halves the gateway's CPU per call
+// against net/http's client (BENCHMARKS.md, "HTTP integration path:
+// own-goroutine client").
 //
 // What it keeps of NewClient's behaviour: no proxy from the environment, no
 // redirects followed, keep-alive connections to each backend with no cap
 // (a connection is kept for as long as it is used: as many as there were
 // calls in flight at once), most recently used first, an idle connection
-// closed after IdleConnTimeout, response bodies
-// over MaxResponseBytes refused. The caller's deadline bounds the dial, the
-// write and the read, as connection deadlines (no goroutine per call). A
-// request that finds its pooled connection closed by the backend (a
-// keep-alive that timed out on the backend's side: the connection ends
-// before any byte of the answer) is sent once more on another connection,
-// as net/http does for a connection it sees closing while idle.
+// closed after IdleConnTimeout, response bodies over MaxResponseBytes
+// refused. Response headers over MaxResponseHeaderBytes are refused too
+// (net/http's client allows 10 MB). The caller's deadline bounds the dial,
+// the write and the read, as connection deadlines, and canceling its
+// context ends the call (no goroutine per call either way). A request that
+// finds its pooled connection closed by the backend (a keep-alive that
+// timed out on the backend's side: the connection ends before any byte of
+// the answer) is sent once more on another connection, as net/http does
+// for a connection it sees closing while idle.
 //
 // A FastClient is safe for concurrent use. The owner calls
 // CloseIdleConnections when done; fasthttp's per-backend cleaner goroutine
@@ -80,6 +84,7 @@ func (f *FastClient) host(uri *fasthttp.URI) (*fasthttp.HostClient, error) {
 			MaxIdleConnDuration:    IdleConnTimeout,
 			DisablePathNormalizing: true, // the configured URL as it is
 			ConnPoolStrategy:       fasthttp.LIFO,
+			ReadBufferSize:         MaxResponseHeaderBytes,
 		}
 		f.hosts[key] = hc
 	}
@@ -96,6 +101,12 @@ func (f *FastClient) CloseIdleConnections() {
 }
 
 var defaultFastClient = NewFastClient()
+
+// MaxResponseHeaderBytes bounds the status line and headers of an answer
+// read by a FastClient (its read buffer; the buffers are pooled per call,
+// not held by idle connections). An answer with larger headers fails the
+// call.
+const MaxResponseHeaderBytes = 16 << 10
 
 // dialer is the dial function of a backend: net.Dialer's, with the TLS
 // handshake for https:// under the same timeout (fasthttp's own dialer
@@ -295,6 +306,11 @@ func fastError(err error) error {
 		return errTimeout
 	case errors.Is(err, fasthttp.ErrBodyTooLarge):
 		return errBodyTooLarge
+	}
+	// fasthttp's header errors quote what the backend sent, which may hold
+	// a cookie or a token; the log line gets the reason alone.
+	if msg := err.Error(); strings.Contains(msg, ", contents: ") {
+		return errors.New(msg[:strings.Index(msg, ", contents: ")])
 	}
 	return err
 }

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -159,5 +160,34 @@ func TestFastClientHTTPS(t *testing.T) {
 	}
 	if n := opened.Load() - before; n != 1 {
 		t.Fatalf("%d connections for 3 calls one after another, want 1", n)
+	}
+}
+
+// TestFastClientLargeHeaders: answers whose headers take up to
+// MaxResponseHeaderBytes are read; larger ones fail the call.
+func TestFastClientLargeHeaders(t *testing.T) {
+	size := make(chan int, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Big", strings.Repeat("a", <-size))
+		_, _ = io.WriteString(w, "ok")
+	}))
+	defer srv.Close()
+	f := NewFastClient()
+	defer f.CloseIdleConnections()
+	size <- MaxResponseHeaderBytes - 200
+	if resp, err := f.Post(context.Background(), srv.URL, 0, "", nil, nil); err != nil {
+		t.Fatalf("headers of %d bytes: %v", MaxResponseHeaderBytes-200, err)
+	} else {
+		resp.Release()
+	}
+	size <- MaxResponseHeaderBytes + 1
+	resp, err := f.Post(context.Background(), srv.URL, 0, "", nil, nil)
+	if err == nil {
+		resp.Release()
+		t.Fatalf("headers over %d bytes were accepted", MaxResponseHeaderBytes)
+	}
+	// The error is logged: it must not quote the answer's headers.
+	if strings.Contains(err.Error(), "aaaa") {
+		t.Fatalf("error %.200q quotes the answer", err)
 	}
 }
