@@ -101,6 +101,11 @@ type Gateway struct {
 	log    *slog.Logger
 	nodeID string
 
+	// fast is the HTTP/1.1 client of every generation's http and lambda
+	// integrations and REQUEST authorizer (see clients); its idle
+	// connections are closed once the last generation is.
+	fast *integration.FastClient
+
 	// gen is the current generation: routes, integrations, authorizer and
 	// the other parts a reload replaces (see generation).
 	gen atomic.Pointer[generation]
@@ -220,7 +225,8 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	if opts.ReadFile == nil {
 		opts.ReadFile = os.ReadFile
 	}
-	gen, errs := buildGeneration(cfg, opts)
+	fast := integration.NewFastClient()
+	gen, errs := buildGeneration(cfg, opts, fast)
 	clientTLS, mgmtTLS, tlsErrs := buildTLS(cfg, opts.Getenv, opts.Logger)
 	errs = append(errs, tlsErrs...)
 	eng := opts.Engine
@@ -249,6 +255,7 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		cfg:        cfg,
 		opts:       opts,
 		log:        opts.Logger,
+		fast:       fast,
 		nodeID:     awsevent.NewID(),
 		forceClose: make(chan struct{}),
 		hub:        hb,
@@ -529,6 +536,7 @@ func closeLambdas(lambdas []*integration.LocalFunction) {
 func (g *Gateway) Close() {
 	_ = g.SwapAccessLog(nil).Close()
 	g.gen.Load().close()
+	g.fast.CloseIdleConnections()
 	_ = g.eng.Close()
 }
 

@@ -69,7 +69,7 @@ type generation struct {
 // validating cfg. It returns every problem it finds, each naming the
 // configuration line when it has one; nil when there is one (it closes what
 // it had built).
-func buildGeneration(cfg *config.Config, opts Options) (*generation, []error) {
+func buildGeneration(cfg *config.Config, opts Options, fast *integration.FastClient) (*generation, []error) {
 	var errs []error
 	// Validate also reports a route selection expression that does not
 	// compile.
@@ -77,7 +77,7 @@ func buildGeneration(cfg *config.Config, opts Options) (*generation, []error) {
 		errs = append(errs, err)
 	}
 	expr, _ := route.ParseExpression(cfg.RouteSelectionExpression)
-	cl := newClients()
+	cl := newClients(fast)
 	routes := make(map[string]*Route, len(cfg.Routes))
 	var lambdas []*integration.LocalFunction
 	brk := newBrokers(opts.Logger)
@@ -143,20 +143,23 @@ func buildGeneration(cfg *config.Config, opts Options) (*generation, []error) {
 // clients are the HTTP clients of one generation: fast for the http
 // integrations (HTTP/1.1), the Lambda Invoke API and the REQUEST
 // authorizer; h2 for the http integrations with http2: true; std for the
-// AWS SDK's calls (sqs, sns, eventbridge).
+// AWS SDK's calls (sqs, sns, eventbridge). fast is the Gateway's, shared by
+// every generation: its connections outlive a reload, and each backend's
+// pool has a cleaner goroutine that a client per generation would leave
+// running for IdleConnTimeout after every reload.
 type clients struct {
 	fast *integration.FastClient
 	h2   *http.Client
 	std  *http.Client
 }
 
-func newClients() *clients {
-	return &clients{fast: integration.NewFastClient(), h2: integration.NewHTTP2Client(), std: integration.NewClient()}
+func newClients(fast *integration.FastClient) *clients {
+	return &clients{fast: fast, h2: integration.NewHTTP2Client(), std: integration.NewClient()}
 }
 
-// closeIdle closes the idle connections of every client.
+// closeIdle closes the idle connections of the generation's own clients
+// (not the shared fast).
 func (c *clients) closeIdle() {
-	c.fast.CloseIdleConnections()
 	c.h2.CloseIdleConnections()
 	c.std.CloseIdleConnections()
 }
@@ -254,6 +257,7 @@ func (g *Gateway) closeGenerations(ctx context.Context) error {
 		close(g.forceClose)
 		<-done
 	}
+	g.fast.CloseIdleConnections()
 	if g.forced.Load() {
 		return errors.New("integrations still in use at the end of the shutdown timeout were closed")
 	}
