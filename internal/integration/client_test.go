@@ -4,11 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
-	"net/http/httptest"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -21,15 +18,9 @@ import (
 // is given the same client by the gateway.
 func TestClientReusesConnections(t *testing.T) {
 	const workers, calls = 100, 20
-	var opened atomic.Int64
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv, opened := countingServer(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write([]byte(`{"statusCode":200,"body":"ok"}`))
-	}))
-	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
-		if s == http.StateNew {
-			opened.Add(1)
-		}
-	}
+	})
 	srv.Start()
 	defer srv.Close()
 	client := NewFastClient()

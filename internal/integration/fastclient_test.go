@@ -93,18 +93,12 @@ func TestFastClientCanceled(t *testing.T) {
 // after answers with Connection: close every call still succeeds, each on
 // a connection of its own.
 func TestHTTPChunkedAndConnectionClose(t *testing.T) {
-	var opened atomic.Int64
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv, opened := countingServer(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Connection", "close")
 		_, _ = io.WriteString(w, `{"statusCode":200,`)
 		w.(http.Flusher).Flush() // no Content-Length: chunked
 		_, _ = io.WriteString(w, `"body":"chunked"}`)
-	}))
-	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
-		if s == http.StateNew {
-			opened.Add(1)
-		}
-	}
+	})
 	srv.Start()
 	defer srv.Close()
 	f := NewFastClient()
@@ -126,19 +120,13 @@ func TestHTTPChunkedAndConnectionClose(t *testing.T) {
 // connection kept for the next call; a certificate the roots do not
 // vouch for fails the call.
 func TestFastClientHTTPS(t *testing.T) {
-	var opened atomic.Int64
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv, opened := countingServer(func(w http.ResponseWriter, r *http.Request) {
 		if r.TLS == nil {
 			w.WriteHeader(400)
 			return
 		}
 		_, _ = io.WriteString(w, `{"statusCode":200,"body":"tls"}`)
-	}))
-	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
-		if s == http.StateNew {
-			opened.Add(1)
-		}
-	}
+	})
 	srv.StartTLS()
 	defer srv.Close()
 
@@ -190,4 +178,17 @@ func TestFastClientLargeHeaders(t *testing.T) {
 	if strings.Contains(err.Error(), "aaaa") {
 		t.Fatalf("error %.200q quotes the answer", err)
 	}
+}
+
+// countingServer is an unstarted test server with handler h that counts
+// the connections it accepts.
+func countingServer(h http.HandlerFunc) (*httptest.Server, *atomic.Int64) {
+	opened := new(atomic.Int64)
+	srv := httptest.NewUnstartedServer(h)
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			opened.Add(1)
+		}
+	}
+	return srv, opened
 }
