@@ -8,6 +8,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/wsgate/wsgate/internal/acmecert/acmetest"
+	"github.com/wsgate/wsgate/internal/integration"
 	"github.com/wsgate/wsgate/internal/servicetest"
 )
 
@@ -19,7 +20,7 @@ func TestMain(m *testing.M) {
 		// within integration.IdleConnTimeout once their connections are
 		// closed.
 		if err := goleak.Find(append(acmetest.IgnoreGoroutines,
-			goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.(*HostClient).connsCleaner"))...); err != nil {
+			goleak.IgnoreAnyFunction(integration.PoolCleaner))...); err != nil {
 			fmt.Fprintf(os.Stderr, "goleak: %v\n", err)
 			code = 1
 		}

@@ -102,6 +102,12 @@ func (f *FastClient) CloseIdleConnections() {
 
 var defaultFastClient = NewFastClient()
 
+// PoolCleaner is the function of the goroutine fasthttp runs per backend
+// pool of a FastClient while it holds connections. It ends by itself within
+// IdleConnTimeout once they are closed, not at once: the goroutine-leak
+// checks of tests that call HTTP backends leave it alone by this name.
+const PoolCleaner = "github.com/valyala/fasthttp.(*HostClient).connsCleaner"
+
 // MaxResponseHeaderBytes bounds the status line and headers of an answer
 // read by a FastClient (its read buffer; the buffers are pooled per call,
 // not held by idle connections). An answer with larger headers fails the
