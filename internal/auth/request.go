@@ -83,7 +83,7 @@ type RequestAuthorizer struct {
 	headers   map[string]string
 	methodArn string
 	api       API
-	client    *http.Client
+	fast      *integration.FastClient
 	invoker   integration.Invoker // set for a lambda authorizer, instead of url
 }
 
@@ -94,10 +94,9 @@ var (
 
 // NewRequest returns the authorizer cfg describes for api. Zero fields of cfg
 // take the defaults config fills in: Timeout 10s, Region "us-east-1",
-// AccountID "000000000000". client is the HTTP client to call cfg.URL with,
-// normally the gateway's integration.NewClient(); nil means a client of its
-// own built the same way.
-func NewRequest(cfg config.RequestAuth, api API, client *http.Client) *RequestAuthorizer {
+// AccountID "000000000000". cfg.URL is called through fast, normally the
+// gateway's integration.NewFastClient(); nil means a FastClient of its own.
+func NewRequest(cfg config.RequestAuth, api API, fast *integration.FastClient) *RequestAuthorizer {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 10 * time.Second
 	}
@@ -107,8 +106,8 @@ func NewRequest(cfg config.RequestAuth, api API, client *http.Client) *RequestAu
 	if cfg.AccountID == "" {
 		cfg.AccountID = "000000000000"
 	}
-	if client == nil {
-		client = integration.NewClient()
+	if fast == nil {
+		fast = integration.NewFastClient()
 	}
 	headers := make(map[string]string, len(cfg.Headers))
 	for k, v := range cfg.Headers {
@@ -120,7 +119,7 @@ func NewRequest(cfg config.RequestAuth, api API, client *http.Client) *RequestAu
 		headers:   headers,
 		methodArn: "arn:aws:execute-api:" + cfg.Region + ":" + cfg.AccountID + ":" + api.APIID + "/" + api.stage() + "/$connect",
 		api:       api,
-		client:    client,
+		fast:      fast,
 	}
 }
 
@@ -133,8 +132,8 @@ func NewRequest(cfg config.RequestAuth, api API, client *http.Client) *RequestAu
 // 500. Close closes invoker when it is an io.Closer.
 func NewLambdaRequest(cfg config.RequestAuth, api API, invoker integration.Invoker) *RequestAuthorizer {
 	cfg.URL, cfg.Headers = "", nil
-	a := NewRequest(cfg, api, http.DefaultClient)
-	a.client = nil
+	a := NewRequest(cfg, api, nil)
+	a.fast = nil
 	a.invoker = invoker
 	return a
 }
@@ -165,29 +164,12 @@ func (a *RequestAuthorizer) Authorize(ctx context.Context, req *Request) (*Ident
 	if a.invoker != nil {
 		return a.invoke(ctx, callCtx, payload)
 	}
-	hreq, err := http.NewRequestWithContext(callCtx, http.MethodPost, a.url, bytes.NewReader(payload))
+	status, body, err := a.post(ctx, callCtx, payload)
 	if err != nil {
-		return nil, Failed(fmt.Sprintf("build authorizer request: %v", redactURL(err)))
+		return nil, err
 	}
-	hreq.Header.Set("Content-Type", "application/json")
-	for k, v := range a.headers {
-		hreq.Header.Set(k, v)
-	}
-	resp, err := a.client.Do(hreq)
-	if err != nil {
-		return nil, a.callFailed(ctx, callCtx, "authorizer unreachable", err)
-	}
-	defer func() {
-		// Drain a little so the connection can be reused.
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, MaxAuthorizerResponseBytes))
-		resp.Body.Close()
-	}()
-	if resp.StatusCode == http.StatusUnauthorized {
+	if status == http.StatusUnauthorized {
 		return nil, Unauthorized("authorizer answered HTTP 401")
-	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxAuthorizerResponseBytes+1))
-	if err != nil {
-		return nil, a.callFailed(ctx, callCtx, "reading authorizer response", err)
 	}
 	if len(body) > MaxAuthorizerResponseBytes {
 		return nil, Failed(fmt.Sprintf("authorizer response larger than %d bytes", MaxAuthorizerResponseBytes))
@@ -195,10 +177,30 @@ func (a *RequestAuthorizer) Authorize(ctx context.Context, req *Request) (*Ident
 	if isUnauthorized(body) {
 		return nil, Unauthorized("authorizer answered Unauthorized")
 	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return nil, Failed(fmt.Sprintf("authorizer answered HTTP %d", resp.StatusCode))
+	if status < 200 || status > 299 {
+		return nil, Failed(fmt.Sprintf("authorizer answered HTTP %d", status))
 	}
 	return a.decide(body)
+}
+
+// post sends the event payload to the authorizer's URL and returns the
+// answer's status and body (the body cut at one byte over
+// MaxAuthorizerResponseBytes); a failed call is a Denial.
+func (a *RequestAuthorizer) post(ctx, callCtx context.Context, payload []byte) (int, []byte, error) {
+	resp, err := a.fast.Post(callCtx, a.url, 0, "application/json", payload, func(set func(k, v string)) {
+		for k, v := range a.headers {
+			set(k, v)
+		}
+	})
+	if err != nil {
+		return 0, nil, a.callFailed(ctx, callCtx, "authorizer unreachable", err)
+	}
+	defer resp.Release()
+	body := resp.Body()
+	if len(body) > MaxAuthorizerResponseBytes+1 {
+		body = body[:MaxAuthorizerResponseBytes+1]
+	}
+	return resp.StatusCode(), bytes.Clone(body), nil
 }
 
 // invoke calls a lambda authorizer.
@@ -226,7 +228,7 @@ func (a *RequestAuthorizer) callFailed(parent, call context.Context, what string
 	switch {
 	case parent.Err() != nil:
 		return Failed(fmt.Sprintf("authorizer call abandoned: %v", parent.Err()))
-	case errors.Is(call.Err(), context.DeadlineExceeded):
+	case errors.Is(call.Err(), context.DeadlineExceeded), errors.Is(err, context.DeadlineExceeded):
 		return Failed(fmt.Sprintf("authorizer did not answer within %v", a.timeout))
 	}
 	return Failed(fmt.Sprintf("%s: %v", what, redactURL(err)))

@@ -225,7 +225,7 @@ func TestRequestAuthorize(t *testing.T) {
 			if tc.api != nil {
 				api = *tc.api
 			}
-			a := auth.NewRequest(config.RequestAuth{URL: srv.URL, Timeout: 5 * time.Second}, api, srv.Client())
+			a := auth.NewRequest(config.RequestAuth{URL: srv.URL, Timeout: 5 * time.Second}, api, nil)
 			id, err := a.Authorize(context.Background(), testRequest())
 			if tc.want == 0 {
 				if err != nil {
@@ -254,7 +254,7 @@ func TestRequestAuthorize(t *testing.T) {
 
 	t.Run("identity", func(t *testing.T) {
 		srv.answer(http.StatusOK, fullPolicy)
-		a := auth.NewRequest(config.RequestAuth{URL: srv.URL}, testAPI, srv.Client())
+		a := auth.NewRequest(config.RequestAuth{URL: srv.URL}, testAPI, nil)
 		id, err := a.Authorize(context.Background(), testRequest())
 		if err != nil {
 			t.Fatal(err)
@@ -276,7 +276,7 @@ func TestRequestCall(t *testing.T) {
 	srv := newAuthorizerServer(t)
 	srv.answer(http.StatusOK, allow(testArn))
 	cfg := config.RequestAuth{URL: srv.URL + "/authorize", Headers: map[string]string{"X-Shared-Secret": "abc"}}
-	a := auth.NewRequest(cfg, testAPI, srv.Client())
+	a := auth.NewRequest(cfg, testAPI, nil)
 	if _, err := a.Authorize(context.Background(), testRequest()); err != nil {
 		t.Fatal(err)
 	}
@@ -298,7 +298,7 @@ func TestRequestCall(t *testing.T) {
 func TestRequestConcurrent(t *testing.T) {
 	srv := newAuthorizerServer(t)
 	srv.answer(http.StatusOK, allow(testArn))
-	a := auth.NewRequest(config.RequestAuth{URL: srv.URL}, testAPI, srv.Client())
+	a := auth.NewRequest(config.RequestAuth{URL: srv.URL}, testAPI, nil)
 	var wg sync.WaitGroup
 	errs := make(chan error, 16)
 	for range 16 {
@@ -326,7 +326,7 @@ func TestRequestTimeout(t *testing.T) {
 		close(released)
 	}))
 	defer srv.Close()
-	a := auth.NewRequest(config.RequestAuth{URL: srv.URL, Timeout: 50 * time.Millisecond}, testAPI, srv.Client())
+	a := auth.NewRequest(config.RequestAuth{URL: srv.URL, Timeout: 50 * time.Millisecond}, testAPI, nil)
 	_, err := a.Authorize(context.Background(), testRequest())
 	d := auth.AsDenial(err)
 	if d.Status != http.StatusInternalServerError || !strings.Contains(d.Reason, "did not answer within 50ms") {
@@ -348,7 +348,7 @@ func TestRequestTimeoutReadingBody(t *testing.T) {
 		<-r.Context().Done()
 	}))
 	defer srv.Close()
-	a := auth.NewRequest(config.RequestAuth{URL: srv.URL, Timeout: 50 * time.Millisecond}, testAPI, srv.Client())
+	a := auth.NewRequest(config.RequestAuth{URL: srv.URL, Timeout: 50 * time.Millisecond}, testAPI, nil)
 	_, err := a.Authorize(context.Background(), testRequest())
 	if d := auth.AsDenial(err); d.Status != http.StatusInternalServerError || !strings.Contains(d.Reason, "did not answer within") {
 		t.Fatalf("denial = %d %q, want 500 naming the timeout", d.Status, d.Reason)
@@ -360,7 +360,7 @@ func TestRequestCanceled(t *testing.T) {
 	srv.answer(http.StatusOK, allow(testArn))
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	a := auth.NewRequest(config.RequestAuth{URL: srv.URL}, testAPI, srv.Client())
+	a := auth.NewRequest(config.RequestAuth{URL: srv.URL}, testAPI, nil)
 	_, err := a.Authorize(ctx, testRequest())
 	if d := auth.AsDenial(err); d.Status != http.StatusInternalServerError || !strings.Contains(d.Reason, "abandoned") {
 		t.Fatalf("denial = %d %q, want 500 saying the call was abandoned", d.Status, d.Reason)
@@ -489,7 +489,7 @@ func TestRequestEvent(t *testing.T) {
 	srv := newAuthorizerServer(t)
 	srv.answer(http.StatusOK, allow("*"))
 	a := auth.NewRequest(config.RequestAuth{URL: srv.URL, Region: "us-east-1", AccountID: "123456789012"},
-		auth.API{APIID: "abcdef123", Stage: "default"}, srv.Client())
+		auth.API{APIID: "abcdef123", Stage: "default"}, nil)
 
 	// The upgrade request as net/http presents it: canonical keys, Host
 	// moved to Request.Host. HeaderAuth1 is stored as an edge that keeps the
@@ -594,7 +594,7 @@ func TestRequestEvent(t *testing.T) {
 func TestRequestEventValues(t *testing.T) {
 	srv := newAuthorizerServer(t)
 	srv.answer(http.StatusOK, allow("*"))
-	a := auth.NewRequest(config.RequestAuth{URL: srv.URL}, auth.API{APIID: "local"}, srv.Client())
+	a := auth.NewRequest(config.RequestAuth{URL: srv.URL}, auth.API{APIID: "local"}, nil)
 	decode := func(req *auth.Request) map[string]any {
 		t.Helper()
 		if _, err := a.Authorize(context.Background(), req); err != nil {

@@ -136,7 +136,7 @@ func Connect(api API, c *Conn, r *ConnectRequest, now time.Time) *events.APIGate
 	if r == nil {
 		r = &ConnectRequest{}
 	}
-	ev := newEvent(api, c, routeConnect, eventConnect, now)
+	ev := newEvent(api, c, routeConnect, eventConnect, NewID(), now)
 	if ev.RequestContext.DomainName == "" {
 		ev.RequestContext.DomainName = r.Host
 	}
@@ -177,8 +177,9 @@ func Query(q url.Values) (map[string]string, map[string][]string) {
 // binary: Message encodes it with standard base64 and sets isBase64Encoded.
 // Otherwise body must be the UTF-8 text of a text frame.
 func Message(api API, c *Conn, routeKey string, body []byte, isBase64 bool, now time.Time) *events.APIGatewayWebsocketProxyRequest {
-	ev := newEvent(api, c, routeKey, eventMessage, now)
-	ev.RequestContext.MessageID = NewID()
+	requestID, messageID := newIDPair()
+	ev := newEvent(api, c, routeKey, eventMessage, requestID, now)
+	ev.RequestContext.MessageID = messageID
 	if isBase64 {
 		ev.Body = base64.StdEncoding.EncodeToString(body)
 	} else {
@@ -198,7 +199,7 @@ func Message(api API, c *Conn, routeKey string, body []byte, isBase64 bool, now 
 // aws-lambda-go field omits zero; pass the code the close handshake carried,
 // or 1005 or 1006 when there was none.
 func Disconnect(api API, c *Conn, code int, reason string, now time.Time) *events.APIGatewayWebsocketProxyRequest {
-	ev := newEvent(api, c, routeDisconnect, eventDisconnect, now)
+	ev := newEvent(api, c, routeDisconnect, eventDisconnect, NewID(), now)
 	host := ev.RequestContext.DomainName
 	ev.Headers = map[string]string{
 		"Host":            host,
@@ -231,9 +232,9 @@ func Marshal(ev any) ([]byte, error) {
 	return bytes.TrimSuffix(buf.Bytes(), []byte{'\n'}), nil
 }
 
-// newEvent fills the requestContext fields every event type shares.
-func newEvent(api API, c *Conn, routeKey, eventType string, now time.Time) *events.APIGatewayWebsocketProxyRequest {
-	id := NewID()
+// newEvent fills the requestContext fields every event type shares; id is
+// its request id.
+func newEvent(api API, c *Conn, routeKey, eventType, id string, now time.Time) *events.APIGatewayWebsocketProxyRequest {
 	ev := &events.APIGatewayWebsocketProxyRequest{
 		RequestContext: events.APIGatewayWebsocketProxyRequestContext{
 			RouteKey:          routeKey,

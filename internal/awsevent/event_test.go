@@ -428,3 +428,14 @@ func BenchmarkNewID(b *testing.B) {
 		_ = NewID()
 	}
 }
+
+// BenchmarkMessage is building a message event: its ids, request time and
+// struct, once per message on every integration's path.
+func BenchmarkMessage(b *testing.B) {
+	c := &Conn{ID: NewID(), ConnectedAt: time.Now(), SourceIP: "127.0.0.2", UserAgent: "wsbench"}
+	body := []byte(`{"action":"x","seq":"0000000042"}`)
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = Message(API{}, c, "x", body, false, time.Now())
+	}
+}

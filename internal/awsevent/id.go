@@ -27,6 +27,18 @@ func NewID() string {
 	return string(out[:])
 }
 
+// newIDPair returns two fresh ids of NewID's form from one crypto/rand read
+// and one allocation: a message event's request id and message id.
+func newIDPair() (string, string) {
+	var raw [2 * idBytes]byte
+	_, _ = rand.Read(raw[:])
+	var out [32]byte
+	base64.URLEncoding.Encode(out[:16], raw[:idBytes])
+	base64.URLEncoding.Encode(out[16:], raw[idBytes:])
+	both := string(out[:])
+	return both[:16], both[16:]
+}
+
 // clfLayout is Common Log Format as API Gateway writes $context.requestTime.
 const clfLayout = "02/Jan/2006:15:04:05 -0700"
 

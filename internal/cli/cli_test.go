@@ -21,11 +21,13 @@ import (
 	"github.com/wsgate/wsgate/internal/cli"
 	"github.com/wsgate/wsgate/internal/config"
 	gt "github.com/wsgate/wsgate/internal/gatewaytest"
+	"github.com/wsgate/wsgate/internal/integration"
 	"github.com/wsgate/wsgate/internal/tlsconfig/tlstest"
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	// A FastClient's pool cleaners end by themselves, later.
+	goleak.VerifyTestMain(m, goleak.IgnoreAnyFunction(integration.PoolCleaner))
 }
 
 // syncBuffer is an io.Writer that may be written by the command's goroutines

@@ -413,7 +413,7 @@ func (h *frameHandler) OnMessage(op wsproto.Opcode, payload []byte) error {
 	if !c.working {
 		c.working = true
 		c.srv.wg.Add(1)
-		go c.work()
+		c.srv.dispatch(c)
 	}
 	return nil
 }

@@ -165,6 +165,9 @@ type Server struct {
 	wg       sync.WaitGroup
 	stopOnce sync.Once
 	stop     chan struct{}
+	// idleWorkers hands a connection with messages to a message worker
+	// waiting for one (workers.go).
+	idleWorkers chan *Conn
 
 	// flushers write what Send and SendMessage queue; one per CPU, started
 	// by Start and stopped with the event loop.
@@ -197,6 +200,8 @@ func New(cfg Config, handler Handler, connHub *hub.Hub, logger *slog.Logger) *Se
 		hub:  connHub,
 		log:  logger.With("component", "edge"),
 		stop: make(chan struct{}),
+
+		idleWorkers: make(chan *Conn),
 	}
 	s.limits.Store(&runtimeLimits{Limits: cfg.Limits, binaryBase64: cfg.BinaryBase64, proxies: cfg.Proxies})
 	s.budget.maxMessages = int64(cfg.Limits.InflightBudgetMessages)

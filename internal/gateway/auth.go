@@ -53,7 +53,7 @@ type authn struct {
 
 // buildAuth makes the authentication chain from cfg. ctx owns background
 // work such as JWKS refresh.
-func buildAuth(ctx context.Context, cfg *config.Config, opts Options, client *http.Client) (*authn, []error) {
+func buildAuth(ctx context.Context, cfg *config.Config, opts Options, fast *integration.FastClient) (*authn, []error) {
 	a := &authn{
 		origins:      auth.NewOriginPolicy(cfg.Origins),
 		protocols:    cfg.Subprotocols,
@@ -84,10 +84,10 @@ func buildAuth(ctx context.Context, cfg *config.Config, opts Options, client *ht
 		}
 		err = wrapAt(cfg, "authorizer.jwt", err)
 	case config.AuthRequest:
-		a.authorizer = auth.NewRequest(ac.Request, auth.API{APIID: cfg.APIID, Stage: cfg.Stage}, client)
+		a.authorizer = auth.NewRequest(ac.Request, auth.API{APIID: cfg.APIID, Stage: cfg.Stage}, fast)
 	case config.AuthLambda:
 		var inv integration.Invoker
-		inv, a.lambda, err = buildInvoker("authorizer.lambda", ac.Lambda, client, opts)
+		inv, a.lambda, err = buildInvoker("authorizer.lambda", ac.Lambda, fast, opts)
 		if err == nil {
 			a.authorizer = auth.NewLambdaRequest(ac.Request, auth.API{APIID: cfg.APIID, Stage: cfg.Stage}, inv)
 		}

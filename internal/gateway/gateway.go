@@ -101,6 +101,11 @@ type Gateway struct {
 	log    *slog.Logger
 	nodeID string
 
+	// fast is the HTTP/1.1 client of every generation's http and lambda
+	// integrations and REQUEST authorizer (see clients); its idle
+	// connections are closed once the last generation is.
+	fast *integration.FastClient
+
 	// gen is the current generation: routes, integrations, authorizer and
 	// the other parts a reload replaces (see generation).
 	gen atomic.Pointer[generation]
@@ -220,7 +225,8 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	if opts.ReadFile == nil {
 		opts.ReadFile = os.ReadFile
 	}
-	gen, errs := buildGeneration(cfg, opts)
+	fast := integration.NewFastClient()
+	gen, errs := buildGeneration(cfg, opts, fast)
 	clientTLS, mgmtTLS, tlsErrs := buildTLS(cfg, opts.Getenv, opts.Logger)
 	errs = append(errs, tlsErrs...)
 	eng := opts.Engine
@@ -249,6 +255,7 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		cfg:        cfg,
 		opts:       opts,
 		log:        opts.Logger,
+		fast:       fast,
 		nodeID:     awsevent.NewID(),
 		forceClose: make(chan struct{}),
 		hub:        hb,
@@ -430,11 +437,10 @@ func unsetEnv(path, name string) *config.Error {
 }
 
 // buildIntegration makes the integration ic, configured at the key path,
-// describes. http integrations call through client, or h2client when they
-// speak HTTP/2. A local Lambda program's runtime is appended to lambdas for the
+// describes, calling HTTP backends through cl. A local Lambda program's runtime is appended to lambdas for the
 // gateway to start and close; broker connections are made or shared
 // through brk.
-func buildIntegration(path string, ic config.Integration, client, h2client *http.Client, opts Options, lambdas *[]*integration.LocalFunction, brk *brokers) (integration.Integration, error) {
+func buildIntegration(path string, ic config.Integration, cl *clients, opts Options, lambdas *[]*integration.LocalFunction, brk *brokers) (integration.Integration, error) {
 	switch ic.Type {
 	case config.IntegrationNATS:
 		return brk.natsIntegration(path, ic, opts)
@@ -443,11 +449,11 @@ func buildIntegration(path string, ic config.Integration, client, h2client *http
 	case config.IntegrationPostgres:
 		return brk.postgresIntegration(path, ic, opts)
 	case config.IntegrationSQS, config.IntegrationSNS, config.IntegrationEventBridge:
-		return awsIntegration(path, ic, client, opts)
+		return awsIntegration(path, ic, cl.std, opts)
 	case config.IntegrationAMQP:
 		return brk.amqpIntegration(path, ic, opts)
 	case config.IntegrationLambda:
-		inv, rt, err := buildInvoker(path+".lambda", ic.Lambda, client, opts)
+		inv, rt, err := buildInvoker(path+".lambda", ic.Lambda, cl.fast, opts)
 		if err != nil {
 			return nil, err
 		}
@@ -456,9 +462,9 @@ func buildIntegration(path string, ic config.Integration, client, h2client *http
 		}
 		return &integration.Lambda{Invoker: inv, Timeout: ic.Timeout}, nil
 	case config.IntegrationHTTP:
-		h := &integration.HTTP{URL: ic.URL, Timeout: ic.Timeout, Headers: ic.Headers, Client: client}
+		h := &integration.HTTP{URL: ic.URL, Timeout: ic.Timeout, Headers: ic.Headers, Fast: cl.fast}
 		if ic.HTTP2 {
-			h.Client = h2client
+			h.Client = cl.h2
 		}
 		if ic.Payload == config.PayloadBody {
 			h.Payload = integration.PayloadBody
@@ -477,7 +483,7 @@ func buildIntegration(path string, ic config.Integration, client, h2client *http
 // buildInvoker reaches the function l, configured at the key path,
 // describes: a local program or Go package, whose function is returned for
 // the caller to start and close, or the Invoke API.
-func buildInvoker(path string, l config.Lambda, client *http.Client, opts Options) (integration.Invoker, *integration.LocalFunction, error) {
+func buildInvoker(path string, l config.Lambda, fast *integration.FastClient, opts Options) (integration.Invoker, *integration.LocalFunction, error) {
 	if l.Command != "" || l.Build != "" {
 		fc := integration.LocalFunctionConfig{Runtime: integration.RuntimeConfig{
 			Command:         l.Command,
@@ -505,7 +511,7 @@ func buildInvoker(path string, l config.Lambda, client *http.Client, opts Option
 		}
 		return fn, fn, nil
 	}
-	api := &integration.InvokeAPI{Endpoint: l.Endpoint, FunctionName: l.FunctionName, Region: l.Region, Client: client}
+	api := &integration.InvokeAPI{Endpoint: l.Endpoint, FunctionName: l.FunctionName, Region: l.Region, Fast: fast}
 	if l.AccessKeyID != "" {
 		api.Credentials = aws.Credentials{AccessKeyID: l.AccessKeyID, SecretAccessKey: opts.Getenv(l.SecretAccessKeyEnv)}
 		if api.Credentials.SecretAccessKey == "" {
@@ -530,6 +536,7 @@ func closeLambdas(lambdas []*integration.LocalFunction) {
 func (g *Gateway) Close() {
 	_ = g.SwapAccessLog(nil).Close()
 	g.gen.Load().close()
+	g.fast.CloseIdleConnections()
 	_ = g.eng.Close()
 }
 

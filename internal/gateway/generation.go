@@ -33,10 +33,10 @@ type generation struct {
 	api    awsevent.API
 	expr   *route.Expression
 	routes *route.Table[*Route]
-	client *http.Client // shared by the http integrations
-	// h2client is shared by the http integrations with http2: true.
-	h2client *http.Client
-	auth     *authn
+	// clients are the HTTP clients the integrations and the authorizer
+	// share.
+	clients *clients
+	auth    *authn
 	// lambdas are the local Lambda functions of routes and the authorizer,
 	// started by Gateway.startGeneration.
 	lambdas []*integration.LocalFunction
@@ -69,7 +69,7 @@ type generation struct {
 // validating cfg. It returns every problem it finds, each naming the
 // configuration line when it has one; nil when there is one (it closes what
 // it had built).
-func buildGeneration(cfg *config.Config, opts Options) (*generation, []error) {
+func buildGeneration(cfg *config.Config, opts Options, fast *integration.FastClient) (*generation, []error) {
 	var errs []error
 	// Validate also reports a route selection expression that does not
 	// compile.
@@ -77,8 +77,7 @@ func buildGeneration(cfg *config.Config, opts Options) (*generation, []error) {
 		errs = append(errs, err)
 	}
 	expr, _ := route.ParseExpression(cfg.RouteSelectionExpression)
-	client := integration.NewClient()
-	h2client := integration.NewHTTP2Client()
+	cl := newClients(fast)
 	routes := make(map[string]*Route, len(cfg.Routes))
 	var lambdas []*integration.LocalFunction
 	brk := newBrokers(opts.Logger)
@@ -89,7 +88,7 @@ func buildGeneration(cfg *config.Config, opts Options) (*generation, []error) {
 			routes[key] = &Route{Key: key, Builtin: rc.Builtin, Require: requireRules(rc.Require), Models: models}
 			continue
 		}
-		in, err := buildIntegration("routes."+key+".integration", rc.Integration, client, h2client, opts, &lambdas, brk)
+		in, err := buildIntegration("routes."+key+".integration", rc.Integration, cl, opts, &lambdas, brk)
 		if err != nil {
 			if !errors.Is(err, errReported) {
 				errs = append(errs, wrapAt(cfg, "routes."+key+".integration", err))
@@ -113,7 +112,7 @@ func buildGeneration(cfg *config.Config, opts Options) (*generation, []error) {
 		}
 	}
 	bgCtx, cancelBg := context.WithCancel(context.Background())
-	authChain, authErrs := buildAuth(bgCtx, cfg, opts, client)
+	authChain, authErrs := buildAuth(bgCtx, cfg, opts, cl.fast)
 	errs = append(errs, authErrs...)
 	if authChain.lambda != nil {
 		lambdas = append(lambdas, authChain.lambda)
@@ -123,8 +122,7 @@ func buildGeneration(cfg *config.Config, opts Options) (*generation, []error) {
 		api:      awsevent.API{APIID: cfg.APIID, Stage: cfg.Stage, DomainName: cfg.DomainName, StageVariables: cfg.StageVariables},
 		expr:     expr,
 		routes:   route.NewTable(routes),
-		client:   client,
-		h2client: h2client,
+		clients:  cl,
 		auth:     authChain,
 		lambdas:  lambdas,
 		brokers:  brk,
@@ -142,6 +140,30 @@ func buildGeneration(cfg *config.Config, opts Options) (*generation, []error) {
 	return gen, nil
 }
 
+// clients are the HTTP clients of one generation: fast for the http
+// integrations (HTTP/1.1), the Lambda Invoke API and the REQUEST
+// authorizer; h2 for the http integrations with http2: true; std for the
+// AWS SDK's calls (sqs, sns, eventbridge). fast is the Gateway's, shared by
+// every generation: its connections outlive a reload, and each backend's
+// pool has a cleaner goroutine that a client per generation would leave
+// running for IdleConnTimeout after every reload.
+type clients struct {
+	fast *integration.FastClient
+	h2   *http.Client
+	std  *http.Client
+}
+
+func newClients(fast *integration.FastClient) *clients {
+	return &clients{fast: fast, h2: integration.NewHTTP2Client(), std: integration.NewClient()}
+}
+
+// closeIdle closes the idle connections of the generation's own clients
+// (not the shared fast).
+func (c *clients) closeIdle() {
+	c.h2.CloseIdleConnections()
+	c.std.CloseIdleConnections()
+}
+
 // close releases what the generation holds: the authorizer, the local
 // functions, the broker connections, background work and idle HTTP
 // connections. It is idempotent.
@@ -151,8 +173,7 @@ func (gen *generation) close() {
 		closeLambdas(gen.lambdas)
 		gen.brokers.close()
 		gen.cancelBg()
-		gen.client.CloseIdleConnections()
-		gen.h2client.CloseIdleConnections()
+		gen.clients.closeIdle()
 		_ = gen.replacedAccess.Close()
 	})
 }
@@ -236,6 +257,7 @@ func (g *Gateway) closeGenerations(ctx context.Context) error {
 		close(g.forceClose)
 		<-done
 	}
+	g.fast.CloseIdleConnections()
 	if g.forced.Load() {
 		return errors.New("integrations still in use at the end of the shutdown timeout were closed")
 	}

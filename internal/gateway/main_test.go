@@ -8,6 +8,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/wsgate/wsgate/internal/acmecert/acmetest"
+	"github.com/wsgate/wsgate/internal/integration"
 	"github.com/wsgate/wsgate/internal/servicetest"
 )
 
@@ -15,7 +16,11 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	servicetest.StopShared()
 	if code == 0 {
-		if err := goleak.Find(acmetest.IgnoreGoroutines...); err != nil {
+		// fasthttp's connection cleaners (FastClient) end by themselves
+		// within integration.IdleConnTimeout once their connections are
+		// closed.
+		if err := goleak.Find(append(acmetest.IgnoreGoroutines,
+			goleak.IgnoreAnyFunction(integration.PoolCleaner))...); err != nil {
 			fmt.Fprintf(os.Stderr, "goleak: %v\n", err)
 			code = 1
 		}

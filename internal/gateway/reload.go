@@ -88,7 +88,7 @@ func (g *Gateway) reload() error {
 		return &ReloadError{Errs: config.Leaves(err)}
 	}
 	old := g.gen.Load()
-	gen, errs := buildGeneration(cfg, g.opts)
+	gen, errs := buildGeneration(cfg, g.opts, g.fast)
 	fixed := immutable(old.cfg, cfg)
 	errs = append(errs, fixed...)
 	applyTLS := func() {}

@@ -4,11 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
-	"net/http/httptest"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -21,21 +18,15 @@ import (
 // is given the same client by the gateway.
 func TestClientReusesConnections(t *testing.T) {
 	const workers, calls = 100, 20
-	var opened atomic.Int64
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv, opened := countingServer(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write([]byte(`{"statusCode":200,"body":"ok"}`))
-	}))
-	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
-		if s == http.StateNew {
-			opened.Add(1)
-		}
-	}
+	})
 	srv.Start()
 	defer srv.Close()
-	client := NewClient()
+	client := NewFastClient()
 	defer client.CloseIdleConnections()
-	invoke := &Lambda{Invoker: &InvokeAPI{Endpoint: srv.URL, FunctionName: "f", Client: client}}
-	post := &HTTP{URL: srv.URL + "/x", Client: client}
+	invoke := &Lambda{Invoker: &InvokeAPI{Endpoint: srv.URL, FunctionName: "f", Fast: client}}
+	post := &HTTP{URL: srv.URL + "/x", Fast: client}
 
 	round := func() error {
 		errs := make(chan error, workers)

@@ -40,7 +40,8 @@ type HTTP struct {
 	URL     string
 	Timeout time.Duration     // zero means no timeout beyond ctx
 	Headers map[string]string // extra request headers
-	Client  *http.Client      // nil means a process-wide client from NewClient; NewHTTP2Client for HTTP/2
+	Client  *http.Client      // when set, calls go through it (NewHTTP2Client for HTTP/2); nil means Fast
+	Fast    *FastClient       // nil means a process-wide FastClient
 	Payload Payload           // what the request body holds; default PayloadEvent
 }
 
@@ -55,14 +56,16 @@ const MaxIdleConnsPerHost = 1 << 14
 // IdleConnTimeout is how long a backend connection stays open unused.
 const IdleConnTimeout = 90 * time.Second
 
-// NewClient returns the HTTP client integrations share within one gateway:
-// no proxy from the environment, no redirects followed, connections kept
-// alive to each backend with no small cap on the idle ones (see
-// MaxIdleConnsPerHost): a capped pool under more concurrent calls than the
-// cap closes a connection after each call and opens another, leaving a
-// TIME-WAIT socket per message. HTTP/1.1 for http:// URLs, HTTP/2 or
-// HTTP/1.1 as TLS negotiates for https://. The owner calls
-// CloseIdleConnections on shutdown.
+// NewClient returns a net/http client for the calls that need one (the AWS
+// SDK's sqs, sns and eventbridge calls, and callers that set HTTP.Client or
+// InvokeAPI.Client; the http integration, the Invoke API and the REQUEST
+// authorizer use a FastClient otherwise): no proxy from the environment, no
+// redirects followed, connections kept alive to each backend with no small
+// cap on the idle ones (see MaxIdleConnsPerHost): a capped pool under more
+// concurrent calls than the cap closes a connection after each call and
+// opens another, leaving a TIME-WAIT socket per message. HTTP/1.1 for
+// http:// URLs, HTTP/2 or HTTP/1.1 as TLS negotiates for https://. The
+// owner calls CloseIdleConnections on shutdown.
 func NewClient() *http.Client {
 	return &http.Client{
 		Transport: &http.Transport{
@@ -108,6 +111,37 @@ func (h *HTTP) Invoke(ctx context.Context, ev *Event) (*Response, error) {
 	if err != nil {
 		return nil, err
 	}
+	if h.Client != nil {
+		return h.invokeStd(ctx, ev, payload)
+	}
+	fast := h.Fast
+	if fast == nil {
+		fast = defaultFastClient
+	}
+	resp, err := fast.Post(ctx, h.URL, h.Timeout, h.contentType(ev, payload), payload, func(set func(k, v string)) {
+		if h.Payload == PayloadBody {
+			for _, f := range identity(ev) {
+				set(natsHeaders[f.name], f.value)
+			}
+		}
+		for k, v := range h.Headers {
+			set(k, v)
+		}
+	})
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return nil, failf("no response within %v", h.Timeout)
+	case errors.Is(err, errBodyTooLarge):
+		return nil, failf("response body larger than %d bytes", MaxResponseBytes)
+	case err != nil:
+		return nil, failf("%v", err)
+	}
+	defer resp.Release()
+	return h.answer(resp.StatusCode(), resp.Body(), resp.Headers)
+}
+
+// invokeStd is Invoke through the net/http client h.Client.
+func (h *HTTP) invokeStd(ctx context.Context, ev *Event, payload []byte) (*Response, error) {
 	if h.Timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, h.Timeout)
@@ -128,11 +162,7 @@ func (h *HTTP) Invoke(ctx context.Context, ev *Event) (*Response, error) {
 	for k, v := range h.Headers {
 		req.Header.Set(k, v)
 	}
-	client := h.Client
-	if client == nil {
-		client = defaultClient
-	}
-	resp, err := client.Do(req)
+	resp, err := h.Client.Do(req)
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) {
 			return nil, failf("no response within %v", h.Timeout)
@@ -147,11 +177,17 @@ func (h *HTTP) Invoke(ctx context.Context, ev *Event) (*Response, error) {
 	if len(body) > MaxResponseBytes {
 		return nil, failf("response body larger than %d bytes", MaxResponseBytes)
 	}
+	return h.answer(resp.StatusCode, body, func() map[string]string { return stdHeaders(resp.Header) })
+}
+
+// answer interprets the backend's answer: its status, body and, called only
+// when the answer passes through, its headers.
+func (h *HTTP) answer(status int, body []byte, headers func() map[string]string) (*Response, error) {
 	if h.Payload == PayloadBody {
-		if resp.StatusCode >= 500 {
-			return nil, &StatusError{Status: resp.StatusCode}
+		if status >= 500 {
+			return nil, &StatusError{Status: status}
 		}
-		return passThrough(resp, body), nil
+		return &Response{StatusCode: status, Body: string(body), Headers: headers()}, nil
 	}
 	if out, ok, err := parseProxyResponse(body); ok {
 		if err != nil {
@@ -159,10 +195,10 @@ func (h *HTTP) Invoke(ctx context.Context, ev *Event) (*Response, error) {
 		}
 		return out, nil
 	}
-	if resp.StatusCode >= 500 {
-		return nil, &StatusError{Status: resp.StatusCode}
+	if status >= 500 {
+		return nil, &StatusError{Status: status}
 	}
-	return passThrough(resp, body), nil
+	return &Response{StatusCode: status, Body: string(body), Headers: headers()}, nil
 }
 
 // readBody reads a response body of up to MaxResponseBytes, and one byte
@@ -180,12 +216,11 @@ func readBody(resp *http.Response) ([]byte, error) {
 	return io.ReadAll(io.LimitReader(resp.Body, MaxResponseBytes+1))
 }
 
-// passThrough is the response of a backend that did not answer with a proxy
-// response: its status, headers and body as they are.
-func passThrough(resp *http.Response, body []byte) *Response {
-	out := &Response{StatusCode: resp.StatusCode, Body: string(body), Headers: make(map[string]string, len(resp.Header))}
-	for k := range resp.Header {
-		out.Headers[k] = resp.Header.Get(k)
+// stdHeaders are the headers of a net/http response, one value each.
+func stdHeaders(h http.Header) map[string]string {
+	out := make(map[string]string, len(h))
+	for k := range h {
+		out[k] = h.Get(k)
 	}
 	return out
 }

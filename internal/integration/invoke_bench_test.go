@@ -41,9 +41,9 @@ func benchMessageEvent() *Event {
 // response and its proxy response. The backend's work is in the figure.
 func BenchmarkHTTPInvoke(b *testing.B) {
 	srv := echoBackend(b)
-	client := NewClient()
+	client := NewFastClient()
 	defer client.CloseIdleConnections()
-	h := &HTTP{URL: srv.URL + "/x", Timeout: 29 * time.Second, Client: client}
+	h := &HTTP{URL: srv.URL + "/x", Timeout: 29 * time.Second, Fast: client}
 	ev := benchMessageEvent()
 	b.ReportAllocs()
 	for b.Loop() {
@@ -59,9 +59,9 @@ func BenchmarkHTTPInvoke(b *testing.B) {
 // Emulator takes it).
 func BenchmarkLambdaInvokeAPI(b *testing.B) {
 	srv := echoBackend(b)
-	client := NewClient()
+	client := NewFastClient()
 	defer client.CloseIdleConnections()
-	l := &Lambda{Invoker: &InvokeAPI{Endpoint: srv.URL, FunctionName: "f", Client: client}, Timeout: 29 * time.Second}
+	l := &Lambda{Invoker: &InvokeAPI{Endpoint: srv.URL, FunctionName: "f", Fast: client}, Timeout: 29 * time.Second}
 	ev := benchMessageEvent()
 	b.ReportAllocs()
 	for b.Loop() {

@@ -36,8 +36,12 @@ type InvokeAPI struct {
 	// Credentials sign requests with SigV4 (service lambda) when
 	// AccessKeyID is set; the zero value sends unsigned requests.
 	Credentials aws.Credentials
-	// Client is nil for a process-wide client from NewClient.
+	// Client, when set, is the net/http client calls go through; nil
+	// means Fast.
 	Client *http.Client
+	// Fast is the client calls go through when Client is nil; nil means a
+	// process-wide FastClient.
+	Fast *FastClient
 	// Now is the signing clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -58,32 +62,80 @@ func (l *InvokeAPI) url() string {
 
 // Invoke implements Invoker.
 func (l *InvokeAPI) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
+	var signed http.Header
+	if l.Credentials.AccessKeyID != "" {
+		var err error
+		if signed, err = l.sign(ctx, payload); err != nil {
+			return nil, err
+		}
+	}
+	if l.Client != nil {
+		return l.invokeStd(ctx, payload, signed)
+	}
+	fast := l.Fast
+	if fast == nil {
+		fast = defaultFastClient
+	}
+	resp, err := fast.Post(ctx, l.url(), 0, "application/json", payload, func(set func(k, v string)) {
+		set("X-Amz-Invocation-Type", "RequestResponse")
+		for k, vs := range signed {
+			for _, v := range vs {
+				set(k, v)
+			}
+		}
+	})
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return nil, context.DeadlineExceeded
+	case errors.Is(err, context.Canceled):
+		return nil, err
+	case errors.Is(err, errBodyTooLarge):
+		return nil, failf("lambda invoke response larger than %d bytes", MaxResponseBytes)
+	case err != nil:
+		return nil, failf("lambda invoke: %v", err)
+	}
+	defer resp.Release()
+	return l.answer(resp.StatusCode(), bytes.Clone(resp.Body()), resp.Header)
+}
+
+// sign returns the SigV4 headers of an invocation with payload.
+func (l *InvokeAPI) sign(ctx context.Context, payload []byte) (http.Header, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, l.url(), bytes.NewReader(payload))
 	if err != nil {
 		return nil, fmt.Errorf("build invoke request: %w", err)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("X-Amz-Invocation-Type", "RequestResponse")
-	if l.Credentials.AccessKeyID != "" {
-		region := l.Region
-		if region == "" {
-			region = "us-east-1"
-		}
-		now := time.Now
-		if l.Now != nil {
-			now = l.Now
-		}
-		sum := sha256.Sum256(payload)
-		req.Header.Set("X-Amz-Content-Sha256", hex.EncodeToString(sum[:]))
-		if err := v4.NewSigner().SignHTTP(ctx, l.Credentials, req, hex.EncodeToString(sum[:]), "lambda", region, now().UTC()); err != nil {
-			return nil, fmt.Errorf("sign invoke request: %w", err)
-		}
+	region := l.Region
+	if region == "" {
+		region = "us-east-1"
 	}
-	client := l.Client
-	if client == nil {
-		client = defaultClient
+	now := time.Now
+	if l.Now != nil {
+		now = l.Now
 	}
-	resp, err := client.Do(req)
+	sum := sha256.Sum256(payload)
+	req.Header.Set("X-Amz-Content-Sha256", hex.EncodeToString(sum[:]))
+	if err := v4.NewSigner().SignHTTP(ctx, l.Credentials, req, hex.EncodeToString(sum[:]), "lambda", region, now().UTC()); err != nil {
+		return nil, fmt.Errorf("sign invoke request: %w", err)
+	}
+	return req.Header, nil
+}
+
+// invokeStd is Invoke through the net/http client l.Client; signed, when
+// not nil, holds the request's headers.
+func (l *InvokeAPI) invokeStd(ctx context.Context, payload []byte, signed http.Header) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, l.url(), bytes.NewReader(payload))
+	if err != nil {
+		return nil, fmt.Errorf("build invoke request: %w", err)
+	}
+	if signed != nil {
+		req.Header = signed
+	} else {
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-Amz-Invocation-Type", "RequestResponse")
+	}
+	resp, err := l.Client.Do(req)
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 			return nil, ctx.Err()
@@ -98,17 +150,22 @@ func (l *InvokeAPI) Invoke(ctx context.Context, payload []byte) ([]byte, error) 
 	if len(body) > MaxResponseBytes {
 		return nil, failf("lambda invoke response larger than %d bytes", MaxResponseBytes)
 	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		typ := resp.Header.Get("X-Amzn-ErrorType")
+	return l.answer(resp.StatusCode, body, resp.Header.Get)
+}
+
+// answer interprets the Invoke API's answer.
+func (l *InvokeAPI) answer(status int, body []byte, header func(string) string) ([]byte, error) {
+	if status < 200 || status > 299 {
+		typ := header("X-Amzn-ErrorType")
 		if i := strings.IndexByte(typ, ':'); i >= 0 {
 			typ = typ[:i]
 		}
 		if typ == "" {
-			typ = "HTTP " + http.StatusText(resp.StatusCode)
+			typ = "HTTP " + http.StatusText(status)
 		}
-		return nil, failf("lambda invoke answered %d %s", resp.StatusCode, typ)
+		return nil, failf("lambda invoke answered %d %s", status, typ)
 	}
-	if ft := resp.Header.Get("X-Amz-Function-Error"); ft != "" {
+	if ft := header("X-Amz-Function-Error"); ft != "" {
 		return nil, parseFunctionError(body, ft)
 	}
 	return body, nil
