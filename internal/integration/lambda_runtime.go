@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -670,12 +671,15 @@ func (rt *LocalRuntime) next(w *worker, ctx *fasthttp.RequestCtx, _ string) {
 		deadline = inv.startedAt.Add(t)
 	}
 	close(inv.started)
+	// the names are canonical already: SetCanonical skips normalising
+	// them, and the values are built on the stack
+	var buf [96]byte
 	h := &ctx.Response.Header
 	h.SetContentType("application/json")
-	h.Set("Lambda-Runtime-Aws-Request-Id", inv.id)
-	h.Set("Lambda-Runtime-Deadline-Ms", strconv.FormatInt(deadline.UnixMilli(), 10))
-	h.Set("Lambda-Runtime-Invoked-Function-Arn", rt.arn)
-	h.Set("Lambda-Runtime-Trace-Id", traceID(inv.startedAt))
+	h.SetCanonical(hdrRequestID, append(buf[:0], inv.id...))
+	h.SetCanonical(hdrDeadline, strconv.AppendInt(buf[:0], deadline.UnixMilli(), 10))
+	h.SetCanonical(hdrFunctionArn, append(buf[:0], rt.arn...))
+	h.SetCanonical(hdrTraceID, appendTraceID(buf[:0], inv.startedAt))
 	ctx.SetStatusCode(fasthttp.StatusOK)
 	ctx.Response.SetBodyRaw(inv.payload)
 }
@@ -790,12 +794,27 @@ func newRequestID() string {
 	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }
 
-// traceID returns an X-Ray trace header: Root=1-{epoch hex}-{96 random
-// bits};Parent={64 random bits};Sampled=0.
-func traceID(now time.Time) string {
-	var b [20]byte
-	_, _ = rand.Read(b[:])
-	return fmt.Sprintf("Root=1-%08x-%s;Parent=%s;Sampled=0", now.Unix(), hex.EncodeToString(b[:12]), hex.EncodeToString(b[12:]))
+var (
+	hdrRequestID   = []byte("Lambda-Runtime-Aws-Request-Id")
+	hdrDeadline    = []byte("Lambda-Runtime-Deadline-Ms")
+	hdrFunctionArn = []byte("Lambda-Runtime-Invoked-Function-Arn")
+	hdrTraceID     = []byte("Lambda-Runtime-Trace-Id")
+)
+
+// appendTraceID appends an X-Ray trace header: Root=1-{epoch, 8 hex
+// digits}-{96 random bits};Parent={64 random bits};Sampled=0.
+func appendTraceID(b []byte, now time.Time) []byte {
+	var r [20]byte
+	_, _ = rand.Read(r[:])
+	var epoch [4]byte
+	binary.BigEndian.PutUint32(epoch[:], uint32(now.Unix()))
+	b = append(b, "Root=1-"...)
+	b = hex.AppendEncode(b, epoch[:])
+	b = append(b, '-')
+	b = hex.AppendEncode(b, r[:12])
+	b = append(b, ";Parent="...)
+	b = hex.AppendEncode(b, r[12:])
+	return append(b, ";Sampled=0"...)
 }
 
 // lineLogger logs a process's output line by line. exec.Cmd writes to it
