@@ -27,7 +27,8 @@ import (
 
 func TestMain(m *testing.M) {
 	// A FastClient's pool cleaners end by themselves, later.
-	goleak.VerifyTestMain(m, goleak.IgnoreAnyFunction(integration.PoolCleaner))
+	goleak.VerifyTestMain(m, goleak.IgnoreAnyFunction(integration.PoolCleaner),
+		goleak.IgnoreAnyFunction(integration.DateClock))
 }
 
 // syncBuffer is an io.Writer that may be written by the command's goroutines

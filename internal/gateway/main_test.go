@@ -20,7 +20,8 @@ func TestMain(m *testing.M) {
 		// within integration.IdleConnTimeout once their connections are
 		// closed.
 		if err := goleak.Find(append(acmetest.IgnoreGoroutines,
-			goleak.IgnoreAnyFunction(integration.PoolCleaner))...); err != nil {
+			goleak.IgnoreAnyFunction(integration.PoolCleaner),
+			goleak.IgnoreAnyFunction(integration.DateClock))...); err != nil {
 			fmt.Fprintf(os.Stderr, "goleak: %v\n", err)
 			code = 1
 		}

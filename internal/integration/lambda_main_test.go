@@ -31,7 +31,7 @@ func TestMain(m *testing.M) {
 		// one must be gone once its owner is closed.
 		// fasthttp's connection cleaner goroutines end by themselves within
 		// IdleConnTimeout once their connections are closed.
-		if err := goleak.Find(goleak.IgnoreAnyFunction(PoolCleaner)); err != nil {
+		if err := goleak.Find(goleak.IgnoreAnyFunction(PoolCleaner), goleak.IgnoreAnyFunction(DateClock)); err != nil {
 			fmt.Fprintf(os.Stderr, "goleak: %v\n", err)
 			code = 1
 		}

@@ -4,14 +4,13 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,6 +19,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/valyala/fasthttp"
 )
 
 // Invoker invokes a Lambda function with a JSON payload and returns its
@@ -116,7 +117,6 @@ type LocalRuntime struct {
 	log     *slog.Logger
 	queue   chan *invocation
 	done    chan struct{}
-	srv     *http.Server
 	workers []*worker
 	wg      sync.WaitGroup
 
@@ -150,24 +150,77 @@ func (inv *invocation) finish(body []byte, err error) {
 	inv.once.Do(func() { inv.result <- invokeResult{body, err} })
 }
 
-// worker is one process slot.
+// worker is one process slot. Its Runtime API server answers only its own
+// listener, so every request on it comes from the worker's process.
 type worker struct {
 	rt   *LocalRuntime
 	ln   net.Listener
 	addr string
+	srv  *fasthttp.Server
 
 	mu      sync.Mutex
 	gen     int // incremented on each process start
 	alive   bool
 	proc    *os.Process
 	current *invocation
+	// exit is closed when the process of generation gen exits.
+	exit chan struct{}
+	// conns holds the open Runtime API connections; nil once closed.
+	conns map[*genConn]struct{}
 }
 
-type connKey struct{}
+// genConn is a Runtime API connection, tagged at accept time with the
+// worker's process generation, so that a call from a process that has since
+// been replaced is recognised, and with the channel closed when that
+// process exits, which ends a long-polling next: the server does not watch
+// a connection for a close while its handler runs.
+type genConn struct {
+	net.Conn
+	gen  int
+	exit <-chan struct{}
+}
 
-type connInfo struct {
-	w   *worker
-	gen int
+// serve accepts the worker's Runtime API connections until the listener
+// closes, serving each on a goroutine of its own: there are as many as
+// the function has processes, so fasthttp's worker pool (and its cleaner
+// goroutine, which outlives the server) is not needed.
+func (w *worker) serve() {
+	for {
+		c, err := w.ln.Accept()
+		if err != nil {
+			return
+		}
+		w.mu.Lock()
+		if w.conns == nil {
+			w.mu.Unlock()
+			_ = c.Close()
+			return
+		}
+		gc := &genConn{Conn: c, gen: w.gen, exit: w.exit}
+		w.conns[gc] = struct{}{}
+		w.mu.Unlock()
+		w.rt.wg.Add(1)
+		go func() {
+			defer w.rt.wg.Done()
+			_ = w.srv.ServeConn(gc)
+			w.mu.Lock()
+			delete(w.conns, gc)
+			w.mu.Unlock()
+		}()
+	}
+}
+
+// closeConns closes the listener and every open connection; no new
+// connection is served after it.
+func (w *worker) closeConns() {
+	_ = w.ln.Close()
+	w.mu.Lock()
+	conns := w.conns
+	w.conns = nil
+	w.mu.Unlock()
+	for c := range conns {
+		_ = c.Close()
+	}
 }
 
 // NewLocalRuntime resolves cfg.Command and prepares the runtime without
@@ -203,16 +256,6 @@ func NewLocalRuntime(cfg RuntimeConfig) (*LocalRuntime, error) {
 		queue: make(chan *invocation),
 		done:  make(chan struct{}),
 	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /2018-06-01/runtime/invocation/next", rt.next)
-	mux.HandleFunc("POST /2018-06-01/runtime/invocation/{id}/response", rt.response)
-	mux.HandleFunc("POST /2018-06-01/runtime/invocation/{id}/error", rt.invocationError)
-	mux.HandleFunc("POST /2018-06-01/runtime/init/error", rt.initError)
-	rt.srv = &http.Server{
-		Handler:           mux,
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          slog.NewLogLogger(rt.log.Handler(), slog.LevelDebug),
-	}
 	return rt, nil
 }
 
@@ -228,29 +271,21 @@ func (rt *LocalRuntime) Start() error {
 		return nil
 	}
 	rt.started = true
-	byPort := make(map[int]*worker, rt.cfg.Concurrency)
 	for range rt.cfg.Concurrency {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			rt.closeListeners()
 			return fmt.Errorf("lambda runtime API: %w", err)
 		}
-		w := &worker{rt: rt, ln: ln, addr: ln.Addr().String()}
+		w := &worker{rt: rt, ln: ln, addr: ln.Addr().String(), conns: map[*genConn]struct{}{}}
+		w.srv = rt.newServer(w)
 		rt.workers = append(rt.workers, w)
-		byPort[ln.Addr().(*net.TCPAddr).Port] = w
-	}
-	rt.srv.ConnContext = func(ctx context.Context, c net.Conn) context.Context {
-		w := byPort[c.LocalAddr().(*net.TCPAddr).Port]
-		w.mu.Lock()
-		gen := w.gen
-		w.mu.Unlock()
-		return context.WithValue(ctx, connKey{}, connInfo{w: w, gen: gen})
 	}
 	for _, w := range rt.workers {
 		rt.wg.Add(1)
 		go func() {
 			defer rt.wg.Done()
-			_ = rt.srv.Serve(w.ln)
+			w.serve()
 		}()
 	}
 	var errs []error
@@ -329,6 +364,7 @@ func (w *worker) start() (*exec.Cmd, error) {
 	w.gen++
 	w.alive = true
 	w.proc = cmd.Process
+	w.exit = make(chan struct{})
 	return cmd, nil
 }
 
@@ -379,6 +415,9 @@ func (w *worker) exited(err error) {
 	w.current = nil
 	w.alive = false
 	w.proc = nil
+	if w.exit != nil {
+		close(w.exit) // start makes the next process's
+	}
 	w.mu.Unlock()
 	if inv != nil {
 		inv.finish(nil, exitError(inv.id, err))
@@ -504,7 +543,9 @@ func (rt *LocalRuntime) Close() error {
 		rt.wg.Wait()
 		close(exited)
 	}()
-	_ = rt.srv.Close()
+	for _, w := range rt.workers {
+		w.closeConns()
+	}
 	select {
 	case <-exited:
 		return nil
@@ -517,25 +558,100 @@ func (rt *LocalRuntime) Close() error {
 	return nil
 }
 
-func (rt *LocalRuntime) caller(r *http.Request) (*worker, int) {
-	ci, _ := r.Context().Value(connKey{}).(connInfo)
-	return ci.w, ci.gen
+// The Runtime API is served with fasthttp rather than net/http: each
+// invocation is two exchanges with the function process (next, then
+// response), and net/http's per-request header maps, context, mux
+// matching and background read on the connection were most of the
+// gateway's CPU per invocation on this path.
+const runtimeAPIPrefix = "/2018-06-01/runtime/"
+
+// DateClock is the function of the goroutine fasthttp starts once per
+// process, at the first response a fasthttp server writes, to keep its
+// Date header current; it runs for the life of the process. The
+// goroutine-leak checks of tests that run a local runtime leave it alone
+// by this name.
+const DateClock = "github.com/valyala/fasthttp.updateServerDate.func1"
+
+// newServer returns the Runtime API server of w. A response over
+// MaxResponseBytes fails in the server before the handler runs, so its
+// error handler fails the invocation as the handler would.
+func (rt *LocalRuntime) newServer(w *worker) *fasthttp.Server {
+	return &fasthttp.Server{
+		Handler:                      func(ctx *fasthttp.RequestCtx) { rt.serve(w, ctx) },
+		ErrorHandler:                 func(ctx *fasthttp.RequestCtx, err error) { rt.serveError(w, ctx, err) },
+		Name:                         "wsgate",
+		NoDefaultServerHeader:        true,
+		NoDefaultContentType:         true,
+		MaxRequestBodySize:           MaxResponseBytes,
+		Logger:                       slog.NewLogLogger(rt.log.Handler(), slog.LevelDebug),
+		DisablePreParseMultipartForm: true,
+	}
+}
+
+// caller returns the process generation and exit channel of the
+// connection a request came on.
+func caller(ctx *fasthttp.RequestCtx) (gen int, exit <-chan struct{}, ok bool) {
+	gc, ok := ctx.Conn().(*genConn)
+	if !ok {
+		return 0, nil, false
+	}
+	return gc.gen, gc.exit, true
+}
+
+func (rt *LocalRuntime) serve(w *worker, ctx *fasthttp.RequestCtx) {
+	path := string(ctx.Path())
+	rest, ok := strings.CutPrefix(path, runtimeAPIPrefix)
+	if !ok {
+		plainError(ctx, fasthttp.StatusNotFound, "404 page not found")
+		return
+	}
+	want := fasthttp.MethodPost
+	var handle func(*worker, *fasthttp.RequestCtx, string)
+	var id string
+	switch {
+	case rest == "invocation/next":
+		want, handle = fasthttp.MethodGet, rt.next
+	case rest == "init/error":
+		handle = rt.initError
+	case strings.HasPrefix(rest, "invocation/"):
+		seg := rest[len("invocation/"):]
+		if i := strings.IndexByte(seg, '/'); i > 0 {
+			id = seg[:i]
+			switch seg[i+1:] {
+			case "response":
+				handle = rt.response
+			case "error":
+				handle = rt.invocationError
+			}
+		}
+	}
+	if handle == nil {
+		plainError(ctx, fasthttp.StatusNotFound, "404 page not found")
+		return
+	}
+	if string(ctx.Method()) != want && !(want == fasthttp.MethodGet && ctx.IsHead()) {
+		plainError(ctx, fasthttp.StatusMethodNotAllowed, "Method Not Allowed")
+		ctx.Response.Header.Set("Allow", want)
+		return
+	}
+	handle(w, ctx, id)
 }
 
 // next hands the process the next invocation, waiting for one.
-func (rt *LocalRuntime) next(rw http.ResponseWriter, r *http.Request) {
-	w, gen := rt.caller(r)
-	if w == nil {
-		http.Error(rw, "unknown caller", http.StatusForbidden)
+func (rt *LocalRuntime) next(w *worker, ctx *fasthttp.RequestCtx, _ string) {
+	gen, exit, ok := caller(ctx)
+	if !ok {
+		plainError(ctx, fasthttp.StatusForbidden, "unknown caller")
 		return
 	}
 	var inv *invocation
 	select {
 	case inv = <-rt.queue:
-	case <-r.Context().Done():
+	case <-exit:
+		ctx.SetConnectionClose()
 		return
 	case <-rt.done:
-		http.Error(rw, "runtime shutting down", http.StatusGone)
+		plainError(ctx, fasthttp.StatusGone, "runtime shutting down")
 		return
 	}
 	w.mu.Lock()
@@ -546,6 +662,7 @@ func (rt *LocalRuntime) next(rw http.ResponseWriter, r *http.Request) {
 	w.mu.Unlock()
 	if stale {
 		inv.finish(nil, exitError(inv.id, errors.New("process gone")))
+		ctx.SetConnectionClose()
 		return
 	}
 	inv.startedAt = time.Now()
@@ -554,24 +671,26 @@ func (rt *LocalRuntime) next(rw http.ResponseWriter, r *http.Request) {
 		deadline = inv.startedAt.Add(t)
 	}
 	close(inv.started)
-	h := rw.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Lambda-Runtime-Aws-Request-Id", inv.id)
-	h.Set("Lambda-Runtime-Deadline-Ms", strconv.FormatInt(deadline.UnixMilli(), 10))
-	h.Set("Lambda-Runtime-Invoked-Function-Arn", rt.arn)
-	h.Set("Lambda-Runtime-Trace-Id", traceID(time.Now()))
-	rw.WriteHeader(http.StatusOK)
-	_, _ = rw.Write(inv.payload)
+	// the names are canonical already: SetCanonical skips normalising
+	// them, and the values are built on the stack
+	var buf [96]byte
+	h := &ctx.Response.Header
+	h.SetContentType("application/json")
+	h.SetCanonical(hdrRequestID, append(buf[:0], inv.id...))
+	h.SetCanonical(hdrDeadline, strconv.AppendInt(buf[:0], deadline.UnixMilli(), 10))
+	h.SetCanonical(hdrFunctionArn, append(buf[:0], rt.arn...))
+	h.SetCanonical(hdrTraceID, appendTraceID(buf[:0], inv.startedAt))
+	ctx.SetStatusCode(fasthttp.StatusOK)
+	ctx.Response.SetBodyRaw(inv.payload)
 }
 
-// take removes the caller's current invocation if its id is id.
-func (rt *LocalRuntime) take(rw http.ResponseWriter, r *http.Request) *invocation {
-	w, _ := rt.caller(r)
-	if w == nil {
-		http.Error(rw, "unknown caller", http.StatusForbidden)
+// take removes w's current invocation if its id is id and the request
+// comes from the process running it.
+func (rt *LocalRuntime) take(w *worker, ctx *fasthttp.RequestCtx, id string) *invocation {
+	if _, _, ok := caller(ctx); !ok {
+		plainError(ctx, fasthttp.StatusForbidden, "unknown caller")
 		return nil
 	}
-	id := r.PathValue("id")
 	w.mu.Lock()
 	inv := w.current
 	if inv != nil && inv.id == id {
@@ -581,55 +700,87 @@ func (rt *LocalRuntime) take(rw http.ResponseWriter, r *http.Request) *invocatio
 	}
 	w.mu.Unlock()
 	if inv == nil {
-		writeRuntimeError(rw, http.StatusBadRequest, "InvalidRequestID", "no invocation "+id+" in progress")
+		writeRuntimeError(ctx, fasthttp.StatusBadRequest, "InvalidRequestID", "no invocation "+id+" in progress")
 	}
 	return inv
 }
 
-func (rt *LocalRuntime) response(rw http.ResponseWriter, r *http.Request) {
-	inv := rt.take(rw, r)
+func (rt *LocalRuntime) response(w *worker, ctx *fasthttp.RequestCtx, id string) {
+	inv := rt.take(w, ctx, id)
 	if inv == nil {
 		return
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, MaxResponseBytes+1))
-	switch {
-	case err != nil:
-		inv.finish(nil, failf("reading function response: %v", err))
-	case r.Trailer.Get("Lambda-Runtime-Function-Error-Type") != "":
-		inv.finish(nil, &FunctionError{Type: r.Trailer.Get("Lambda-Runtime-Function-Error-Type"), Message: r.Trailer.Get("Lambda-Runtime-Function-Error-Body")})
-	case len(body) > MaxResponseBytes:
-		inv.finish(nil, &FunctionError{Type: "Function.ResponseSizeTooLarge", Message: fmt.Sprintf("Response payload size exceeded maximum allowed payload size (%d bytes).", MaxResponseBytes)})
-		writeRuntimeError(rw, http.StatusRequestEntityTooLarge, "RequestEntityTooLarge", "response too large")
-		return
-	default:
-		inv.finish(body, nil)
+	if typ := ctx.Request.Header.PeekTrailer("Lambda-Runtime-Function-Error-Type"); len(typ) > 0 {
+		inv.finish(nil, &FunctionError{Type: string(typ), Message: string(ctx.Request.Header.PeekTrailer("Lambda-Runtime-Function-Error-Body"))})
+	} else {
+		inv.finish(bytes.Clone(ctx.Request.Body()), nil)
 	}
-	rw.WriteHeader(http.StatusAccepted)
+	ctx.SetStatusCode(fasthttp.StatusAccepted)
 }
 
-func (rt *LocalRuntime) invocationError(rw http.ResponseWriter, r *http.Request) {
-	inv := rt.take(rw, r)
+// serveError answers a request the server could not read. A response body
+// over MaxResponseBytes fails the invocation it answers.
+func (rt *LocalRuntime) serveError(w *worker, ctx *fasthttp.RequestCtx, err error) {
+	if !errors.Is(err, fasthttp.ErrBodyTooLarge) {
+		plainError(ctx, fasthttp.StatusBadRequest, "400 Bad Request")
+		ctx.SetConnectionClose()
+		return
+	}
+	ctx.SetConnectionClose()
+	rest, _ := strings.CutPrefix(string(ctx.Path()), runtimeAPIPrefix+"invocation/")
+	post := bytes.Equal(ctx.Method(), []byte(fasthttp.MethodPost))
+	if id, ok := strings.CutSuffix(rest, "/response"); ok && post {
+		if inv := rt.take(w, ctx, id); inv != nil {
+			inv.finish(nil, &FunctionError{Type: "Function.ResponseSizeTooLarge", Message: fmt.Sprintf("Response payload size exceeded maximum allowed payload size (%d bytes).", MaxResponseBytes)})
+			writeRuntimeError(ctx, fasthttp.StatusRequestEntityTooLarge, "RequestEntityTooLarge", "response too large")
+		}
+		return
+	}
+	if id, ok := strings.CutSuffix(rest, "/error"); ok && post {
+		if inv := rt.take(w, ctx, id); inv != nil {
+			typ := string(ctx.Request.Header.Peek("Lambda-Runtime-Function-Error-Type"))
+			inv.finish(nil, &FunctionError{Type: typ, Message: fmt.Sprintf("error payload exceeded %d bytes", MaxResponseBytes)})
+			ctx.SetStatusCode(fasthttp.StatusAccepted)
+		}
+		return
+	}
+	writeRuntimeError(ctx, fasthttp.StatusRequestEntityTooLarge, "RequestEntityTooLarge", "request too large")
+}
+
+func (rt *LocalRuntime) invocationError(w *worker, ctx *fasthttp.RequestCtx, id string) {
+	inv := rt.take(w, ctx, id)
 	if inv == nil {
 		return
 	}
-	body, _ := io.ReadAll(io.LimitReader(r.Body, MaxResponseBytes))
-	inv.finish(nil, parseFunctionError(body, r.Header.Get("Lambda-Runtime-Function-Error-Type")))
-	rw.WriteHeader(http.StatusAccepted)
+	inv.finish(nil, parseFunctionError(ctx.Request.Body(), string(ctx.Request.Header.Peek("Lambda-Runtime-Function-Error-Type"))))
+	ctx.SetStatusCode(fasthttp.StatusAccepted)
 }
 
 // initError logs a failed initialisation; the process is expected to exit,
 // which restarts it.
-func (rt *LocalRuntime) initError(rw http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(io.LimitReader(r.Body, 64<<10))
-	fe := parseFunctionError(body, r.Header.Get("Lambda-Runtime-Function-Error-Type"))
+func (rt *LocalRuntime) initError(_ *worker, ctx *fasthttp.RequestCtx, _ string) {
+	body := ctx.Request.Body()
+	if len(body) > 64<<10 {
+		body = body[:64<<10]
+	}
+	fe := parseFunctionError(body, string(ctx.Request.Header.Peek("Lambda-Runtime-Function-Error-Type")))
 	rt.log.Error("lambda init error", "errorType", fe.Type, "errorMessage", fe.Message)
-	rw.WriteHeader(http.StatusAccepted)
+	ctx.SetStatusCode(fasthttp.StatusAccepted)
 }
 
-func writeRuntimeError(rw http.ResponseWriter, status int, typ, msg string) {
-	rw.Header().Set("Content-Type", "application/json")
-	rw.WriteHeader(status)
-	_ = json.NewEncoder(rw).Encode(FunctionError{Message: msg, Type: typ})
+// plainError answers with a text error. It leaves the response's headers
+// set up by the server as they are, unlike RequestCtx.Error.
+func plainError(ctx *fasthttp.RequestCtx, status int, msg string) {
+	ctx.Response.Header.SetContentType("text/plain; charset=utf-8")
+	ctx.SetStatusCode(status)
+	ctx.SetBodyString(msg + "\n")
+}
+
+func writeRuntimeError(ctx *fasthttp.RequestCtx, status int, typ, msg string) {
+	b, _ := json.Marshal(FunctionError{Message: msg, Type: typ})
+	ctx.Response.Header.SetContentType("application/json")
+	ctx.SetStatusCode(status)
+	ctx.SetBody(append(b, '\n'))
 }
 
 // newRequestID returns a random (version 4) UUID, the form of a Lambda
@@ -643,12 +794,27 @@ func newRequestID() string {
 	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }
 
-// traceID returns an X-Ray trace header: Root=1-{epoch hex}-{96 random
-// bits};Parent={64 random bits};Sampled=0.
-func traceID(now time.Time) string {
-	var b [20]byte
-	_, _ = rand.Read(b[:])
-	return fmt.Sprintf("Root=1-%08x-%s;Parent=%s;Sampled=0", now.Unix(), hex.EncodeToString(b[:12]), hex.EncodeToString(b[12:]))
+var (
+	hdrRequestID   = []byte("Lambda-Runtime-Aws-Request-Id")
+	hdrDeadline    = []byte("Lambda-Runtime-Deadline-Ms")
+	hdrFunctionArn = []byte("Lambda-Runtime-Invoked-Function-Arn")
+	hdrTraceID     = []byte("Lambda-Runtime-Trace-Id")
+)
+
+// appendTraceID appends an X-Ray trace header: Root=1-{epoch, 8 hex
+// digits}-{96 random bits};Parent={64 random bits};Sampled=0.
+func appendTraceID(b []byte, now time.Time) []byte {
+	var r [20]byte
+	_, _ = rand.Read(r[:])
+	var epoch [4]byte
+	binary.BigEndian.PutUint32(epoch[:], uint32(now.Unix()))
+	b = append(b, "Root=1-"...)
+	b = hex.AppendEncode(b, epoch[:])
+	b = append(b, '-')
+	b = hex.AppendEncode(b, r[:12])
+	b = append(b, ";Parent="...)
+	b = hex.AppendEncode(b, r[12:])
+	return append(b, ";Sampled=0"...)
 }
 
 // lineLogger logs a process's output line by line. exec.Cmd writes to it

@@ -212,7 +212,7 @@ func pidOf(t *testing.T, inv Invoker) int {
 }
 
 func TestLocalRuntimeCloseStopsEverything(t *testing.T) {
-	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent(), goleak.IgnoreAnyFunction(DateClock))
 	rt, err := NewLocalRuntime(RuntimeConfig{Command: echoFunction(t), Concurrency: 3})
 	if err != nil {
 		t.Fatal(err)
