@@ -192,6 +192,8 @@ type buckets struct {
 	// regStream is reg's stream, for wildcard last-message lookups.
 	regStream jetstream.Stream
 	nodes     jetstream.KeyValue
+	// nodesStream is nodes' stream, for the same.
+	nodesStream jetstream.Stream
 }
 
 // New returns an engine that connects to cfg.URL in the background. It
@@ -344,7 +346,11 @@ func (e *Engine) makeBuckets(ctx context.Context, epoch uint64) (*buckets, error
 	if err != nil {
 		return nil, err
 	}
-	b := &buckets{epoch: epoch, reg: reg, regStream: regStream, nodes: nodes}
+	nodesStream, err := e.js.Stream(ctx, "KV_"+e.nodesBucket)
+	if err != nil {
+		return nil, fmt.Errorf("nats: bucket %s: %w", e.nodesBucket, err)
+	}
+	b := &buckets{epoch: epoch, reg: reg, regStream: regStream, nodes: nodes, nodesStream: nodesStream}
 	e.bkts.Store(b)
 	return b, nil
 }

@@ -175,7 +175,7 @@ func (e *Engine) topicsOf(ctx context.Context, b *buckets, id string, gen uint64
 	if err != nil {
 		return nil, err
 	}
-	entries, err := list(ctx, b.reg, prefix+"*")
+	entries, err := list(ctx, b.reg, b.regStream, prefix+"*")
 	if err != nil {
 		return nil, err
 	}

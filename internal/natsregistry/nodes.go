@@ -103,7 +103,7 @@ func (e *Engine) Nodes(ctx context.Context) (map[string]uint64, error) {
 	if err != nil {
 		return nil, nodesErr("nodes", err)
 	}
-	entries, err := list(ctx, b.nodes, "b.*")
+	entries, err := list(ctx, b.nodes, b.nodesStream, "b.*")
 	if err != nil {
 		return nil, nodesErr("nodes", err)
 	}

@@ -1,6 +1,7 @@
 package natsregistry
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -195,7 +196,7 @@ func (e *Engine) dropSubscriptions(ctx context.Context, b *buckets, id string, k
 	if err != nil {
 		return err
 	}
-	entries, err := list(ctx, b.reg, prefix+"*")
+	entries, err := list(ctx, b.reg, b.regStream, prefix+"*")
 	if err != nil {
 		return err
 	}
@@ -321,7 +322,7 @@ func (e *Engine) TopicCount(ctx context.Context, topic string) (int, error) {
 	if err != nil {
 		return 0, regErr("topic count", err)
 	}
-	entries, err := list(ctx, b.reg, "t."+enc(topic)+".*")
+	entries, err := list(ctx, b.reg, b.regStream, "t."+enc(topic)+".*")
 	if err != nil {
 		return 0, regErr("topic count", err)
 	}
@@ -380,7 +381,7 @@ func (e *Engine) indexed(ctx context.Context, prefix string, valid func(rec regi
 	if err != nil {
 		return nil, err
 	}
-	entries, err := list(ctx, b.reg, prefix+"*")
+	entries, err := list(ctx, b.reg, b.regStream, prefix+"*")
 	if err != nil {
 		return nil, err
 	}
@@ -440,31 +441,99 @@ feed:
 	return res, nil
 }
 
-// list returns the live entries whose keys match filter, as of the moment
-// of the call. It uses an ordered consumer that it stops before returning.
-func list(ctx context.Context, kv jetstream.KeyValue, filter string) ([]jetstream.KeyValueEntry, error) {
+// list returns the live entries of kv (whose stream is stream) whose keys
+// match filter, as they stand when it returns, in the order they were
+// written.
+//
+// nats.go's watcher does not give that under concurrent writes (heartbeats
+// rewrite their keys all the time): it delivers the last entry of each key
+// as the server listed them when its consumer was made, skips a key
+// rewritten meanwhile, and can send its end-of-initial-values marker, or
+// report nothing pending, before that key's new entry. The buckets keep one
+// revision per key, so list reads every stored entry matching filter in
+// stream order (IncludeHistory, delete markers included), keeping the
+// newest of each key, until it has read up to the last sequence any
+// matching key holds; it then asks for that sequence again and reads on
+// until the answer is one it has read (or none). A key live at that moment has its
+// entry at or before that sequence, and an entry still stored is never
+// skipped.
+func list(ctx context.Context, kv jetstream.KeyValue, stream jetstream.Stream, filter string) ([]jetstream.KeyValueEntry, error) {
 	ctx, cancel := withDeadline(ctx)
 	defer cancel()
-	w, err := kv.WatchFiltered(ctx, []string{filter}, jetstream.IgnoreDeletes())
+	subject := "$KV." + kv.Bucket() + "." + filter
+	last, err := lastSequence(ctx, stream, subject)
+	if err != nil || last == 0 {
+		return nil, err
+	}
+	w, err := kv.WatchFiltered(ctx, []string{filter}, jetstream.IncludeHistory())
 	if err != nil {
 		return nil, err
 	}
 	defer stopWatcher(w)
-	var out []jetstream.KeyValueEntry
+	live := make(map[string]jetstream.KeyValueEntry)
+	var read uint64
+	// A marker of a deleted key expires (markerTTL): if it was the message
+	// at last, nothing at or past last may come, so a listing that waits
+	// asks again now and then.
+	recheck := time.NewTicker(listRecheck)
+	defer recheck.Stop()
 	for {
-		select {
-		case ent, ok := <-w.Updates():
-			if !ok {
-				return nil, errors.New("listing ended before its last entry")
+		for read < last {
+			select {
+			case <-recheck.C:
+				if last, err = lastSequence(ctx, stream, subject); err != nil {
+					return nil, err
+				}
+			case ent, ok := <-w.Updates():
+				if !ok {
+					return nil, errors.New("listing ended before its last entry")
+				}
+				if ent == nil {
+					continue
+				}
+				read = max(read, ent.Revision())
+				if ent.Operation() == jetstream.KeyValuePut {
+					live[ent.Key()] = ent
+				} else {
+					delete(live, ent.Key())
+				}
+			case <-ctx.Done():
+				return nil, ctx.Err()
 			}
-			if ent == nil {
-				return out, nil
-			}
-			out = append(out, ent)
-		case <-ctx.Done():
-			return nil, ctx.Err()
+		}
+		if last, err = lastSequence(ctx, stream, subject); err != nil {
+			return nil, err
+		}
+		if last == 0 {
+			return nil, nil
+		}
+		if last <= read {
+			break
 		}
 	}
+	out := make([]jetstream.KeyValueEntry, 0, len(live))
+	for _, ent := range live {
+		out = append(out, ent)
+	}
+	slices.SortFunc(out, func(a, b jetstream.KeyValueEntry) int { return cmp.Compare(a.Revision(), b.Revision()) })
+	return out, nil
+}
+
+// listRecheck is how long list waits for the next entry before it asks
+// again for the last sequence it must read up to.
+const listRecheck = 100 * time.Millisecond
+
+// lastSequence returns the stream sequence of the last message on subject
+// (a wildcard may match several), or 0 when there is none.
+func lastSequence(ctx context.Context, stream jetstream.Stream, subject string) (uint64, error) {
+	m, err := stream.GetLastMsgForSubject(ctx, subject)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	return m.Sequence, nil
 }
 
 // stopWatcher stops w and reads what it still delivers: nats.go's delivery
