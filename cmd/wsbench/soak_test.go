@@ -7,18 +7,16 @@ import (
 	"context"
 	"errors"
 	"io"
-	"net"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/wsgate/wsgate/internal/config"
+	"github.com/wsgate/wsgate/internal/servicetest"
 	"github.com/wsgate/wsgate/internal/wsproto"
 )
 
@@ -201,67 +199,15 @@ func (c *collect) OnPing([]byte) error       { return nil }
 func (c *collect) OnPong([]byte) error       { return nil }
 func (c *collect) OnClose(int, string) error { return nil }
 
-// freePort returns a loopback port nothing listens on, for a gateway the
-// test starts as a process. It is taken below the kernel's ephemeral range
-// (net.ipv4.ip_local_port_range) where that leaves room: a port from that
-// range, released again, may go to any process's outgoing connection before
-// the gateway binds it, which parallel test packages made happen. Ports
-// are handed out in turn from a start that depends on the process id, so
-// that two test processes rarely try the same one.
+// freePort returns a port for a gateway the test starts as a process
+// (servicetest.FreePort).
 func freePort(t *testing.T) int {
 	t.Helper()
-	low, high := belowEphemeral()
-	if low == 0 {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer ln.Close()
-		return ln.Addr().(*net.TCPAddr).Port
-	}
-	portsMu.Lock()
-	defer portsMu.Unlock()
-	if nextPort == 0 {
-		nextPort = low + os.Getpid()%(high-low)
-	}
-	for range high - low {
-		p := nextPort
-		if nextPort++; nextPort >= high {
-			nextPort = low
-		}
-		ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
-		if err != nil {
-			continue
-		}
-		ln.Close()
-		return p
-	}
-	t.Fatalf("no free port from %d to %d", low, high-1)
-	return 0
-}
-
-var (
-	// portsMu guards nextPort, the next port freePort tries.
-	portsMu  sync.Mutex
-	nextPort int
-)
-
-// belowEphemeral returns the 10,000 ports below the ephemeral range, as
-// [low, high), or zeros when the range starts too low to leave them.
-func belowEphemeral() (low, high int) {
-	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	p, err := servicetest.FreePort()
 	if err != nil {
-		return 0, 0
+		t.Fatal(err)
 	}
-	f := strings.Fields(string(b))
-	if len(f) != 2 {
-		return 0, 0
-	}
-	start, err := strconv.Atoi(f[0])
-	if err != nil || start < 11024 {
-		return 0, 0
-	}
-	return start - 10000, start
+	return p
 }
 
 // TestSoakShort runs a short soak against a gateway built from this tree

@@ -16,6 +16,7 @@ import (
 	"go.uber.org/goleak"
 
 	gt "github.com/wsgate/wsgate/internal/gatewaytest"
+	"github.com/wsgate/wsgate/internal/servicetest"
 )
 
 // bin is the wsgate binary built by TestMain.
@@ -124,12 +125,11 @@ func freePorts(t *testing.T, n int) []int {
 	t.Helper()
 	var ports []int
 	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		p, err := servicetest.FreePort()
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer ln.Close()
-		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
+		ports = append(ports, p)
 	}
 	return ports
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/wsgate/wsgate/internal/config"
 	gt "github.com/wsgate/wsgate/internal/gatewaytest"
 	"github.com/wsgate/wsgate/internal/integration"
+	"github.com/wsgate/wsgate/internal/servicetest"
 	"github.com/wsgate/wsgate/internal/tlsconfig/tlstest"
 )
 
@@ -97,12 +98,11 @@ func freePorts(t *testing.T, n int) []int {
 	t.Helper()
 	var ports []int
 	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		p, err := servicetest.FreePort()
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer ln.Close()
-		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
+		ports = append(ports, p)
 	}
 	return ports
 }

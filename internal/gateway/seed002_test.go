@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
 	"os/exec"
 	"path/filepath"
 	"testing"
@@ -13,6 +12,7 @@ import (
 	"github.com/wsgate/wsgate/internal/config"
 	"github.com/wsgate/wsgate/internal/gateway"
 	gt "github.com/wsgate/wsgate/internal/gatewaytest"
+	"github.com/wsgate/wsgate/internal/servicetest"
 )
 
 // buildFunctions compiles the Lambda programs under testdata into dir.
@@ -32,12 +32,11 @@ func buildFunctions(t *testing.T, dir string, names ...string) map[string]string
 
 func freePort(t *testing.T) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := servicetest.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	return p
 }
 
 // TestSeed002Application runs the application of seed 002 unchanged in

@@ -162,18 +162,13 @@ func ping(addr string) error {
 	return nil
 }
 
-// freePort returns a port of 127.0.0.1 that nothing listened on a moment
-// ago, never Redis's default 6379, where a system Redis may run.
+// freePort is FreePort, never Redis's default 6379, where a system Redis
+// may run.
 func freePort() (int, error) {
 	for {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return 0, err
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		_ = l.Close()
-		if port != 6379 {
-			return port, nil
+		port, err := FreePort()
+		if err != nil || port != 6379 {
+			return port, err
 		}
 	}
 }
