@@ -106,7 +106,17 @@ func (c *Conn) Info() hub.Info {
 // connection's other frames. When the client's outbound queue would exceed
 // its bound, the client is closed as a slow consumer (1008) and Send returns
 // hub.ErrClosed.
-func (c *Conn) Send(data []byte) error {
+func (c *Conn) Send(data []byte) error { return c.send(data, false) }
+
+// Reply is Send for the answer to one of the client's messages, called on
+// the goroutine that handled it. When the outbox is empty it writes the
+// message to the socket itself instead of waking a flusher: a request
+// answered by a reply is then one write and no goroutine hand-off. A reply
+// that finds frames waiting in the outbox joins them, so that messages
+// still reach the client in the order they were accepted.
+func (c *Conn) Reply(data []byte) error { return c.send(data, true) }
+
+func (c *Conn) send(data []byte, direct bool) error {
 	op := wsproto.OpText
 	if !utf8.Valid(data) {
 		op = wsproto.OpBinary
@@ -117,9 +127,19 @@ func (c *Conn) Send(data []byte) error {
 		c.mu.Unlock()
 		return hub.ErrClosed
 	}
-	c.queueLocked(frame)
 	c.srv.sent.Add(1)
 	c.srv.cfg.Observer.MessageSent()
+	if direct && c.out == nil {
+		// A tap sees the message before the client can, as it does
+		// when a flusher writes it.
+		if t := c.tap.Load(); t != nil {
+			t.tap.Message(true, data, op == wsproto.OpBinary)
+		}
+		c.writeRawLocked(frame)
+		c.mu.Unlock()
+		return nil
+	}
+	c.queueLocked(frame)
 	c.mu.Unlock()
 	if t := c.tap.Load(); t != nil {
 		t.tap.Message(true, data, op == wsproto.OpBinary)

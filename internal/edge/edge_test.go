@@ -1075,3 +1075,28 @@ func TestShutdown(t *testing.T) {
 		t.Fatalf("second Shutdown: %v", err)
 	}
 }
+
+// TestReplyKeepsOrder: Reply writes at once only when nothing waits in the
+// outbox; behind queued messages it waits its turn, so the client gets
+// every message in the order the handler sent them.
+func TestReplyKeepsOrder(t *testing.T) {
+	rec := newRecorder()
+	rec.onMessage = func(c *edge.Conn, data []byte, _ bool) {
+		for i := range 50 {
+			msg := fmt.Sprintf("%s-%d", data, i)
+			if i%3 == 0 {
+				_ = c.Send([]byte(msg))
+			} else {
+				_ = c.Reply([]byte(msg))
+			}
+		}
+	}
+	s := startServer(t, edge.Config{Limits: awsLimits()}, rec)
+	c := s.dial(t)
+	for round := range 4 {
+		c.sendText(fmt.Sprint(round))
+		for i := range 50 {
+			c.expectText(fmt.Sprintf("%d-%d", round, i))
+		}
+	}
+}

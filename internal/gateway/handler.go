@@ -227,7 +227,7 @@ func (h *handler) Message(ctx context.Context, c *edge.Conn, data []byte, binary
 		g.metrics.Message(route.Default)
 		g.metrics.ClientError(route.Default)
 		el.answer(http.StatusTooManyRequests, "Limit Exceeded")
-		_ = c.Send(awsevent.LimitExceededFrame(c.ID(), el.id()))
+		_ = c.Reply(awsevent.LimitExceededFrame(c.ID(), el.id()))
 		return
 	}
 	key := route.Default
@@ -256,7 +256,7 @@ func (h *handler) Message(ctx context.Context, c *edge.Conn, data []byte, binary
 	if !ok || (len(rt.Require) > 0 && !allowed(rt.Require, sess.ev.Authorizer)) {
 		g.metrics.ClientError(name)
 		el.answer(http.StatusForbidden, "Forbidden")
-		_ = c.Send(awsevent.ForbiddenFrame(c.ID(), el.id()))
+		_ = c.Reply(awsevent.ForbiddenFrame(c.ID(), el.id()))
 		return
 	}
 	if inv := rt.validate(data, binary); inv != nil {
@@ -267,7 +267,7 @@ func (h *handler) Message(ctx context.Context, c *edge.Conn, data []byte, binary
 		messageID := awsevent.NewID()
 		el.invalid(messageID, inv.Detail)
 		g.log.Debug("message refused by its route's model", "route", name, "connectionId", c.ID(), "model", inv.Model, "reason", inv.Detail)
-		_ = c.Send(awsevent.BadRequestBodyFrame(c.ID(), messageID))
+		_ = c.Reply(awsevent.BadRequestBodyFrame(c.ID(), messageID))
 		return
 	}
 	if rt.Builtin != "" {
@@ -281,7 +281,7 @@ func (h *handler) Message(ctx context.Context, c *edge.Conn, data []byte, binary
 	el.integration(rt, ev, start, resp, err)
 	if err != nil {
 		g.log.Warn("integration failed", "route", name, "connectionId", c.ID(), "requestId", ev.RequestContext.RequestID, "err", err)
-		_ = c.Send(awsevent.InternalErrorFrame(c.ID(), ev.RequestContext.RequestID))
+		_ = c.Reply(awsevent.InternalErrorFrame(c.ID(), ev.RequestContext.RequestID))
 		return
 	}
 	if !rt.RouteResponse || resp.Body == "" {
@@ -293,12 +293,12 @@ func (h *handler) Message(ctx context.Context, c *edge.Conn, data []byte, binary
 		if err != nil {
 			g.log.Warn("integration returned invalid base64 body", "route", name, "connectionId", c.ID(), "requestId", ev.RequestContext.RequestID)
 			el.answer(http.StatusInternalServerError, "Internal server error")
-			_ = c.Send(awsevent.InternalErrorFrame(c.ID(), ev.RequestContext.RequestID))
+			_ = c.Reply(awsevent.InternalErrorFrame(c.ID(), ev.RequestContext.RequestID))
 			return
 		}
 		out = dec
 	}
-	_ = c.Send(out)
+	_ = c.Reply(out)
 }
 
 // refresh handles the built-in token refresh route: a fresh token for the
@@ -311,7 +311,7 @@ func (h *handler) refresh(ctx context.Context, gen *generation, c *edge.Conn, se
 	requestID := el.id()
 	if err := json.Unmarshal(data, &body); err != nil || body.Token == "" {
 		el.answer(http.StatusForbidden, "Forbidden")
-		_ = c.Send(awsevent.ForbiddenFrame(c.ID(), requestID))
+		_ = c.Reply(awsevent.ForbiddenFrame(c.ID(), requestID))
 		return
 	}
 	id, err := gen.auth.jwt.Verify(ctx, body.Token)
@@ -330,7 +330,7 @@ func (h *handler) refresh(ctx context.Context, gen *generation, c *edge.Conn, se
 	}
 	if err != nil {
 		el.answer(http.StatusForbidden, "Forbidden")
-		_ = c.Send(awsevent.ForbiddenFrame(c.ID(), requestID))
+		_ = c.Reply(awsevent.ForbiddenFrame(c.ID(), requestID))
 		return
 	}
 	sess.extend(c, id.ExpiresAt)
@@ -338,7 +338,7 @@ func (h *handler) refresh(ctx context.Context, gen *generation, c *edge.Conn, se
 		Action    string `json:"action"`
 		ExpiresAt string `json:"expiresAt"`
 	}{gen.auth.refreshRoute, id.ExpiresAt.UTC().Format(time.RFC3339)})
-	_ = c.Send(reply)
+	_ = c.Reply(reply)
 }
 
 func (h *handler) Disconnect(ctx context.Context, c *edge.Conn, code int, reason string) {

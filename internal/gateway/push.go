@@ -159,13 +159,13 @@ func (h *handler) builtin(ctx context.Context, gen *generation, c *edge.Conn, se
 	if err := json.Unmarshal(data, &body); err != nil || topic.Check(body.Topic) != nil {
 		g.log.Info("topic request refused", "connectionId", c.ID(), "builtin", rt.Builtin, "reason", "missing or malformed topic")
 		el.answer(http.StatusForbidden, "Forbidden")
-		_ = c.Send(awsevent.ForbiddenFrame(c.ID(), requestID))
+		_ = c.Reply(awsevent.ForbiddenFrame(c.ID(), requestID))
 		return
 	}
 	if !topicAllowed(gen.cfg.Topics.Allow, body.Topic, sess.principal) {
 		g.log.Info("topic request refused", "connectionId", c.ID(), "builtin", rt.Builtin, "topic", body.Topic, "reason", "no topics.allow pattern matches")
 		el.answer(http.StatusForbidden, "Forbidden")
-		_ = c.Send(awsevent.ForbiddenFrame(c.ID(), requestID))
+		_ = c.Reply(awsevent.ForbiddenFrame(c.ID(), requestID))
 		return
 	}
 	var err error
@@ -179,19 +179,19 @@ func (h *handler) builtin(ctx context.Context, gen *generation, c *edge.Conn, se
 	default:
 		g.log.Error("unknown built-in route", "connectionId", c.ID(), "builtin", rt.Builtin)
 		el.answer(http.StatusForbidden, "Forbidden")
-		_ = c.Send(awsevent.ForbiddenFrame(c.ID(), requestID))
+		_ = c.Reply(awsevent.ForbiddenFrame(c.ID(), requestID))
 		return
 	}
 	if errors.Is(err, cluster.ErrSubscriptionLimit) {
 		g.log.Info("topic request refused", "connectionId", c.ID(), "builtin", rt.Builtin, "topic", body.Topic, "reason", "at limits.max_subscriptions_per_connection")
 		el.answer(http.StatusForbidden, "Subscription limit exceeded")
-		_ = c.Send(awsevent.SubscriptionLimitFrame(c.ID(), requestID))
+		_ = c.Reply(awsevent.SubscriptionLimitFrame(c.ID(), requestID))
 		return
 	}
 	if err != nil {
 		g.log.Warn("topic request failed", "connectionId", c.ID(), "requestId", requestID, "builtin", rt.Builtin, "topic", body.Topic, "err", err)
 		el.answer(http.StatusInternalServerError, "Internal server error")
-		_ = c.Send(awsevent.InternalErrorFrame(c.ID(), requestID))
+		_ = c.Reply(awsevent.InternalErrorFrame(c.ID(), requestID))
 		return
 	}
 	reply, _ := json.Marshal(struct {
@@ -199,7 +199,7 @@ func (h *handler) builtin(ctx context.Context, gen *generation, c *edge.Conn, se
 		Topic  string `json:"topic"`
 		Status string `json:"status"`
 	}{string(rt.Builtin), body.Topic, status})
-	_ = c.Send(reply)
+	_ = c.Reply(reply)
 }
 
 // allowMessage takes a token from the connection's message bucket, creating

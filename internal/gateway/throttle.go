@@ -38,6 +38,6 @@ func (g *Gateway) throttleMessage(c *edge.Conn, name string, el *eventLog) bool 
 	g.metrics.Throttled(name)
 	g.metrics.ClientError(name)
 	el.answer(http.StatusTooManyRequests, "Too Many Requests")
-	_ = c.Send(awsevent.TooManyRequestsFrame(c.ID(), el.id()))
+	_ = c.Reply(awsevent.TooManyRequestsFrame(c.ID(), el.id()))
 	return true
 }
