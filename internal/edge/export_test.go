@@ -10,3 +10,7 @@ func CiphersReleased(c *Conn) bool {
 	}
 	return ciphersReleased(c.tls.tc)
 }
+
+// WaitingWorkers is the number of message workers waiting for a
+// connection with messages.
+func WaitingWorkers(s *Server) int64 { return s.workers.waiting.Load() }

@@ -165,9 +165,9 @@ type Server struct {
 	wg       sync.WaitGroup
 	stopOnce sync.Once
 	stop     chan struct{}
-	// idleWorkers hands a connection with messages to a message worker
-	// waiting for one (workers.go).
-	idleWorkers chan *Conn
+	// workers are the message workers waiting for a connection with
+	// messages (workers.go).
+	workers workerPool
 
 	// flushers write what Send and SendMessage queue; one per CPU, started
 	// by Start and stopped with the event loop.
@@ -200,9 +200,8 @@ func New(cfg Config, handler Handler, connHub *hub.Hub, logger *slog.Logger) *Se
 		hub:  connHub,
 		log:  logger.With("component", "edge"),
 		stop: make(chan struct{}),
-
-		idleWorkers: make(chan *Conn),
 	}
+	s.workers.handoff = make(chan *Conn)
 	s.limits.Store(&runtimeLimits{Limits: cfg.Limits, binaryBase64: cfg.BinaryBase64, proxies: cfg.Proxies})
 	s.budget.maxMessages = int64(cfg.Limits.InflightBudgetMessages)
 	s.budget.maxBytes = int64(cfg.Limits.InflightBudgetBytes)
@@ -820,6 +819,7 @@ func (s *Server) sweep() {
 		case now := <-t.C:
 			paused, resumed := s.budget.pause()
 			s.forEach(func(c *Conn) { c.check(now, paused, resumed) })
+			s.retireIdleWorkers(now)
 			// SetLimits may have shortened a timeout.
 			if d := s.sweepInterval(); d != every {
 				every = d

@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/wsgate/wsgate/internal/edge"
 )
@@ -48,4 +49,42 @@ func TestMessageWorkersReused(t *testing.T) {
 	if len(seen) > n/2 {
 		t.Fatalf("%d messages sent one at a time ran on %d goroutines, want at most %d", n, len(seen), n/2)
 	}
+}
+
+// TestIdleWorkersEnd: workers started for messages handled at once wait
+// for more work, and once none has come for about workerIdle (one second)
+// the sweeper ends them, without a timer per worker.
+func TestIdleWorkersEnd(t *testing.T) {
+	const n = 6
+	var inside sync.WaitGroup
+	inside.Add(n)
+	release := make(chan struct{})
+	rec := newRecorder()
+	rec.onMessage = func(c *edge.Conn, data []byte, _ bool) {
+		if string(data) != "again" {
+			inside.Done()
+			<-release
+		}
+		_ = c.Reply(data)
+	}
+	// The sweeper runs every 250 ms with these limits.
+	lim := awsLimits()
+	lim.DrainTimeout = time.Second
+	s := startServer(t, edge.Config{Limits: lim}, rec)
+	var clients []*client
+	for i := range n {
+		c := s.dial(t)
+		clients = append(clients, c)
+		c.sendText(fmt.Sprint(i))
+	}
+	inside.Wait() // n workers, each in a handler
+	close(release)
+	for i, c := range clients {
+		c.expectText(fmt.Sprint(i))
+	}
+	eventually(t, func() bool { return edge.WaitingWorkers(s.Server) == n }, "%d workers waiting, want %d", edge.WaitingWorkers(s.Server), n)
+	eventually(t, func() bool { return edge.WaitingWorkers(s.Server) == 0 }, "%d idle workers left, want 0", edge.WaitingWorkers(s.Server))
+	// A message after they ended gets a new worker and its reply.
+	clients[0].sendText("again")
+	clients[0].expectText("again")
 }
