@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
+	"sync/atomic"
 	"time"
 )
 
@@ -46,8 +47,24 @@ const clfLayout = "02/Jan/2006:15:04:05 -0700"
 // "20/Jan/2024:11:55:00 +0000". The time is converted to UTC first, so the
 // offset is always "+0000" whatever t's location.
 func RequestTime(t time.Time) string {
-	return t.UTC().Format(clfLayout)
+	sec := t.Unix()
+	if f := lastRequestTime.Load(); f != nil && f.sec == sec {
+		return f.text
+	}
+	text := t.UTC().Format(clfLayout)
+	lastRequestTime.Store(&formattedSecond{sec, text})
+	return text
 }
+
+// formattedSecond is the Common Log Format text of one second.
+type formattedSecond struct {
+	sec  int64
+	text string
+}
+
+// lastRequestTime is the second RequestTime formatted last: every event
+// of the same second shares its text instead of formatting it again.
+var lastRequestTime atomic.Pointer[formattedSecond]
 
 // traceID returns an X-Amzn-Trace-Id value in the form API Gateway adds to
 // the $connect request: "Root=1-" followed by the epoch seconds of now in 8

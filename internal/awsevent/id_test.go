@@ -93,6 +93,29 @@ func TestRequestTime(t *testing.T) {
 	}
 }
 
+// TestRequestTimeReused: the text of a second is formatted once and
+// reused; a time in another zone or nanosecond of the same second reads
+// the same, and the seconds around it read their own.
+func TestRequestTimeReused(t *testing.T) {
+	tokyo := time.FixedZone("JST", 9*60*60)
+	base := time.Date(2024, time.January, 21, 2, 5, 9, 100, tokyo)
+	steps := []struct {
+		in   time.Time
+		want string
+	}{
+		{base, "20/Jan/2024:17:05:09 +0000"},
+		{base.UTC().Add(900 * time.Millisecond), "20/Jan/2024:17:05:09 +0000"},
+		{base.Add(time.Second), "20/Jan/2024:17:05:10 +0000"},
+		{base.Add(-time.Second), "20/Jan/2024:17:05:08 +0000"},
+		{base, "20/Jan/2024:17:05:09 +0000"},
+	}
+	for i, st := range steps {
+		if got := RequestTime(st.in); got != st.want {
+			t.Errorf("step %d: RequestTime(%v) = %q, want %q", i, st.in, got, st.want)
+		}
+	}
+}
+
 func TestTraceID(t *testing.T) {
 	now := time.Unix(0x60351922, 0)
 	got := traceID(now)
