@@ -83,7 +83,9 @@ func (s *Server) worker(c *Conn) {
 // last call at least workerIdle ago; the sweeper calls it.
 func (s *Server) retireIdleWorkers(now time.Time) {
 	p := &s.workers
-	if now.Sub(p.lastRetire) < workerIdle {
+	// The sweeper's ticks are not exact; a tick a little short of a
+	// second after the last retirement still counts as a second.
+	if now.Sub(p.lastRetire) < workerIdle*9/10 {
 		return
 	}
 	p.lastRetire = now
