@@ -81,8 +81,8 @@ func (m *Memory) ListConnections(ctx context.Context, q ListQuery) ([]Listed, st
 	var index []string
 	sorted := true
 	switch {
-	case q.PrincipalID != "" && len(m.users[q.PrincipalID]) <= smallSet:
-		index = slices.Clone(m.users[q.PrincipalID])
+	case q.PrincipalID != "" && m.users[q.PrincipalID].live() <= smallSet:
+		m.users[q.PrincipalID].each(func(id string) { index = append(index, id) })
 	case q.Topic != "" && len(m.topics[q.Topic]) <= smallSet:
 		index = setKeys(m.topics[q.Topic])
 	case q.NodeID != "" && len(m.nodes[q.NodeID]) <= smallSet:

@@ -17,7 +17,7 @@ type Memory struct {
 	// mu guards every index below.
 	mu      sync.RWMutex
 	records map[string]*entry
-	users   map[string][]string             // principalId → connection ids, oldest first
+	users   map[string]*userConns           // principalId → connection ids, oldest first
 	topics  map[string]map[string]struct{}  // topic → connection ids
 	nodes   map[string]map[string]struct{}  // node id → connection ids
 	slots   map[string]map[string]time.Time // principalId → reserved connection id → expiry
@@ -27,6 +27,38 @@ type Memory struct {
 type entry struct {
 	rec    Record
 	topics []string
+	// userAt is the record's place in its user's userConns.ids.
+	userAt int
+}
+
+// userConns holds a user's connection ids, oldest first. Removing one
+// leaves a hole ("") in its place instead of shifting the ones after it,
+// and the ids are compacted once holes are half of them: a user with n
+// connections that all close costs O(n) in all, not O(n²), while the
+// registry's lock is held.
+type userConns struct {
+	ids   []string
+	holes int
+}
+
+// live returns the number of connection ids.
+func (u *userConns) live() int {
+	if u == nil {
+		return 0
+	}
+	return len(u.ids) - u.holes
+}
+
+// each calls f with every connection id, oldest first.
+func (u *userConns) each(f func(id string)) {
+	if u == nil {
+		return
+	}
+	for _, id := range u.ids {
+		if id != "" {
+			f(id)
+		}
+	}
 }
 
 // NewMemory returns an empty in-memory registry.
@@ -35,7 +67,7 @@ func NewMemory() *Memory { return &Memory{} }
 func (m *Memory) init() {
 	if m.records == nil {
 		m.records = make(map[string]*entry)
-		m.users = make(map[string][]string)
+		m.users = make(map[string]*userConns)
 		m.topics = make(map[string]map[string]struct{})
 		m.nodes = make(map[string]map[string]struct{})
 		m.slots = make(map[string]map[string]time.Time)
@@ -54,10 +86,17 @@ func (m *Memory) Register(ctx context.Context, rec Record) error {
 	if old, ok := m.records[rec.ConnectionID]; ok {
 		m.removeLocked(rec.ConnectionID, old)
 	}
-	m.records[rec.ConnectionID] = &entry{rec: rec}
+	e := &entry{rec: rec}
+	m.records[rec.ConnectionID] = e
 	m.all.ReplaceOrInsert(rec.ConnectionID)
-	if rec.PrincipalID != "" {
-		m.users[rec.PrincipalID] = append(m.users[rec.PrincipalID], rec.ConnectionID)
+	if p := rec.PrincipalID; p != "" {
+		u := m.users[p]
+		if u == nil {
+			u = &userConns{}
+			m.users[p] = u
+		}
+		e.userAt = len(u.ids)
+		u.ids = append(u.ids, rec.ConnectionID)
 	}
 	ids := m.nodes[rec.NodeID]
 	if ids == nil {
@@ -91,12 +130,7 @@ func (m *Memory) removeLocked(id string, e *entry) {
 		}
 	}
 	if p := e.rec.PrincipalID; p != "" {
-		ids := slices.DeleteFunc(m.users[p], func(v string) bool { return v == id })
-		if len(ids) == 0 {
-			delete(m.users, p)
-		} else {
-			m.users[p] = ids
-		}
+		m.removeUserLocked(p, e.userAt)
 	}
 	for _, t := range e.topics {
 		subs := m.topics[t]
@@ -104,6 +138,30 @@ func (m *Memory) removeLocked(id string, e *entry) {
 		if len(subs) == 0 {
 			delete(m.topics, t)
 		}
+	}
+}
+
+// removeUserLocked removes the id at place at of principal p's
+// connections.
+func (m *Memory) removeUserLocked(p string, at int) {
+	u := m.users[p]
+	u.ids[at] = ""
+	u.holes++
+	switch {
+	case u.holes == len(u.ids):
+		delete(m.users, p)
+	case u.holes > len(u.ids)/2:
+		n := 0
+		for _, id := range u.ids {
+			if id != "" {
+				u.ids[n] = id
+				m.records[id].userAt = n
+				n++
+			}
+		}
+		clear(u.ids[n:])
+		u.ids = u.ids[:n]
+		u.holes = 0
 	}
 }
 
@@ -128,11 +186,9 @@ func (m *Memory) UserConnections(ctx context.Context, principalID string) ([]Rec
 	}
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	ids := m.users[principalID]
-	out := make([]Record, 0, len(ids))
-	for _, id := range ids {
-		out = append(out, m.records[id].rec)
-	}
+	u := m.users[principalID]
+	out := make([]Record, 0, u.live())
+	u.each(func(id string) { out = append(out, m.records[id].rec) })
 	return out, nil
 }
 
@@ -233,15 +289,14 @@ func (m *Memory) ReserveUserSlot(ctx context.Context, principalID, connectionID 
 			delete(reserved, id)
 		}
 	}
-	registered := m.users[principalID]
-	others := 0
-	for _, id := range registered {
-		if id != connectionID {
-			others++
-		}
+	// Registered connections other than connectionID, then reservations
+	// not yet registered.
+	others := m.users[principalID].live()
+	if e, ok := m.records[connectionID]; ok && e.rec.PrincipalID == principalID {
+		others--
 	}
 	for id := range reserved {
-		if id != connectionID && !slices.Contains(registered, id) {
+		if e, ok := m.records[id]; id != connectionID && !(ok && e.rec.PrincipalID == principalID) {
 			others++
 		}
 	}
