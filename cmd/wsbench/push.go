@@ -59,6 +59,7 @@ type pushOptions struct {
 
 	httpClient string
 	enginePID  int // the registry's server process, whose CPU is reported apart
+	readLoops  int // epoll loops reading the clients' sockets; 0 for a goroutine per connection
 }
 
 func parsePushOptions(args []string, stderr io.Writer) (*pushOptions, error) {
@@ -109,6 +110,7 @@ sees it ("publish answer", answer_p50/answer_p99).
 	fs.Float64Var(&o.rate, "rate", 0, "topic: publishes per second, 0.1 to 100000 (default 100); post and batch: deliveries per second offered on a fixed schedule, 1 to 10000000 (default 0: as fast as -posters allow)")
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "how long -mode topic publishes; with post or batch and -rate, -messages defaults to -rate × -duration")
 	fs.IntVar(&o.enginePID, "registry-pid", 0, "`PID` of the redis-server or nats-server behind -registry; its CPU time is reported apart from the other processes'")
+	fs.IntVar(&o.readLoops, "read-loops", runtime.GOMAXPROCS(0), "epoll loops that read the clients' sockets, 0 to 64; 0 reads each connection on a goroutine of its own (netpoll, two reads per delivery: costlier for wsbench, so less CPU left for the gateway on a shared machine)")
 	fs.StringVar(&o.httpClient, "http-client", "raw", "management API client: raw (keep-alive connections written and read directly, cheap) or std (net/http's Client, as before)")
 	if err := o.parseValidated(fs, args, o.validate); err != nil {
 		return nil, err
@@ -154,6 +156,9 @@ func (o *pushOptions) validate() error {
 	}
 	if o.messages < 1 || o.messages > 20_000_000 {
 		errs = append(errs, fmt.Errorf("-messages %d: must be 1 to 20000000", o.messages))
+	}
+	if o.readLoops < 0 || o.readLoops > 64 {
+		errs = append(errs, fmt.Errorf("-read-loops %d: must be 0 to 64", o.readLoops))
 	}
 	if o.httpClient != "raw" && o.httpClient != "std" {
 		errs = append(errs, fmt.Errorf("-http-client %q: raw or std", o.httpClient))
@@ -343,6 +348,9 @@ func (r *idRecorder) get(i int) string {
 type pushConn struct {
 	c        *net.TCPConn
 	rest     []byte
+	fd       int    // the socket once detached from Go's poller for an epoll receiver, -1 when closed
+	detached bool   // fd, not c, is the socket
+	pending  []byte // the start of a frame the receiver has not had all of
 	writeMu  sync.Mutex
 	received atomic.Int64
 	lastRecv atomic.Int64 // unix nanos of the last delivery
@@ -357,6 +365,9 @@ type pushConn struct {
 func (p *pushConn) write(frame []byte) error {
 	p.writeMu.Lock()
 	defer p.writeMu.Unlock()
+	if p.detached {
+		return p.writeFD(frame, time.Now().Add(5*time.Second))
+	}
 	_ = p.c.SetWriteDeadline(time.Now().Add(5 * time.Second))
 	_, err := p.c.Write(frame)
 	return err
@@ -771,8 +782,14 @@ func runPush(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if len(r.conns) == 0 {
 		return errors.New("no connection established")
 	}
-	for _, p := range r.conns {
-		go p.readLoop(&r.measure)
+	if o.readLoops > 0 {
+		if err := startReceiver(r.conns, o.readLoops, &r.measure); err != nil {
+			return err
+		}
+	} else {
+		for _, p := range r.conns {
+			go p.readLoop(&r.measure)
+		}
 	}
 
 	if o.mode == pushTopic {
@@ -845,7 +862,7 @@ func (r *pushRun) dial(ctx context.Context, rec *idRecorder) failures {
 					var rest []byte
 					c, rest, err = dialWS(ctx, d.pick(i, t), t)
 					if err == nil {
-						conns[i] = &pushConn{c: c, rest: rest, done: make(chan struct{})}
+						conns[i] = &pushConn{c: c, rest: rest, fd: -1, done: make(chan struct{})}
 						continue
 					}
 				}
@@ -885,7 +902,7 @@ func (r *pushRun) closeAll() {
 	frame := closeFrame()
 	for _, p := range r.conns {
 		_ = p.write(frame)
-		_ = p.c.Close()
+		p.shutdown()
 	}
 	for _, p := range r.conns {
 		<-p.done

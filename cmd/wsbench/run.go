@@ -29,6 +29,10 @@ Usage:
                                   deliveries per second through the management
                                   API (@connections, @batch, @topics) and their
                                   latency
+  wsbench floor [-n 10000 -rate 10]
+                                  the fan-out floor of this machine: one
+                                  write(2) per socket from a bare writer
+                                  process, read as push -mode topic reads
   wsbench publish -gateway BIN (-integration-config FILE | -type TYPE ...)
                                   acknowledged publications per second
                                   through a route on a publishing integration
@@ -70,6 +74,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = runEcho(ctx, args[1:], stdout, stderr)
 	case "push":
 		err = runPush(ctx, args[1:], stdout, stderr)
+	case "floor":
+		err = runFloor(ctx, args[1:], stdout, stderr)
+	case "floor-writer":
+		err = runFloorWriter(ctx, args[1:], stdin, stdout, stderr)
 	case "soak":
 		err = runSoak(ctx, args[1:], stdout, stderr)
 	case "publish":
