@@ -101,7 +101,7 @@ topic's at the same -n and -rate.
 		fs.PrintDefaults()
 	}
 	o.register(fs)
-	fs.IntVar(&o.readLoops, "read-loops", runtime.GOMAXPROCS(0), "epoll loops that read the sockets, 0 to 64; 0 reads each on a goroutine of its own")
+	fs.IntVar(&o.readLoops, "read-loops", 1, "epoll loops that read the sockets, 0 to 64; 0 reads each on a goroutine of its own")
 	fs.DurationVar(&o.timeout, "timeout", 2*time.Minute, "the whole run")
 	if err := parseFlags(fs, args); err != nil {
 		return nil, err

@@ -110,7 +110,7 @@ sees it ("publish answer", answer_p50/answer_p99).
 	fs.Float64Var(&o.rate, "rate", 0, "topic: publishes per second, 0.1 to 100000 (default 100); post and batch: deliveries per second offered on a fixed schedule, 1 to 10000000 (default 0: as fast as -posters allow)")
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "how long -mode topic publishes; with post or batch and -rate, -messages defaults to -rate × -duration")
 	fs.IntVar(&o.enginePID, "registry-pid", 0, "`PID` of the redis-server or nats-server behind -registry; its CPU time is reported apart from the other processes'")
-	fs.IntVar(&o.readLoops, "read-loops", runtime.GOMAXPROCS(0), "epoll loops that read the clients' sockets, 0 to 64; 0 reads each connection on a goroutine of its own (netpoll, two reads per delivery: costlier for wsbench, so less CPU left for the gateway on a shared machine)")
+	fs.IntVar(&o.readLoops, "read-loops", 1, "epoll loops that read the clients' sockets, 0 to 64 (one is the cheapest on 2 CPUs); 0 reads each connection on a goroutine of its own, with two reads per delivery, as wsbench did before")
 	fs.StringVar(&o.httpClient, "http-client", "raw", "management API client: raw (keep-alive connections written and read directly, cheap) or std (net/http's Client, as before)")
 	if err := o.parseValidated(fs, args, o.validate); err != nil {
 		return nil, err
