@@ -41,6 +41,7 @@ type floorOptions struct {
 	readLoops int
 	size      int
 	timeout   time.Duration
+	uring     int
 }
 
 func (o *floorOptions) register(fs *flag.FlagSet) {
@@ -49,6 +50,7 @@ func (o *floorOptions) register(fs *flag.FlagSet) {
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "how long the writer sweeps")
 	fs.IntVar(&o.writers, "writers", runtime.GOMAXPROCS(0), "writer threads, each writing to its share of the sockets, 1 to 64")
 	fs.IntVar(&o.size, "size", 64, "payload bytes, 40 to 32768")
+	fs.IntVar(&o.uring, "uring", 0, "send through an io_uring per writer thread, this many sends per io_uring_enter (1 to 4096); 0 writes with write(2)")
 }
 
 func (o *floorOptions) validate() error {
@@ -70,6 +72,9 @@ func (o *floorOptions) validate() error {
 	}
 	if o.size < 40 || o.size > 32768 {
 		errs = append(errs, fmt.Errorf("-size %d: must be 40 to 32768", o.size))
+	}
+	if o.uring < 0 || o.uring > 4096 {
+		errs = append(errs, fmt.Errorf("-uring %d: must be 0 to 4096", o.uring))
 	}
 	if o.timeout <= o.duration {
 		errs = append(errs, fmt.Errorf("-timeout %s: must be more than -duration %s", o.timeout, o.duration))
@@ -122,7 +127,7 @@ func parseFloorWriterOptions(args []string, stderr io.Writer) (*floorOptions, er
 
 func (o *floorOptions) writerArgs() []string {
 	return []string{"floor-writer", "-n", strconv.Itoa(o.n), "-rate", strconv.FormatFloat(o.rate, 'g', -1, 64),
-		"-duration", o.duration.String(), "-writers", strconv.Itoa(o.writers), "-size", strconv.Itoa(o.size)}
+		"-duration", o.duration.String(), "-writers", strconv.Itoa(o.writers), "-size", strconv.Itoa(o.size), "-uring", strconv.Itoa(o.uring)}
 }
 
 // dupFD returns a duplicate of c's descriptor, which shares the socket and
@@ -205,6 +210,19 @@ func runFloorWriter(ctx context.Context, args []string, stdin io.Reader, stdout,
 		fds = append(fds, fd)
 	}
 	_ = ln.Close()
+	var rings []*uringSender
+	defer func() {
+		for _, r := range rings {
+			r.close()
+		}
+	}()
+	for range min(o.uring, 1) * o.writers {
+		r, err := newURingSender(o.uring)
+		if err != nil {
+			return err
+		}
+		rings = append(rings, r)
+	}
 	commands := bufio.NewScanner(stdin)
 	fmt.Fprintf(stdout, "ready\n")
 	if !commands.Scan() || commands.Text() != "go" {
@@ -212,6 +230,7 @@ func runFloorWriter(ctx context.Context, args []string, stdin io.Reader, stdout,
 	}
 
 	var counts floorWrites
+	var ringErr atomic.Pointer[error]
 	frames := make([]chan []byte, o.writers)
 	var wg sync.WaitGroup
 	for k := range o.writers {
@@ -220,8 +239,14 @@ func runFloorWriter(ctx context.Context, args []string, stdin io.Reader, stdout,
 		go func() {
 			runtime.LockOSThread()
 			for frame := range frames[k] {
-				for _, fd := range share {
-					counts.writeAll(fd, frame)
+				if rings != nil {
+					if err := rings[k].sendAll(share, frame, &counts); err != nil {
+						ringErr.CompareAndSwap(nil, &err)
+					}
+				} else {
+					for _, fd := range share {
+						counts.writeAll(fd, frame)
+					}
 				}
 				wg.Done()
 			}
@@ -244,6 +269,9 @@ func runFloorWriter(ctx context.Context, args []string, stdin io.Reader, stdout,
 	}
 	for _, ch := range frames {
 		close(ch)
+	}
+	if err := ringErr.Load(); err != nil {
+		return *err
 	}
 	fmt.Fprintf(stdout, "done writes=%d waits=%d failed=%d\n", counts.writes.Load(), counts.waits.Load(), counts.failed.Load())
 	for commands.Scan() {
@@ -327,8 +355,8 @@ func runFloor(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	defer ch.stop()
 	pid := ch.cmd.Process.Pid
-	printf("wsbench floor: %d loopback sockets, a %d-byte text frame to each %g times a second for %s, %d writer threads (pid %d, %s); reader: %s\n",
-		o.n, 2+o.size, o.rate, o.duration, o.writers, pid, addr, readerText(o.readLoops))
+	printf("wsbench floor: %d loopback sockets, a %d-byte text frame to each %g times a second for %s, %d writer threads with %s (pid %d, %s); reader: %s\n",
+		o.n, 2+o.size, o.rate, o.duration, o.writers, senderText(o.uring), pid, addr, readerText(o.readLoops))
 	printf("environment: %s; load average %s; %d CPUs\n", envSummary(), loadAverage(), runtime.NumCPU())
 
 	r := &pushRun{}
@@ -395,13 +423,21 @@ func runFloor(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	per := func(d time.Duration) string { return fmtDur(d / time.Duration(max(received, 1))) }
 	printf("  CPU            writer %s (%.0f%% of one core), wsbench %s (%.0f%%) over %s; writer %s per delivery, wsbench %s per delivery\n",
 		fmtDur(child), 100*child.Seconds()/max(span.Seconds(), 1e-9), fmtDur(self), 100*self.Seconds()/max(span.Seconds(), 1e-9), fmtDur(span), per(child), per(self))
-	printf("\nsummary: mode=floor n=%d writers=%d read_loops=%d size=%d rate=%g deliveries=%d expected=%d p50=%s p99=%s last_p50=%s last_p99=%s last_max=%s writer_cpu=%s wsbench_cpu=%s\n",
-		o.n, o.writers, o.readLoops, o.size, o.rate, received, want, fmtDur(sum.P50), fmtDur(sum.P99),
+	printf("\nsummary: mode=floor n=%d writers=%d uring=%d read_loops=%d size=%d rate=%g deliveries=%d expected=%d p50=%s p99=%s last_p50=%s last_p99=%s last_max=%s writer_cpu=%s wsbench_cpu=%s\n",
+		o.n, o.writers, o.uring, o.readLoops, o.size, o.rate, received, want, fmtDur(sum.P50), fmtDur(sum.P99),
 		fmtDur(lastSum.P50), fmtDur(lastSum.P99), fmtDur(lastSum.Max), fmtDur(child), fmtDur(self))
 	if received < want {
 		return fmt.Errorf("%d of %d deliveries did not arrive", want-received, want)
 	}
 	return nil
+}
+
+// senderText says how the writer threads send with -uring n.
+func senderText(n int) string {
+	if n == 0 {
+		return "write(2)"
+	}
+	return fmt.Sprintf("io_uring sends, up to %d per io_uring_enter", n)
 }
 
 // readerText says how wsbench reads its sockets with -read-loops n.

@@ -156,16 +156,17 @@ func TestReceiverShutdown(t *testing.T) {
 	}
 }
 
-var floorSummaryRE = regexp.MustCompile(`(?m)^summary: mode=floor n=(\d+) writers=(\d+) read_loops=(\d+) size=64 rate=20 deliveries=(\d+) expected=(\d+) p50=\S+ p99=\S+ last_p50=\S+ last_p99=\S+ last_max=\S+ writer_cpu=\S+ wsbench_cpu=\S+$`)
+var floorSummaryRE = regexp.MustCompile(`(?m)^summary: mode=floor n=(\d+) writers=(\d+) uring=(\d+) read_loops=(\d+) size=64 rate=20 deliveries=(\d+) expected=(\d+) p50=\S+ p99=\S+ last_p50=\S+ last_p99=\S+ last_max=\S+ writer_cpu=\S+ wsbench_cpu=\S+$`)
 
-// TestFloorShort runs the floor for half a second with each reader.
+// TestFloorShort runs the floor for half a second with each reader, and
+// with io_uring sends in batches smaller than a writer's share.
 func TestFloorShort(t *testing.T) {
-	for _, loops := range []string{"0", "1", "2"} {
-		t.Run(loops+" loops", func(t *testing.T) {
+	for _, tc := range []struct{ loops, uring string }{{"0", "0"}, {"1", "0"}, {"2", "0"}, {"1", "8"}} {
+		t.Run("loops "+tc.loops+" uring "+tc.uring, func(t *testing.T) {
 			var out, errs bytes.Buffer
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
-			err := runFloor(ctx, strings.Fields("-n 50 -rate 20 -duration 500ms -writers 2 -read-loops "+loops), &out, &errs)
+			err := runFloor(ctx, strings.Fields("-n 50 -rate 20 -duration 500ms -writers 2 -read-loops "+tc.loops+" -uring "+tc.uring), &out, &errs)
 			if err != nil {
 				t.Fatalf("%v\n%s%s", err, out.String(), errs.String())
 			}
@@ -173,10 +174,10 @@ func TestFloorShort(t *testing.T) {
 			if m == nil {
 				t.Fatalf("no summary line in:\n%s", out.String())
 			}
-			if m[1] != "50" || m[3] != loops || m[4] != "500" || m[5] != "500" {
+			if m[1] != "50" || m[3] != tc.uring || m[4] != tc.loops || m[5] != "500" || m[6] != "500" {
 				t.Errorf("summary %q", m[0])
 			}
-			if !strings.Contains(out.String(), "writer: writes=500 waits=") {
+			if !strings.Contains(out.String(), "writer: writes=500 waits=") || !strings.Contains(out.String(), " failed=0") {
 				t.Errorf("writer line:\n%s", out.String())
 			}
 		})
@@ -188,11 +189,12 @@ func TestFloorOptions(t *testing.T) {
 	if err != nil || o.n != 10_000 || o.sweeps() != 100 || o.size != 64 {
 		t.Fatalf("defaults: %+v, %v", o, err)
 	}
+	o.uring = 256
 	back, err := parseFloorWriterOptions(o.writerArgs()[1:], io.Discard)
-	if err != nil || back.n != o.n || back.rate != o.rate || back.duration != o.duration || back.writers != o.writers || back.size != o.size {
+	if err != nil || back.n != o.n || back.rate != o.rate || back.duration != o.duration || back.writers != o.writers || back.size != o.size || back.uring != 256 {
 		t.Errorf("writer args round trip: %+v, %v", back, err)
 	}
-	for _, args := range []string{"-n 0", "-n 20000", "-rate 0", "-rate 2000", "-writers 0", "-read-loops -1", "-read-loops 65", "-size 10", "-duration 0s", "-duration 3m -timeout 2m", "extra"} {
+	for _, args := range []string{"-n 0", "-n 20000", "-rate 0", "-rate 2000", "-writers 0", "-read-loops -1", "-read-loops 65", "-uring -1", "-uring 4097", "-size 10", "-duration 0s", "-duration 3m -timeout 2m", "extra"} {
 		if _, err := parseFloorOptions(strings.Fields(args), io.Discard); err == nil {
 			t.Errorf("%q accepted", args)
 		}
