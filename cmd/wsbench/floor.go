@@ -54,9 +54,12 @@ func (o *floorOptions) register(fs *flag.FlagSet) {
 }
 
 func (o *floorOptions) validate() error {
-	var errs []error
-	if o.n < 1 || o.n > maxPerProcess {
-		errs = append(errs, fmt.Errorf("-n %d: must be 1 to %d", o.n, maxPerProcess))
+	errs := []error{
+		outOfRange("n", o.n, 1, maxPerProcess),
+		outOfRange("writers", o.writers, 1, 64),
+		outOfRange("read-loops", o.readLoops, 0, 64),
+		outOfRange("size", o.size, 40, 32768),
+		outOfRange("uring", o.uring, 0, 4096),
 	}
 	if o.rate < 0.1 || o.rate > 1000 {
 		errs = append(errs, fmt.Errorf("-rate %g: must be 0.1 to 1000", o.rate))
@@ -64,23 +67,19 @@ func (o *floorOptions) validate() error {
 	if o.duration <= 0 || o.duration > 10*time.Minute {
 		errs = append(errs, fmt.Errorf("-duration %s: must be more than 0 and at most 10m", o.duration))
 	}
-	if o.writers < 1 || o.writers > 64 {
-		errs = append(errs, fmt.Errorf("-writers %d: must be 1 to 64", o.writers))
-	}
-	if o.readLoops < 0 || o.readLoops > 64 {
-		errs = append(errs, fmt.Errorf("-read-loops %d: must be 0 to 64", o.readLoops))
-	}
-	if o.size < 40 || o.size > 32768 {
-		errs = append(errs, fmt.Errorf("-size %d: must be 40 to 32768", o.size))
-	}
-	if o.uring < 0 || o.uring > 4096 {
-		errs = append(errs, fmt.Errorf("-uring %d: must be 0 to 4096", o.uring))
-	}
 	if o.timeout <= o.duration {
 		errs = append(errs, fmt.Errorf("-timeout %s: must be more than -duration %s", o.timeout, o.duration))
 	}
-	if len(errs) > 0 {
-		return usageError{errors.Join(errs...)}
+	if err := errors.Join(errs...); err != nil {
+		return usageError{err}
+	}
+	return nil
+}
+
+// outOfRange says when the value v of flag -name is not within lo..hi.
+func outOfRange(name string, v, lo, hi int) error {
+	if v < lo || v > hi {
+		return fmt.Errorf("-%s %d: must be %d to %d", name, v, lo, hi)
 	}
 	return nil
 }
@@ -360,14 +359,7 @@ func runFloor(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	printf("environment: %s; load average %s; %d CPUs\n", envSummary(), loadAverage(), runtime.NumCPU())
 
 	r := &pushRun{}
-	defer func() {
-		for _, p := range r.conns {
-			p.shutdown()
-		}
-		for _, p := range r.conns {
-			<-p.done
-		}
-	}()
+	defer r.closeAll()
 	d := net.Dialer{Timeout: 10 * time.Second}
 	for range o.n {
 		c, err := d.DialContext(ctx, "tcp", addr)
@@ -379,14 +371,8 @@ func runFloor(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if _, err := ch.expect("ready"); err != nil {
 		return err
 	}
-	if o.readLoops > 0 {
-		if err := startReceiver(r.conns, o.readLoops, &r.measure); err != nil {
-			return err
-		}
-	} else {
-		for _, p := range r.conns {
-			go p.readLoop(&r.measure)
-		}
+	if err := r.startReading(o.readLoops); err != nil {
+		return err
 	}
 
 	r.measure.Store(true)

@@ -157,8 +157,8 @@ func (o *pushOptions) validate() error {
 	if o.messages < 1 || o.messages > 20_000_000 {
 		errs = append(errs, fmt.Errorf("-messages %d: must be 1 to 20000000", o.messages))
 	}
-	if o.readLoops < 0 || o.readLoops > 64 {
-		errs = append(errs, fmt.Errorf("-read-loops %d: must be 0 to 64", o.readLoops))
+	if err := outOfRange("read-loops", o.readLoops, 0, 64); err != nil {
+		errs = append(errs, err)
 	}
 	if o.httpClient != "raw" && o.httpClient != "std" {
 		errs = append(errs, fmt.Errorf("-http-client %q: raw or std", o.httpClient))
@@ -665,6 +665,7 @@ func parseUserSys(b []byte) (user, sys time.Duration) {
 type pushRun struct {
 	o       *pushOptions
 	conns   []*pushConn
+	reading bool // the connections are being read (startReading)
 	ids     []string
 	mgmt    *mgmtClient
 	measure atomic.Bool
@@ -782,14 +783,8 @@ func runPush(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if len(r.conns) == 0 {
 		return errors.New("no connection established")
 	}
-	if o.readLoops > 0 {
-		if err := startReceiver(r.conns, o.readLoops, &r.measure); err != nil {
-			return err
-		}
-	} else {
-		for _, p := range r.conns {
-			go p.readLoop(&r.measure)
-		}
+	if err := r.startReading(o.readLoops); err != nil {
+		return err
 	}
 
 	if o.mode == pushTopic {
@@ -898,11 +893,32 @@ func withQuery(t target, q string) (target, error) {
 	return parseTarget(t.URL + sep + q)
 }
 
+// startReading starts reading every connection: with loops epoll loops,
+// or a goroutine per connection when loops is 0.
+func (r *pushRun) startReading(loops int) error {
+	if loops > 0 {
+		if err := startReceiver(r.conns, loops, &r.measure); err != nil {
+			return err
+		}
+	} else {
+		for _, p := range r.conns {
+			go p.readLoop(&r.measure)
+		}
+	}
+	r.reading = true
+	return nil
+}
+
+// closeAll sends each connection a close frame and ends it; once reading
+// has started, it waits until every reader has seen its connection end.
 func (r *pushRun) closeAll() {
 	frame := closeFrame()
 	for _, p := range r.conns {
 		_ = p.write(frame)
 		p.shutdown()
+	}
+	if !r.reading {
+		return
 	}
 	for _, p := range r.conns {
 		<-p.done

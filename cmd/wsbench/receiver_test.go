@@ -244,3 +244,26 @@ func TestPushTopicShort(t *testing.T) {
 		})
 	}
 }
+
+// TestCloseAllBeforeReading: a run that fails before its connections are
+// read closes them without waiting for readers that never started.
+func TestCloseAllBeforeReading(t *testing.T) {
+	conns, servers := receiverPair(t, 2)
+	r := &pushRun{conns: conns}
+	done := make(chan struct{})
+	go func() {
+		r.closeAll()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("closeAll waited for readers that never started")
+	}
+	for i, s := range servers {
+		_ = s.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if got, err := io.ReadAll(s); err != nil || len(got) != len(closeFrame()) {
+			t.Errorf("server %d read % x (%v), want a close frame and the end", i, got, err)
+		}
+	}
+}
