@@ -153,10 +153,11 @@ func dupFD(c *net.TCPConn) (int, error) {
 // floorWrites counts what the writer threads did.
 type floorWrites struct {
 	writes, waits, failed atomic.Int64
+	until                 time.Time // a socket still without room then counts as failed
 }
 
 // writeAll writes b to the non-blocking socket fd, waiting for room when
-// the send buffer is full.
+// the send buffer is full, until w.until.
 func (w *floorWrites) writeAll(fd int, b []byte) {
 	for len(b) > 0 {
 		n, err := unix.Write(fd, b)
@@ -165,7 +166,12 @@ func (w *floorWrites) writeAll(fd int, b []byte) {
 			b = b[n:]
 		case err == unix.EAGAIN:
 			w.waits.Add(1)
-			_, _ = unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLOUT}}, 1000)
+			wait := time.Until(w.until)
+			if wait <= 0 {
+				w.failed.Add(1)
+				return
+			}
+			_, _ = unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLOUT}}, int(min(wait, time.Second)/time.Millisecond)+1)
 		case err == unix.EINTR:
 		default:
 			w.failed.Add(1)
@@ -228,7 +234,9 @@ func runFloorWriter(ctx context.Context, args []string, stdin io.Reader, stdout,
 		return errors.New("no go from wsbench floor")
 	}
 
-	var counts floorWrites
+	// A reader that stopped reading fails the writes to it once the
+	// sweeps are well over, rather than holding the writer forever.
+	counts := &floorWrites{until: time.Now().Add(o.duration + 30*time.Second)}
 	var ringErr atomic.Pointer[error]
 	frames := make([]chan []byte, o.writers)
 	var wg sync.WaitGroup
@@ -239,7 +247,7 @@ func runFloorWriter(ctx context.Context, args []string, stdin io.Reader, stdout,
 			runtime.LockOSThread()
 			for frame := range frames[k] {
 				if rings != nil {
-					if err := rings[k].sendAll(share, frame, &counts); err != nil {
+					if err := rings[k].sendAll(share, frame, counts); err != nil {
 						ringErr.CompareAndSwap(nil, &err)
 					}
 				} else {
@@ -280,12 +288,14 @@ func runFloorWriter(ctx context.Context, args []string, stdin io.Reader, stdout,
 
 // floorChild is the running floor-writer.
 type floorChild struct {
-	cmd   *exec.Cmd
-	stdin io.WriteCloser
-	lines *bufio.Scanner
+	cmd     *exec.Cmd
+	stdin   io.WriteCloser
+	lines   chan string   // what it prints, closed at its end of output
+	exited  chan struct{} // closed once it has exited, exitErr set
+	exitErr error
 }
 
-func startFloorWriter(o *floorOptions, stderr io.Writer) (*floorChild, string, error) {
+func startFloorWriter(ctx context.Context, o *floorOptions, stderr io.Writer) (*floorChild, string, error) {
 	cmd, err := selfCommand(o.writerArgs()...)
 	if err != nil {
 		return nil, "", err
@@ -302,8 +312,20 @@ func startFloorWriter(o *floorOptions, stderr io.Writer) (*floorChild, string, e
 	if err := cmd.Start(); err != nil {
 		return nil, "", err
 	}
-	ch := &floorChild{cmd: cmd, stdin: stdin, lines: bufio.NewScanner(out)}
-	addr, err := ch.expect("listening ")
+	ch := &floorChild{cmd: cmd, stdin: stdin, lines: make(chan string, 8), exited: make(chan struct{})}
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			select {
+			case ch.lines <- sc.Text():
+			default: // nobody listens for more than the few lines it says
+			}
+		}
+		close(ch.lines)
+		ch.exitErr = cmd.Wait()
+		close(ch.exited)
+	}()
+	addr, err := ch.expect(ctx, "listening ")
 	if err != nil {
 		ch.stop()
 		return nil, "", err
@@ -313,11 +335,23 @@ func startFloorWriter(o *floorOptions, stderr io.Writer) (*floorChild, string, e
 
 // expect reads the child's next line, which must start with prefix, and
 // returns the rest.
-func (ch *floorChild) expect(prefix string) (string, error) {
-	if !ch.lines.Scan() {
-		return "", fmt.Errorf("floor writer ended before %q (%s)", strings.TrimSpace(prefix), waitText(ch.cmd))
+func (ch *floorChild) expect(ctx context.Context, prefix string) (string, error) {
+	var line string
+	select {
+	case l, ok := <-ch.lines:
+		if !ok {
+			status := "still running"
+			select {
+			case <-ch.exited:
+				status = exitText(ch.exitErr)
+			case <-time.After(2 * time.Second):
+			}
+			return "", fmt.Errorf("floor writer ended before %q (%s)", strings.TrimSpace(prefix), status)
+		}
+		line = l
+	case <-ctx.Done():
+		return "", fmt.Errorf("waiting for the floor writer's %q: %w", strings.TrimSpace(prefix), ctx.Err())
 	}
-	line := ch.lines.Text()
 	rest, ok := strings.CutPrefix(line, prefix)
 	if !ok {
 		return "", fmt.Errorf("floor writer said %q, want %q…", line, prefix)
@@ -325,18 +359,15 @@ func (ch *floorChild) expect(prefix string) (string, error) {
 	return rest, nil
 }
 
+// stop closes the child's input, which ends it, and kills it when it has
+// not exited 10 s later.
 func (ch *floorChild) stop() {
 	_ = ch.stdin.Close()
-	done := make(chan struct{})
-	go func() {
-		_ = ch.cmd.Wait()
-		close(done)
-	}()
 	select {
-	case <-done:
+	case <-ch.exited:
 	case <-time.After(10 * time.Second):
 		_ = ch.cmd.Process.Kill()
-		<-done
+		<-ch.exited
 	}
 }
 
@@ -348,7 +379,7 @@ func runFloor(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
 	printf := func(format string, args ...any) { fmt.Fprintf(stdout, format, args...) }
-	ch, addr, err := startFloorWriter(o, stderr)
+	ch, addr, err := startFloorWriter(ctx, o, stderr)
 	if err != nil {
 		return err
 	}
@@ -368,7 +399,7 @@ func runFloor(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		r.conns = append(r.conns, &pushConn{c: c.(*net.TCPConn), fd: -1, done: make(chan struct{})})
 	}
-	if _, err := ch.expect("ready"); err != nil {
+	if _, err := ch.expect(ctx, "ready"); err != nil {
 		return err
 	}
 	if err := r.startReading(o.readLoops); err != nil {
@@ -384,7 +415,7 @@ func runFloor(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	want := int64(o.n * o.sweeps())
 	received, lastRecv := r.wait(ctx, want)
 	self, child := cpuOf([]int{os.Getpid()})-self0, cpuOf([]int{pid})-child0
-	done, err := ch.expect("done ")
+	done, err := ch.expect(ctx, "done ")
 	if err != nil {
 		return err
 	}

@@ -114,15 +114,17 @@ func (l *recvLoop) run() {
 		}
 		for _, ev := range events[:n] {
 			if fd := int(ev.Fd); fd < len(l.conns) && l.conns[fd] != nil {
-				l.readable(l.conns[fd])
+				l.readable(l.conns[fd], ev.Events&(unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0)
 			}
 		}
 	}
 }
 
 // readable reads from p until a read comes back short: edge-triggered,
-// the loop hears again only of data that arrives after that.
-func (l *recvLoop) readable(p *pushConn) {
+// the loop hears again only of data that arrives after that. When the
+// event also said the peer is gone (hup), no further event will come: it
+// reads until the end of file or an error.
+func (l *recvLoop) readable(p *pushConn, hup bool) {
 	for {
 		own := len(p.pending) > 0
 		buf := l.buf[:0]
@@ -156,7 +158,7 @@ func (l *recvLoop) readable(p *pushConn) {
 		default:
 			p.pending = nil
 		}
-		if n < room {
+		if n < room && !hup {
 			return
 		}
 	}

@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/wsgate/wsgate/internal/wsproto"
 )
 
@@ -48,7 +50,7 @@ func receiverPair(t *testing.T, n int) ([]*pushConn, []net.Conn) {
 
 // TestReceiverFrames sends each epoll-read client a stream the reader must
 // put together across reads — a frame larger than the loop's buffer, many
-// small frames in one write, a frame split mid-header — then a ping, whose
+// small frames in one write, a frame in three writes — then a ping, whose
 // pong must come back, and a close frame, which ends the connection.
 func TestReceiverFrames(t *testing.T) {
 	for _, loops := range []int{1, 2} {
@@ -163,6 +165,13 @@ var floorSummaryRE = regexp.MustCompile(`(?m)^summary: mode=floor n=(\d+) writer
 func TestFloorShort(t *testing.T) {
 	for _, tc := range []struct{ loops, uring string }{{"0", "0"}, {"1", "0"}, {"2", "0"}, {"1", "8"}} {
 		t.Run("loops "+tc.loops+" uring "+tc.uring, func(t *testing.T) {
+			if tc.uring != "0" {
+				u, err := newURingSender(8)
+				if err != nil {
+					t.Skipf("no io_uring here: %v", err)
+				}
+				u.close()
+			}
 			var out, errs bytes.Buffer
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
@@ -264,6 +273,124 @@ func TestCloseAllBeforeReading(t *testing.T) {
 		_ = s.SetReadDeadline(time.Now().Add(10 * time.Second))
 		if got, err := io.ReadAll(s); err != nil || len(got) != len(closeFrame()) {
 			t.Errorf("server %d read % x (%v), want a close frame and the end", i, got, err)
+		}
+	}
+}
+
+// waitReadable waits until fd has something to read.
+func waitReadable(t *testing.T, fd int) {
+	t.Helper()
+	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+	if n, err := unix.Poll(fds, 10_000); n != 1 || err != nil {
+		t.Fatalf("poll: %d, %v", n, err)
+	}
+}
+
+// TestReceiverPartialFrame feeds one frame in three writes, the first two
+// inside its header, reading after each: the reader keeps what it has and
+// counts the message once the last part arrives.
+func TestReceiverPartialFrame(t *testing.T) {
+	conns, servers := receiverPair(t, 1)
+	p := conns[0]
+	if err := p.detach(); err != nil {
+		t.Fatal(err)
+	}
+	var measure atomic.Bool
+	l := &recvLoop{conns: make([]*pushConn, p.fd+1), live: 1, buf: make([]byte, 0, recvBufSize), measure: &measure}
+	l.conns[p.fd] = p
+	frame := wsproto.AppendFrame(nil, wsproto.OpText, true, pushPayload(nil, time.Now().UnixNano(), 300))
+	for i, part := range [][]byte{frame[:1], frame[1:3], frame[3:]} {
+		if _, err := servers[0].Write(part); err != nil {
+			t.Fatal(err)
+		}
+		waitReadable(t, p.fd)
+		l.readable(p, false)
+		want := []int{1, 3, 0}[i]
+		if len(p.pending) != want || p.received.Load() != int64(i/2) {
+			t.Fatalf("after part %d: %d bytes pending (want %d), %d messages", i+1, len(p.pending), want, p.received.Load())
+		}
+	}
+	l.end(p, io.EOF)
+	select {
+	case <-p.done:
+	default:
+		t.Fatal("end did not end the connection")
+	}
+}
+
+// TestReceiverEndAfterData: a frame and the peer's close that arrive
+// before the loop reads are one event; the loop reads both, counts the
+// frame and ends the connection.
+func TestReceiverEndAfterData(t *testing.T) {
+	conns, servers := receiverPair(t, 2)
+	for _, s := range servers {
+		if _, err := s.Write(wsproto.AppendFrame(nil, wsproto.OpText, true, pushPayload(nil, 1, 40))); err != nil {
+			t.Fatal(err)
+		}
+		_ = s.Close()
+	}
+	for _, p := range conns {
+		raw, err := p.c.SyscallConn()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var n int
+		_ = raw.Control(func(fd uintptr) {
+			fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLRDHUP}}
+			n, _ = unix.Poll(fds, 10_000)
+		})
+		if n != 1 {
+			t.Fatal("the peer's close did not arrive")
+		}
+	}
+	var measure atomic.Bool
+	if err := startReceiver(conns, 1, &measure); err != nil {
+		t.Fatal(err)
+	}
+	for i, p := range conns {
+		select {
+		case <-p.done:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("client %d: the peer closed after a frame and the connection did not end (%d messages)", i, p.received.Load())
+		}
+		if p.received.Load() != 1 || !errors.Is(p.err, io.EOF) {
+			t.Errorf("client %d: %d messages, ended with %v", i, p.received.Load(), p.err)
+		}
+	}
+}
+
+// TestURingSendAll sends a frame to three sockets and a bad descriptor
+// through a ring taking two sends per enter: the bad one fails alone.
+func TestURingSendAll(t *testing.T) {
+	u, err := newURingSender(2)
+	if err != nil {
+		t.Skipf("no io_uring here: %v", err)
+	}
+	defer u.close()
+	conns, servers := receiverPair(t, 3)
+	fds := []int{-1}
+	for _, p := range conns {
+		if err := p.detach(); err != nil {
+			t.Fatal(err)
+		}
+		defer p.closeFD()
+		fds = append(fds, p.fd)
+	}
+	frame := wsproto.AppendFrame(nil, wsproto.OpText, true, []byte("floor"))
+	counts := &floorWrites{until: time.Now().Add(10 * time.Second)}
+	for range 2 {
+		if err := u.sendAll(fds, frame, counts); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if counts.writes.Load() != 6 || counts.failed.Load() != 2 {
+		t.Errorf("writes %d, failed %d; want 6 and 2", counts.writes.Load(), counts.failed.Load())
+	}
+	for i, s := range servers {
+		got := make([]byte, 2*len(frame))
+		_ = s.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if _, err := io.ReadFull(s, got); err != nil || !bytes.Equal(got, slices.Concat(frame, frame)) {
+			t.Errorf("server %d read %q (%v)", i, got, err)
 		}
 	}
 }

@@ -21,7 +21,7 @@ import (
 // the module proxy (giouring) does not link under Go 1.23 and later.
 type uringSender struct {
 	fd      int
-	entries uint32
+	entries uint32   // sends per io_uring_enter, as asked (the ring may be larger)
 	mem     [][]byte // the mapped rings, unmapped by close
 
 	sqHead, sqTail *uint32
@@ -65,7 +65,7 @@ func newURingSender(entries int) (*uringSender, error) {
 	if errno != 0 {
 		return nil, os.NewSyscallError("io_uring_setup", errno)
 	}
-	u := &uringSender{fd: int(fd), entries: p.sqEntries}
+	u := &uringSender{fd: int(fd), entries: uint32(entries)}
 	mmap := func(off int64, size int) ([]byte, error) {
 		b, err := unix.Mmap(u.fd, off, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_POPULATE)
 		if err != nil {
@@ -115,24 +115,26 @@ func (u *uringSender) close() {
 	}
 }
 
-// enter submits toSubmit entries and waits for minComplete completions.
-func (u *uringSender) enter(toSubmit, minComplete uint32) error {
+// enter submits up to toSubmit entries and waits for minComplete
+// completions. It returns how many entries the kernel took: it stops at
+// the first it cannot start, without an error and without waiting.
+func (u *uringSender) enter(toSubmit, minComplete uint32) (uint32, error) {
 	for {
-		_, _, errno := syscall.Syscall6(sysIOURingEnter, uintptr(u.fd), uintptr(toSubmit), uintptr(minComplete), ioringEnterGetEv, 0, 0)
+		r1, _, errno := syscall.Syscall6(sysIOURingEnter, uintptr(u.fd), uintptr(toSubmit), uintptr(minComplete), ioringEnterGetEv, 0, 0)
 		switch errno {
 		case 0:
-			return nil
-		case syscall.EINTR:
+			return uint32(r1), nil
+		case syscall.EINTR, syscall.EAGAIN, syscall.EBUSY:
 			continue
 		default:
-			return os.NewSyscallError("io_uring_enter", errno)
+			return 0, os.NewSyscallError("io_uring_enter", errno)
 		}
 	}
 }
 
 // sendAll sends b to every socket in fds, counting each in w. A short
 // send's rest is written with write(2), waiting for room. It fails only
-// when the ring does.
+// when the ring does; the ring is then unusable.
 func (u *uringSender) sendAll(fds []int, b []byte, w *floorWrites) error {
 	addr := uint64(uintptr(unsafe.Pointer(&b[0])))
 	for len(fds) > 0 {
@@ -154,9 +156,16 @@ func (u *uringSender) sendAll(fds []int, b []byte, w *floorWrites) error {
 			*(*uint32)(unsafe.Add(u.sqArray, uintptr(idx)*4)) = idx
 		}
 		atomic.StoreUint32(u.sqTail, tail+n)
-		for seen, submit := uint32(0), n; seen < n; submit = 0 {
-			if err := u.enter(submit, n-seen); err != nil {
+		for submitted, seen := uint32(0), uint32(0); seen < n; {
+			// The kernel waits only when it took all it was given, and then
+			// for every send still out.
+			took, err := u.enter(n-submitted, n-seen)
+			if err != nil {
 				return err
+			}
+			submitted += took
+			if took == 0 && submitted < n && atomic.LoadUint32(u.cqTail) == atomic.LoadUint32(u.cqHead) {
+				return fmt.Errorf("io_uring: the kernel took %d of %d sends", submitted, n)
 			}
 			head, ctail := atomic.LoadUint32(u.cqHead), atomic.LoadUint32(u.cqTail)
 			for ; head != ctail; head++ {
