@@ -79,15 +79,25 @@ func (s *NATSServer) start() error {
 	if s.srv != nil {
 		return nil
 	}
-	port := s.port
-	if port == 0 {
-		// A random port: never 4222, where a system NATS may run.
-		port = server.RANDOM_PORT
+	if s.port == 0 {
+		// A port below the ephemeral range, as FreePort explains: a
+		// restart binds the same port again, and one the kernel picked
+		// from that range may meanwhile be the source port of an outgoing
+		// connection (a client redialing this very server can connect to
+		// itself). Never 4222, where a system NATS may run.
+		port, err := FreePort()
+		for err == nil && port == 4222 {
+			port, err = FreePort()
+		}
+		if err != nil {
+			return err
+		}
+		s.port = port
 	}
 	opts := &server.Options{
 		ServerName: "wsgate-test",
 		Host:       "127.0.0.1",
-		Port:       port,
+		Port:       s.port,
 		JetStream:  true,
 		StoreDir:   s.storeDir,
 		NoLog:      true,
@@ -102,16 +112,12 @@ func (s *NATSServer) start() error {
 	if !srv.ReadyForConnections(natsReadyTimeout) {
 		srv.Shutdown()
 		srv.WaitForShutdown()
-		return fmt.Errorf("not ready after %v", natsReadyTimeout)
-	}
-	if s.port == 0 {
-		addr, ok := srv.Addr().(*net.TCPAddr)
-		if !ok {
-			srv.Shutdown()
-			srv.WaitForShutdown()
-			return fmt.Errorf("unexpected listener address %v", srv.Addr())
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", s.port))
+		if err != nil {
+			return fmt.Errorf("not ready after %v: port %d: %v", natsReadyTimeout, s.port, err)
 		}
-		s.port = addr.Port
+		ln.Close()
+		return fmt.Errorf("not ready after %v on port %d", natsReadyTimeout, s.port)
 	}
 	s.srv = srv
 	return nil
