@@ -369,10 +369,13 @@ func edgeLimits(l config.Limits) edge.Limits {
 }
 
 // mgmtKeys are the SigV4 keys the management API accepts with gen: the
-// configured one, and while gen has local functions, theirs.
+// configured one, and while gen has local functions, theirs. A management
+// API without auth gets no key at all: any key turns authentication on,
+// and the functions' key is accepted besides management.auth, never in
+// place of none.
 func (g *Gateway) mgmtKeys(gen *generation) []mgmt.SigV4 {
 	keys := []mgmt.SigV4{gen.sigv4}
-	if len(gen.lambdas) > 0 {
+	if len(gen.lambdas) > 0 && gen.cfg.Management.HasAuth() {
 		// Any region: a function signs with its own AWS_REGION.
 		keys = append(keys, mgmt.SigV4{AccessKeyID: g.creds.AccessKeyID, SecretAccessKey: g.creds.SecretAccessKey})
 	}

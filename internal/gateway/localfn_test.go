@@ -355,3 +355,24 @@ routes:
 		t.Errorf("log lacks %s:\n%s", want, logs)
 	}
 }
+
+// TestLocalFunctionKeyLeavesOpenManagementOpen checks that a local
+// function does not turn on authentication of a management API that has
+// none (management.auth unset, on loopback): the key wsgate generates for
+// local functions is accepted "besides its configured management.auth"
+// (README, Local functions), but it was handed to the management API as
+// its only SigV4 key, and a SigV4 key makes every call need a credential,
+// so every unauthenticated call (wsgate post, the inspector, scripts)
+// became 403 Missing Authentication Token as soon as a function was
+// configured.
+func TestLocalFunctionKeyLeavesOpenManagementOpen(t *testing.T) {
+	g := gt.Start(t, `
+routes:
+  $default:
+    integration: {type: lambda, lambda: {command: /bin/sleep, args: ["3600"]}}
+`)
+	status, _, body := g.MgmtDo(t, "GET", "/@connections", nil, nil)
+	if status != 200 {
+		t.Fatalf("GET /@connections without credentials on a management API without auth: %d %s, want 200", status, body)
+	}
+}

@@ -81,10 +81,16 @@ func withCall(r *http.Request, c *call) *http.Request {
 // readBody returns r's whole body, at most limit bytes, reading it once per
 // call. A body that declares more than limit bytes is
 // PayloadTooLargeException before any of it is read; one that does not fit
-// the body budget is LimitExceededException, also unread.
+// the body budget is LimitExceededException, also unread. A body already
+// read (by authentication, with the limit of the path) is held to limit
+// too: a push to a topic, user or connection named "@batch" has the path
+// of a batch but the limit of a push.
 func (s *Server) readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
 	c := callOf(r)
 	if c.read {
+		if int64(len(c.body)) > limit {
+			return nil, payloadTooLarge(limit)
+		}
 		return c.body, nil
 	}
 	if r.ContentLength > limit {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -242,7 +243,9 @@ func (s *Server) batch(w http.ResponseWriter, r *http.Request) error {
 	if err := dec.Decode(&req); err != nil {
 		return badRequest("malformed batch: %v", err)
 	}
-	if dec.More() {
+	// More is false before a stray "]" or "}" as well as at the end, so
+	// the end is read for.
+	if _, err := dec.Token(); err != io.EOF {
 		return badRequest("malformed batch: data after the JSON object")
 	}
 	if len(req.Items) == 0 || len(req.Items) > MaxBatchItems {

@@ -107,3 +107,22 @@ func TestRateLimit(t *testing.T) {
 		t.Fatalf("statuses %v, want [200 200 429]", codes)
 	}
 }
+
+// TestBatchTrailingDataIsRefused checks that a batch body with a stray
+// closing bracket after its object is refused as malformed, as any other
+// trailing data is.
+func TestBatchTrailingDataIsRefused(t *testing.T) {
+	s := New(Config{}, newNode(), slog.New(slog.DiscardHandler))
+	for _, body := range []string{
+		`{"items":[{"topic":"a","data":"x"}]} x`,
+		`{"items":[{"topic":"a","data":"x"}]}}`,
+		`{"items":[{"topic":"a","data":"x"}]}]`,
+		`{"items":[{"topic":"a","data":"x"}]}]]]}}`,
+	} {
+		r := httptest.NewRequest("POST", "/@batch", strings.NewReader(body))
+		status, typ, msg := serve(s, r)
+		if status != http.StatusBadRequest || typ != "BadRequestException" {
+			t.Errorf("POST /@batch %q: %d %s %q, want 400 BadRequestException", body, status, typ, msg)
+		}
+	}
+}

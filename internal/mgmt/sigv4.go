@@ -287,6 +287,19 @@ func (c SigV4) verify(r *http.Request, body []byte) error {
 	return c.checkSignature(r, a, at, int64(len(body)), sha256Hex(body))
 }
 
+// signerIgnores reports whether aws-sdk-go-v2's signer leaves the header
+// key (canonical) out of what it signs. Other signers sign such headers
+// (the Java SDK v1 signs User-Agent, for one) and AWS verifies whatever
+// headers a request names, so the verifier must sign them when they are
+// named.
+func signerIgnores(key string) bool {
+	switch key {
+	case "User-Agent", "X-Amzn-Trace-Id", "Expect":
+		return true
+	}
+	return false
+}
+
 func sha256Hex(b []byte) string {
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
@@ -315,9 +328,20 @@ func (c SigV4) sign(r *http.Request, a authorization, contentLength int64, paylo
 		case "content-length":
 			// The signer signs ContentLength itself, when it is not zero.
 			cp.ContentLength = contentLength
+		case "transfer-encoding":
+			// Not kept in r.Header; the signer drops it by its canonical
+			// name, so it goes under the name that was signed.
+			if len(r.TransferEncoding) > 0 {
+				cp.Header[name] = slices.Clone(r.TransferEncoding)
+			}
 		default:
 			key := http.CanonicalHeaderKey(name)
 			if v, ok := r.Header[key]; ok {
+				if signerIgnores(key) {
+					// Under a key the signer's rule does not name, so
+					// it signs it as the client did.
+					key = name
+				}
 				cp.Header[key] = slices.Clone(v)
 			}
 		}

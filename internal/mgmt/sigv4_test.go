@@ -2,6 +2,7 @@ package mgmt
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -11,6 +12,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"reflect"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -346,6 +348,91 @@ func TestSigV4SeveralKeys(t *testing.T) {
 		sg.keyID, sg.secret, sg.region = tt.keyID, tt.secret, tt.region
 		if status, typ, msg := serve(s, sg.request(t)); status != tt.status {
 			t.Errorf("%s: status %d (%s: %s), want %d", tt.name, status, typ, msg, tt.status)
+		}
+	}
+}
+
+// TestSigV4BodyLimitFollowsTheCall checks that a SigV4-signed push whose
+// path merely ends in "/@batch" (a topic, user or connection named
+// "@batch") is held to PostToConnection's 128 KB limit, as the same call
+// with a bearer token is. Authentication reads a signed body with the
+// limit of the path (10 MB for anything ending in /@batch) and the handler
+// then took that cached body without checking its own limit.
+func TestSigV4BodyLimitFollowsTheCall(t *testing.T) {
+	s := newSigV4Server(t, "tok-1")
+	body := strings.Repeat("x", MaxPayloadBytes+1)
+	for _, p := range []string{"/prod/@topics/@batch", "/@topics/@batch", "/prod/@users/@batch", "/@users/@batch", "/@connections/@batch"} {
+		r := httptest.NewRequest("POST", p, strings.NewReader(body))
+		r.Header.Set("Authorization", "Bearer tok-1")
+		if status, typ, msg := serve(s, r); status != http.StatusRequestEntityTooLarge {
+			t.Fatalf("bearer POST %s: %d %s %q, want 413", p, status, typ, msg)
+		}
+		sg := defaultSigned()
+		sg.rawPath, sg.body = p, body
+		if status, typ, msg := serve(s, sg.request(t)); status != http.StatusRequestEntityTooLarge || typ != "PayloadTooLargeException" {
+			t.Errorf("signed POST %s with %d bytes: %d %s %q, want 413 PayloadTooLargeException", p, len(body), status, typ, msg)
+		}
+	}
+}
+
+// specSign signs r as the SigV4 specification describes, over exactly the
+// headers named in signed (lower-case), the way signers other than
+// aws-sdk-go-v2's choose them: the Java SDK v1 signs every header but
+// Connection and X-Amzn-Trace-Id, User-Agent included.
+func specSign(r *http.Request, canonicalURI, body string, signed []string) {
+	sort.Strings(signed)
+	var ch strings.Builder
+	for _, h := range signed {
+		v := r.Header.Get(h)
+		switch h {
+		case "host":
+			v = r.Host
+		case "transfer-encoding":
+			v = strings.Join(r.TransferEncoding, ",")
+		}
+		ch.WriteString(h + ":" + strings.TrimSpace(v) + "\n")
+	}
+	sum := sha256.Sum256([]byte(body))
+	creq := strings.Join([]string{r.Method, canonicalURI, "", ch.String(), strings.Join(signed, ";"), hex.EncodeToString(sum[:])}, "\n")
+	cs := sha256.Sum256([]byte(creq))
+	date := testNow.Format("20060102")
+	scope := date + "/us-east-1/execute-api/aws4_request"
+	sts := "AWS4-HMAC-SHA256\n" + testNow.Format(amzDateFormat) + "\n" + scope + "\n" + hex.EncodeToString(cs[:])
+	mac := func(k []byte, s string) []byte { h := hmac.New(sha256.New, k); h.Write([]byte(s)); return h.Sum(nil) }
+	k := mac(mac(mac(mac([]byte("AWS4"+testSecret), date), "us-east-1"), "execute-api"), "aws4_request")
+	r.Header.Set("Authorization", "AWS4-HMAC-SHA256 Credential="+testKeyID+"/"+scope+", SignedHeaders="+
+		strings.Join(signed, ";")+", Signature="+hex.EncodeToString(mac(k, sts)))
+}
+
+// TestSigV4AnySignedHeader checks that a request is accepted whatever
+// headers its signer chose to sign, as AWS accepts it: the verifier must
+// sign exactly the headers the request names, including User-Agent,
+// X-Amzn-Trace-Id, Expect and Transfer-Encoding, which aws-sdk-go-v2's own
+// signer leaves out when it signs.
+func TestSigV4AnySignedHeader(t *testing.T) {
+	s := newSigV4Server(t)
+	const body = `{"hello":"world"}`
+	for _, extra := range [][]string{
+		nil, // the control: what every signer signs
+		{"content-type"},
+		{"user-agent"},
+		{"x-amzn-trace-id"},
+		{"expect"},
+		{"transfer-encoding"},
+		{"user-agent", "content-type", "x-amzn-trace-id"},
+	} {
+		r := httptest.NewRequest("POST", "/prod/@connections/R1kmxc2VNjMCFIA%3D", strings.NewReader(body))
+		r.Host = testHost
+		r.Header.Set("X-Amz-Date", testNow.Format(amzDateFormat))
+		r.Header.Set("Content-Type", "application/octet-stream")
+		r.Header.Set("User-Agent", "aws-sdk-java/1.12.780 Linux/5.10 OpenJDK_64-Bit_Server_VM/21")
+		r.Header.Set("X-Amzn-Trace-Id", "Root=1-5759e988-bd862e3fe1be46a994272793")
+		r.Header.Set("Expect", "100-continue")
+		// As net/http hands a chunked body to a handler: not in Header.
+		r.TransferEncoding, r.ContentLength = []string{"chunked"}, -1
+		specSign(r, "/prod/%40connections/R1kmxc2VNjMCFIA%253D", body, append([]string{"host", "x-amz-date"}, extra...))
+		if status, typ, msg := serve(s, r); status != http.StatusGone {
+			t.Errorf("signed headers host;x-amz-date+%v: %d %s %q, want 410 (authenticated, unknown connection)", extra, status, typ, msg)
 		}
 	}
 }
