@@ -307,6 +307,13 @@ func (t *template) call(name string, arg *yaml.Node, line int, path string) (any
 		if !ok {
 			return nil, false
 		}
+		if len(a) == 4 {
+			// CloudFormation takes {DefaultValue: VALUE} there only
+			// under the AWS::LanguageExtensions transform, which a
+			// template here cannot name.
+			t.errorf(line, path, "Fn::FindInMap with a fourth argument (DefaultValue) needs the AWS::LanguageExtensions transform, which is not supported; give three arguments")
+			return nil, false
+		}
 		var keys [3]string
 		for i := range keys {
 			if keys[i], ok = str(a[i], "a key"); !ok {

@@ -396,6 +396,7 @@ func (t *template) parameters(sec prop) {
 		hasDefault := false
 		var allowed []string
 		allowedLine := 0
+		noEcho := false
 		for _, f := range t.entries(e.val, path) {
 			fv := resolve(f.val)
 			switch f.key.Value {
@@ -420,7 +421,9 @@ func (t *template) parameters(sec prop) {
 				for _, it := range fv.Content {
 					allowed = append(allowed, resolve(it).Value)
 				}
-			case "Description", "NoEcho", "ConstraintDescription", "AllowedPattern", "MinLength", "MaxLength", "MinValue", "MaxValue":
+			case "NoEcho":
+				noEcho = fv.Kind == yaml.ScalarNode && strings.EqualFold(fv.Value, "true")
+			case "Description", "ConstraintDescription", "AllowedPattern", "MinLength", "MaxLength", "MinValue", "MaxValue":
 			default:
 				t.errorf(f.key.Line, path+"."+f.key.Value, "unknown parameter attribute %q", f.key.Value)
 			}
@@ -433,8 +436,13 @@ func (t *template) parameters(sec prop) {
 			t.errorf(e.key.Line, path, "has no Default and no value was given; pass -parameter %s=VALUE", name)
 			continue
 		}
+		// The value of a NoEcho parameter is a secret: it is not repeated.
+		shown := fmt.Sprintf("value %q", value)
+		if noEcho {
+			shown = "the value (NoEcho)"
+		}
 		if allowed != nil && !slices.Contains(allowed, value) {
-			t.errorf(allowedLine, path+".AllowedValues", "value %q is not one of %s", value, strings.Join(allowed, ", "))
+			t.errorf(allowedLine, path+".AllowedValues", "%s is not one of %s", shown, strings.Join(allowed, ", "))
 			continue
 		}
 		switch typ {
@@ -442,7 +450,7 @@ func (t *template) parameters(sec prop) {
 			t.params[name] = value
 		case "Number":
 			if !numberPattern.MatchString(value) {
-				t.errorf(e.key.Line, path, "value %q is not a number", value)
+				t.errorf(e.key.Line, path, "%s is not a number", shown)
 				continue
 			}
 			t.params[name] = value
@@ -515,6 +523,11 @@ func (t *template) readResources(sec prop) {
 					r.props[p.key.Value] = p
 				}
 			case "Condition":
+				if c := resolve(f.val); c.Kind != yaml.ScalarNode || c.Value == "" || c.ShortTag() == "!!null" ||
+					strings.HasPrefix(c.Tag, "!") && !strings.HasPrefix(c.Tag, "!!") {
+					t.errorf(f.key.Line, path+".Condition", "must be the name of a condition of Conditions, got %s", describe(c))
+					continue
+				}
 				r.cond, r.condLine = resolve(f.val).Value, f.key.Line
 			case "DependsOn", "Metadata", "DeletionPolicy", "UpdateReplacePolicy", "CreationPolicy", "UpdatePolicy":
 			default:

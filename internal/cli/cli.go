@@ -254,7 +254,12 @@ func validate(args []string, stdout, stderr io.Writer) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
+	switch {
+	case fs.NArg() > 1:
+		return usageError{fmt.Errorf("unexpected argument %q: validate checks one config file", fs.Arg(1))}
+	case fs.NArg() == 1 && *path != "":
+		return usageError{fmt.Errorf("unexpected argument %q: the config file is given with -c", fs.Arg(0))}
+	case fs.NArg() == 1:
 		*path = fs.Arg(0)
 	}
 	if err := tf.check(); err != nil {

@@ -224,7 +224,7 @@ func (k *checker) authorizer(a Authorizer, origins []string, subprotocols []stri
 		if r.URL == "" {
 			k.add(p+".request.url", "required for type request")
 		} else if !isHTTPURL(r.URL) {
-			k.add(p+".request.url", "%q must be an absolute http:// or https:// URL", r.URL)
+			k.add(p+".request.url", "%s must be an absolute http:// or https:// URL", showURL(r.URL))
 		}
 		k.positive(p+".request.timeout", r.Timeout)
 		if !regexp.MustCompile(`^[0-9]{12}$`).MatchString(r.AccountID) {
@@ -240,6 +240,7 @@ func (k *checker) authorizer(a Authorizer, origins []string, subprotocols []stri
 		if a.APIKey.KeysEnv == "" && a.APIKey.KeysFile == "" {
 			k.add(p+".apikey", "set keys_env or keys_file")
 		}
+		k.envName(p+".apikey.keys_env", a.APIKey.KeysEnv)
 	default:
 		k.add(p+".type", "unknown authorizer type %q; one of none, jwt, request, lambda, basic, apikey", a.Type)
 	}
@@ -255,9 +256,10 @@ func (k *checker) jwt(p string, j JWTAuth) {
 	if sources != 1 {
 		k.add(p, "set exactly one of secret_env, secret_file, public_key_file, jwks_url")
 	}
+	k.envName(p+".secret_env", j.SecretEnv)
 	if j.JWKSURL != "" {
 		if u, err := url.Parse(j.JWKSURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-			k.add(p+".jwks_url", "%q must be an absolute http:// or https:// URL", j.JWKSURL)
+			k.add(p+".jwks_url", "%s must be an absolute http:// or https:// URL", showURL(j.JWKSURL))
 		}
 	}
 	if len(j.Algorithms) == 0 {

@@ -113,11 +113,13 @@ func (k *checker) lambda(p string, l Lambda) {
 		k.add(p+".memory_size", "must be from 128 to 10240 MB (Lambda's), got %d", l.MemorySize)
 	}
 	if l.Endpoint != "" && !isHTTPURL(l.Endpoint) {
-		k.add(p+".endpoint", "%q must be an absolute http:// or https:// URL", l.Endpoint)
+		k.add(p+".endpoint", "%s must be an absolute http:// or https:// URL", showURL(l.Endpoint))
 	}
 	if (l.AccessKeyID == "") != (l.SecretAccessKeyEnv == "") {
 		k.add(p, "set both access_key_id and secret_access_key_env, or neither")
 	}
+	k.envName(p+".secret_access_key_env", l.SecretAccessKeyEnv)
+	k.envName(p+".session_token_env", l.SessionTokenEnv)
 	if l.AccessKeyID != "" && !accessKeyPattern.MatchString(l.AccessKeyID) {
 		k.add(p+".access_key_id", "does not look like an AWS access key id (16+ upper-case letters and digits)")
 	}

@@ -67,7 +67,7 @@ func (in *Integration) fillAWSDefaults() {
 func (k *checker) awsPublish(path string, in Integration) {
 	if in.Endpoint != "" {
 		if u, err := url.Parse(in.Endpoint); err != nil || !isHTTPURL(in.Endpoint) {
-			k.add(path+".endpoint", "%q must be an absolute http:// or https:// URL", in.Endpoint)
+			k.add(path+".endpoint", "%s must be an absolute http:// or https:// URL", showURL(in.Endpoint))
 		} else if u.User != nil {
 			k.add(path+".endpoint", "holds credentials; sign with access_key_id and secret_access_key_env instead")
 		}
@@ -103,7 +103,7 @@ func (k *checker) awsPublish(path string, in Integration) {
 		case strings.ContainsAny(in.QueueURL, "{}"):
 			k.add(path+".queue_url", "placeholders are not supported here; a route sends to one queue")
 		case err != nil || !isHTTPURL(in.QueueURL) || u.User != nil || u.RawQuery != "" || !queuePathPattern.MatchString(u.Path):
-			k.add(path+".queue_url", "%q is not a queue URL such as https://sqs.us-east-1.amazonaws.com/123456789012/orders", in.QueueURL)
+			k.add(path+".queue_url", "%s is not a queue URL such as https://sqs.us-east-1.amazonaws.com/123456789012/orders", showURL(in.QueueURL))
 		default:
 			fifo = strings.HasSuffix(u.Path, ".fifo")
 		}

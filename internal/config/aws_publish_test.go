@@ -151,3 +151,28 @@ func TestAWSPublishingDefaults(t *testing.T) {
 		t.Errorf("sqs defaults: %+v", in)
 	}
 }
+
+// A refused AWS integration URL is not quoted when it holds credentials,
+// as the endpoint check already does for a well-formed one and the amqp,
+// nats and redis checks do for theirs: the problem names the key, never
+// the password.
+func TestAWSPublishURLsWithCredentialsNotEchoed(t *testing.T) {
+	const secret = "wJalrXUtnFEMIK7MDENG"
+	for name, in := range map[string]string{
+		"queue_url with credentials": chatRoute("type: sqs", "endpoint: http://127.0.0.1:4566",
+			"queue_url: 'https://AKIAIOSFODNN7EXAMPLE:"+secret+"@sqs.eu-west-1.amazonaws.com/123456789012/orders'"),
+		"endpoint with credentials, wrong scheme": chatRoute("type: sqs",
+			"endpoint: 'htp://AKIAIOSFODNN7EXAMPLE:"+secret+"@127.0.0.1:4566'",
+			"queue_url: https://sqs.eu-west-1.amazonaws.com/123456789012/orders"),
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := Parse("wsgate.yaml", []byte(in))
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			if strings.Contains(err.Error(), secret) {
+				t.Errorf("the problem quotes the password: %v", err)
+			}
+		})
+	}
+}

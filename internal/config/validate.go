@@ -134,12 +134,14 @@ func (k *checker) registry(r Registry) {
 		}
 		for _, u := range strings.Split(r.NATS.URL, ",") {
 			if u = strings.TrimSpace(u); u != "" && !strings.Contains(u, "://") {
-				k.add("registry.nats.url", "%q must be a URL such as nats://127.0.0.1:4222", u)
+				k.add("registry.nats.url", "%s must be a URL such as nats://127.0.0.1:4222", showURL(u))
 			}
 		}
 	default:
 		k.add("registry.type", "unknown registry type %q; one of memory, redis, nats", r.Type)
 	}
+	k.envName("registry.redis.password_env", r.Redis.PasswordEnv)
+	k.envName("registry.nats.token_env", r.NATS.TokenEnv)
 	if r.Prefix != "" && !prefixRE.MatchString(r.Prefix) {
 		k.add("registry.prefix", "%q must be 1 to 32 letters, digits, - and _", r.Prefix)
 	}
@@ -338,7 +340,7 @@ func (k *checker) integration(path string, in Integration) {
 		if in.URL == "" {
 			k.add(path+".url", "required for http integrations")
 		} else if !isHTTPURL(in.URL) {
-			k.add(path+".url", "%q must be an absolute http:// or https:// URL", in.URL)
+			k.add(path+".url", "%s must be an absolute http:// or https:// URL", showURL(in.URL))
 		}
 		for _, name := range slices.Sorted(maps.Keys(in.Headers)) {
 			if !isToken(name) {
@@ -510,4 +512,22 @@ func fmtDuration(d time.Duration) string {
 		s = s[:len(s)-2]
 	}
 	return s
+}
+
+// showURL quotes the URL s for a problem message, with what precedes an "@"
+// in its authority (user and password) replaced by "xxxxx": a URL refused
+// for another reason may still hold credentials, which must not reach logs.
+func showURL(s string) string {
+	start := 0
+	if i := strings.Index(s, "://"); i >= 0 {
+		start = i + len("://")
+	}
+	authority := s[start:]
+	if i := strings.IndexAny(authority, "/?#"); i >= 0 {
+		authority = authority[:i]
+	}
+	if at := strings.LastIndexByte(authority, '@'); at >= 0 {
+		s = s[:start] + "xxxxx" + s[start+at:]
+	}
+	return strconv.Quote(s)
 }
