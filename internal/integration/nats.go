@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/wsgate/wsgate/internal/destination"
+	"github.com/wsgate/wsgate/internal/redact"
 )
 
 // NATS header names of the identity sent with every message (see
@@ -72,10 +73,10 @@ func DialNATS(opts NATSOptions, logger *slog.Logger) (*NATSConn, error) {
 		nats.PingInterval(10 * time.Second),
 		nats.MaxPingsOutstanding(3),
 		nats.ConnectHandler(func(nc *nats.Conn) {
-			c.log.Info("nats integration connected", "server", nc.ConnectedUrlRedacted())
+			c.log.Info("nats integration connected", "server", redact.URL(nc.ConnectedUrl()))
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
-			c.log.Info("nats integration reconnected", "server", nc.ConnectedUrlRedacted())
+			c.log.Info("nats integration reconnected", "server", redact.URL(nc.ConnectedUrl()))
 		}),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			if err != nil {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"strings"
 	"sync"
@@ -571,5 +572,41 @@ func TestNATSCoreAfterClose(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("publishing through a closed connection waited")
+	}
+}
+
+// lockedBuffer is a log sink safe for the connection's goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// A NATS URL may carry a token as its user (nats://TOKEN@host:port), the
+// form url_env allows; the token must not reach the log.
+func TestNATSTokenInURLNotLogged(t *testing.T) {
+	srv := servicetest.NATS(t)
+	const token = "s3cr3tT0ken"
+	url := strings.Replace(srv.URL(), "nats://", "nats://"+token+"@", 1)
+	var logs lockedBuffer
+	c, err := DialNATS(NATSOptions{URL: url}, slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	eventually(t, func() bool { return strings.Contains(logs.String(), "connected") }, "the connection logged")
+	if strings.Contains(logs.String(), token) {
+		t.Fatalf("the log holds the token: %s", logs.String())
 	}
 }

@@ -29,6 +29,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/wsgate/wsgate/internal/cluster"
+	"github.com/wsgate/wsgate/internal/redact"
 )
 
 var _ cluster.Engine = (*Engine)(nil)
@@ -231,7 +232,7 @@ func New(cfg Config, logger *slog.Logger) (*Engine, error) {
 		nats.MaxPingsOutstanding(3),
 		nats.DrainTimeout(drainTimeout),
 		nats.ConnectHandler(func(nc *nats.Conn) {
-			e.logger.Info("nats connected", "server", nc.ConnectedUrlRedacted())
+			e.logger.Info("nats connected", "server", redact.URL(nc.ConnectedUrl()))
 		}),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			e.connLost()
@@ -241,7 +242,7 @@ func New(cfg Config, logger *slog.Logger) (*Engine, error) {
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
 			e.epoch.Add(1)
-			e.logger.Info("nats reconnected", "server", nc.ConnectedUrlRedacted())
+			e.logger.Info("nats reconnected", "server", redact.URL(nc.ConnectedUrl()))
 		}),
 		nats.ReconnectErrHandler(func(_ *nats.Conn, err error) {
 			e.logger.Debug("nats reconnect attempt failed", "err", err)

@@ -17,6 +17,8 @@
 // compared and before strings are searched for JWTs, so that an escaped
 // secret is found too. The cost is linear in the input's length, and no
 // input makes it panic.
+//
+// URL drops the user information of a URL a log line names.
 package redact
 
 import (

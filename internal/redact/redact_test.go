@@ -164,3 +164,18 @@ func FuzzMessage(f *testing.F) {
 		}
 	})
 }
+
+func TestURL(t *testing.T) {
+	for in, want := range map[string]string{
+		"nats://s3cr3tT0ken@127.0.0.1:4222":      "nats://127.0.0.1:4222",
+		"nats://user:pw@127.0.0.1:4222":          "nats://127.0.0.1:4222",
+		"redis://:pw@host:6379/0":                "redis://host:6379/0",
+		"nats://127.0.0.1:4222":                  "nats://127.0.0.1:4222",
+		"amqp://guest:guest@host:5672/vhost?x=1": "amqp://host:5672/vhost?x=1",
+		"http://[::1]:%zz":                       "",
+	} {
+		if got := URL(in); got != want {
+			t.Errorf("URL(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
