@@ -90,7 +90,8 @@ type AMQPConn struct {
 	mu     sync.Mutex
 	conn   *amqp.Connection
 	closed bool
-	// dispatchers counts the channels' dispatcher goroutines.
+	// dispatchers counts the channels' dispatcher goroutines and the
+	// broker calls that run apart from their callers (see goWorker).
 	dispatchers sync.WaitGroup
 
 	slots [amqpChannels]amqpSlot
@@ -99,9 +100,12 @@ type AMQPConn struct {
 // amqpSlot holds one channel of the pool, opened when first needed and
 // again after it closed.
 type amqpSlot struct {
-	// mu serialises opening the slot's channel; guards ch.
-	mu sync.Mutex
-	ch *amqpChannel
+	// sem, held by one goroutine at a time, serialises opening the slot's
+	// channel and guards ch. It is a channel rather than a mutex so that a
+	// caller waiting for a channel that does not open can give up when its
+	// context ends.
+	sem chan struct{}
+	ch  *amqpChannel
 }
 
 // DialAMQP returns a connection to the server opts names. It does not wait
@@ -123,6 +127,9 @@ func DialAMQP(opts AMQPOptions, logger *slog.Logger) (*AMQPConn, error) {
 		log:    logger,
 		cancel: cancel,
 		done:   make(chan struct{}),
+	}
+	for i := range c.slots {
+		c.slots[i].sem = make(chan struct{}, 1)
 	}
 	go c.run(ctx)
 	return c, nil
@@ -274,25 +281,69 @@ func (c *AMQPConn) current() (*amqp.Connection, uint64, error) {
 	return c.conn, c.epoch.Load(), nil
 }
 
+// goWorker runs f in a goroutine that Close waits for, and reports false,
+// not running it, once the connection is closed. The library's calls that
+// wait for the broker's reply (channel.open, confirm.select,
+// exchange.declare) take no context: a broker that stops answering holds
+// them until the heartbeat timeout ends the connection, or for ever when it
+// still answers heartbeats. They run in a worker, and the caller waits for
+// it or for its context; the worker ends when the broker answers or the
+// connection closes.
+func (c *AMQPConn) goWorker(f func()) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return false
+	}
+	c.dispatchers.Add(1)
+	go func() {
+		defer c.dispatchers.Done()
+		f()
+	}()
+	return true
+}
+
 // channel returns an open channel of the pool, in turn, opening it when
-// needed.
-func (c *AMQPConn) channel() (*amqpChannel, error) {
+// needed; it gives up when ctx ends first.
+func (c *AMQPConn) channel(ctx context.Context) (*amqpChannel, error) {
 	conn, _, err := c.current()
 	if err != nil {
 		return nil, err
 	}
 	slot := &c.slots[c.next.Add(1)%amqpChannels]
-	slot.mu.Lock()
-	defer slot.mu.Unlock()
+	select {
+	case slot.sem <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 	if ch := slot.ch; ch != nil && ch.conn == conn && !ch.dead.Load() {
+		<-slot.sem
 		return ch, nil
 	}
-	ch, err := c.openChannel(conn)
-	if err != nil {
-		return nil, err
+	type opened struct {
+		ch  *amqpChannel
+		err error
 	}
-	slot.ch = ch
-	return ch, nil
+	res := make(chan opened, 1)
+	// The worker holds the slot until the channel is open, so that the
+	// callers behind it use that channel rather than open more.
+	if !c.goWorker(func() {
+		ch, err := c.openChannel(conn)
+		if err == nil {
+			slot.ch = ch
+		}
+		<-slot.sem
+		res <- opened{ch, err}
+	}) {
+		<-slot.sem
+		return nil, errAMQPClosed
+	}
+	select {
+	case r := <-res:
+		return r.ch, r.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }
 
 // openChannel opens a channel on conn in confirm mode and starts its
@@ -434,8 +485,11 @@ func (ch *amqpChannel) dispatch(returns <-chan amqp.Return, confirms <-chan amqp
 }
 
 // publish sends msg and waits until the broker has confirmed it: a nil
-// error means an ack for a message that was not returned.
-func (ch *amqpChannel) publish(ctx context.Context, exchange, key string, msg amqp.Publishing) error {
+// error means an ack for a message that was not returned. The message is
+// written by a worker of c (see goWorker): a broker that stops reading the
+// connection, as RabbitMQ's flow control does, blocks the write, which
+// takes no deadline, and the caller gives up when ctx ends.
+func (ch *amqpChannel) publish(ctx context.Context, c *AMQPConn, exchange, key string, msg amqp.Publishing) error {
 	select {
 	case ch.pubSem <- struct{}{}:
 	case <-ctx.Done():
@@ -455,8 +509,25 @@ func (ch *amqpChannel) publish(ctx context.Context, exchange, key string, msg am
 		ch.byID[msg.MessageId] = tag
 	}
 	ch.pendMu.Unlock()
-	err := ch.ch.PublishWithContext(ctx, exchange, key, true, false, msg)
-	<-ch.pubSem
+	written := make(chan error, 1)
+	if !c.goWorker(func() {
+		// The worker, not the caller, holds pubSem until the message
+		// is written, so that the next tag read is the next one sent.
+		err := ch.ch.PublishWithContext(ctx, exchange, key, true, false, msg)
+		<-ch.pubSem
+		written <- err
+	}) {
+		ch.forget(tag, p)
+		<-ch.pubSem
+		return errAMQPClosed
+	}
+	var err error
+	select {
+	case err = <-written:
+	case <-ctx.Done():
+		ch.forget(tag, p)
+		return ctx.Err()
+	}
 	if err != nil {
 		ch.forget(tag, p)
 		if errors.Is(err, amqp.ErrClosed) {
@@ -488,19 +559,39 @@ func (ch *amqpChannel) forget(tag uint64, p *amqpPending) {
 // publish sends msg on a channel of the pool and waits for its
 // confirmation.
 func (c *AMQPConn) publish(ctx context.Context, exchange, key string, msg amqp.Publishing) error {
-	ch, err := c.channel()
+	ch, err := c.channel(ctx)
 	if err != nil {
 		return err
 	}
-	return ch.publish(ctx, exchange, key, msg)
+	return ch.publish(ctx, c, exchange, key, msg)
+}
+
+// amqpExchangeCheck is where an integration keeps track of checking its
+// exchange.
+type amqpExchangeCheck struct {
+	// checked is the connection epoch at which the exchange was last
+	// declared or found.
+	checked atomic.Uint64
+	// mu guards running.
+	mu sync.Mutex
+	// running is the check in progress, which the publications waiting
+	// for one share, so that they do not each open a channel; nil when
+	// none runs.
+	running *amqpCheckRun
+}
+
+// amqpCheckRun is one check of an exchange; err is set when done closes.
+type amqpCheckRun struct {
+	done chan struct{}
+	err  error
 }
 
 // ensureExchange declares exchange as a durable exchange of kind when
-// declare is set, or checks that it exists, once per connection epoch;
-// *checked holds the epoch of the last success, and mu serialises the
-// checks, so that the publications waiting for one do not each open a
-// channel. The default exchange always exists.
-func (c *AMQPConn) ensureExchange(exchange, kind string, declare bool, mu *sync.Mutex, checked *atomic.Uint64) error {
+// declare is set, or checks that it exists, once per connection epoch,
+// sharing the check in progress through chk. It gives up when ctx ends
+// first, the check going on in a worker (see goWorker). The default
+// exchange always exists.
+func (c *AMQPConn) ensureExchange(ctx context.Context, exchange, kind string, declare bool, chk *amqpExchangeCheck) error {
 	if exchange == "" {
 		return nil
 	}
@@ -508,14 +599,37 @@ func (c *AMQPConn) ensureExchange(exchange, kind string, declare bool, mu *sync.
 	if err != nil {
 		return err
 	}
-	if checked.Load() == epoch {
+	if chk.checked.Load() == epoch {
 		return nil
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if checked.Load() == epoch {
-		return nil
+	chk.mu.Lock()
+	run := chk.running
+	if run == nil {
+		run = &amqpCheckRun{done: make(chan struct{})}
+		if !c.goWorker(func() {
+			run.err = c.checkExchange(conn, epoch, exchange, kind, declare, &chk.checked)
+			chk.mu.Lock()
+			chk.running = nil
+			chk.mu.Unlock()
+			close(run.done)
+		}) {
+			chk.mu.Unlock()
+			return errAMQPClosed
+		}
+		chk.running = run
 	}
+	chk.mu.Unlock()
+	select {
+	case <-run.done:
+		return run.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// checkExchange declares or checks exchange on conn, and stores epoch in
+// checked when it succeeds.
+func (c *AMQPConn) checkExchange(conn *amqp.Connection, epoch uint64, exchange, kind string, declare bool, checked *atomic.Uint64) error {
 	// A channel of its own: a failed declaration closes the channel.
 	raw, err := conn.Channel()
 	if err != nil {
@@ -568,10 +682,8 @@ type AMQP struct {
 	// Timeout bounds one publication; zero means no bound beyond ctx.
 	Timeout time.Duration
 
-	// checkMu serialises checking the exchange; checked is the
-	// connection epoch at which Exchange was last declared or found.
-	checkMu sync.Mutex
-	checked atomic.Uint64
+	// check tracks checking Exchange.
+	check amqpExchangeCheck
 }
 
 var _ Integration = (*AMQP)(nil)
@@ -618,7 +730,7 @@ func (a *AMQP) Invoke(ctx context.Context, ev *Event) (*Response, error) {
 	}
 	callCtx, cancel := bound(ctx, a.Timeout)
 	defer cancel()
-	if err := a.Conn.ensureExchange(a.Exchange, a.ExchangeType, a.Declare, &a.checkMu, &a.checked); err != nil {
+	if err := a.Conn.ensureExchange(callCtx, a.Exchange, a.ExchangeType, a.Declare, &a.check); err != nil {
 		return nil, publishFailed(callCtx, "amqp publish", a.Timeout, err)
 	}
 	if err := a.Conn.publish(callCtx, a.Exchange, key, msg); err != nil {
