@@ -13,6 +13,11 @@ import (
 // room for six of the largest @batch bodies at once.
 const DefaultMaxBodyBytesInFlight = 64 << 20
 
+// unverifiedShare is the divisor of the body budget that bodies read before
+// their signature is checked may hold at once (a quarter: 16 MiB of the
+// default 64 MiB), never less than one @batch.
+const unverifiedShare = 4
+
 // MaxHeaderBytes bounds the request line and headers of a management call,
 // far above what a SigV4-signed request with a session token carries.
 const MaxHeaderBytes = 64 << 10

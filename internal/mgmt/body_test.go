@@ -1,8 +1,10 @@
 package mgmt
 
 import (
+	"errors"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -118,5 +120,80 @@ func TestDeclaredBodyHashMustMatch(t *testing.T) {
 	r, _ := withCountedBody(sg.request(t), `{"hello":"World"}`)
 	if status, typ, msg := serve(s, r); status != http.StatusForbidden || typ != "ForbiddenException" {
 		t.Fatalf("got %d %s %q, want 403 ForbiddenException", status, typ, msg)
+	}
+}
+
+// TestUnverifiedBodiesDoNotStarveAuthenticatedCalls: requests that name a
+// known access key id (no secret: the access log prints it) with a made-up
+// signature and no X-Amz-Content-Sha256 are read before the signature can
+// be checked. Declaring the largest body and sending none of it, they hold
+// at most their share of the body budget (one @batch of the default's
+// quarter, 16 MiB: one), and are refused with 429 beyond it, so a call
+// with a bearer token, or a SigV4 call that declares its body's hash, is
+// still served.
+func TestUnverifiedBodiesDoNotStarveAuthenticatedCalls(t *testing.T) {
+	s := newSigV4Server(t, "tok-1")
+	free := func() int64 {
+		s.bodies.mu.Lock()
+		defer s.bodies.mu.Unlock()
+		return s.bodies.free
+	}
+	var pipes []*io.PipeWriter
+	var held []chan int
+	defer func() {
+		for _, pw := range pipes {
+			_ = pw.CloseWithError(errors.New("client gone"))
+		}
+		for _, done := range held {
+			<-done
+		}
+		if got := free(); got != DefaultMaxBodyBytesInFlight {
+			t.Errorf("%d bytes of the budget free once the calls ended, want %d", got, DefaultMaxBodyBytesInFlight)
+		}
+	}()
+	refused := 0
+	for len(pipes) < 16 && refused == 0 {
+		before := free()
+		pr, pw := io.Pipe()
+		r := httptest.NewRequest("POST", "/@batch", nil)
+		r.Body, r.ContentLength = pr, MaxBatchBytes
+		r.Host = testHost
+		r.Header.Set("X-Amz-Date", testNow.Format(amzDateFormat))
+		r.Header.Set("Authorization", "AWS4-HMAC-SHA256 Credential="+testKeyID+
+			"/20261121/us-east-1/execute-api/aws4_request, SignedHeaders=host;x-amz-date, Signature="+strings.Repeat("0", 64))
+		done := make(chan int, 1)
+		go func() {
+			status, _, _ := serve(s, r)
+			done <- status
+		}()
+		// Either the call reserves its body and waits for it, or it is
+		// refused at once.
+		for free() == before && refused == 0 {
+			select {
+			case status := <-done:
+				if status != http.StatusTooManyRequests {
+					t.Fatalf("an unverified call beyond the share: %d, want 429", status)
+				}
+				refused++
+			default:
+				time.Sleep(time.Millisecond)
+			}
+		}
+		if refused == 0 {
+			pipes, held = append(pipes, pw), append(held, done)
+		}
+	}
+	if len(held) != 1 || refused != 1 {
+		t.Fatalf("%d unverified @batch bodies held, %d refused; want 1 held, then 429", len(held), refused)
+	}
+	r := httptest.NewRequest("POST", "/@connections/R1kmxc2VNjMCFIA%3D", strings.NewReader(`{"hello":"world"}`))
+	r.Header.Set("Authorization", "Bearer tok-1")
+	if status, typ, msg := serve(s, r); status != http.StatusGone {
+		t.Fatalf("a bearer push while unverified bodies trickle: %d %s %q, want 410 (the unknown connection)", status, typ, msg)
+	}
+	sg := defaultSigned()
+	sg.contentSHA = true
+	if status, typ, msg := serve(s, sg.request(t)); status != http.StatusGone {
+		t.Fatalf("a SigV4 push that declares its hash while unverified bodies trickle: %d %s %q, want 410", status, typ, msg)
 	}
 }

@@ -145,6 +145,10 @@ type Server struct {
 	// replaces.
 	access atomic.Pointer[access]
 	bodies budget
+	// unverified bounds the part of bodies held by SigV4 calls whose
+	// signature can only be checked once their body is read (no
+	// X-Amz-Content-Sha256): unverifiedShare of it, at least one @batch.
+	unverified budget
 	// mux routes requests as they arrive; unstaged routes them once a stage
 	// prefix is stripped. Both hold the same API patterns without a stage.
 	mux      *http.ServeMux
@@ -173,6 +177,7 @@ func New(cfg Config, conns Connections, logger *slog.Logger) *Server {
 	if s.bodies.free <= 0 {
 		s.bodies.free = DefaultMaxBodyBytesInFlight
 	}
+	s.unverified.free = max(s.bodies.free/unverifiedShare, MaxBatchBytes)
 	for _, mux := range []*http.ServeMux{s.mux, s.unstaged} {
 		mux.Handle("POST /@connections/{id}", s.handle(s.postToConnection))
 		mux.Handle("GET /@connections", s.handle(s.listConnections))
@@ -477,7 +482,24 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, a *access)
 				return err
 			}
 		}
-		body, err := s.readBody(w, r, bodyLimit(r))
+		limit := bodyLimit(r)
+		if declared == "" {
+			// Read before its signature is checked: it is reserved from
+			// the share of the budget such bodies may hold too, until
+			// the check, so that bodies signed by anyone who knows a key
+			// id (no secret) cannot hold the whole budget.
+			n := r.ContentLength
+			if n < 0 {
+				n = limit
+			}
+			if n > 0 && n <= limit {
+				if !s.unverified.take(n) {
+					return errBodyBudget
+				}
+				defer s.unverified.give(n)
+			}
+		}
+		body, err := s.readBody(w, r, limit)
 		if err != nil {
 			return err
 		}
