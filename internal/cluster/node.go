@@ -952,6 +952,19 @@ func (n *Node) subscribeLocal(ctx context.Context, c hub.Conn, topic string) err
 	}
 	n.topics[topic][id] = c
 	n.topicsMu.Unlock()
+	// A connection that closed meanwhile may have been unregistered before
+	// the entry above existed, so that Unregister did not drop it: the
+	// connection leaves the hub before it is unregistered, so one that is
+	// still in the hub now will find the entry when it is.
+	if n.hub.Get(id) != c {
+		if n.removeLocal(id, topic) {
+			if err := n.eng.UnsubscribeTopic(ectx, topic); err != nil {
+				n.log.Warn("could not unsubscribe the node from a topic", "topic", topic, "err", err)
+			}
+		}
+		_ = n.eng.Unsubscribe(ectx, id, topic)
+		return n.gone()
+	}
 	return nil
 }
 

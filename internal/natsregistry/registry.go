@@ -160,7 +160,11 @@ func (e *Engine) Unregister(ctx context.Context, connectionID string) error {
 	}
 	rec, gen, err := getRecord(ctx, b.reg, connectionID)
 	if errors.Is(err, registry.ErrNotFound) {
-		return nil
+		// An earlier Unregister may have removed the record and failed
+		// before the subscriptions: this retry ends them. The index
+		// entries it may have left name the principal and node only the
+		// record knew; readers remove those (see above).
+		return regErr("unregister", e.dropSubscriptions(ctx, b, connectionID, 0))
 	}
 	if err != nil {
 		return regErr("unregister", err)
@@ -262,11 +266,33 @@ func (e *Engine) Subscribe(ctx context.Context, connectionID, topic string) erro
 		return regErr("subscribe", err)
 	}
 	val := []byte(strconv.FormatUint(gen, 10))
-	if _, err := b.reg.Put(ctx, subKey(connectionID, topic), val); err != nil {
+	sk, tk := subKey(connectionID, topic), topicKey(topic, connectionID)
+	srev, err := b.reg.Put(ctx, sk, val)
+	if err != nil {
 		return regErr("subscribe", err)
 	}
-	_, err = b.reg.Put(ctx, topicKey(topic, connectionID), val)
-	return regErr("subscribe", err)
+	trev, err := b.reg.Put(ctx, tk, val)
+	if err != nil {
+		return regErr("subscribe", err)
+	}
+	// An Unregister (or a new Register) that removed the record after the
+	// read above may have listed the subscriptions before these writes,
+	// and left them behind. Whichever removal comes after these writes
+	// sees them; one that came before is seen here, and the writes undone.
+	_, now, err := getRecord(ctx, b.reg, connectionID)
+	if err == nil && now == gen {
+		return nil
+	}
+	if err != nil && !errors.Is(err, registry.ErrNotFound) {
+		return regErr("subscribe", err)
+	}
+	if err := b.reg.Purge(ctx, tk, purgeOpts(trev)...); err != nil && !isWrongRevision(err) {
+		return regErr("subscribe", err)
+	}
+	if err := b.reg.Purge(ctx, sk, purgeOpts(srev)...); err != nil && !isWrongRevision(err) {
+		return regErr("subscribe", err)
+	}
+	return registry.ErrNotFound
 }
 
 // Unsubscribe implements registry.Registry.
