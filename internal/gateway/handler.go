@@ -298,6 +298,15 @@ func (h *handler) Message(ctx context.Context, c *edge.Conn, data []byte, binary
 		}
 		out = dec
 	}
+	if limit := gen.cfg.Limits.MaxMessageBytes; len(out) > limit {
+		// A message the client could not send either: the outbound queue
+		// is sized for limits.max_message_bytes, and a larger reply would
+		// close a client that reads promptly as a slow consumer.
+		g.log.Warn("integration returned a body over limits.max_message_bytes", "route", name, "connectionId", c.ID(), "requestId", ev.RequestContext.RequestID, "bytes", len(out), "limit", limit)
+		el.answer(http.StatusInternalServerError, "Internal server error")
+		_ = c.Reply(awsevent.InternalErrorFrame(c.ID(), ev.RequestContext.RequestID))
+		return
+	}
 	_ = c.Reply(out)
 }
 
