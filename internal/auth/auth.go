@@ -59,8 +59,8 @@ type Identity struct {
 	// Context holds the authorizer's context values: strings, float64 or
 	// json.Number numbers and booleans only.
 	Context map[string]any
-	// ExpiresAt is when the credential expires (a JWT's exp); zero when it
-	// does not.
+	// ExpiresAt is when the credential expires (a JWT's exp, plus the
+	// leeway the token was checked with); zero when it does not.
 	ExpiresAt time.Time
 	// UsageIdentifierKey is the API key a REQUEST authorizer returned.
 	UsageIdentifierKey string
@@ -86,6 +86,11 @@ type Denial struct {
 	Reason  string
 	// Header holds extra response headers, such as WWW-Authenticate.
 	Header http.Header
+	// undecided marks a refusal because the authorizer could not decide
+	// yet, such as a JWT authorizer that has no keys to verify with: the
+	// same request may be accepted moments later, so it is not a Deny the
+	// Cache keeps.
+	undecided bool
 }
 
 func (d *Denial) Error() string {

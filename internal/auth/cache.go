@@ -92,9 +92,10 @@ func (c *Cache) Get(key string, now time.Time) (id *Identity, deny *Denial, ok b
 
 // Put stores a decision under key at now: id for an Allow, or deny for a
 // Deny. Only a 401 or 403 Denial is a Deny; Put ignores any other Denial
-// (a failure), a call with both or neither, and an Identity that has
-// already expired. The entry expires after the cache's ttl, or at
-// id.ExpiresAt when that is sooner. Put keeps copies of id and deny, so the
+// (a failure), a Denial of an authorizer that could not decide yet, a call
+// with both or neither, and an Identity that has already expired. The
+// entry expires after the cache's ttl, or at id.ExpiresAt when that is
+// sooner. Put keeps copies of id and deny, so the
 // caller may go on using them.
 func (c *Cache) Put(key string, id *Identity, deny *Denial, now time.Time) {
 	if c.disabled() || (id == nil) == (deny == nil) {
@@ -102,7 +103,7 @@ func (c *Cache) Put(key string, id *Identity, deny *Denial, now time.Time) {
 	}
 	expires := now.Add(c.ttl)
 	if deny != nil {
-		if deny.Status != http.StatusUnauthorized && deny.Status != http.StatusForbidden {
+		if deny.undecided || (deny.Status != http.StatusUnauthorized && deny.Status != http.StatusForbidden) {
 			return
 		}
 		d := *deny

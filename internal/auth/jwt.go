@@ -15,6 +15,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 
@@ -48,6 +49,10 @@ type JWT struct {
 	keyfunc jwt.Keyfunc
 	// jwks is set when keys come from jwks_url.
 	jwks *jwksKeys
+
+	// leeway is the clock skew tolerated on exp, nbf and iat; a token is
+	// valid, and its connection open, until exp plus leeway.
+	leeway time.Duration
 
 	principalClaim string
 	contextClaims  []string
@@ -123,6 +128,7 @@ func NewJWT(ctx context.Context, cfg config.JWTAuth, getenv func(string) string,
 	}
 	j := &JWT{
 		algorithms:     slices.Clone(cfg.Algorithms),
+		leeway:         cfg.Leeway,
 		principalClaim: principal,
 		contextClaims:  slices.Clone(cfg.ContextClaims),
 		logger:         logger,
@@ -219,7 +225,10 @@ func (j *JWT) Verify(_ context.Context, token string) (*Identity, error) {
 	tc := &tokenClaims{MapClaims: make(jwt.MapClaims, 4), wanted: j.wanted}
 	parsed, err := j.parse(token, tc)
 	if err != nil {
-		return nil, Unauthorized(j.reason(parsed, err))
+		d := Unauthorized(j.reason(parsed, err))
+		var ke *keyError
+		d.undecided = errors.As(err, &ke) && ke.undecided
+		return nil, d
 	}
 	claims := tc.MapClaims
 	principal, ok := claims[j.principalClaim].(string)
@@ -228,7 +237,9 @@ func (j *JWT) Verify(_ context.Context, token string) (*Identity, error) {
 	}
 	id := &Identity{PrincipalID: principal}
 	if exp, err := claims.GetExpirationTime(); err == nil && exp != nil {
-		id.ExpiresAt = exp.Time
+		// The validator accepts the token until exp plus leeway, so that
+		// is when the credential expires for the gateway too.
+		id.ExpiresAt = exp.Time.Add(j.leeway)
 	}
 	if len(j.contextClaims) > 0 {
 		id.Context = make(map[string]any, len(j.contextClaims))
@@ -271,7 +282,7 @@ var understood = map[string]bool{"b64": true}
 // quote a header name at most 40 characters long.
 func checkExtensions(header map[string]any) error {
 	if b64, ok := header["b64"]; ok && b64 != true {
-		return &keyError{"unencoded payload (b64) is not supported"}
+		return &keyError{reason: "unencoded payload (b64) is not supported"}
 	}
 	raw, ok := header["crit"]
 	if !ok {
@@ -279,23 +290,23 @@ func checkExtensions(header map[string]any) error {
 	}
 	list, ok := raw.([]any)
 	if !ok {
-		return &keyError{"crit header is not a list of header names"}
+		return &keyError{reason: "crit header is not a list of header names"}
 	}
 	if len(list) == 0 {
-		return &keyError{"crit header is an empty list"}
+		return &keyError{reason: "crit header is an empty list"}
 	}
 	for _, v := range list {
 		if _, ok := v.(string); !ok {
-			return &keyError{"crit header is not a list of header names"}
+			return &keyError{reason: "crit header is not a list of header names"}
 		}
 	}
 	for _, v := range list {
 		name := v.(string)
 		if _, ok := header[name]; !ok {
-			return &keyError{fmt.Sprintf("crit header names %.40q, which the header lacks", name)}
+			return &keyError{reason: fmt.Sprintf("crit header names %.40q, which the header lacks", name)}
 		}
 		if !understood[name] {
-			return &keyError{fmt.Sprintf("crit header names %.40q, an extension wsgate does not support", name)}
+			return &keyError{reason: fmt.Sprintf("crit header names %.40q, an extension wsgate does not support", name)}
 		}
 	}
 	return nil
@@ -350,8 +361,12 @@ func jwtConfigError(key, format string, args ...any) error {
 	return &config.Error{Path: path, Msg: err.Error(), Err: errors.Unwrap(err)}
 }
 
-// keyError is a keyfunc failure whose reason is safe to log.
-type keyError struct{ reason string }
+// keyError is a keyfunc failure whose reason is safe to log. undecided
+// marks a failure to find a key that a later JWKS fetch may cure.
+type keyError struct {
+	reason    string
+	undecided bool
+}
 
 func (e *keyError) Error() string { return e.reason }
 

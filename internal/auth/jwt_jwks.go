@@ -233,9 +233,9 @@ func (k *jwksKeys) keyfunc(t *jwt.Token) (any, error) {
 	}
 	switch {
 	case errors.Is(err, errNoJWKS):
-		return nil, &keyError{reason: "no JWKS fetched yet"}
+		return nil, &keyError{reason: "no JWKS fetched yet", undecided: true}
 	case !refreshed:
-		return nil, &keyError{reason: "unknown kid" + quoteKID(t) + "; JWKS refresh not due yet"}
+		return nil, &keyError{reason: "unknown kid" + quoteKID(t) + "; JWKS refresh not due yet", undecided: true}
 	case errors.Is(err, jwkset.ErrKeyNotFound):
 		return nil, &keyError{reason: "unknown kid" + quoteKID(t) + " after JWKS refresh"}
 	}

@@ -48,8 +48,9 @@ type Authorizer struct {
 	IdentitySources []string `yaml:"identity_sources"`
 
 	// CacheTTL caches Allow and Deny decisions, keyed by all identity-source
-	// values, for this long. Failures are never cached. Default 0: no cache
-	// (AWS does not cache WebSocket authorizers).
+	// values, for this long, so it needs at least one identity source.
+	// Failures are never cached. Default 0: no cache (AWS does not cache
+	// WebSocket authorizers).
 	CacheTTL time.Duration `yaml:"cache_ttl"`
 
 	// CacheSize bounds the number of cached decisions. Default 10000.
@@ -176,6 +177,10 @@ func (a *Authorizer) fillDefaults() {
 	a.Lambda.fillDefaults()
 }
 
+// clientSource reports whether the identity source s is read from the
+// client's request, rather than from the stage.
+func clientSource(s string) bool { return strings.HasPrefix(s, "route.request.") }
+
 // UsesCookies reports whether any identity source or the CSRF check reads a
 // cookie.
 func (a Authorizer) UsesCookies() bool {
@@ -202,6 +207,12 @@ func (k *checker) authorizer(a Authorizer, origins []string, subprotocols []stri
 	}
 	if a.CacheTTL < 0 {
 		k.add(p+".cache_ttl", "must not be negative, got %s", fmtDuration(a.CacheTTL))
+	}
+	if a.CacheTTL > 0 && a.Type != AuthNone && !slices.ContainsFunc(a.IdentitySources, clientSource) {
+		// The cache is keyed by the identity sources' values: without one
+		// the client sends, every client would share the first one's
+		// decision.
+		k.add(p+".cache_ttl", "needs identity_sources that the client sends (not only stageVariables), the values decisions are cached by; without them every client would get the first client's decision")
 	}
 	if a.CacheSize < 1 {
 		k.add(p+".cache_size", "must be at least 1, got %d", a.CacheSize)

@@ -58,3 +58,15 @@ func TestRequireDecodesOneOrMore(t *testing.T) {
 		t.Fatal("a scalar for a plain list was accepted")
 	}
 }
+
+// TestValidateCacheTTLNeedsIdentitySources: the decision cache is keyed by
+// the identity sources' values; a request authorizer has none by default,
+// and a cache keyed by nothing would give every client the first one's
+// decision.
+func TestValidateCacheTTLNeedsIdentitySources(t *testing.T) {
+	checkProblems(t, "authorizer:\n  type: request\n  cache_ttl: 1h\n  request: {url: \"http://127.0.0.1:1/auth\"}",
+		`wsgate.yaml:3: authorizer.cache_ttl: needs identity_sources that the client sends (not only stageVariables), the values decisions are cached by; without them every client would get the first client's decision`)
+	checkProblems(t, "authorizer:\n  type: request\n  cache_ttl: 1h\n  identity_sources: [stageVariables.env]\n  request: {url: \"http://127.0.0.1:1/auth\"}",
+		`wsgate.yaml:3: authorizer.cache_ttl: needs identity_sources that the client sends (not only stageVariables), the values decisions are cached by; without them every client would get the first client's decision`)
+	checkProblems(t, "authorizer:\n  type: request\n  cache_ttl: 1h\n  identity_sources: [route.request.header.Auth]\n  request: {url: \"http://127.0.0.1:1/auth\"}")
+}
