@@ -40,6 +40,10 @@ type CertFiles struct {
 	reloadMu sync.Mutex
 	stamp    fileStamp
 	sum      [sha256.Size]byte
+	// failed is the stamp of the files when they last failed to load,
+	// nil when the last read loaded: the same files are not read (and
+	// their problem not logged) again until they change.
+	failed *fileStamp
 }
 
 // fileStamp is what a poll compares to learn whether the files may have
@@ -96,22 +100,30 @@ func (f *CertFiles) Run(ctx context.Context, interval time.Duration) {
 // Reload re-reads the pair if the files' sizes or modification times
 // changed since the last load, or always when force is set. A pair whose
 // content is new and loads replaces the served one and Reload reports true;
-// a pair that does not load is logged and the served one kept.
+// a pair that does not load is logged and the served one kept, and is not
+// read again until the files change.
 func (f *CertFiles) Reload(force bool) (bool, error) {
 	f.reloadMu.Lock()
 	defer f.reloadMu.Unlock()
-	stamp, err := f.statFiles()
-	if err == nil && stamp == f.stamp && !force {
-		return false, nil
+	stamp, statErr := f.statFiles()
+	if !force {
+		if statErr == nil && stamp == f.stamp {
+			return false, nil
+		}
+		if f.failed != nil && *f.failed == stamp {
+			return false, nil
+		}
 	}
 	cert, sum, err := f.read()
 	if err != nil {
 		// A rotation that writes the two files one after the other is
-		// seen half done; the stamp is not recorded, so the next poll
-		// tries again.
+		// seen half done; the writing of the second file changes the
+		// stamp, so the next poll after it tries again.
+		f.failed = &stamp
 		f.log.Warn("TLS certificate not reloaded; still serving the previous one", "certFile", f.certFile, "keyFile", f.keyFile, "err", err)
 		return false, err
 	}
+	f.failed = nil
 	f.stamp = stamp
 	if sum == f.sum {
 		return false, nil
@@ -148,7 +160,7 @@ func (f *CertFiles) read() (*tls.Certificate, [sha256.Size]byte, error) {
 	if p, _ := pem.Decode(certPEM); p == nil || p.Type != "CERTIFICATE" {
 		return nil, sum, &FileError{File: f.certFile, Err: fmt.Errorf("%s does not start with a PEM certificate", f.certFile)}
 	}
-	if p, _ := pem.Decode(keyPEM); p == nil || !bytes.HasSuffix([]byte(p.Type), []byte("PRIVATE KEY")) {
+	if !hasPrivateKey(keyPEM) {
 		return nil, sum, &FileError{File: f.keyFile, Key: true, Err: fmt.Errorf("%s holds no PEM private key", f.keyFile)}
 	}
 	cert, err := tls.X509KeyPair(certPEM, keyPEM)
@@ -167,4 +179,20 @@ func (f *CertFiles) read() (*tls.Certificate, [sha256.Size]byte, error) {
 	h.Write(keyPEM)
 	copy(sum[:], h.Sum(nil))
 	return &cert, sum, nil
+}
+
+// hasPrivateKey reports whether data holds a PEM private key block, as
+// tls.X509KeyPair looks for one: it may follow other blocks, such as the
+// "EC PARAMETERS" that `openssl ecparam -genkey` writes before the key.
+func hasPrivateKey(data []byte) bool {
+	for {
+		var p *pem.Block
+		p, data = pem.Decode(data)
+		if p == nil {
+			return false
+		}
+		if p.Type == "PRIVATE KEY" || bytes.HasSuffix([]byte(p.Type), []byte(" PRIVATE KEY")) {
+			return true
+		}
+	}
 }
