@@ -15,8 +15,11 @@
 // treated as a key wherever it appears, an unterminated value runs to the
 // end of the input, and JSON string escapes are decoded before keys are
 // compared and before strings are searched for JWTs, so that an escaped
-// secret is found too. The cost is linear in the input's length, and no
-// input makes it panic.
+// secret is found too; a string that holds JSON (a body encoded twice) is
+// redacted as a message itself. The cost is at most the input's length
+// times the depth of such nesting (each level at least doubles the
+// escapes its quotes need, so the depth is below log2 of the length), and
+// no input makes it panic.
 //
 // URL drops the user information of a URL a log line names.
 package redact
@@ -107,7 +110,10 @@ func keys(data []byte) []byte {
 
 // appendString appends the string literal lit (quotes included, the
 // closing one only when closed), redacted when it holds escapes whose
-// decoding reveals a JWT or a bearer credential.
+// decoding reveals a JWT, a bearer credential or, in JSON carried as a
+// string (a "body" encoded twice), a sensitive key. Each level of such
+// nesting at least doubles the backslashes its quotes need, so the
+// recursion is shallow.
 func appendString(out, lit []byte, closed bool) []byte {
 	if bytes.IndexByte(lit, '\\') < 0 {
 		return append(out, lit...)
@@ -117,7 +123,7 @@ func appendString(out, lit []byte, closed bool) []byte {
 		body = body[:len(body)-1]
 	}
 	plain := unquote(body)
-	red := Text([]byte(plain))
+	red := Message([]byte(plain))
 	if string(red) == plain {
 		return append(out, lit...)
 	}
