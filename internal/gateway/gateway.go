@@ -326,6 +326,11 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		if mc.UIEnabled() {
 			mcfg.UI = ui.New()
 		}
+		// Without authentication (allowed on a loopback listener only),
+		// calls are answered when addressed to the loopback or to the
+		// names local functions call the API by.
+		ownNames := execproxy.ExecuteAPIHosts(cfg.APIID, cfg.DomainName)
+		mcfg.OpenHosts = func(host string) bool { return mgmt.LoopbackHost(host) || ownNames(host) }
 		mcfg.Access = g.logManagementCall
 		var conns mgmt.Connections = g.node
 		if g.metrics != nil {

@@ -51,6 +51,12 @@ var (
 	errNoTail = &Error{Status: http.StatusNotFound, Type: "NotFoundException",
 		Message: "no tail is open on this connection; PUT /@connections/{id}/tail starts one"}
 
+	errForeignHost = &Error{Status: http.StatusForbidden, Type: "ForbiddenException",
+		Message: "Forbidden: a management API without authentication answers only calls addressed to a loopback host"}
+
+	errCrossOrigin = &Error{Status: http.StatusForbidden, Type: "ForbiddenException",
+		Message: "Forbidden: a cross-origin call from a browser"}
+
 	errInternal = &Error{Status: http.StatusInternalServerError, Type: "InternalServerErrorException",
 		Message: "Internal server error"}
 )

@@ -9,8 +9,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/pprof"
+	"net/netip"
 	"net/url"
 	"path"
 	"strings"
@@ -121,6 +123,15 @@ type Config struct {
 	// no data; GET /ui redirects to /ui/. The rate limit applies. Unset,
 	// those paths answer 404 NotFoundException like any unknown path.
 	UI *ui.Handler
+	// OpenHosts, when set, names the hosts a management API without
+	// authentication answers: a call whose Host header (lower-cased,
+	// without its port or a trailing dot) it refuses gets 403
+	// ForbiddenException. A web page whose own name its owner rebinds to
+	// this address (DNS rebinding) is same-origin with the API to the
+	// browser and could read every answer; its calls name its host. With
+	// authentication it is not consulted. LoopbackHost suits a listener on
+	// a loopback address.
+	OpenHosts func(host string) bool
 	// Observe, when set, is told of every call once it is answered: its
 	// operation (the AWS name, such as PostToConnection, or Health, Ready,
 	// Metrics, Pprof, Unknown) and status.
@@ -344,6 +355,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	default:
+		if crossOrigin.Check(r) != nil {
+			s.fail(w, r, errCrossOrigin)
+			return
+		}
 		if err := s.admit(w, r); err != nil {
 			s.fail(w, r, err)
 			return
@@ -355,6 +370,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mux.ServeHTTP(w, r)
 }
+
+// crossOrigin refuses the unsafe calls (POST, PUT, DELETE) a browser makes
+// for a page of another origin, by their Sec-Fetch-Site or Origin header:
+// without it, any page the operator visits could publish, push or
+// disconnect through a management API that has no authentication (the
+// default on a loopback address) with a "simple" request that no CORS
+// preflight stops. Clients that are not browsers send neither header and
+// pass, as do the inspector's own, same-origin, calls.
+var crossOrigin = http.NewCrossOriginProtection()
 
 // canonicalPath reports whether p, an escaped URL path, starts with "/" and
 // has no empty, "." or ".." segment before its last (a trailing "/" is
@@ -468,6 +492,9 @@ func writeError(w http.ResponseWriter, e *Error) {
 func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, a *access) error {
 	sigv4 := len(a.keys) > 0
 	if len(a.tokens) == 0 && !sigv4 {
+		if s.cfg.OpenHosts != nil && !s.cfg.OpenHosts(requestHost(r)) {
+			return errForeignHost
+		}
 		return nil
 	}
 	auth := r.Header.Get("Authorization")
@@ -581,4 +608,24 @@ func (s *Server) deleteConnection(w http.ResponseWriter, r *http.Request) error 
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
+}
+
+// requestHost is r's Host header lower-cased, without its port and a
+// trailing dot.
+func requestHost(r *http.Request) string {
+	h := r.Host
+	if host, _, err := net.SplitHostPort(h); err == nil {
+		h = host
+	}
+	return strings.ToLower(strings.TrimSuffix(strings.Trim(h, "[]"), "."))
+}
+
+// LoopbackHost reports whether host (as OpenHosts gets it) is an IP
+// address, localhost or a name under .localhost, which browsers resolve to
+// the loopback address themselves: names no one else can rebind.
+func LoopbackHost(host string) bool {
+	if _, err := netip.ParseAddr(host); err == nil {
+		return true
+	}
+	return host == "localhost" || strings.HasSuffix(host, ".localhost")
 }
