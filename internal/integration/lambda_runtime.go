@@ -346,11 +346,21 @@ func (w *worker) environ() []string {
 	return env
 }
 
+// outputDelay is how long the wait for a function process that has exited
+// waits for the rest of its output (see exec.Cmd.WaitDelay).
+const outputDelay = 100 * time.Millisecond
+
 func (w *worker) start() (*exec.Cmd, error) {
 	cmd := exec.Command(w.rt.path, w.rt.cfg.Args...)
 	cmd.Env = w.environ()
 	out := &lineLogger{log: w.rt.log}
 	cmd.Stdout, cmd.Stderr = out, out
+	// A child the program forked may hold its output open after the
+	// program exits: Wait does not wait for it past outputDelay, so that
+	// the exit fails the invocation and restarts the program at once, and
+	// the child is killed with the program's process group.
+	cmd.WaitDelay = outputDelay
+	ownGroup(cmd)
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	select {
@@ -376,6 +386,7 @@ func (w *worker) run(cmd *exec.Cmd) {
 	for {
 		started := time.Now()
 		err := cmd.Wait()
+		killGroup(cmd.Process.Pid)
 		w.exited(err)
 		select {
 		case <-w.rt.done:
