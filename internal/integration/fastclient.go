@@ -254,7 +254,7 @@ func (f *FastClient) Post(ctx context.Context, url string, timeout time.Duration
 // exchange writes req on a connection of hc and reads its answer into
 // resp, both by deadline (none when zero) and until ctx is canceled. It
 // reports retry when the connection ended before any byte of the answer,
-// as a kept-alive connection the backend has closed does.
+// on a kept-alive connection, as one the backend has closed does.
 func exchange(ctx context.Context, hc *fasthttp.HostClient, req *fasthttp.Request, resp *fasthttp.Response, deadline time.Time) (retry bool, err error) {
 	var dialTimeout time.Duration
 	if !deadline.IsZero() {
@@ -267,6 +267,10 @@ func exchange(ctx context.Context, hc *fasthttp.HostClient, req *fasthttp.Reques
 		return false, fastError(err)
 	}
 	conn := cc.Conn()
+	// Only a kept-alive connection may have been closed by the backend
+	// before the call reached it; a new one that ends without an answer
+	// ended after the backend read the call, which is not sent again.
+	reused := !cc.LastUseTime().IsZero()
 	if err := conn.SetDeadline(deadline); err != nil {
 		hc.CloseConn(cc)
 		return false, err
@@ -292,7 +296,7 @@ func exchange(ctx context.Context, hc *fasthttp.HostClient, req *fasthttp.Reques
 	}
 	if err != nil {
 		hc.CloseConn(cc)
-		retry = (wrote && errors.Is(err, io.EOF)) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+		retry = reused && ((wrote && errors.Is(err, io.EOF)) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE))
 		return retry, fastError(err)
 	}
 	if resp.ConnectionClose() {
@@ -314,9 +318,20 @@ func fastError(err error) error {
 		return errBodyTooLarge
 	}
 	// fasthttp's header errors quote what the backend sent, which may hold
-	// a cookie or a token; the log line gets the reason alone.
-	if msg := err.Error(); strings.Contains(msg, ", contents: ") {
-		return errors.New(msg[:strings.Index(msg, ", contents: ")])
+	// a cookie or a token: the whole header block after ", contents: ",
+	// and within the reason the first line (a bad status line) or the
+	// offending header line, quoted. The log line gets the reason alone.
+	msg := err.Error()
+	if i := strings.Index(msg, ", contents: "); i >= 0 {
+		msg = msg[:i]
+	}
+	if strings.HasPrefix(msg, "error when reading response headers") {
+		if i := strings.IndexByte(msg, '"'); i >= 0 {
+			msg = strings.TrimRight(msg[:i], ": ")
+		}
+	}
+	if msg != err.Error() {
+		return errors.New(msg)
 	}
 	return err
 }

@@ -277,10 +277,14 @@ func decodeProxyResponse(trimmed []byte) (*Response, bool, error) {
 	if pr.StatusCode < 100 || pr.StatusCode > 599 {
 		return nil, true, fmt.Errorf("statusCode %d out of range", pr.StatusCode)
 	}
+	status := pr.StatusCode
 	if err := json.Unmarshal(trimmed, &pr); err != nil {
 		return nil, true, err
 	}
-	out := &Response{StatusCode: pr.StatusCode, Body: pr.Body, IsBase64Encoded: pr.IsBase64Encoded, Headers: pr.Headers}
+	// encoding/json matches member names without regard to case: a
+	// "StatusCode" after "statusCode" would replace the status checked
+	// above. The status is the one of "statusCode" exactly.
+	out := &Response{StatusCode: status, Body: pr.Body, IsBase64Encoded: pr.IsBase64Encoded, Headers: pr.Headers}
 	if out.Headers == nil && len(pr.MultiValueHeaders) > 0 {
 		out.Headers = make(map[string]string)
 	}
