@@ -64,6 +64,13 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	}
 	var err error
 	switch args[0] {
+	case "default-config", "version", "-v", "--version", "help", "-h", "--help":
+		if len(args) > 1 {
+			fmt.Fprintf(stderr, "wsgate %s: unexpected argument %q: it takes none\n", args[0], args[1])
+			return 2
+		}
+	}
+	switch args[0] {
 	case "serve":
 		err = serve(ctx, args[1:], stdout, stderr)
 	case "validate":

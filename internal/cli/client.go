@@ -78,10 +78,10 @@ func connect(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
-		return fmt.Errorf("dial %s: %v", redactQuery(fs.Arg(0)), err)
+		return fmt.Errorf("dial %s: %v", redactURL(fs.Arg(0)), err)
 	}
 	conn.SetReadLimit(16 << 20)
-	fmt.Fprintf(stderr, "connected to %s", redactQuery(fs.Arg(0)))
+	fmt.Fprintf(stderr, "connected to %s", redactURL(fs.Arg(0)))
 	if p := conn.Subprotocol(); p != "" {
 		fmt.Fprintf(stderr, " (subprotocol %s)", p)
 	}
@@ -197,18 +197,22 @@ func closeOutcome(err error, stderr io.Writer) error {
 	return fmt.Errorf("connection lost: %w", err)
 }
 
-// redactQuery hides query values, which often carry tokens.
-func redactQuery(raw string) string {
+// redactURL hides what in a URL is often a secret: query values (tokens)
+// and the password of the user info. A URL that does not parse is not
+// shown at all, since what is secret in it cannot be told apart.
+func redactURL(raw string) string {
 	u, err := url.Parse(raw)
-	if err != nil || u.RawQuery == "" {
-		return raw
+	if err != nil {
+		return "(malformed URL)"
 	}
-	q := u.Query()
-	for k := range q {
-		q[k] = []string{"REDACTED"}
+	if u.RawQuery != "" {
+		q := u.Query()
+		for k := range q {
+			q[k] = []string{"REDACTED"}
+		}
+		u.RawQuery = q.Encode()
 	}
-	u.RawQuery = q.Encode()
-	return u.String()
+	return u.Redacted()
 }
 
 // post sends one message to a connection through the management API.
@@ -216,6 +220,7 @@ func post(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	fs := newFlagSet("post", stderr)
 	endpoint := fs.String("endpoint", "http://127.0.0.1:9090", "management API `URL`, with the stage if you like (http://127.0.0.1:9090/prod)")
 	tokenEnv := fs.String("token-env", "WSGATE_MGMT_TOKEN", "environment `variable` holding the bearer token (unset or empty: no token)")
+	timeout := fs.Duration("timeout", 30*time.Second, "give up on a management API that has not answered after `D`")
 	var tf tlsFlags
 	tf.register(fs)
 	fs.Usage = func() {
@@ -229,15 +234,26 @@ func post(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	if fs.NArg() != 2 {
 		return usageError{errors.New("want ID and MESSAGE (MESSAGE \"-\" reads standard input)")}
 	}
+	if *timeout <= 0 {
+		return usageError{fmt.Errorf("-timeout must be positive, got %v", *timeout)}
+	}
 	id, msg := fs.Arg(0), fs.Arg(1)
 	var body io.Reader = strings.NewReader(msg)
 	if msg == "-" {
 		body = stdin
 	}
 	u := strings.TrimRight(*endpoint, "/") + "/@connections/" + url.PathEscape(id)
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, body)
 	if err != nil {
-		return usageError{fmt.Errorf("bad endpoint: %w", err)}
+		// The parse error quotes the URL, whose user info may hold a
+		// password.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return usageError{fmt.Errorf("bad endpoint %s: %w", redactURL(*endpoint), err)}
 	}
 	req.Header.Set("Content-Type", "application/octet-stream")
 	if tok := os.Getenv(*tokenEnv); tok != "" {
@@ -249,6 +265,9 @@ func post(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	}
 	resp, err := client.Do(req)
 	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			return fmt.Errorf("post: no answer from %s after %v", redactURL(*endpoint), *timeout)
+		}
 		return fmt.Errorf("post: %w", err)
 	}
 	defer resp.Body.Close()
