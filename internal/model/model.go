@@ -2,8 +2,12 @@ package model
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -43,6 +47,34 @@ func Compile(doc any) (*Schema, error) {
 		return nil, compileError(err)
 	}
 	return &Schema{s: s}, nil
+}
+
+// DraftName names the JSON Schema draft Compile validates doc as, in the
+// form of AsyncAPI's schemaFormat versions: "draft-04" (also without
+// "$schema"), "draft-06", "draft-07", "2019-09" or "2020-12" (also for
+// "http://json-schema.org/schema", the latest draft). It follows the
+// library's reading of "$schema": http or https, with an empty fragment or
+// none.
+func DraftName(doc any) string {
+	m, _ := doc.(map[string]any)
+	s, _ := m["$schema"].(string)
+	u := strings.TrimSuffix(s, "#")
+	if rest, ok := strings.CutPrefix(u, "http://"); ok {
+		u = rest
+	} else {
+		u = strings.TrimPrefix(u, "https://")
+	}
+	switch u {
+	case "json-schema.org/schema", "json-schema.org/draft/2020-12/schema":
+		return "2020-12"
+	case "json-schema.org/draft/2019-09/schema":
+		return "2019-09"
+	case "json-schema.org/draft-07/schema":
+		return "draft-07"
+	case "json-schema.org/draft-06/schema":
+		return "draft-06"
+	}
+	return "draft-04"
 }
 
 // CompileJSON compiles the schema document data, a JSON text (a model
@@ -173,8 +205,15 @@ type Invalid struct {
 func (e *Invalid) Error() string { return "bad request body: " + e.Detail }
 
 // Validate checks the message body data: nil when it is valid, else an
-// *Invalid. A body that is not JSON is invalid.
-func (s *Set) Validate(data []byte) error {
+// *Invalid. A body that is not JSON is invalid, and so is one the
+// validator library fails on (it panics): the message is refused, the
+// process goes on.
+func (s *Set) Validate(data []byte) (err error) {
+	defer func() {
+		if recover() != nil {
+			err = &Invalid{Detail: "the body could not be validated"}
+		}
+	}()
 	sch, name := s.single, ""
 	if sch == nil {
 		key, found := s.expr.Evaluate(data)
@@ -190,10 +229,78 @@ func (s *Set) Validate(data []byte) error {
 	if err != nil {
 		return &Invalid{Model: name, Detail: "the body is not JSON"}
 	}
+	if at, ok := numbersInRange(doc, nil); !ok {
+		return &Invalid{Model: name, Detail: truncate("/"+strings.Join(at, "/")+": number out of range", maxDetail)}
+	}
 	if err := sch.s.Validate(doc); err != nil {
 		return &Invalid{Model: name, Detail: truncate(detail(err), maxDetail)}
 	}
 	return nil
+}
+
+// maxMagnitude bounds the decimal exponent of a message's numbers: a
+// nonzero number must be at least 1e-1000 and below 1e+1001 in absolute
+// value; a message with another gets the Bad request body frame.
+// The validator compares numbers as exact fractions (math/big), expanding
+// the exponent: 1e999999 costs tens of milliseconds for each keyword that
+// looks at it, so a message of thousands of them would take hours, and
+// beyond 10^±1000000 math/big gives up and the validator dereferences nil.
+// 1e±1000 is far beyond what any JSON number library reads as a float64
+// (1e±308) and costs microseconds.
+const maxMagnitude = 1000
+
+// numbersInRange reports whether every number of doc, a document decoded
+// with json.Number, is within maxMagnitude; if not, it returns the
+// instance location of the first that is not. at is the location of doc.
+func numbersInRange(doc any, at []string) ([]string, bool) {
+	switch v := doc.(type) {
+	case json.Number:
+		if !numberInRange(string(v)) {
+			return at, false
+		}
+	case map[string]any:
+		for _, k := range slices.Sorted(maps.Keys(v)) {
+			if loc, ok := numbersInRange(v[k], append(at, k)); !ok {
+				return loc, false
+			}
+		}
+	case []any:
+		for i, e := range v {
+			if loc, ok := numbersInRange(e, append(at, strconv.Itoa(i))); !ok {
+				return loc, false
+			}
+		}
+	}
+	return nil, true
+}
+
+// numberInRange reports whether the JSON number n is zero or has a
+// magnitude within 10^±maxMagnitude.
+func numberInRange(n string) bool {
+	n = strings.TrimPrefix(n, "-")
+	mant, exp, hasExp := strings.Cut(strings.ToLower(n), "e")
+	e := 0
+	if hasExp {
+		exp = strings.TrimLeft(strings.TrimPrefix(exp, "+"), "0")
+		neg := strings.HasPrefix(exp, "-")
+		exp = strings.TrimLeft(strings.TrimPrefix(exp, "-"), "0")
+		if len(exp) > 9 {
+			// Beyond what math/big reads, even for zero.
+			return false
+		}
+		e, _ = strconv.Atoi("0" + exp)
+		if neg {
+			e = -e
+		}
+	}
+	intPart, frac, _ := strings.Cut(mant, ".")
+	digits := strings.TrimLeft(intPart+frac, "0")
+	if strings.Trim(digits, "0") == "" {
+		return true // zero, whatever its exponent
+	}
+	// The number is 0.D × 10^mag with D's first digit nonzero.
+	mag := len(intPart) - (len(intPart+frac) - len(digits)) + e
+	return mag > -maxMagnitude && mag <= maxMagnitude+1
 }
 
 // truncate cuts s to at most n bytes, on a rune boundary.
