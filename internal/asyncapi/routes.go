@@ -1,6 +1,7 @@
 package asyncapi
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -10,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/wsgate/wsgate/internal/config"
+	"github.com/wsgate/wsgate/internal/model"
 )
 
 // anyPayload is the payload of a message the gateway does not constrain.
@@ -200,7 +202,16 @@ func (b *builder) requestMessages(key string, rt *config.Route, field string) (m
 			if err != nil {
 				return nil, err
 			}
-			out["model-"+nonKey.ReplaceAllString(name, "_")] = Message{
+			// Names that differ only in characters a key cannot hold
+			// ("a b", "a_b") get distinct keys: none replaces another.
+			mk := "model-" + nonKey.ReplaceAllString(name, "_")
+			for i := 2; ; i++ {
+				if _, taken := out[mk]; !taken {
+					break
+				}
+				mk = fmt.Sprintf("model-%s-%d", nonKey.ReplaceAllString(name, "_"), i)
+			}
+			out[mk] = Message{
 				Name:    "Request",
 				Title:   "model " + name,
 				Summary: fmt.Sprintf("The message when `%s` yields %q.", rt.ModelSelectionExpression, name),
@@ -224,30 +235,22 @@ func (b *builder) modelPayload(key, at string, s config.Schema) (any, error) {
 		if err != nil {
 			return nil, fmt.Errorf("routes.%s.%s: %w", key, at, err)
 		}
-		if err := json.Unmarshal(data, &doc); err != nil {
+		// Numbers stay as written (json.Number), as the gateway reads
+		// and validates them: float64 would round an integer beyond 2^53
+		// and refuse one beyond its range.
+		dec := json.NewDecoder(bytes.NewReader(data))
+		dec.UseNumber()
+		if err := dec.Decode(&doc); err != nil {
 			return nil, fmt.Errorf("routes.%s.%s: %s: %w", key, at, s.File, err)
 		}
 	}
 	return map[string]any{"schemaFormat": schemaFormat(doc), "schema": doc}, nil
 }
 
-// schemaFormat names the JSON Schema draft of a model: the one its
-// "$schema" names, else draft 4, as wsgate (and API Gateway) validates it.
+// schemaFormat names the JSON Schema draft of a model: the one the gateway
+// validates it as (model.DraftName).
 func schemaFormat(doc any) string {
-	version := "draft-04"
-	if m, ok := doc.(map[string]any); ok {
-		if s, ok := m["$schema"].(string); ok {
-			for _, v := range []struct{ in, name string }{
-				{"draft-04", "draft-04"}, {"draft-06", "draft-06"}, {"draft-07", "draft-07"},
-				{"2019-09", "2019-09"}, {"2020-12", "2020-12"},
-			} {
-				if strings.Contains(s, v.in) {
-					version = v.name
-				}
-			}
-		}
-	}
-	return "application/schema+json;version=" + version
+	return "application/schema+json;version=" + model.DraftName(doc)
 }
 
 // refresh describes the JWT authorizer's built-in token refresh route.

@@ -3,6 +3,8 @@ package cfntemplate
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"io"
 	"maps"
 	"math"
 	"slices"
@@ -54,7 +56,15 @@ func (b *builder) schema(r *resource) (any, bool) {
 		dec := json.NewDecoder(bytes.NewReader([]byte(s)))
 		dec.UseNumber()
 		var doc any
-		if err := dec.Decode(&doc); err != nil {
+		err := dec.Decode(&doc)
+		if err == nil {
+			// One document, as a model file: text after it would be
+			// dropped silently.
+			if _, terr := dec.Token(); terr != io.EOF {
+				err = errors.New("text after the JSON value")
+			}
+		}
+		if err != nil {
 			b.t.errorf(p.key.Line, propPath(r, "Schema"), "the string is not a JSON document: %v", err)
 			return nil, false
 		}
