@@ -2,6 +2,8 @@ package edge
 
 import (
 	"errors"
+	"fmt"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -411,9 +413,24 @@ func (c *Conn) work() {
 		if t := c.tap.Load(); t != nil {
 			t.tap.Message(false, m.data, m.binary)
 		}
-		c.srv.h.Message(c.srv.baseCtx, c, m.data, m.binary)
+		c.handle(m)
 		c.srv.budget.release(len(m.data))
 	}
+}
+
+// handle runs the handler on message m. A handler that panics ends this
+// connection, closed with 1011 Internal Error, and the panic is logged with
+// its stack; the process and the other connections go on, as net/http's
+// server survives a handler's panic.
+func (c *Conn) handle(m inbound) {
+	defer func() {
+		if v := recover(); v != nil {
+			c.srv.log.Error("message handler panicked; closing the connection", "connectionId", c.id,
+				"panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+			c.Close(wsproto.CloseInternalError, "Internal server error")
+		}
+	}()
+	c.srv.h.Message(c.srv.baseCtx, c, m.data, m.binary)
 }
 
 // frameHandler receives decoded frames; its methods run with c.mu held.

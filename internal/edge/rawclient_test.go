@@ -118,12 +118,14 @@ func (r *recorder) Message(_ context.Context, c *edge.Conn, data []byte, binary 
 	}
 	r.msgs[c] = append(r.msgs[c], message{string(data), binary})
 	r.mu.Unlock()
+	defer func() {
+		r.mu.Lock()
+		r.inMessage[c]--
+		r.mu.Unlock()
+	}()
 	if r.onMessage != nil {
 		r.onMessage(c, data, binary)
 	}
-	r.mu.Lock()
-	r.inMessage[c]--
-	r.mu.Unlock()
 }
 
 func (r *recorder) Disconnect(_ context.Context, c *edge.Conn, code int, reason string) {
@@ -236,6 +238,8 @@ type testServer struct {
 	hub  *hub.Hub
 	addr string
 	path string
+	// logs holds what the server logged.
+	logs *logBuffer
 	// clientTLS, when set, makes the clients speak TLS with it, over the
 	// socket wrapped by wrap when that is set.
 	clientTLS *tls.Config
@@ -280,7 +284,7 @@ func startServer(t *testing.T, cfg edge.Config, rec *recorder) *testServer {
 	if path == "" {
 		path = "/"
 	}
-	return &testServer{Server: srv, rec: rec, hub: h, addr: ln.Addr().String(), path: path}
+	return &testServer{Server: srv, rec: rec, hub: h, addr: ln.Addr().String(), path: path, logs: logs}
 }
 
 // testKey is the Sec-WebSocket-Key of RFC 6455 section 1.3, whose accept

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -87,4 +88,31 @@ func TestIdleWorkersEnd(t *testing.T) {
 	// A message after they ended gets a new worker and its reply.
 	clients[0].sendText("again")
 	clients[0].expectText("again")
+}
+
+// TestHandlerPanicClosesOnlyItsConnection: a handler that panics on a
+// message ends that connection with 1011 and logs the panic with its
+// stack; the server, the other connections and the worker pool go on.
+func TestHandlerPanicClosesOnlyItsConnection(t *testing.T) {
+	rec := newRecorder()
+	rec.onMessage = func(c *edge.Conn, data []byte, _ bool) {
+		if string(data) == "boom" {
+			panic("handler bug")
+		}
+		_ = c.Reply(data)
+	}
+	s := startServer(t, edge.Config{Limits: awsLimits()}, rec)
+	a, b := s.dial(t), s.dial(t)
+	a.sendText("boom")
+	if reason := a.expectClose(1011); reason != "Internal server error" {
+		t.Errorf("close reason %q", reason)
+	}
+	for i := range 3 {
+		b.sendText(fmt.Sprint(i))
+		b.expectText(fmt.Sprint(i))
+	}
+	if logs := s.logs.String(); !strings.Contains(logs, "message handler panicked") || !strings.Contains(logs, "handler bug") ||
+		!strings.Contains(logs, "workers_test.go") {
+		t.Errorf("the panic, its value and its stack are not logged:\n%s", logs)
+	}
 }
