@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/wsgate/wsgate/internal/hub"
 	"github.com/wsgate/wsgate/internal/inspect"
 )
 
@@ -85,10 +86,27 @@ func (n *Node) StartTail(ctx context.Context, id string) error {
 		return ErrTailsOff
 	}
 	if c := n.hub.Get(id); c != nil {
-		return n.cfg.Tails.Start(c)
+		return n.startLocalTail(c)
 	}
 	_, err := n.tailRequest(ctx, opTailStart, id, nil)
 	return err
+}
+
+// startLocalTail starts, or extends, the tail of c, a connection of this
+// node's hub. A connection that closed meanwhile may have dropped its tail
+// before the tail existed, which would then outlive it until it lapses:
+// the connection leaves the hub before it drops its tail, so one that is
+// still in the hub after the tail is in place will drop it when it closes,
+// and one that is not is gone.
+func (n *Node) startLocalTail(c hub.Conn) error {
+	if err := n.cfg.Tails.Start(c); err != nil {
+		return err
+	}
+	if n.hub.Get(c.ID()) != c {
+		n.cfg.Tails.Stop(c.ID())
+		return ErrGone
+	}
+	return nil
 }
 
 // ReadTail returns the items of connection id's tail after seq after,
@@ -228,7 +246,11 @@ func (n *Node) handleInspect(o op, r *reader) (resp []byte, ok bool) {
 		return []byte{byte(statusGone)}, true
 	}
 	if o == opTailStart {
-		return []byte{byte(tailStatus(n.cfg.Tails.Start(c)))}, true
+		err := n.startLocalTail(c)
+		if errors.Is(err, ErrGone) {
+			return []byte{byte(statusGone)}, true
+		}
+		return []byte{byte(tailStatus(err))}, true
 	}
 	p, err := n.cfg.Tails.Read(id, after)
 	if err != nil {
