@@ -13,6 +13,7 @@
 package acmecert
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
@@ -22,6 +23,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -46,6 +48,42 @@ const requestTimeout = 30 * time.Second
 // order at most once a minute, failing the handshakes in between at once).
 const logEvery = time.Minute
 
+// maxRetries and maxRetryWait bound how long a request the CA answers with
+// an error acme.Client retries (5xx, 429, a bad nonce): at most maxRetries
+// times, after 1, 2 and 4 seconds or the CA's Retry-After when that is no
+// longer than maxRetryWait. A longer Retry-After (a rate limit, hours
+// away) fails the request at once. acme.Client's default retries until
+// autocert's five-minute bound, holding every handshake for the domain.
+const (
+	maxRetries   = 3
+	maxRetryWait = 5 * time.Second
+)
+
+// retryBackoff is the acme.Client's RetryBackoff: see maxRetries.
+func retryBackoff(n int, _ *http.Request, res *http.Response) time.Duration {
+	if n > maxRetries {
+		return 0
+	}
+	if res == nil {
+		return time.Duration(1<<(n-1)) * time.Second
+	}
+	if v := res.Header.Get("Retry-After"); v != "" {
+		var d time.Duration
+		if secs, err := strconv.Atoi(v); err == nil {
+			d = time.Duration(secs) * time.Second
+		} else if at, err := http.ParseTime(v); err == nil {
+			d = time.Until(at)
+		}
+		if d > maxRetryWait {
+			return 0
+		}
+		if d > 0 {
+			return d
+		}
+	}
+	return time.Duration(1<<(n-1)) * time.Second
+}
+
 // Manager obtains, caches and renews certificates for a fixed list of
 // domains. Its methods are safe for concurrent use.
 type Manager struct {
@@ -57,7 +95,8 @@ type Manager struct {
 	now       func() time.Time
 	cacheDir  string
 
-	// failMu guards failLogged: per domain, when a failure was last logged.
+	// failMu guards failLogged: per domain, when a failure to obtain or
+	// renew its certificate was last logged.
 	failMu     sync.Mutex
 	failLogged map[string]time.Time
 }
@@ -115,11 +154,12 @@ func New(cfg config.ACME, getenv Env, logger *slog.Logger) (*Manager, error) {
 		DirectoryURL: cfg.DirectoryURL,
 		HTTPClient:   &http.Client{Transport: transport, Timeout: requestTimeout},
 		UserAgent:    "wsgate",
+		RetryBackoff: retryBackoff,
 	}
 
 	m := &autocert.Manager{
 		Prompt:     autocert.AcceptTOS,
-		Cache:      autocert.DirCache(cacheDir),
+		Cache:      &tolerantCache{DirCache: autocert.DirCache(cacheDir), logger: logger.With("component", "acme")},
 		HostPolicy: autocert.HostWhitelist(cfg.Domains...),
 		Client:     client,
 		Email:      cfg.Email,
@@ -145,6 +185,34 @@ func New(cfg config.ACME, getenv Env, logger *slog.Logger) (*Manager, error) {
 		mgr.http01 = hostWithoutPort(m.HTTPHandler(nil))
 	}
 	return mgr, nil
+}
+
+// accountKeyName is the cache key autocert keeps the ACME account key under.
+const accountKeyName = "acme_account+key"
+
+// tolerantCache is the certificate cache: a DirCache whose write failures
+// are logged and, except for the account key's, not returned. autocert
+// serves a first certificate it could not cache, but discards a renewed
+// one, ordering it again every half hour until the certificate served
+// expires; with this cache a renewal that cannot be stored is served
+// anyway. The account key must be stored, or each restart would register a
+// new account.
+type tolerantCache struct {
+	autocert.DirCache
+	logger *slog.Logger
+}
+
+func (c *tolerantCache) Put(ctx context.Context, key string, data []byte) error {
+	err := c.DirCache.Put(ctx, key, data)
+	if err == nil {
+		return nil
+	}
+	// The error names the file, never its contents.
+	c.logger.Warn("cannot write to the ACME cache directory; a restart orders this again", "key", key, "error", err)
+	if key == accountKeyName {
+		return err
+	}
+	return nil
 }
 
 // hostWithoutPort passes requests to h with the port cut from their Host:
@@ -207,31 +275,65 @@ func (m *Manager) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, 
 	cert, err := m.m.GetCertificate(hello)
 	if err != nil {
 		m.logFailure(hello, err)
+		return cert, err
 	}
-	return cert, err
+	if cert != nil && cert.Leaf != nil && !isChallenge(hello) {
+		m.checkRenewed(serverName(hello), cert.Leaf)
+	}
+	return cert, nil
+}
+
+func serverName(hello *tls.ClientHelloInfo) string {
+	return strings.ToLower(strings.TrimSuffix(hello.ServerName, "."))
 }
 
 // logFailure logs why a handshake got no certificate: at warning level for
 // a listed domain, at most once per logEvery for each; at debug level for
 // any other server name, which scanners send by the thousand.
 func (m *Manager) logFailure(hello *tls.ClientHelloInfo, err error) {
-	name := strings.ToLower(strings.TrimSuffix(hello.ServerName, "."))
+	name := serverName(hello)
 	if !m.listed(name) || isChallenge(hello) {
 		m.logger.Debug("no certificate for server name", "serverName", name, "error", err)
 		return
 	}
-	now := m.now()
-	m.failMu.Lock()
-	last, seen := m.failLogged[name]
-	due := !seen || now.Sub(last) >= logEvery
-	if due {
-		m.failLogged[name] = now
-	}
-	m.failMu.Unlock()
-	if due {
+	if m.due(name) {
 		m.logger.Warn("cannot obtain a certificate; handshakes for this domain fail until it is obtained",
 			"domain", name, "error", err)
 	}
+}
+
+// checkRenewed warns, at most once per logEvery for each domain, when the
+// certificate served for name should have been renewed long ago: autocert
+// renews a third of the validity (at most 30 days) before expiry and
+// retries every half hour or so, silently, and keeps serving the old
+// certificate meanwhile, expired or not. Half of that window left means
+// renewal has been failing for a while.
+func (m *Manager) checkRenewed(name string, leaf *x509.Certificate) {
+	now := m.now()
+	window := min(leaf.NotAfter.Sub(leaf.NotBefore)/3, 30*24*time.Hour)
+	if leaf.NotAfter.Sub(now) > window/2 || !m.due(name) {
+		return
+	}
+	if now.After(leaf.NotAfter) {
+		m.logger.Warn("certificate expired and not renewed; clients refuse it until the CA issues a new one",
+			"domain", name, "notAfter", leaf.NotAfter)
+		return
+	}
+	m.logger.Warn("certificate not renewed yet; renewal keeps failing",
+		"domain", name, "notAfter", leaf.NotAfter)
+}
+
+// due reports whether a warning about name is due, and if so records it.
+func (m *Manager) due(name string) bool {
+	now := m.now()
+	m.failMu.Lock()
+	defer m.failMu.Unlock()
+	last, seen := m.failLogged[name]
+	if seen && now.Sub(last) < logEvery {
+		return false
+	}
+	m.failLogged[name] = now
+	return true
 }
 
 func (m *Manager) listed(name string) bool {

@@ -19,6 +19,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/letsencrypt/pebble/v2/ca"
 	"github.com/letsencrypt/pebble/v2/db"
@@ -64,6 +65,8 @@ type Server struct {
 	accounts int
 	requests int
 	eab      map[string]string
+	validity uint64
+	down     bool
 }
 
 // Option configures a Server.
@@ -73,6 +76,12 @@ type Option func(*Server)
 // Binding to the key id keyID, whose HMAC key is hmacKey (base64url).
 func RequireEAB(keyID, hmacKey string) Option {
 	return func(s *Server) { s.eab = map[string]string{keyID: hmacKey} }
+}
+
+// Validity makes the CA issue certificates valid for d (pebble's
+// default is 90 days), so that tests can watch renewal happen.
+func Validity(d time.Duration) Option {
+	return func(s *Server) { s.validity = uint64(d / time.Second) }
 }
 
 // Start starts the directory's HTTPS listener and the DNS server; both stop
@@ -117,7 +126,7 @@ func Start(t testing.TB, opts ...Option) *Server {
 func (s *Server) Validate(httpPort, tlsPort int) {
 	store := db.NewMemoryStore()
 	authority := ca.New(s.logger, store, "", "ecdsa", 0, 1, map[string]ca.Profile{
-		"default": {Description: "The default profile"},
+		"default": {Description: "The default profile", ValidityPeriod: s.validity},
 	})
 	validator := va.New(s.logger, httpPort, tlsPort, false, s.dnsAddr, store)
 	for id, key := range s.eab {
@@ -144,12 +153,25 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 			s.accounts++
 		}
 	}
+	down := s.down
 	s.mu.Unlock()
+	if down {
+		http.Error(w, "the CA is down", http.StatusServiceUnavailable)
+		return
+	}
 	if h == nil {
 		http.Error(w, "the test has not started validation yet", http.StatusServiceUnavailable)
 		return
 	}
 	h.ServeHTTP(w, r)
+}
+
+// Down makes the directory answer 503 to every request from now on, as a
+// CA down for maintenance does.
+func (s *Server) Down() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.down = true
 }
 
 // Orders returns how many new-order requests the CA has received.
