@@ -23,8 +23,13 @@ const workerEnv = "WSGATE_WORKER"
 // crash to recover from rather than a failure to start.
 const startupGrace = 3 * time.Second
 
-// restartDelay spaces restarts of a crashed worker.
-const restartDelay = time.Second
+// restartDelay spaces restarts of a crashed worker. A restarted worker that
+// cannot start either (the file it reads no longer loads) is tried again
+// after twice the previous delay, up to maxRestartDelay.
+const (
+	restartDelay    = time.Second
+	maxRestartDelay = 30 * time.Second
+)
 
 // checkWorkers refuses configurations several processes cannot share: each
 // process would have its own registry, or its own random port.
@@ -61,8 +66,11 @@ func exitedWithError(err error) bool {
 // -reuse-port`, restarts one that crashes or is stopped on its own, passes
 // each signal from hup (SIGHUP: reload the configuration) and reopen (reopen
 // the access log) on to every worker, and stops them all with SIGTERM when
-// ctx ends. A worker that exits with a failure status within startupGrace of starting (a port taken, a bad
-// secret) stops all of them: the error is not one a restart fixes.
+// ctx ends. A worker that exits with a failure status within startupGrace of
+// its first start (a port taken, a bad secret) stops all of them: the error
+// is not one a restart fixes. A worker restarted after a crash that cannot
+// start (the file now holds an error) is tried again, less and less often,
+// while the others keep serving.
 func superviseWorkers(ctx context.Context, n int, path string, cfg *config.Config, logger *slog.Logger, hup, reopen <-chan os.Signal, stdout, stderr io.Writer) error {
 	exe, err := os.Executable()
 	if err != nil {
@@ -71,6 +79,11 @@ func superviseWorkers(ctx context.Context, n int, path string, cfg *config.Confi
 	exits := make(chan workerExit, n)
 	procs := make([]*exec.Cmd, n)
 	started := make([]time.Time, n)
+	// restarted[i] is set once worker i is restarted: a restart that
+	// fails to start leaves the other workers serving. delay[i] is the
+	// wait before its next restart.
+	restarted := make([]bool, n)
+	delay := make([]time.Duration, n)
 	running := 0
 	start := func(i int) error {
 		cmd := exec.Command(exe, "serve", "-c", path, "-reuse-port")
@@ -133,12 +146,19 @@ func superviseWorkers(ctx context.Context, n int, path string, cfg *config.Confi
 				// too (Ctrl-C signals the whole process group).
 				continue
 			}
-			if time.Since(started[e.n]) < startupGrace && exitedWithError(e.err) {
+			failedStart := time.Since(started[e.n]) < startupGrace && exitedWithError(e.err)
+			if failedStart && !restarted[e.n] {
 				stopAll()
 				return fmt.Errorf("worker %d exited while starting (%v); its log above says why", e.n, e.err)
 			}
-			logger.Error("worker exited; restarting it", "worker", e.n, "err", e.err, "after", restartDelay)
-			time.AfterFunc(restartDelay, func() { restart <- e.n })
+			if failedStart {
+				delay[e.n] = min(2*delay[e.n], maxRestartDelay)
+			} else {
+				delay[e.n] = restartDelay
+			}
+			d := delay[e.n]
+			logger.Error("worker exited; restarting it", "worker", e.n, "err", e.err, "after", d)
+			time.AfterFunc(d, func() { restart <- e.n })
 		case <-hup:
 			logger.Info("SIGHUP: reloading the configuration of every worker", "workers", running)
 			for i, p := range procs {
@@ -156,6 +176,7 @@ func superviseWorkers(ctx context.Context, n int, path string, cfg *config.Confi
 				}
 			}
 		case i := <-restart:
+			restarted[i] = true
 			if err := start(i); err != nil {
 				logger.Error("restarting worker failed", "worker", i, "err", err)
 				time.AfterFunc(restartDelay, func() { restart <- i })
