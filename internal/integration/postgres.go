@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -739,6 +740,73 @@ var jsonbEscape = regexp.MustCompile(`\\u(0000|[dD][89a-fA-F])`)
 // jsonbUnfit reports whether the JSON text b holds an escape jsonb
 // refuses. Escaped backslashes are dropped first, so that the text \\u0000
 // in a string is not taken for an escape.
+// It also reports a number outside what jsonb's numeric holds.
 func jsonbUnfit(b []byte) bool {
-	return jsonbEscape.Match(bytes.ReplaceAll(b, []byte(`\\`), nil))
+	return jsonbEscape.Match(bytes.ReplaceAll(b, []byte(`\\`), nil)) || jsonbNumberUnfit(b)
+}
+
+// The limits of PostgreSQL's numeric, which jsonb stores numbers in:
+// digits before the decimal point, and digits after it as written (a
+// number's trailing zeros and a negative exponent count).
+const (
+	numericMaxIntDigits   = 131072
+	numericMaxScaleDigits = 16383
+)
+
+// jsonbNumberUnfit reports whether the valid JSON text b holds a number
+// that numeric refuses ("value overflows numeric format"), such as 1e999999.
+// It errs on the side of refusing: a number at the very edge of the range
+// may be reported although PostgreSQL would take it.
+func jsonbNumberUnfit(b []byte) bool {
+	for i := 0; i < len(b); i++ {
+		switch c := b[i]; {
+		case c == '"':
+			// Skip the string, escapes included.
+			for i++; i < len(b) && b[i] != '"'; i++ {
+				if b[i] == '\\' {
+					i++
+				}
+			}
+		case c == '-' || ('0' <= c && c <= '9'):
+			j := i
+			if b[j] == '-' {
+				j++
+			}
+			start := j
+			for j < len(b) && '0' <= b[j] && b[j] <= '9' {
+				j++
+			}
+			intDigits := int64(j - start)
+			var fracDigits int64
+			if j < len(b) && b[j] == '.' {
+				j++
+				start = j
+				for j < len(b) && '0' <= b[j] && b[j] <= '9' {
+					j++
+				}
+				fracDigits = int64(j - start)
+			}
+			var exp int64
+			if j < len(b) && (b[j] == 'e' || b[j] == 'E') {
+				j++
+				start = j
+				if j < len(b) && (b[j] == '+' || b[j] == '-') {
+					j++
+				}
+				for j < len(b) && '0' <= b[j] && b[j] <= '9' {
+					j++
+				}
+				e, err := strconv.ParseInt(string(b[start:j]), 10, 64)
+				if err != nil || e > numericMaxIntDigits || e < -numericMaxScaleDigits {
+					return true
+				}
+				exp = e
+			}
+			if intDigits+exp > numericMaxIntDigits || fracDigits-exp > numericMaxScaleDigits {
+				return true
+			}
+			i = j - 1
+		}
+	}
+	return false
 }

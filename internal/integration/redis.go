@@ -231,11 +231,23 @@ func (b *redisBatch) run() {
 
 // execPipeline sends the pipeline and returns an error that is not the
 // server's answer to one of its commands.
+//
+// An error Redis answered while the connection was being set up (AUTH
+// refused, SELECT of a database it does not have) is a redis.Error too, but
+// go-redis sets it on none of the commands, which were never sent: it is
+// the round's.
 func execPipeline(ctx context.Context, pipe redis.Pipeliner) error {
-	_, err := pipe.Exec(ctx)
+	cmds, err := pipe.Exec(ctx)
 	var answered redis.Error
-	if err == nil || errors.As(err, &answered) {
+	if err == nil {
 		return nil
+	}
+	if errors.As(err, &answered) {
+		for _, cmd := range cmds {
+			if cmd.Err() != nil {
+				return nil
+			}
+		}
 	}
 	return err
 }
