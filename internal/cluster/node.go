@@ -597,8 +597,12 @@ func (n *Node) SendMany(ctx context.Context, msgs []Message) []error {
 			byNode[nodes[i]] = append(byNode[nodes[i]], i)
 		}
 	}
-	var jobs []sendJob
+	// A node's requests go one after the other, so that messages for one
+	// connection arrive in the order given; the nodes are asked in
+	// parallel.
+	perNode := make([][]sendJob, 0, len(byNode))
 	for node, idx := range byNode {
+		var jobs []sendJob
 		for start := 0; start < len(idx); {
 			size, end := 0, start
 			for end < len(idx) && (end == start || size+len(msgs[idx[end]].Data) < maxRequestBytes) {
@@ -608,28 +612,11 @@ func (n *Node) SendMany(ctx context.Context, msgs []Message) []error {
 			jobs = append(jobs, sendJob{node, idx[start:end]})
 			start = end
 		}
+		perNode = append(perNode, jobs)
 	}
-	n.each(len(jobs), func(k int) {
-		j := jobs[k]
-		req := []byte{byte(opSend)}
-		req = appendInt(req, len(j.idx))
-		for _, i := range j.idx {
-			req = appendString(req, msgs[i].ConnectionID)
-			req = appendBytes(req, msgs[i].Data)
-		}
-		resp, err := n.request(ctx, j.node, req)
-		if err == nil && len(resp) != len(j.idx) {
-			err = fmt.Errorf("%w: %v", ErrUnavailable, errMalformed)
-		}
-		for k, i := range j.idx {
-			if err == nil {
-				errs[i] = statusErr(status(resp[k]))
-			} else {
-				errs[i] = n.recheck(ctx, msgs[i].ConnectionID, err)
-			}
-			if errs[i] == ErrGone {
-				n.owners.drop(msgs[i].ConnectionID)
-			}
+	n.each(len(perNode), func(k int) {
+		for _, j := range perNode[k] {
+			n.sendRequest(ctx, j, msgs, errs)
 		}
 	})
 	return errs
@@ -638,6 +625,31 @@ func (n *Node) SendMany(ctx context.Context, msgs []Message) []error {
 type sendJob struct {
 	node string
 	idx  []int
+}
+
+// sendRequest sends the messages of j in one request to its node and records
+// their outcomes in errs.
+func (n *Node) sendRequest(ctx context.Context, j sendJob, msgs []Message, errs []error) {
+	req := []byte{byte(opSend)}
+	req = appendInt(req, len(j.idx))
+	for _, i := range j.idx {
+		req = appendString(req, msgs[i].ConnectionID)
+		req = appendBytes(req, msgs[i].Data)
+	}
+	resp, err := n.request(ctx, j.node, req)
+	if err == nil && len(resp) != len(j.idx) {
+		err = fmt.Errorf("%w: %v", ErrUnavailable, errMalformed)
+	}
+	for k, i := range j.idx {
+		if err == nil {
+			errs[i] = statusErr(status(resp[k]))
+		} else {
+			errs[i] = n.recheck(ctx, msgs[i].ConnectionID, err)
+		}
+		if errs[i] == ErrGone {
+			n.owners.drop(msgs[i].ConnectionID)
+		}
+	}
 }
 
 // each runs f(0..count-1) with bounded parallelism and waits.

@@ -252,41 +252,42 @@ func (s *Server) batch(w http.ResponseWriter, r *http.Request) error {
 		return badRequest("a batch holds 1 to %d items, got %d", MaxBatchItems, len(req.Items))
 	}
 	results := make([]batchResult, len(req.Items))
-	items := make([]batchTarget, len(req.Items))
+	// Items are delivered in their order. A run of consecutive items for
+	// connections travels together, one request per node that holds some;
+	// users and topics are resolved one by one, between the runs.
 	var msgs []cluster.Message
 	var msgItems []int
+	flush := func() {
+		if len(msgs) == 0 {
+			return
+		}
+		for k, err := range s.conns.SendMany(r.Context(), msgs) {
+			results[msgItems[k]] = s.batchResult(msgItems[k], 1, err)
+		}
+		msgs, msgItems = nil, nil
+	}
 	for i, it := range req.Items {
 		t, err := parseBatchItem(it)
 		if err != nil {
 			results[i] = s.batchResult(i, 0, err)
 			continue
 		}
-		items[i] = t
 		if t.kind == targetConnection {
 			msgs = append(msgs, cluster.Message{ConnectionID: t.name, Data: t.data})
 			msgItems = append(msgItems, i)
+			continue
 		}
-	}
-	// Messages for connections travel together, one request per node that
-	// holds some; users and topics are resolved one by one.
-	if len(msgs) > 0 {
-		for k, err := range s.conns.SendMany(r.Context(), msgs) {
-			results[msgItems[k]] = s.batchResult(msgItems[k], 1, err)
-		}
-	}
-	for i, t := range items {
+		flush()
 		var n int
-		var err error
 		switch t.kind {
 		case targetUser:
 			n, err = s.pushToUser(r.Context(), t.name, t.data)
 		case targetTopic:
 			n, err = s.pushToTopic(r.Context(), t.name, t.data)
-		default:
-			continue
 		}
 		results[i] = s.batchResult(i, n, err)
 	}
+	flush()
 	return writeJSON(w, struct {
 		Results []batchResult `json:"results"`
 	}{results})
