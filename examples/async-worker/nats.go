@@ -15,6 +15,10 @@ import (
 // before it delivers it again: longer than a -delay and a post.
 const natsAckWait = time.Minute
 
+// natsPullExpiry is how long a pull request for the next message waits on
+// the server before it is renewed (see consume).
+const natsPullExpiry = 2 * time.Second
+
 // natsSource consumes a JetStream stream through a durable pull consumer
 // named -group, which the workers sharing it split the messages of. It
 // creates the consumer (or updates it to these settings), waiting for the
@@ -100,7 +104,14 @@ func (s *natsSource) consume(ctx context.Context, js jetstream.JetStream, handle
 	}
 	s.log.Info("consuming", "stream", s.o.stream, "consumer", s.o.group)
 
-	it, err := cons.Messages(jetstream.PullMaxMessages(1))
+	// One message at a time, so that a worker holds none it has not
+	// started. Pull requests expire after natsPullExpiry and are renewed:
+	// nats.go may miss renewing one (a message that arrives while the
+	// request for it is still being sent leaves none outstanding), and the
+	// iterator notices only when the heartbeats of a request stop, after
+	// twice the heartbeat, half of the expiry; the default expiry of 30s
+	// would hold the next message that long.
+	it, err := cons.Messages(jetstream.PullMaxMessages(1), jetstream.PullExpiry(natsPullExpiry))
 	if err != nil {
 		return err
 	}
